@@ -1,0 +1,1 @@
+"""Bedside devices: sans-IO protocol codecs, the serial/TCP link, and simulators."""
