@@ -1,0 +1,76 @@
+"""Clinic policy: thresholds, dose limits and timer lengths (CLINICAL.md sections 1-2).
+
+Policy is data: versioned and stored; every alert and check records the ``version`` it used. The defaults
+here are what a new clinic starts with; an admin may change them (a new version is a new row).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from .errors import ClinicalInputError
+
+
+@dataclass(frozen=True)
+class ClinicPolicy:
+    version: int = 1
+    # Dose (IV ketamine)
+    weight_min_kg: float = 20.0
+    weight_max_kg: float = 350.0
+    mg_per_kg_min: float = 0.1
+    mg_per_kg_max: float = 1.0
+    mg_per_kg_default: float = 0.5
+    dose_cap_mg: float = 150.0  # hard cap on one IV dose, whatever the weight
+    infusion_min_default: int = 40
+    infusion_min_range: tuple[int, int] = (20, 90)
+    concentration_mg_per_ml_default: float = 1.0
+    intranasal_doses_mg: tuple[int, ...] = (56, 84)
+    # Monitoring
+    nibp_interval_min: int = 15
+    nibp_at_min_after_start: int = 40
+    discharge_min_after_start: int = 120
+    late_entry_after_min: int = 15
+    monitor_silent_s: int = 30
+    idle_lock_min: int = 5
+    # Alerts (CLINICAL.md section 2)
+    sys_high_repeat: int = 180
+    sys_high_once: int = 200
+    dia_high_repeat: int = 110
+    dia_high_once: int = 120
+    repeat_window_min: int = 5
+    predose_sys_warn: int = 140
+    predose_dia_warn: int = 90
+    hr_high: int = 120
+    hr_high_sustained_min: int = 5
+    hr_low: int = 50
+    spo2_low: int = 92
+    # Discharge
+    padss_pass: int = 9
+    vitals_near_baseline_pct: int = 20
+    nausea_antiemetic_at: int = 4
+
+    def __post_init__(self) -> None:
+        if not (0 < self.weight_min_kg < self.weight_max_kg):
+            raise ClinicalInputError("policy: weight range must be positive and increasing")
+        if not (0 < self.mg_per_kg_min <= self.mg_per_kg_default <= self.mg_per_kg_max):
+            raise ClinicalInputError("policy: mg/kg default must lie within the mg/kg range")
+        if self.dose_cap_mg <= 0:
+            raise ClinicalInputError("policy: the dose cap must be positive")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClinicPolicy":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        return cls(**clean)
+
+    def changed(self, **changes: object) -> "ClinicPolicy":
+        """A new policy version with some values changed."""
+        return replace(self, version=self.version + 1, **changes)
+
+
+DEFAULT_POLICY = ClinicPolicy()

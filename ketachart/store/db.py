@@ -1,0 +1,185 @@
+"""Opening a chart file safely.
+
+Order of checks, none of which writes to a file it refuses:
+
+1. the file, if it exists, starts with the SQLite header (else: "not a KetaChart database");
+2. a read-only connection reads ``PRAGMA user_version`` (the schema version): newer than this app -> refused;
+3. only then the file is opened read-write, locked against a second instance, migrated if older, and
+   configured: WAL, ``synchronous=FULL`` (a commit is on disk when it returns), foreign keys on.
+
+Triggers make SQLite itself abort UPDATE and DELETE on every chart table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from .errors import DatabaseInUse, DatabaseRefused
+from .models import CHART_TABLES, Base
+
+SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
+# Add a function when the schema changes; never edit an old one.
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def immutability_triggers(table: str) -> list[str]:
+    msg = f"chart rows in {table} are append-only: record an amendment instead"
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{msg}'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{msg}'); END",
+    ]
+
+
+def check_file(path: Path, connect_ro: Callable[[Path], sqlite3.Connection] | None = None) -> int | None:
+    """Return the schema version of an existing file (None if it does not exist) without writing to it."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise DatabaseRefused(f"{path} is a folder, not a KetaChart database file")
+    with open(path, "rb") as fh:
+        head = fh.read(100)
+    if len(head) == 0:
+        return 0  # an empty file (e.g. just created by a file picker): treat as new
+    if not head.startswith(SQLITE_MAGIC):
+        if connect_ro is None:
+            raise DatabaseRefused(
+                f"{path} is not a KetaChart database (not an SQLite file, or encrypted with a key that was not given). "
+                "It was not changed."
+            )
+    try:
+        con = (connect_ro or _connect_ro)(path)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseRefused(
+            f"{path} cannot be read as a KetaChart database ({exc}). It was not changed. "
+            "If it is encrypted, open it with its key; if it is damaged, restore it from the central copy."
+        ) from None
+    if version > SCHEMA_VERSION:
+        raise DatabaseRefused(
+            f"{path} was written by a newer KetaChart (schema {version}; this app knows up to {SCHEMA_VERSION}). "
+            "Update KetaChart on this computer. The file was not changed."
+        )
+    return version
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+@dataclass
+class InstanceLock:
+    """An exclusive lock file beside the database so a second app instance is refused by name."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, db_path: Path, holder: str) -> "InstanceLock":
+        import fcntl
+
+        lock_path = db_path.with_name(db_path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            except (ValueError, UnicodeDecodeError):
+                info = {}
+            os.close(fd)
+            who = f"{info.get('holder', 'another KetaChart')} (pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})"
+            raise DatabaseInUse(f"{db_path} is already open in {who}. Close it there first.") from None
+        info = {
+            "holder": holder,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        return cls(lock_path, fd)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = -1
+
+
+def make_engine(path: Path, creator: Callable[[], sqlite3.Connection] | None = None) -> Engine:
+    """An engine whose every connection is configured for durability and immutability.
+
+    ``creator`` lets the encryption layer supply SQLCipher connections (the key is applied there).
+    """
+    if creator is None:
+
+        def creator() -> sqlite3.Connection:
+            return sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
+
+    engine = create_engine("sqlite://", creator=creator, poolclass=NullPool if _is_memory(path) else None)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_con, _record):  # noqa: ANN001
+        # Python's sqlite3 opens transactions lazily; let SQLAlchemy's "begin" event issue BEGIN instead.
+        dbapi_con.isolation_level = None
+        cur = dbapi_con.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        # Writers are serialised by the repository's lock (and other processes by the instance lock),
+        # so a deferred BEGIN is enough and readers never take the write lock.
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _is_memory(path: Path) -> bool:
+    return str(path) == ":memory:"
+
+
+def create_or_migrate(engine: Engine, version: int | None) -> None:
+    """Create a new schema, or upgrade an older file in place, one version per transaction."""
+    with engine.begin() as conn:
+        if not version:
+            Base.metadata.create_all(conn)
+            for table in CHART_TABLES:
+                for ddl in immutability_triggers(table):
+                    conn.exec_driver_sql(ddl)
+            conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
+            return
+    while version < SCHEMA_VERSION:
+        with engine.begin() as conn:
+            MIGRATIONS[version](conn.connection.driver_connection)
+            version += 1
+            conn.exec_driver_sql(f"PRAGMA user_version={version}")
+
+
+def integrity_ok(engine: Engine) -> tuple[bool, str]:
+    with engine.connect() as conn:
+        result = conn.execute(text("PRAGMA integrity_check")).scalar_one()
+        conn.rollback()
+    return result == "ok", result

@@ -1,0 +1,516 @@
+"""The one API the rest of the app uses to read and write the chart.
+
+Writes go through :meth:`ChartStore._append`: one transaction assigns each new row its ``device_seq``
+(gap-free), ``recorded_at`` (from the clock, never backdated), the late-entry flag and its place in the
+hash chain, inserts it, and commits. With WAL and ``synchronous=FULL`` a returned row is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Engine, event, insert, select, text, update
+from sqlalchemy.orm import Session as OrmSession
+
+from ..domain.clock import Clock, SystemClock, utc
+from ..domain.dosing import IntranasalDose, IvDose
+from ..domain.errors import ClinicalInputError
+from ..domain.ids import new_id
+from ..domain.policy import DEFAULT_POLICY, ClinicPolicy
+from ..domain.readings import Reading
+from ..domain.scales import Kind
+from ..domain.session import SessionEvent, SessionState, next_state
+from . import db as dbmod
+from .errors import ImmutableRecordError, NotFound
+from .hashing import chain_hash, content_hash
+from .models import (
+    CHART_MODELS,
+    MODEL_BY_TABLE,
+    Alert,
+    AlertAck,
+    AuditEvent,
+    ChartRow,
+    Checklist,
+    Course,
+    DeviceCounter,
+    DoseAdministration,
+    Observation,
+    Patient,
+    PolicyVersion,
+    RateChange,
+    Session,
+    SessionEventRow,
+    Signature,
+    StoreMeta,
+    User,
+    VitalReading,
+)
+
+SYSTEM_AUTHOR = "system"
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _refuse_chart_changes(session: OrmSession, _ctx, _instances) -> None:
+    """ORM guard: a committed chart object may not be modified or deleted through the ORM."""
+    for obj in session.deleted:
+        if isinstance(obj, ChartRow):
+            raise ImmutableRecordError(f"{type(obj).__tablename__} rows cannot be deleted; amend instead")
+    for obj in session.dirty:
+        if isinstance(obj, ChartRow) and session.is_modified(obj):
+            raise ImmutableRecordError(f"{type(obj).__tablename__} rows cannot be changed; amend instead")
+
+
+def row_dict(obj: Any) -> dict:
+    """A chart object's columns as a plain dict."""
+    return {c.name: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    holder: str = "KetaChart"
+    lock: bool = True
+    create: bool = True
+
+
+class ChartStore:
+    """The chart database of this chair."""
+
+    def __init__(self, engine: Engine, path: Path, clock: Clock, lock: dbmod.InstanceLock | None) -> None:
+        self.engine = engine
+        self.path = path
+        self.clock = clock
+        self._lock_file = lock
+        self._write_lock = threading.RLock()
+        self.author = SYSTEM_AUTHOR
+        with engine.connect() as conn:
+            meta = dict(conn.execute(select(StoreMeta.key, StoreMeta.value)).all())
+        self.device_id: str = meta["device_id"]
+        self.created_at: str = meta.get("created_at", "")
+        self._policy: ClinicPolicy | None = None
+
+    # --- opening and closing ------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        clock: Clock | None = None,
+        *,
+        holder: str = "KetaChart",
+        lock: bool = True,
+        create: bool = True,
+        connect=None,
+        connect_ro=None,
+    ) -> "ChartStore":
+        """Open (or create) a chart file. Refuses, without touching the file, anything it cannot trust.
+
+        ``connect``/``connect_ro`` let the encryption layer supply keyed SQLCipher connections.
+        """
+        path = Path(path).expanduser().resolve()
+        clock = clock or SystemClock()
+        if not create and not path.exists():
+            raise NotFound(f"no database at {path}")
+        version = dbmod.check_file(path, connect_ro)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        instance_lock = dbmod.InstanceLock.acquire(path, holder) if lock else None
+        try:
+            engine = dbmod.make_engine(path, (lambda: connect(path)) if connect else None)
+            dbmod.create_or_migrate(engine, version)
+            with engine.begin() as conn:
+                has_device = conn.execute(select(StoreMeta.value).where(StoreMeta.key == "device_id")).first()
+                if not has_device:
+                    device_id = "chair-" + new_id()[-12:]
+                    conn.execute(
+                        insert(StoreMeta),
+                        [
+                            {"key": "device_id", "value": device_id},
+                            {"key": "created_at", "value": clock.now().isoformat()},
+                        ],
+                    )
+                    conn.execute(insert(DeviceCounter).values(device_id=device_id, last_seq=0, last_hash=""))
+            store = cls(engine, path, clock, instance_lock)
+        except BaseException:
+            if instance_lock:
+                instance_lock.release()
+            raise
+        if store.latest_policy_row() is None:
+            store.set_policy(DEFAULT_POLICY, author=SYSTEM_AUTHOR)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._lock_file:
+            self._lock_file.release()
+            self._lock_file = None
+
+    def __enter__(self) -> "ChartStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the one write path ---------------------------------------------------------------------
+    def _append(self, model: type, rows: Sequence[dict], *, author: str | None = None) -> list[dict]:
+        """Insert new chart rows durably; returns them as stored (ids, seqs, times, hashes)."""
+        if model not in CHART_MODELS:
+            raise TypeError(f"{model} is not a chart table")
+        if not rows:
+            return []
+        table = model.__table__
+        now = self.clock.now()
+        late_after = timedelta(minutes=self.policy.late_entry_after_min) if self._policy else timedelta(minutes=15)
+        with self._write_lock, self.engine.begin() as conn:
+            counter = conn.execute(
+                select(DeviceCounter.last_seq, DeviceCounter.last_hash).where(DeviceCounter.device_id == self.device_id)
+            ).one()
+            seq, prev = counter.last_seq, counter.last_hash
+            stored = []
+            for values in rows:
+                row = dict(values)
+                effective = utc(row.get("effective_at") or now)
+                if effective > now + timedelta(minutes=2):
+                    raise ClinicalInputError("an entry cannot be charted in the future; check the time")
+                seq += 1
+                row.update(
+                    id=row.get("id") or new_id(),
+                    device_id=self.device_id,
+                    device_seq=seq,
+                    author=row.get("author") or author or self.author,
+                    effective_at=effective,
+                    recorded_at=now,
+                    late_entry=(now - effective) > late_after,
+                )
+                row.setdefault("amends", None)
+                row.setdefault("reason", None)
+                prev = chain_hash(prev, table, row)
+                row["row_hash"] = prev
+                stored.append(row)
+            conn.execute(insert(table), stored)
+            conn.execute(
+                update(DeviceCounter).where(DeviceCounter.device_id == self.device_id).values(last_seq=seq, last_hash=prev)
+            )
+        return stored
+
+    def append(self, model: type, *, author: str | None = None, **values: Any) -> dict:
+        return self._append(model, [values], author=author)[0]
+
+    def amend(self, model: type, original_id: str, reason: str, **changes: Any) -> dict:
+        """A correction: a new row with the changes that points at ``original_id``, which stays readable."""
+        if not reason or not reason.strip():
+            raise ClinicalInputError("a correction needs a reason")
+        original = self.get(model, original_id)
+        newer = self.rows(model, amends=original_id)
+        if newer:
+            raise ClinicalInputError("that entry was already corrected; amend the latest version instead")
+        keep = {
+            k: v
+            for k, v in original.items()
+            if k not in {"id", "device_id", "device_seq", "author", "recorded_at", "late_entry", "amends", "reason", "row_hash"}
+        }
+        unknown = set(changes) - set(keep)
+        if unknown:
+            raise TypeError(f"unknown fields for {model.__tablename__}: {', '.join(sorted(unknown))}")
+        keep.update(changes)
+        row = self.append(model, amends=original_id, reason=reason.strip(), **keep)
+        self.audit("amend", f"{model.__tablename__}:{original_id}", {"new": row["id"]})
+        return row
+
+    # --- reads ----------------------------------------------------------------------------------
+    def get(self, model: type, row_id: str) -> dict:
+        with OrmSession(self.engine) as s:
+            obj = s.get(model, row_id)
+            if obj is None:
+                raise NotFound(f"no {model.__tablename__} row {row_id}")
+            return row_dict(obj)
+
+    def rows(self, model: type, order_by: str = "device_seq", **filters: Any) -> list[dict]:
+        stmt = select(model)
+        for key, value in filters.items():
+            stmt = stmt.where(getattr(model, key) == value)
+        stmt = stmt.order_by(getattr(model, "effective_at"), getattr(model, order_by))
+        with OrmSession(self.engine) as s:
+            return [row_dict(o) for o in s.scalars(stmt)]
+
+    @staticmethod
+    def current(rows: Iterable[dict]) -> list[dict]:
+        """Fold amendments: the latest version of each entry, originals hidden (but still in ``rows``)."""
+        rows = list(rows)
+        superseded = {r["amends"] for r in rows if r["amends"]}
+        return [r for r in rows if r["id"] not in superseded]
+
+    # --- policy ---------------------------------------------------------------------------------
+    def latest_policy_row(self) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(PolicyVersion.version, PolicyVersion.policy_json).order_by(PolicyVersion.version.desc()).limit(1)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    @property
+    def policy(self) -> ClinicPolicy:
+        if self._policy is None:
+            row = self.latest_policy_row()
+            self._policy = ClinicPolicy.from_json(row["policy_json"]) if row else DEFAULT_POLICY
+        return self._policy
+
+    def set_policy(self, policy: ClinicPolicy, author: str | None = None) -> None:
+        current = self.latest_policy_row()
+        if current and policy.version <= current["version"]:
+            raise ClinicalInputError(f"policy version must be above {current['version']}")
+        self.append(PolicyVersion, author=author, version=policy.version, policy_json=policy.to_json())
+        self._policy = policy
+
+    # --- people ---------------------------------------------------------------------------------
+    def create_patient(
+        self, mrn: str, family_name: str, given_name: str, birth_date: str, sex: str, weight_kg: float | None = None,
+        phone: str | None = None,
+    ) -> dict:
+        mrn = (mrn or "").strip()
+        if not mrn:
+            raise ClinicalInputError("MRN is required")
+        if not (family_name or "").strip():
+            raise ClinicalInputError("family name is required")
+        try:
+            datetime.strptime(birth_date, "%Y-%m-%d")
+        except (TypeError, ValueError):
+            raise ClinicalInputError("date of birth must be YYYY-MM-DD") from None
+        if any(p["mrn"] == mrn for p in self.patients()):
+            raise ClinicalInputError(f"a patient with MRN {mrn} already exists")
+        if weight_kg is not None:
+            from ..domain.dosing import check_weight
+
+            weight_kg = check_weight(weight_kg, self.policy)
+        row = self.append(
+            Patient, patient_id=new_id(), mrn=mrn, family_name=family_name.strip(), given_name=(given_name or "").strip(),
+            birth_date=birth_date, sex=sex, weight_kg=weight_kg, phone=phone,
+        )
+        self.audit("create", f"patients:{row['patient_id']}")
+        return row
+
+    def patients(self, search: str | None = None) -> list[dict]:
+        """Current version of each patient: the latest row per patient_id by (effective_at, device, seq).
+
+        Two offline chairs editing the same patient both keep their rows; the ordering is deterministic.
+        """
+        latest: dict[str, dict] = {}
+        for row in self.rows(Patient):
+            key = row["patient_id"]
+            best = latest.get(key)
+            if best is None or (row["recorded_at"], row["device_id"], row["device_seq"]) > (
+                best["recorded_at"], best["device_id"], best["device_seq"],
+            ):
+                latest[key] = row
+        result = list(latest.values())
+        if search:
+            needle = search.strip().lower()
+            result = [
+                p for p in result
+                if needle in p["mrn"].lower() or needle in f"{p['given_name']} {p['family_name']}".lower()
+                or needle in f"{p['family_name']}, {p['given_name']}".lower()
+            ]
+        return sorted(result, key=lambda p: (p["family_name"].lower(), p["given_name"].lower()))
+
+    def patient(self, patient_id: str) -> dict:
+        for p in self.patients():
+            if p["patient_id"] == patient_id:
+                return p
+        raise NotFound(f"no patient {patient_id}")
+
+    def create_course(self, patient_id: str, route: str = "IV", label: str = "Ketamine course") -> dict:
+        self.patient(patient_id)
+        return self.append(Course, patient_id=patient_id, route=route, label=label)
+
+    # --- sessions -------------------------------------------------------------------------------
+    def create_session(self, patient_id: str, route: str = "IV", course_id: str | None = None, chair: str | None = None) -> dict:
+        if route not in ("IV", "IN"):
+            raise ClinicalInputError("route must be IV (ketamine) or IN (esketamine)")
+        self.patient(patient_id)
+        row = self.append(
+            Session, patient_id=patient_id, route=route, course_id=course_id, chair=chair, policy_version=self.policy.version
+        )
+        self.audit("create", f"sessions:{row['id']}")
+        return row
+
+    def session_events(self, session_id: str) -> list[dict]:
+        return self.current(self.rows(SessionEventRow, session_id=session_id))
+
+    def session_state(self, session_id: str) -> SessionState:
+        state = SessionState.PLANNED
+        for ev in self.session_events(session_id):
+            state = next_state(state, SessionEvent(ev["event"]))
+        return state
+
+    def session_event(
+        self, session_id: str, event: SessionEvent | str, *, effective_at: datetime | None = None,
+        reason: str | None = None, data: dict | None = None,
+    ) -> dict:
+        """Move a session through its state machine; an illegal move raises and saves nothing."""
+        event = SessionEvent(event)
+        next_state(self.session_state(session_id), event)  # validates
+        if event in (SessionEvent.PAUSE, SessionEvent.ABORT) and not (reason or "").strip():
+            raise ClinicalInputError(f"{event.value} needs a reason")
+        payload = dict(data or {})
+        if reason:
+            payload["reason"] = reason.strip()
+        return self.append(
+            SessionEventRow, session_id=session_id, event=event.value, effective_at=effective_at,
+            data=json.dumps(payload, sort_keys=True) if payload else None,
+        )
+
+    def open_sessions(self) -> list[dict]:
+        """Sessions not yet discharged or aborted (what a relaunch after a crash reopens)."""
+        return [s for s in self.rows(Session) if not self.session_state(s["id"]).is_final]
+
+    def sessions_for_patient(self, patient_id: str) -> list[dict]:
+        return self.rows(Session, patient_id=patient_id)
+
+    # --- clinical entries ---------------------------------------------------------------------
+    def record_dose(
+        self, session_id: str, dose: IvDose | IntranasalDose, *, lot: str | None = None, prepared_by: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> dict:
+        common = dict(session_id=session_id, drug=dose.drug, route=dose.route, dose_mg=dose.dose_mg, lot=lot,
+                      prepared_by=prepared_by, policy_version=dose.policy_version, effective_at=effective_at)
+        if isinstance(dose, IvDose):
+            common.update(weight_kg=dose.weight_kg, mg_per_kg=dose.mg_per_kg,
+                          concentration_mg_per_ml=dose.concentration_mg_per_ml, volume_ml=dose.volume_ml,
+                          minutes=dose.minutes, rate_ml_per_h=dose.rate_ml_per_h)
+        return self.append(DoseAdministration, **common)
+
+    def change_rate(self, session_id: str, rate_ml_per_h: float, reason: str, effective_at: datetime | None = None) -> dict:
+        if not (reason or "").strip():
+            raise ClinicalInputError("a rate change needs a reason")
+        try:
+            rate = float(rate_ml_per_h)
+        except (TypeError, ValueError):
+            raise ClinicalInputError("rate must be a number in mL/h") from None
+        if not (0 < rate <= 1000):
+            raise ClinicalInputError(f"rate {rate:g} mL/h is not plausible")
+        if self.session_state(session_id) not in (SessionState.INFUSING, SessionState.PAUSED):
+            raise ClinicalInputError("the rate can only be changed while the infusion is running or paused")
+        return self.append(RateChange, session_id=session_id, rate_ml_per_h=rate, reason=reason.strip(),
+                           effective_at=effective_at)
+
+    def observe(
+        self, session_id: str | None, kind: str, value: float | None = None, *, text: str | None = None,
+        data: dict | None = None, effective_at: datetime | None = None, patient_id: str | None = None,
+    ) -> dict:
+        if kind not in Kind.ALL:
+            raise ClinicalInputError(f"unknown observation kind {kind!r}")
+        if kind == Kind.NOTE and not (text or "").strip():
+            raise ClinicalInputError("a note cannot be empty")
+        return self.append(
+            Observation, session_id=session_id, patient_id=patient_id, kind=kind, value=value, text=text,
+            data=json.dumps(data, sort_keys=True) if data is not None else None, effective_at=effective_at,
+        )
+
+    def add_readings(self, session_id: str | None, readings: Sequence[Reading]) -> int:
+        """Store a batch of device or manual readings in one durable transaction."""
+        rows = [
+            dict(session_id=session_id, parameter=r.parameter.value, value=r.value, unit=r.unit, text=r.text,
+                 source=r.source, flags=",".join(sorted(f.value for f in r.flags)), device_time=r.device_time,
+                 effective_at=r.host_time)
+            for r in readings
+        ]
+        return len(self._append(VitalReading, rows))
+
+    def readings(self, session_id: str, parameter: str | None = None) -> list[dict]:
+        stmt = select(VitalReading.__table__).where(VitalReading.session_id == session_id)
+        if parameter:
+            stmt = stmt.where(VitalReading.parameter == parameter)
+        stmt = stmt.order_by(VitalReading.effective_at, VitalReading.device_seq)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def raise_alert(self, session_id: str | None, rule: str, severity: str, message: str, data: dict | None = None,
+                    effective_at: datetime | None = None) -> dict:
+        return self.append(Alert, session_id=session_id, rule=rule, severity=severity, message=message,
+                           policy_version=self.policy.version, effective_at=effective_at,
+                           data=json.dumps(data, sort_keys=True) if data else None)
+
+    def acknowledge_alert(self, alert_id: str, action: str) -> dict:
+        if not (action or "").strip():
+            raise ClinicalInputError("say what was done when acknowledging an alert")
+        self.get(Alert, alert_id)
+        return self.append(AlertAck, alert_id=alert_id, action=action.strip())
+
+    def unacknowledged_alerts(self, session_id: str) -> list[dict]:
+        acked = {a["alert_id"] for a in self.rows(AlertAck)}
+        return [a for a in self.rows(Alert, session_id=session_id) if a["id"] not in acked]
+
+    def save_checklist(self, session_id: str, kind: str, items: dict, *, passed: bool, score: int | None = None,
+                       override_reason: str | None = None, effective_at: datetime | None = None) -> dict:
+        if not passed and not (override_reason or "").strip():
+            raise ClinicalInputError(f"the {kind} check did not pass; an override needs a reason")
+        return self.append(Checklist, session_id=session_id, kind=kind, items=json.dumps(items, sort_keys=True),
+                           score=score, passed=passed, override_reason=override_reason, policy_version=self.policy.version,
+                           effective_at=effective_at)
+
+    def sign(self, model: type, target_id: str, *, user_id: str, printed_name: str, meaning: str) -> dict:
+        """Bind a signature to a hash of exactly the row signed. Identity checks belong to the caller."""
+        if meaning not in ("performed", "reviewed", "witnessed"):
+            raise ClinicalInputError("signature meaning must be performed, reviewed or witnessed")
+        target = self.get(model, target_id)
+        row = self.append(Signature, target_table=model.__tablename__, target_id=target_id, user_id=user_id,
+                          printed_name=printed_name, meaning=meaning, author=user_id,
+                          content_hash=content_hash(model.__table__, target))
+        self.audit("sign", f"{model.__tablename__}:{target_id}", {"meaning": meaning}, author=user_id)
+        return row
+
+    def signature_valid(self, signature: dict) -> bool:
+        model = MODEL_BY_TABLE[signature["target_table"]]
+        target = self.get(model, signature["target_id"])
+        return content_hash(model.__table__, target) == signature["content_hash"]
+
+    def audit(self, action: str, target: str | None = None, details: dict | None = None, author: str | None = None) -> dict:
+        """Audit trail entry. ``details`` must never contain patient data (ids only)."""
+        return self.append(AuditEvent, action=action, target=target, author=author,
+                           details=json.dumps(details, sort_keys=True) if details else None)
+
+    def create_user(self, user_id: str, display_name: str, role: str, password_hash: str | None = None) -> dict:
+        if role not in ("nurse", "prescriber", "admin"):
+            raise ClinicalInputError("role must be nurse, prescriber or admin")
+        if any(u["user_id"] == user_id for u in self.users()):
+            raise ClinicalInputError(f"user {user_id} already exists")
+        return self.append(User, user_id=user_id, display_name=display_name, role=role,
+                           password_hash=password_hash, active=True)
+
+    def users(self) -> list[dict]:
+        return self.current(self.rows(User))
+
+    # --- integrity ------------------------------------------------------------------------------
+    def verify_chain(self) -> list[str]:
+        """Recompute this device's hash chain; return problems (empty when the file is as written)."""
+        problems: list[str] = []
+        rows: list[tuple[int, str, dict]] = []
+        with self.engine.connect() as conn:
+            for model in CHART_MODELS:
+                table = model.__table__
+                for r in conn.execute(select(table).where(table.c.device_id == self.device_id)):
+                    rows.append((r.device_seq, table.name, dict(r._mapping)))
+            counter = conn.execute(select(DeviceCounter).where(DeviceCounter.device_id == self.device_id)).one()
+        rows.sort(key=lambda t: t[0])
+        prev, expected_seq = "", 1
+        for seq, table_name, row in rows:
+            if seq != expected_seq:
+                problems.append(f"device_seq {expected_seq} is missing (next found: {seq}) - a row was removed")
+                expected_seq = seq
+            want = chain_hash(prev, MODEL_BY_TABLE[table_name].__table__, row)
+            if want != row["row_hash"]:
+                problems.append(f"{table_name} row {row['id']} (seq {seq}) does not match its hash - it was edited")
+            prev, expected_seq = row["row_hash"], expected_seq + 1
+        if counter.last_seq != expected_seq - 1:
+            problems.append(f"the last {counter.last_seq - expected_seq + 1} row(s) are missing")
+        return problems
+
+    def integrity_check(self) -> tuple[bool, str]:
+        return dbmod.integrity_ok(self.engine)
+
+    def execute_raw(self, sql: str) -> None:
+        """For tests and admin tools: run raw SQL (the triggers still apply)."""
+        with self.engine.begin() as conn:
+            conn.execute(text(sql))
