@@ -1,0 +1,229 @@
+"""A complete, realistic finished session written through the real domain and store code.
+
+Used by ``ketachart demo-session``, the report and export tests, the sync benchmark and screenshots. A fake
+clock walks through the session so the whole ~2 h 10 min is charted in seconds, with ``recorded_at`` taken
+from that clock exactly as at the chair (one late entry is recorded 20 minutes after the fact).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+from .domain.alerts import AlertRules
+from .domain.clock import FakeClock
+from .domain.codes import Parameter
+from .domain.dosing import iv_dose
+from .domain.readings import Quality, Reading
+from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, evaluate_discharge, padss_total
+from .domain.session import SessionEvent
+from .hardware.sim.physiology import Patient as SimPatient
+from .store.models import Checklist, Course, DoseAdministration, Observation
+from .store.repository import ChartStore
+
+DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
+DEMO_WITNESS = ("demo.witness", "Sam Patel, RN")
+NAMES = [
+    ("Rivera", "Jordan", "1984-03-12", "female"), ("Okafor", "Chidi", "1979-11-02", "male"),
+    ("Lindqvist", "Maja", "1991-06-24", "female"), ("Tanaka", "Hiro", "1968-01-30", "male"),
+    ("Dubois", "Claire", "1975-09-17", "female"), ("Nguyen", "Bao", "1988-12-05", "male"),
+]
+
+
+def _ensure_user(store: ChartStore, user_id: str, name: str) -> None:
+    if not any(u["user_id"] == user_id for u in store.users()):
+        store.create_user(user_id, name, "nurse")
+
+
+def write_demo_session(store: ChartStore, seed: int = 0, monitoring_minutes: float | None = None,
+                       start: datetime | None = None) -> str:
+    """Write one finished IV session; returns its id. Deterministic for a given seed and start."""
+    rng = random.Random(seed)
+    real_clock = store.clock
+    start = start or datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc) + timedelta(days=seed % 300, hours=(seed // 300) % 8)
+    clock = FakeClock(start - timedelta(minutes=30))
+    store.clock = clock
+    previous_author = store.author
+    try:
+        for uid, name in (DEMO_NURSE, DEMO_WITNESS):
+            _ensure_user(store, uid, name)
+        store.author = DEMO_NURSE[0]
+        return _write(store, clock, rng, seed, start, monitoring_minutes or 130.0)
+    finally:
+        store.clock = real_clock
+        store.author = previous_author
+
+
+def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, start: datetime, minutes: float) -> str:
+    family, given, dob, sex = NAMES[seed % len(NAMES)]
+    mrn = f"DEMO-{seed:04d}"
+    existing = [p for p in store.patients() if p["mrn"] == mrn]
+    weight = round(58 + rng.uniform(0, 40), 1)
+    patient = existing[0] if existing else store.create_patient(mrn, family, given, dob, sex, weight)
+    pid = patient["patient_id"]
+    courses = store.rows(Course, patient_id=pid)
+    course = courses[0] if courses else store.create_course(pid, "IV", "IV ketamine, induction")
+    session = store.create_session(pid, "IV", course["id"], chair="Chair 2")
+    sid = session["id"]
+    store.audit("open-chart", f"patients:{pid}")
+    sim = SimPatient(seed=seed + 1, scenario="ketamine")
+    policy = store.policy
+    rules = AlertRules(policy)
+
+    def at(minute: float) -> datetime:
+        return start + timedelta(minutes=minute)
+
+    def goto(minute: float) -> None:
+        target = at(minute)
+        if target > clock.now():
+            clock.advance((target - clock.now()).total_seconds())
+
+    # --- arrival and pre-checks ----------------------------------------------------------------
+    goto(-25)
+    store.session_event(sid, SessionEvent.CHECK_IN)
+    prechecks = {
+        "consent_on_file": True, "fasting_hours": 4, "current_meds": "sertraline 100 mg daily",
+        "rems_benzodiazepines": False, "rems_sedative_hypnotics": False, "rems_psychostimulants": False,
+        "rems_maois": False, "rems_opioids": False, "escort_name": "Pat Rivera", "escort_phone": "555-0142",
+        "no_driving_acknowledged": True, "weight_kg": weight,
+    }
+    for item, answer in prechecks.items():
+        store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer})
+    phq = [2, 2, 1, 2, 1, 2, 1, 1, 0]
+    store.observe(sid, Kind.PHQ9, value=sum(phq), data={"items": phq}, patient_id=pid)
+
+    # --- readings: 1 Hz HR/SpO2 from 10 min before start, NIBP every 3-5 min ---------------------
+    first_s, last_s = -10 * 60, int(minutes * 60)
+    nibp_times = sorted(set(int(t) for t in sim.nibp_times(first_s, last_s)))
+    baseline = sim.nibp_at(first_s)
+    dose = iv_dose(weight, policy.mg_per_kg_default, policy.concentration_mg_per_ml_default,
+                   policy.infusion_min_default, policy)
+    rate = dose.rate_ml_per_h
+    spo2_dip = (45 * 60, 45 * 60 + 25)  # a short desaturation while deeply dissociated
+    infusion_stop_min = 42.0
+    pending_alerts = []
+
+    def readings_between(t0: int, t1: int) -> list[Reading]:
+        out = []
+        for t in range(t0, t1):
+            host = at(t / 60)
+            vit = sim.vitals_at(t)
+            spo2 = 91.0 if spo2_dip[0] <= t < spo2_dip[1] else vit.spo2
+            out.append(Reading(Parameter.HR, vit.hr, host, source="device:ge"))
+            out.append(Reading(Parameter.SPO2, spo2, host, source="device:ge"))
+            if t % 5 == 0:
+                out.append(Reading(Parameter.RR, vit.rr, host, source="device:ge"))
+            if t in nibp_set:
+                bp = sim.nibp_at(t)
+                out += [Reading(Parameter.NIBP_SYS, bp.sys, host, source="device:ge"),
+                        Reading(Parameter.NIBP_DIA, bp.dia, host, source="device:ge"),
+                        Reading(Parameter.NIBP_MEAN, bp.mean, host, source="device:ge")]
+            if 0 <= t <= infusion_stop_min * 60 and t % 10 == 0:
+                current_rate = rate if t < 25 * 60 else round(rate * 0.75, 1)
+                delivered = rate * min(t, 1500) / 3600 + current_rate * max(0, t - 1500) / 3600
+                out += [Reading(Parameter.PUMP_RATE, current_rate, host, source="device:bbraun"),
+                        Reading(Parameter.PUMP_VI, round(delivered, 1), host, source="device:bbraun")]
+            if t == 30 * 60 + 7:  # one artefact: sensor off for a moment; charted as no value
+                out.append(Reading(Parameter.SPO2, None, host, flags=frozenset({Quality.SENSOR_OFF}), source="device:ge"))
+        return out
+
+    nibp_set = set(nibp_times)
+    cursor = first_s
+
+    def chart_until(minute: float) -> None:
+        """Advance the clock, writing readings in one-minute batches as the vitals writer would."""
+        nonlocal cursor
+        end = int(minute * 60)
+        while cursor < end:
+            step = min(end, cursor + 60)
+            batch = readings_between(cursor, step)
+            goto(step / 60)
+            store.add_readings(sid, batch)
+            for r in batch:
+                for finding in rules.feed(r):
+                    alert = store.raise_alert(sid, finding.rule, finding.severity, finding.message, finding.data,
+                                              effective_at=finding.at)
+                    pending_alerts.append(alert)
+            cursor = step
+
+    chart_until(-8)
+    store.observe(sid, Kind.MANUAL_VITALS, data={"NIBP_SYS": baseline.sys, "NIBP_DIA": baseline.dia,
+                                                 "HR": sim.vitals_at(first_s).hr, "label": "baseline"})
+    store.save_checklist(sid, "pre-session", {**prechecks, "baseline_bp": f"{baseline.sys}/{baseline.dia}"}, passed=True)
+    for f in rules.predose_bp(baseline.sys, baseline.dia, clock.now()):
+        pending_alerts.append(store.raise_alert(sid, f.rule, f.severity, f.message, f.data))
+
+    # --- dose, waste, start ---------------------------------------------------------------------
+    chart_until(-3)
+    dose_row = store.record_dose(sid, dose, lot=f"KET{2400 + seed:05d}", prepared_by=DEMO_NURSE[0])
+    vial_mg = 50.0 if dose.dose_mg <= 50 else 100.0
+    waste = store.observe(sid, Kind.WASTE, value=round(vial_mg - dose.dose_mg, 1),
+                          data={"amount_mg": round(vial_mg - dose.dose_mg, 1), "method": "sharps container, rendered unrecoverable",
+                                "witness": DEMO_WITNESS[0], "vial_mg": vial_mg})
+    store.sign(DoseAdministration, dose_row["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
+    store.sign(Observation, waste["id"], user_id=DEMO_WITNESS[0], printed_name=DEMO_WITNESS[1], meaning="witnessed")
+    chart_until(0)
+    store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate})
+
+    # --- during the infusion and recovery: (minute, what the nurse charts) -----------------------
+    state: dict = {}
+
+    def obs(kind, value, data=None):
+        return lambda: store.observe(sid, kind, value=value, data=data)
+
+    def mis_keyed_nausea():
+        state["nausea"] = store.observe(sid, Kind.NAUSEA, value=6, data={"vomiting": False})
+
+    def acknowledge_all():
+        for alert in pending_alerts:
+            action = ("Patient roused and asked to breathe deeply; SpO2 back to 97% within 30 s"
+                      if alert["rule"] == "spo2-low" else "Reviewed with prescriber; continue monitoring")
+            store.acknowledge_alert(alert["id"], action)
+        pending_alerts.clear()
+
+    script = [
+        (5, obs(Kind.SEDATION, 5)),
+        (10, obs(Kind.DISSOCIATION, 1)),
+        (15, obs(Kind.NAUSEA, 1, {"vomiting": False})),
+        (20, obs(Kind.DISSOCIATION, 2)),
+        (24, obs(Kind.DISSOCIATION, 3)),
+        (24.5, lambda: store.change_rate(sid, round(rate * 0.75, 1),
+                                         "Strong dissociation (3/4); rate reduced by 25% per protocol")),
+        (30, obs(Kind.SEDATION, 4)),
+        (38, mis_keyed_nausea),
+        (38.5, lambda: store.observe(sid, Kind.INTERVENTION, text="Ondansetron 4 mg IV",
+                                     data={"drug": "ondansetron", "dose": 4, "unit": "mg", "route": "IV"})),
+        (40, obs(Kind.DISSOCIATION, 3)),
+        (40.5, lambda: store.observe(sid, Kind.NOTE, text="Eyes closed, calm, responds to voice. Music on.")),
+        (41, lambda: store.amend(Observation, state["nausea"]["id"], "Mis-keyed: patient rated nausea 3, not 6", value=3)),
+        (infusion_stop_min, lambda: store.session_event(sid, SessionEvent.STOP_INFUSION, data={"volume_ml": dose.volume_ml})),
+        (47, acknowledge_all),
+        (55, obs(Kind.DISSOCIATION, 1)),
+        (60, obs(Kind.SEDATION, 5)),
+        (65, obs(Kind.NAUSEA, 1, {"vomiting": False})),
+        (75, obs(Kind.DISSOCIATION, 0)),
+        (90, obs(Kind.NAUSEA, 0, {"vomiting": False})),
+        (110, obs(Kind.SEDATION, 5)),
+    ]
+    for minute, action in script:
+        if minute > minutes - 6:
+            break
+        chart_until(minute)
+        action()
+    # a late entry: written at 70 min about something seen at 50 min
+    chart_until(max(70, cursor / 60))
+    store.observe(sid, Kind.NOTE, text="Patient described a 'floating' feeling at 50 min; reassured.", effective_at=at(50))
+
+    # --- discharge check -------------------------------------------------------------------------
+    chart_until(minutes - 5)
+    check = {key: True for key, _ in DISCHARGE_ITEMS}
+    padss = {key: 2 for key, _, _ in PADSS_ITEMS}
+    decision = evaluate_discharge((clock.now() - start).total_seconds() / 60, check, padss,
+                                  min_minutes=policy.discharge_min_after_start, padss_pass=policy.padss_pass)
+    checklist = store.save_checklist(sid, "discharge", {"checklist": check, "padss": padss}, score=padss_total(padss),
+                                     passed=decision.passed,
+                                     override_reason=None if decision.passed else "; ".join(decision.reasons))
+    store.sign(Checklist, checklist["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
+    chart_until(minutes)
+    store.session_event(sid, SessionEvent.DISCHARGE)
+    return sid
