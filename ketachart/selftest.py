@@ -1,0 +1,54 @@
+"""``ketachart selftest``: open the database and the main window offscreen, check both, exit 0.
+
+Used by CI on the PyInstaller bundle, and by a clinic's IT person after installing. Prints one line per
+check so a failure says what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def run_selftest(db: Path, unencrypted: bool = False) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from .app import create_main_window
+    from .domain.clock import SystemClock
+    from .store.open import open_store
+
+    checks: list[tuple[str, bool, str]] = []
+    clock = SystemClock()
+    store = open_store(db, unencrypted=unencrypted, holder="ketachart selftest", clock=clock)
+    try:
+        ok, detail = store.integrity_check()
+        checks.append(("database integrity", ok, detail))
+        problems = store.verify_chain()
+        checks.append(("hash chain", not problems, "; ".join(problems[:3]) or "intact"))
+        checks.append(("durability", _pragma(store, "synchronous") == 2 and _pragma(store, "journal_mode") == "wal",
+                       "WAL, synchronous=FULL"))
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        window = create_main_window(store, clock)
+        window.show()
+        app.processEvents()
+        image = window.grab()
+        checks.append(("main window", not image.isNull() and image.width() > 0, f"{image.width()}x{image.height()}"))
+        window.close()
+        import numpy  # noqa: F401  - the plot stack must import inside a bundle too
+        import pyqtgraph  # noqa: F401
+
+        checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
+    finally:
+        store.close()
+    for name, ok, detail in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _pragma(store, name: str):
+    with store.engine.connect() as conn:
+        value = conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+        conn.rollback()
+    return value

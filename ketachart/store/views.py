@@ -1,0 +1,178 @@
+"""Read models: the current picture of a session, folded from its append-only rows.
+
+The chair screen, the printed summary and the exports all read a session through :func:`session_view`, so
+they agree on what "current" means: amended entries show their latest version, originals remain available
+(``Entry.history``), late entries and signatures are labelled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..domain.session import SessionEvent, SessionState
+from ..domain.timeline import SessionClocks, StateChange, compute_clocks
+from .models import (
+    Alert,
+    AlertAck,
+    Checklist,
+    Course,
+    DoseAdministration,
+    Observation,
+    RateChange,
+    Session,
+    SessionEventRow,
+    Signature,
+)
+from .repository import ChartStore
+
+
+def _json(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+@dataclass
+class Entry:
+    """One charted item in its current version, with the versions it replaced (oldest first)."""
+
+    row: dict
+    history: list[dict] = field(default_factory=list)
+    signatures: list[dict] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+    @property
+    def amended(self) -> bool:
+        return bool(self.history)
+
+    @property
+    def data(self) -> dict:
+        return _json(self.row.get("data"))
+
+    @property
+    def signed_version_amended(self) -> bool:
+        """A signature exists on an older version than the current one."""
+        signed_ids = {s["target_id"] for s in self.signatures}
+        return bool(signed_ids) and self.row["id"] not in signed_ids
+
+
+def fold_entries(rows: list[dict], signatures: list[dict] | None = None) -> list[Entry]:
+    """Group amendment chains; each chain becomes one Entry whose ``row`` is the latest version."""
+    by_id = {r["id"]: r for r in rows}
+    superseded = {r["amends"] for r in rows if r.get("amends")}
+    sigs_by_target: dict[str, list[dict]] = {}
+    for s in signatures or []:
+        sigs_by_target.setdefault(s["target_id"], []).append(s)
+    entries = []
+    for row in rows:
+        if row["id"] in superseded:
+            continue
+        history, cursor = [], row
+        while cursor.get("amends") and cursor["amends"] in by_id:
+            cursor = by_id[cursor["amends"]]
+            history.insert(0, cursor)
+        chain_ids = [h["id"] for h in history] + [row["id"]]
+        sigs = [s for cid in chain_ids for s in sigs_by_target.get(cid, [])]
+        entries.append(Entry(row, history, sigs))
+    entries.sort(key=lambda e: (e.row["effective_at"], e.row["device_seq"]))
+    return entries
+
+
+@dataclass
+class AlertView:
+    row: dict
+    acks: list[dict]
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self.acks)
+
+
+@dataclass
+class SessionView:
+    session: dict
+    patient: dict
+    course: dict | None
+    state: SessionState
+    events: list[dict]
+    dose: Entry | None
+    rate_changes: list[Entry]
+    observations: list[Entry]
+    alerts: list[AlertView]
+    checklists: list[Entry]
+    signatures: list[dict]
+    session_number: int  # in the course (1-based)
+    planned_minutes: int | None
+
+    @property
+    def id(self) -> str:
+        return self.session["id"]
+
+    def event_time(self, event: SessionEvent) -> datetime | None:
+        times = [e["effective_at"] for e in self.events if e["event"] == event.value]
+        return times[0] if times else None
+
+    @property
+    def infusion_started_at(self) -> datetime | None:
+        return self.event_time(SessionEvent.START_INFUSION)
+
+    @property
+    def infusion_stopped_at(self) -> datetime | None:
+        return self.event_time(SessionEvent.STOP_INFUSION)
+
+    def clocks(self, now: datetime, policy, last_nibp_at: datetime | None = None) -> SessionClocks:
+        changes = [StateChange(SessionEvent(e["event"]), e["effective_at"]) for e in self.events]
+        return compute_clocks(changes, now, policy, self.planned_minutes, last_nibp_at)
+
+    def observations_of(self, kind: str) -> list[Entry]:
+        return [o for o in self.observations if o.row["kind"] == kind]
+
+    def checklist(self, kind: str) -> Entry | None:
+        found = [c for c in self.checklists if c.row["kind"] == kind]
+        return found[-1] if found else None
+
+    @property
+    def in_progress(self) -> bool:
+        return not self.state.is_final
+
+
+def session_view(store: ChartStore, session_id: str) -> SessionView:
+    session = store.get(Session, session_id)
+    patient = store.patient(session["patient_id"])
+    course = store.get(Course, session["course_id"]) if session["course_id"] else None
+    signatures = store.rows(Signature)
+    session_sigs = []
+    events = store.session_events(session_id)
+    doses = fold_entries(store.rows(DoseAdministration, session_id=session_id), signatures)
+    rates = fold_entries(store.rows(RateChange, session_id=session_id), signatures)
+    observations = fold_entries(store.rows(Observation, session_id=session_id), signatures)
+    checklists = fold_entries(store.rows(Checklist, session_id=session_id), signatures)
+    acks = store.rows(AlertAck)
+    alerts = [AlertView(a, [k for k in acks if k["alert_id"] == a["id"]]) for a in store.rows(Alert, session_id=session_id)]
+    for group in (doses, observations, checklists, rates):
+        for entry in group:
+            session_sigs.extend(entry.signatures)
+    number = 1
+    if course:
+        siblings = [s for s in store.rows(Session, course_id=course["id"])]
+        siblings.sort(key=lambda s: s["effective_at"])
+        number = 1 + [s["id"] for s in siblings].index(session_id)
+    dose = doses[-1] if doses else None
+    return SessionView(
+        session=session,
+        patient=patient,
+        course=course,
+        state=store.session_state(session_id),
+        events=events,
+        dose=dose,
+        rate_changes=rates,
+        observations=observations,
+        alerts=alerts,
+        checklists=checklists,
+        signatures=sorted(session_sigs, key=lambda s: s["effective_at"]),
+        session_number=number,
+        planned_minutes=dose.row["minutes"] if dose else None,
+    )

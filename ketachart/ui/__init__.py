@@ -1,0 +1,1 @@
+"""Qt widgets and view models. The only package that owns widgets; imported only by ``ketachart.app``."""
