@@ -125,17 +125,21 @@ class InstanceLock:
             self.fd = -1
 
 
-def make_engine(path: Path, creator: Callable[[], sqlite3.Connection] | None = None) -> Engine:
+def make_engine(
+    path: Path, creator: Callable[[], sqlite3.Connection] | None = None, module: object | None = None
+) -> Engine:
     """An engine whose every connection is configured for durability and immutability.
 
-    ``creator`` lets the encryption layer supply SQLCipher connections (the key is applied there).
+    ``creator`` lets the encryption layer supply SQLCipher connections (the key is applied there);
+    ``module`` is then their DB-API module (``sqlcipher3.dbapi2``) so SQLAlchemy wraps its errors as usual.
     """
     if creator is None:
 
         def creator() -> sqlite3.Connection:
             return sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
 
-    engine = create_engine("sqlite://", creator=creator, poolclass=NullPool if _is_memory(path) else None)
+    extra = {"module": module} if module is not None else {}
+    engine = create_engine("sqlite://", creator=creator, poolclass=NullPool if _is_memory(path) else None, **extra)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_con, _record):  # noqa: ANN001

@@ -105,10 +105,12 @@ class ChartStore:
         create: bool = True,
         connect=None,
         connect_ro=None,
+        dbapi=None,
     ) -> "ChartStore":
         """Open (or create) a chart file. Refuses, without touching the file, anything it cannot trust.
 
-        ``connect``/``connect_ro`` let the encryption layer supply keyed SQLCipher connections.
+        ``connect``/``connect_ro`` let the encryption layer supply keyed SQLCipher connections; ``dbapi`` is
+        their DB-API module (so SQLAlchemy recognises and wraps its errors).
         """
         path = Path(path).expanduser().resolve()
         clock = clock or SystemClock()
@@ -118,7 +120,7 @@ class ChartStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         instance_lock = dbmod.InstanceLock.acquire(path, holder) if lock else None
         try:
-            engine = dbmod.make_engine(path, (lambda: connect(path)) if connect else None)
+            engine = dbmod.make_engine(path, (lambda: connect(path)) if connect else None, module=dbapi)
             dbmod.create_or_migrate(engine, version)
             with engine.begin() as conn:
                 has_device = conn.execute(select(StoreMeta.value).where(StoreMeta.key == "device_id")).first()
