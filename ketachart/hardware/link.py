@@ -1,0 +1,336 @@
+"""A device connection: one port, one reader thread, one codec, readings out through a plain callback.
+
+Devices are unreliable strangers, so the link never lets their trouble reach the caller: garbage is the
+codec's business, silence is reported ("silent") and answered by re-requesting, errors on the port
+("lost") lead to a reopen with bounded back-off, and a busy port is a state with a clear message rather
+than an exception. No Qt here: the UI wraps ``on_reading``/``on_state`` in queued signals.
+
+Port URLs: a device path (``/dev/ttyUSB0``, a pty or its symlink) or any pyserial URL (``socket://host:port``
+to connect to a device or gateway, ``loop://``), plus ``listen://host:port`` where the device connects to us
+(HL7 monitors usually do).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import serial
+import serial.tools.list_ports
+
+from ..domain.clock import Clock, SystemClock
+from ..domain.readings import Reading
+from .codecs.base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+
+log = logging.getLogger(__name__)
+
+CONNECTING, NEGOTIATING, STREAMING, SILENT, LOST = "connecting", "negotiating", "streaming", "silent", "lost"
+STATES = (CONNECTING, NEGOTIATING, STREAMING, SILENT, LOST)
+BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+POLL_S = 0.1  # longest the reader blocks before ticking the codec and the watchdog (real seconds)
+REOPEN_AFTER_QUIET = 3  # silent for this many quiet times: close and reopen the port
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """A serial port as the OS sees it; ``description`` names the USB adapter when there is one."""
+
+    device: str
+    description: str
+    hwid: str
+    manufacturer: str | None = None
+    vid: int | None = None
+    pid: int | None = None
+    serial_number: str | None = None
+
+
+def list_ports() -> list[PortInfo]:
+    """Serial ports with their USB adapter descriptions, sorted by device name."""
+    ports = []
+    for p in serial.tools.list_ports.comports():
+        ports.append(PortInfo(p.device, p.description or "n/a", p.hwid or "n/a", p.manufacturer, p.vid, p.pid,
+                              p.serial_number))
+    return sorted(ports, key=lambda p: p.device)
+
+
+class _SerialTransport:
+    """pyserial port (device path, pty, socket://, loop://) read in 'first byte, then all there is' steps."""
+
+    def __init__(self, url: str, codec: Codec, poll_s: float) -> None:
+        hint = codec.link_hint
+        self.port = serial.serial_for_url(
+            url, baudrate=hint.baudrate, bytesize=hint.bytesize, parity=hint.parity, stopbits=hint.stopbits,
+            rtscts=hint.rtscts, timeout=poll_s, write_timeout=2.0, exclusive=True,
+        )
+        self.poll_s = poll_s
+        self._socket = type(self.port).__module__.endswith("protocol_socket")
+
+    def read_some(self) -> bytes:
+        first = self.port.read(1)
+        if not first:
+            return b""
+        if self._socket:
+            # socket in_waiting is only 0/1; with timeout 0 one read is one recv of what has arrived.
+            self.port.timeout = 0
+            try:
+                return first + self.port.read(65536)
+            finally:
+                self.port.timeout = self.poll_s
+        n = self.port.in_waiting
+        return first + self.port.read(n) if n else first
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+
+    def cancel(self) -> None:
+        cancel = getattr(self.port, "cancel_read", None)
+        if cancel is not None:
+            try:
+                cancel()
+            except Exception:  # not all URL handlers support it
+                pass
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class _ListenTransport:
+    """``listen://host:port``: we are the TCP server and the device connects (one device at a time)."""
+
+    def __init__(self, url: str, poll_s: float) -> None:
+        host, _, port = url[len("listen://"):].rpartition(":")
+        self.poll_s = poll_s
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.listener.bind((host or "0.0.0.0", int(port)))
+            self.listener.listen(1)
+        except OSError:
+            self.listener.close()
+            raise
+        self.conn: socket.socket | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.listener.getsockname()
+
+    def read_some(self) -> bytes:
+        sock = self.conn or self.listener
+        ready, _, _ = select.select([sock], [], [], self.poll_s)
+        if not ready:
+            return b""
+        if self.conn is None:
+            self.conn, _ = self.listener.accept()
+            return b""
+        data = self.conn.recv(65536)
+        if not data:
+            raise ConnectionError("the device closed the connection")
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.conn.sendall(data)
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        for s in (self.conn, self.listener):
+            if s is not None:
+                s.close()
+
+
+class DeviceLink:
+    """Drive one codec over one port from a daemon thread; never blocks and never raises into the caller.
+
+    protocol    codec name (``masimo``, ``hl7``, ``bbraun``, ``ge``, ``philips``)
+    port_url    device path or URL (see module docstring)
+    on_reading  callback(Reading), called on the link's thread
+    on_state    callback(state, detail): state is one of STATES, detail a human-readable reason
+    clock       host clock: readings' host_time, the quiet-time watchdog and the codec's time
+    backoff     reopen delays in real seconds, the last one repeating (tests pass tiny ones)
+    on_event    optional callback(DeviceInfoEvent | FrameEvent) for diagnostics
+    """
+
+    def __init__(self, protocol: str, port_url: str, on_reading: Callable[[Reading], None],
+                 on_state: Callable[[str, str], None] | None = None, clock: Clock | None = None, *,
+                 backoff: Sequence[float] = BACKOFF_S, poll_s: float = POLL_S,
+                 on_event: Callable[[object], None] | None = None) -> None:
+        codec_for(protocol)  # a bad protocol name is our mistake: raise now, in the caller's thread
+        self.protocol = protocol
+        self.port_url = port_url
+        self.on_reading = on_reading
+        self.on_state = on_state
+        self.on_event = on_event
+        self.clock = clock or SystemClock()
+        self.backoff = tuple(backoff) or (0.0,)
+        self.poll_s = poll_s
+        self.state = CONNECTING
+        self.detail = ""
+        self.last_error: str | None = None
+        self.codec: Codec | None = None
+        self.readings = 0
+        self._stop = threading.Event()
+        self._transport: _SerialTransport | _ListenTransport | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- caller side ----------------------------------------------------------------------------
+    def start(self) -> "DeviceLink":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"link-{self.protocol}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the reader thread and close the port; returns once the thread has ended (or timeout)."""
+        self._stop.set()
+        transport = self._transport
+        if transport is not None:
+            transport.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def __enter__(self) -> "DeviceLink":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the reader thread ----------------------------------------------------------------------
+    def _now(self) -> CodecTime:
+        return CodecTime(self.clock.now(), self.clock.monotonic())
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        if state == self.state and detail == self.detail:
+            return
+        self.state, self.detail = state, detail
+        if self.on_state is not None:
+            try:
+                self.on_state(state, detail)
+            except Exception:
+                log.exception("on_state callback failed")
+
+    def _run(self) -> None:
+        failures = 0
+        self._set_state(CONNECTING, self.port_url)
+        while not self._stop.is_set():
+            try:
+                self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self.last_error = _describe(exc)
+                self._set_state(LOST, self.last_error)
+                failures += 1
+                # stay "lost" while retrying: the UI should not flicker between lost and connecting
+                self._stop.wait(self.backoff[min(failures - 1, len(self.backoff) - 1)])
+                continue
+            try:
+                streamed = self._session()
+            except (serial.SerialException, OSError, ConnectionError) as exc:
+                self.last_error = _describe(exc)
+                streamed = False
+                if not self._stop.is_set():
+                    self._set_state(LOST, self.last_error)
+            except Exception as exc:  # a bug in a codec must not kill the link silently
+                log.exception("link %s: unexpected error", self.protocol)
+                self.last_error = _describe(exc)
+                streamed = False
+                self._set_state(LOST, self.last_error)
+            finally:
+                self._close()
+            if self._stop.is_set():
+                break
+            failures = 0 if streamed else failures + 1
+            self._stop.wait(self.backoff[min(max(failures - 1, 0), len(self.backoff) - 1)])
+
+    def _open(self) -> None:
+        self.codec = codec_for(self.protocol)  # a fresh codec per connection: the device may have rebooted
+        if self.port_url.startswith("listen://"):
+            self._transport = _ListenTransport(self.port_url, self.poll_s)
+        else:
+            url = "socket://" + self.port_url[len("tcp://"):] if self.port_url.startswith("tcp://") else self.port_url
+            self._transport = _SerialTransport(url, self.codec, self.poll_s)
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except Exception:
+                pass
+            self._transport = None
+
+    def _session(self) -> bool:
+        """Run one open port until it fails or we stop. Returns whether the device ever streamed."""
+        codec, transport = self.codec, self._transport
+        assert codec is not None and transport is not None
+        quiet = codec.link_hint.quiet_time_s
+        now = self._now()
+        hello = codec.start(now)
+        if hello:
+            transport.write(hello)
+            self._set_state(NEGOTIATING, "waiting for the device to answer")
+        else:
+            self._set_state(CONNECTING, "port open, waiting for data")
+        last_valid = now.mono
+        last_restart = now.mono
+        streamed = False
+        while not self._stop.is_set():
+            data = transport.read_some()
+            now = self._now()
+            if data:
+                codec.receive_data(data, now)
+            for event in codec.events():
+                if isinstance(event, ReadingEvent):
+                    self.readings += 1
+                    try:
+                        self.on_reading(event.reading)
+                    except Exception:
+                        log.exception("on_reading callback failed")
+                    continue
+                if isinstance(event, FrameEvent) and event.valid:
+                    last_valid = now.mono
+                    if self.state != STREAMING:
+                        streamed = True
+                        self._set_state(STREAMING, "")
+                if self.on_event is not None:
+                    try:
+                        self.on_event(event)
+                    except Exception:
+                        log.exception("on_event callback failed")
+            codec.tick(now)
+            if codec.needs_restart:
+                transport.write(codec.start(now))
+                last_restart = now.mono
+                if self.state != SILENT:
+                    self._set_state(NEGOTIATING, "re-requesting")
+            out = codec.data_to_send()
+            if out:
+                transport.write(out)
+            quiet_for = now.mono - last_valid
+            if quiet_for >= quiet:
+                if self.state != SILENT:
+                    self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
+                if now.mono - last_restart >= quiet:
+                    hello = codec.start(now)  # re-request / re-associate, as the protocol wants
+                    if hello:
+                        transport.write(hello)
+                    last_restart = now.mono
+                if quiet_for >= REOPEN_AFTER_QUIET * quiet and not isinstance(transport, _ListenTransport):
+                    raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
+        return streamed
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "exclusively lock" in text or "Resource temporarily unavailable" in text or "busy" in text.lower():
+        return f"port busy (another program has it open): {text}"
+    if isinstance(exc, FileNotFoundError) or "No such file" in text:
+        return f"port not found (unplugged?): {text}"
+    return text
