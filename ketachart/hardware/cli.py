@@ -1,0 +1,194 @@
+"""Headless device tools: ``sim``, ``capture``, ``decode`` and ``ports``.
+
+They exist so that a clinic's IT person can test a cable without the app, and so that the device layer can
+be exercised from a shell. Readings are printed as JSON lines (``Reading.to_json``) on stdout; anything
+about the link goes to stderr so stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .codecs.base import CODECS, CodecTime, FrameEvent, ReadingEvent, codec_for
+from .sim.base import SCENARIOS
+
+PROTOCOLS_HELP = "ge, philips, masimo, hl7 or bbraun"
+
+
+def _protocols() -> list[str]:
+    from .codecs import load_all  # noqa: F401
+
+    return sorted(CODECS)
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argparse.ArgumentParser) -> None:
+    """Register ``sim``, ``capture``, ``decode`` and ``ports`` on the main ``ketachart`` parser."""
+    p = subparsers.add_parser("sim", parents=[common_parent], help="serve a simulated device on a pseudo-terminal")
+    p.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOLS_HELP)
+    p.add_argument("--scenario", choices=SCENARIOS, default="ketamine")
+    p.add_argument("--speed", type=float, default=1.0, help="device clock runs this many times faster")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tcp", action="store_true", help="serve on a loopback TCP port instead (HL7)")
+    p.add_argument("--start", type=float, default=-120.0, metavar="SECONDS",
+                   help="device time at start, in seconds from the infusion start (default -120)")
+    p.set_defaults(func=cmd_sim)
+
+    p = subparsers.add_parser("capture", parents=[common_parent], help="print readings from a device as JSON lines")
+    p.add_argument("--protocol", required=True, help=PROTOCOLS_HELP)
+    p.add_argument("--port", required=True, metavar="PATH", help="serial port, pty path or URL (socket://, listen://)")
+    p.add_argument("--seconds", type=float, default=None, metavar="N", help="stop after N seconds (default: Ctrl-C)")
+    p.set_defaults(func=cmd_capture)
+
+    p = subparsers.add_parser("decode", parents=[common_parent], help="decode a raw device-to-host byte capture")
+    p.add_argument("--protocol", required=True, help=PROTOCOLS_HELP)
+    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("--frames", action="store_true", help="one line per frame with its validity instead of readings")
+    p.set_defaults(func=cmd_decode)
+
+    p = subparsers.add_parser("ports", parents=[common_parent], help="list serial ports and their USB adapters")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.set_defaults(func=cmd_ports)
+
+
+def _check_protocol(name: str) -> bool:
+    if name in _protocols():
+        return True
+    print(f"ketachart: unknown protocol {name!r}; choose one of {', '.join(_protocols())}", file=sys.stderr)
+    return False
+
+
+def _out(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Serve a simulator until interrupted; the first stdout line is ``PORT <path>``."""
+    from .sim.server import SimServer
+
+    if not _check_protocol(args.protocol):
+        return 2
+    if args.speed <= 0:
+        print("ketachart: --speed must be positive", file=sys.stderr)
+        return 2
+    server = SimServer(args.protocol, scenario=args.scenario, speed=args.speed, seed=args.seed, tcp=args.tcp,
+                       start_t=args.start, on_state=lambda s: print(f"device {s}", file=sys.stderr, flush=True))
+    server.start()
+    print(f"PORT {server.port_url}", flush=True)
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """Open a device, print its readings until ``--seconds`` have passed (or Ctrl-C); exit 0."""
+    from .link import DeviceLink
+
+    if not _check_protocol(args.protocol):
+        return 2
+    lock = threading.Lock()
+
+    def on_reading(reading) -> None:
+        with lock:
+            _out(reading.to_json())
+
+    def on_state(state: str, detail: str) -> None:
+        print(f"link {state}" + (f": {detail}" if detail else ""), file=sys.stderr, flush=True)
+
+    link = DeviceLink(args.protocol, args.port, on_reading, on_state)
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    link.start()
+    try:
+        done.wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        link.stop()
+    return 0
+
+
+def decode_bytes(protocol: str, data: bytes, frames: bool, now: CodecTime | None = None):
+    """Yield the JSON objects ``decode`` prints for a capture; the last one is the summary (stats)."""
+    codec = codec_for(protocol)
+    now = now or CodecTime(datetime.now(timezone.utc), 0.0)
+    index = 0
+    for start in range(0, len(data), 4096):
+        try:
+            codec.receive_data(data[start:start + 4096], now)
+        except Exception as exc:  # a codec bug must not become a traceback for the IT person
+            yield {"error": f"decoder failed at byte {start}: {type(exc).__name__}: {exc}"}
+            codec = codec_for(protocol)
+            continue
+        for event in codec.events():
+            if frames and isinstance(event, FrameEvent):
+                index += 1
+                yield {"frame": index, "valid": event.valid, "kind": event.kind, "length": event.length,
+                       "detail": event.detail}
+            elif not frames and isinstance(event, ReadingEvent):
+                yield event.reading.to_json()
+        codec.data_to_send()  # ACKs a live link would send: not wanted here
+    s = codec.stats
+    yield {"summary": True, "bytes": len(data), "frames_ok": s.frames_ok, "frames_bad": s.frames_bad,
+           "junk_bytes": s.junk_bytes, "readings": s.readings}
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a capture file into JSON lines; junk is skipped and counted (summary on stderr)."""
+    if not _check_protocol(args.protocol):
+        return 2
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"ketachart: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for obj in decode_bytes(args.protocol, data, args.frames):
+        if obj.get("summary") or "error" in obj:
+            print(json.dumps(obj), file=sys.stderr, flush=True)
+        else:
+            _out(obj)
+    return 0
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from .link import list_ports
+
+    ports = list_ports()
+    for p in ports:
+        if args.json:
+            _out({"device": p.device, "description": p.description, "hwid": p.hwid, "manufacturer": p.manufacturer,
+                  "vid": p.vid, "pid": p.pid, "serial_number": p.serial_number})
+        else:
+            print(f"{p.device}\t{p.description}\t{p.hwid}")
+    if not ports and not args.json:
+        print("no serial ports found", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m ketachart.hardware.cli``) with the same subcommands."""
+    parser = argparse.ArgumentParser(prog="ketachart-devices")
+    common = argparse.ArgumentParser(add_help=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_subcommands(sub, common)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
