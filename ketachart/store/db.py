@@ -27,13 +27,18 @@ from sqlalchemy.pool import NullPool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
 # Add a function when the schema changes; never edit an old one.
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+def _v1_to_v2(con: sqlite3.Connection) -> None:
+    """v2: index observations by kind within a session (the quick-entry history and the report read them so)."""
+    con.execute("CREATE INDEX IF NOT EXISTS ix_observations_session_kind ON observations (session_id, kind)")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 
 
 def immutability_triggers(table: str) -> list[str]:
@@ -66,7 +71,7 @@ def check_file(path: Path, connect_ro: Callable[[Path], sqlite3.Connection] | No
         con = (connect_ro or _connect_ro)(path)
         try:
             version = con.execute("PRAGMA user_version").fetchone()[0]
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -74,6 +79,12 @@ def check_file(path: Path, connect_ro: Callable[[Path], sqlite3.Connection] | No
             f"{path} cannot be read as a KetaChart database ({exc}). It was not changed. "
             "If it is encrypted, open it with its key; if it is damaged, restore it from the central copy."
         ) from None
+    if version == 0 and tables:
+        raise DatabaseRefused(
+            f"{path} is an SQLite file of another program, not a KetaChart database. It was not changed."
+        )
+    if version > 0 and "store_meta" not in tables:
+        raise DatabaseRefused(f"{path} is not a KetaChart database (no store_meta table). It was not changed.")
     if version > SCHEMA_VERSION:
         raise DatabaseRefused(
             f"{path} was written by a newer KetaChart (schema {version}; this app knows up to {SCHEMA_VERSION}). "

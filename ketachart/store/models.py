@@ -151,6 +151,8 @@ class Observation(ChartRow, Base):
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
 
+    __table_args__ = (Index("ix_observations_session_kind", "session_id", "kind"),)
+
 
 class DoseAdministration(ChartRow, Base):
     __tablename__ = "dose_administrations"

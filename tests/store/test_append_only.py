@@ -1,0 +1,92 @@
+"""The record is sacred: SQLite itself and the ORM refuse changes; corrections are amendments."""
+
+import sqlite3
+
+import pytest
+from sqlalchemy.orm import Session as OrmSession
+
+from ketachart.domain.errors import ClinicalInputError
+from ketachart.store.errors import ImmutableRecordError
+from ketachart.store.models import CHART_TABLES, Observation, Patient
+from ketachart.store.views import session_view
+
+
+def test_sqlite_refuses_update_and_delete_on_every_chart_table(store, session):
+    from ketachart.demo import write_demo_session
+
+    write_demo_session(store, seed=3, monitoring_minutes=125)  # puts rows in every chart table
+    store.observe(session["id"], "note", text="calm")
+    con = sqlite3.connect(store.path)
+    for table in CHART_TABLES:
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            con.execute(f"UPDATE {table} SET author = 'x'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            con.execute(f"DELETE FROM {table}")
+    con.close()
+    assert store.rows(Observation, session_id=session["id"])[0]["text"] == "calm"
+
+
+def test_orm_guard_refuses_dirty_and_deleted_objects(store, session):
+    row = store.observe(session["id"], "dissociation", 2)
+    with OrmSession(store.engine) as s:
+        obj = s.get(Observation, row["id"])
+        obj.value = 4
+        with pytest.raises(ImmutableRecordError):
+            s.flush()
+    with OrmSession(store.engine) as s:
+        s.delete(s.get(Observation, row["id"]))
+        with pytest.raises(ImmutableRecordError):
+            s.flush()
+    assert store.get(Observation, row["id"])["value"] == 2
+
+
+def test_amendment_keeps_original_readable_and_needs_reason(store, session):
+    original = store.observe(session["id"], "nausea", 6, data={"vomiting": False})
+    with pytest.raises(ClinicalInputError, match="reason"):
+        store.amend(Observation, original["id"], "  ", value=3)
+    fixed = store.amend(Observation, original["id"], "mis-keyed", value=3)
+    assert fixed["amends"] == original["id"] and fixed["reason"] == "mis-keyed"
+    assert store.get(Observation, original["id"])["value"] == 6
+    view = session_view(store, session["id"])
+    (entry,) = view.observations_of("nausea")
+    assert entry.row["value"] == 3 and entry.history[0]["value"] == 6
+    with pytest.raises(ClinicalInputError, match="already corrected"):
+        store.amend(Observation, original["id"], "again", value=2)
+
+
+def test_every_row_gets_gap_free_device_seq_and_two_times(store, session, clock):
+    before = clock.now()
+    clock.advance(minutes=30)
+    late = store.observe(session["id"], "note", text="seen earlier", effective_at=before)
+    on_time = store.observe(session["id"], "note", text="now")
+    assert late["late_entry"] is True and on_time["late_entry"] is False
+    assert late["recorded_at"] == clock.now() and late["effective_at"] == before
+    seqs = sorted(r["device_seq"] for t in (Patient, Observation) for r in store.rows(t))
+    assert on_time["device_seq"] == late["device_seq"] + 1
+    assert len(set(seqs)) == len(seqs)
+    assert store.verify_chain() == []
+
+
+def test_future_entries_are_refused(store, session, clock):
+    from datetime import timedelta
+
+    with pytest.raises(ClinicalInputError, match="future"):
+        store.observe(session["id"], "note", text="x", effective_at=clock.now() + timedelta(hours=1))
+    assert store.rows(Observation) == []
+
+
+def test_hand_edit_breaks_the_hash_chain(store, session):
+    store.observe(session["id"], "dissociation", 1)
+    store.close()
+    con = sqlite3.connect(store.path)
+    con.execute("DROP TRIGGER observations_no_update")
+    con.execute("UPDATE observations SET value = 0")
+    con.commit()
+    con.close()
+    from ketachart.store.repository import ChartStore
+
+    reopened = ChartStore.open(store.path, store.clock)
+    problems = reopened.verify_chain()
+    reopened.close()
+    assert any("edited" in p for p in problems)

@@ -1,0 +1,97 @@
+"""The foundation's command line, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ketachart.store.models import CHART_TABLES
+
+
+def ketachart(*args, **kw):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "ketachart.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120, **kw)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    result = ketachart("demo-session", "--db", str(path), "--seed", "7", "--unencrypted")
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip().splitlines()[-1]
+    return path, session_id
+
+
+def test_demo_session_prints_its_id_and_writes_a_full_session(demo_db):
+    path, session_id = demo_db
+    con = sqlite3.connect(path)
+    events = [r[0] for r in con.execute("SELECT event FROM session_events WHERE session_id=? ORDER BY effective_at", (session_id,))]
+    assert events == ["check-in", "start-infusion", "stop-infusion", "discharge"]
+    n_hr = con.execute("SELECT count(*) FROM vital_readings WHERE parameter='HR' AND session_id=?", (session_id,)).fetchone()[0]
+    assert n_hr >= 130 * 60  # 1 Hz for about 130 minutes plus the baseline
+    nibp = con.execute("SELECT count(*) FROM vital_readings WHERE parameter='NIBP_SYS'").fetchone()[0]
+    assert 25 <= nibp <= 50  # every 3-5 minutes
+    assert con.execute("SELECT count(*) FROM alert_acks").fetchone()[0] >= 1
+    assert con.execute("SELECT count(*) FROM rate_changes").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM observations WHERE amends IS NOT NULL").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM observations WHERE late_entry").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM signatures s JOIN checklists c ON s.target_id=c.id WHERE c.kind='discharge'").fetchone()[0] == 1
+    dose = con.execute("SELECT weight_kg, mg_per_kg, dose_mg, minutes FROM dose_administrations").fetchone()
+    assert dose[1] == 0.5 and dose[2] == pytest.approx(dose[0] * 0.5, abs=0.05) and dose[3] == 40
+    con.close()
+
+
+def test_sqlite_itself_refuses_update_and_delete_on_a_demo_database(demo_db):
+    path, _ = demo_db
+    con = sqlite3.connect(path)
+    for table in CHART_TABLES:
+        for sql in (f"UPDATE {table} SET author='x'", f"DELETE FROM {table}"):
+            with pytest.raises(sqlite3.IntegrityError):
+                con.execute(sql)
+    con.close()
+
+
+def test_selftest_passes_on_the_demo_database(demo_db):
+    path, _ = demo_db
+    result = ketachart("selftest", "--db", str(path), "--unencrypted")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   hash chain: intact" in result.stdout
+
+
+def test_kill_9_during_demo_session_leaves_a_sound_database(tmp_path):
+    """Power-cut simulation: SIGKILL at a random moment; the file must pass integrity_check and selftest."""
+    rng = random.Random()
+    for attempt in range(2):
+        path = tmp_path / f"killed{attempt}.db"
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        proc = subprocess.Popen([sys.executable, "-m", "ketachart.cli", "demo-session", "--db", str(path), "--unencrypted"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        # wait until it has started writing, then kill at a random point
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.05, 0.9))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        con = sqlite3.connect(path)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+        result = ketachart("selftest", "--db", str(path), "--unencrypted")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unknown_database_problems_are_one_clear_line(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a database\n" * 100)
+    result = ketachart("selftest", "--db", str(bad), "--unencrypted")
+    assert result.returncode == 2
+    assert "not a KetaChart database" in result.stderr and "Traceback" not in result.stderr
+    assert bad.read_text() == "not a database\n" * 100
