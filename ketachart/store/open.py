@@ -1,19 +1,123 @@
-"""Open the chart database the way the app and CLI should: one place that decides on encryption.
+"""Open the chart database the way the app and CLI should: the one place that decides on encryption.
 
-Until encryption at rest lands (the accountability issue), every file is plain SQLite and
-``unencrypted`` is accepted for forward compatibility.
+``open_store(path)`` opens or creates an **encrypted** (SQLCipher) chart; the key comes from
+:class:`ketachart.store.keys.KeyStore` (``KETACHART_DB_KEY``, the OS keyring, or a 0600 key file beside the
+database). ``open_store(path, unencrypted=True)`` opens or creates plain SQLite (demo, tests, inspection).
+
+Refused, with a clear message and without writing a byte to the file (``DatabaseRefused``):
+
+- an encrypted file opened with ``unencrypted=True``, or a plain file opened as encrypted;
+- an encrypted file whose key cannot be found or does not open it;
+- anything ``ChartStore.open`` refuses (not SQLite, newer schema, in use).
+
+After opening, :func:`verify_store` checks the immutability triggers and this device's hash chain; a file
+that was edited by hand is refused (``ChartTampered``) unless ``verify=False`` (the ``ketachart verify``
+command reports the problems instead). ``store.encrypted``, ``store.key_source`` and
+``store.chain_problems`` record what was found.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..domain.clock import Clock
+from . import encryption
+from .db import SQLITE_MAGIC
+from .errors import DatabaseRefused
+from .keys import KeyStore
+from .models import CHART_TABLES
 from .repository import ChartStore
+
+log = logging.getLogger(__name__)
+
+
+class ChartTampered(DatabaseRefused):
+    """The file's hash chain or immutability triggers show it was changed outside KetaChart."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        super().__init__(
+            f"{path} was changed outside KetaChart ({shown}). It was not opened for charting. "
+            "Keep the file for investigation and restore the chart from the central copy; "
+            "`ketachart verify --db PATH` lists every problem."
+        )
+
+
+def file_kind(path: Path) -> str:
+    """``missing``, ``empty``, ``plain`` (SQLite header) or ``opaque`` (encrypted, or not a database)."""
+    if not path.exists():
+        return "missing"
+    if path.is_dir():
+        raise DatabaseRefused(f"{path} is a folder, not a KetaChart database file")
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_MAGIC))
+    if not head:
+        return "empty"
+    return "plain" if head == SQLITE_MAGIC else "opaque"
+
+
+def verify_store(store: ChartStore) -> list[str]:
+    """Problems showing a hand edit: missing immutability triggers, then the hash chain. Empty when intact."""
+    problems: list[str] = []
+    with store.engine.connect() as conn:
+        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        conn.rollback()
+    for table in CHART_TABLES:
+        for suffix in ("no_update", "no_delete"):
+            if f"{table}_{suffix}" not in names:
+                problems.append(f"the trigger protecting {table} ({suffix.replace('_', ' ')}) was removed")
+    problems.extend(store.verify_chain())
+    return problems
 
 
 def open_store(
     path: Path, *, unencrypted: bool = False, holder: str = "KetaChart", clock: Clock | None = None,
-    lock: bool = True,
+    lock: bool = True, keys: KeyStore | None = None, verify: bool = True,
 ) -> ChartStore:
-    return ChartStore.open(path, clock, holder=holder, lock=lock)
+    """Open or create the chart at ``path``: encrypted unless ``unencrypted`` (see module docstring)."""
+    path = Path(path).expanduser().resolve()
+    kind = file_kind(path)
+    if unencrypted:
+        if kind == "opaque":
+            raise DatabaseRefused(
+                f"{path} is encrypted (or is not a KetaChart database), so it cannot be opened with --unencrypted. "
+                "Open it without --unencrypted. The file was not changed."
+            )
+        store = ChartStore.open(path, clock, holder=holder, lock=lock)
+        key_source = None
+    else:
+        if kind == "plain":
+            raise DatabaseRefused(
+                f"{path} is an unencrypted database; chart databases are encrypted. Open it with --unencrypted "
+                "(a demo or inspection copy), or encrypt it with `ketachart encrypt-db --db PATH`. "
+                "The file was not changed."
+            )
+        keystore = keys or KeyStore()
+        key = keystore.find(path)
+        if key is None:
+            if kind == "opaque":
+                raise DatabaseRefused(
+                    f"{path} is encrypted and its key was not found (looked in {keystore.where_looked(path)}). "
+                    "The file was not changed. Restore the key, or set KETACHART_DB_KEY to the clinic's database "
+                    "secret."
+                )
+            key = keystore.create(path)
+            log.info("created a new encrypted chart database; key kept in %s", key.source)
+        connect, connect_ro, dbapi = encryption.make_connectors(key)
+        store = ChartStore.open(path, clock, holder=holder, lock=lock, connect=connect, connect_ro=connect_ro,
+                                dbapi=dbapi)
+        key_source = key.source
+    store.encrypted = not unencrypted
+    store.key_source = key_source
+    try:
+        store.chain_problems = verify_store(store) if verify else []
+    except BaseException:
+        store.close()
+        raise
+    if store.chain_problems:
+        problems = store.chain_problems
+        store.close()
+        raise ChartTampered(path, problems)
+    return store
