@@ -86,7 +86,10 @@ def parse_frame(wire: bytes) -> ParsedFrame | str:
             bed = raw[7:gt]
             if not bed.endswith(b"/1/1"):
                 return "no bedId/1/1> address"
-            mode = None if destuffed == wire else stuffed
+            if b"D" in wire or b"d" in wire:
+                mode: bool | None = False  # a stuffed frame never contains D or d
+            else:
+                mode = None if destuffed == wire else stuffed
             return ParsedFrame(bed[:-4].decode("ascii", "replace"), raw[gt + 1:-7], raw[-7] == ETX, mode)
         first_reason = first_reason or reason
     return first_reason
