@@ -85,3 +85,22 @@ def make_connectors(key: DbKey):  # noqa: ANN201
         lambda p: connect_encrypted(Path(p), key, readonly=True),
         sqlcipher_dbapi,
     )
+
+
+def encrypt_copy(src: Path, dst: Path, key: DbKey) -> None:
+    """Write an encrypted copy of the plain chart ``src`` to the new file ``dst`` (``src`` is only read)."""
+    _require()
+    if dst.exists():
+        raise DatabaseRefused(f"{dst} already exists; choose a new file name for the encrypted copy")
+    con = sqlcipher_dbapi.connect(f"file:{src}?mode=ro", uri=True)
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        attach_key = key.pragma().split("=", 1)[1].strip()
+        con.execute(f"ATTACH DATABASE '{str(dst).replace(chr(39), chr(39) * 2)}' AS encrypted KEY {attach_key}")
+        con.execute("SELECT sqlcipher_export('encrypted')")
+        con.execute(f"PRAGMA encrypted.user_version = {int(version)}")
+        con.execute("DETACH DATABASE encrypted")
+    except sqlcipher_dbapi.DatabaseError as exc:
+        raise DatabaseRefused(f"could not encrypt {src}: {exc}. {src} was not changed.") from None
+    finally:
+        con.close()

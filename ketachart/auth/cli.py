@@ -1,0 +1,206 @@
+"""``ketachart users``, ``ketachart verify`` and ``ketachart encrypt-db``.
+
+    ketachart users add USER_ID --name "Alex Morgan, RN" --role nurse --as ADMIN   (first start: no --as, role admin)
+    ketachart users list --as ADMIN
+    ketachart users deactivate USER_ID --reason "left the clinic" --as ADMIN
+    ketachart users reset-pin USER_ID --as ADMIN
+    ketachart verify --db PATH                 check the hash chain and triggers (exit 1 if hand-edited)
+    ketachart encrypt-db --db PLAIN --out NEW  write an encrypted copy of an unencrypted chart
+
+Secrets are prompted for without echo; when stdin is not a terminal (scripts, tests) they are read one per
+line from stdin: the admin's secret first, then the new PIN/password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from .errors import AuthError
+
+
+def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noqa: ANN001
+    enc = argparse.ArgumentParser(add_help=False)
+    enc.add_argument("--unencrypted", action="store_true", help="the database is plain SQLite (demo/inspection)")
+
+    users = subparsers.add_parser("users", parents=[common], help="manage user accounts (admins)")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    p = usub.add_parser("add", parents=[common, enc], help="add a user (the first user is the admin)")
+    p.add_argument("user_id")
+    p.add_argument("--name", required=True, help="printed name, as it appears on signatures")
+    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True)
+    p.add_argument("--as", dest="admin", help="your admin user id (not needed for the very first admin)")
+    p.set_defaults(func=_users_add)
+
+    p = usub.add_parser("list", parents=[common, enc], help="list users, active and inactive")
+    p.add_argument("--as", dest="admin", required=True)
+    p.set_defaults(func=_users_list)
+
+    p = usub.add_parser("deactivate", parents=[common, enc], help="mark a user inactive (their charting stays)")
+    p.add_argument("user_id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--as", dest="admin", required=True)
+    p.set_defaults(func=_users_deactivate)
+
+    p = usub.add_parser("reset-pin", parents=[common, enc], help="set a new PIN/password (lifts a lockout)")
+    p.add_argument("user_id")
+    p.add_argument("--as", dest="admin", required=True)
+    p.set_defaults(func=_users_reset)
+
+    p = subparsers.add_parser("verify", parents=[common, enc], help="detect hand edits: hash chain and triggers")
+    p.set_defaults(func=_verify)
+
+    p = subparsers.add_parser("encrypt-db", parents=[common], help="write an encrypted copy of an unencrypted chart")
+    p.add_argument("--out", type=Path, required=True, help="the new encrypted file")
+    p.set_defaults(func=_encrypt_db)
+
+
+def _db(args: argparse.Namespace) -> Path:
+    from ..cli import resolve_db
+
+    return resolve_db(args)
+
+
+def _secret(prompt: str, *, confirm: bool = False) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Again: ") != first:
+        from ..cli import UserError
+
+        raise UserError("the two entries differ; nothing was changed")
+    return first
+
+
+def _with_accounts(args: argparse.Namespace, fn) -> int:  # noqa: ANN001
+    from ..store.open import open_store
+    from .accounts import Accounts
+
+    path = _db(args)
+    if not path.exists():
+        from ..cli import UserError
+
+        raise UserError(f"no database at {path}")
+    with open_store(path, unencrypted=args.unencrypted, holder="ketachart users") as store:
+        accounts = Accounts(store)
+        try:
+            return fn(accounts)
+        except AuthError as exc:
+            print(f"ketachart: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            accounts.sign_out("command finished")
+
+
+def _admin(accounts, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    session = accounts.sign_in(args.admin, _secret(f"PIN/password for {args.admin}: "))
+    accounts.require(session.user, "manage-users")
+    return session.user
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from ..store.open import open_store
+
+    def run(accounts) -> int:  # noqa: ANN001
+        if accounts.needs_first_admin() and not args.admin:
+            if args.role != "admin":
+                print("ketachart: the first user must be the admin (--role admin)", file=sys.stderr)
+                return 2
+            accounts.create_first_admin(args.user_id, args.name, _secret("New PIN/password: ", confirm=True))
+            print(f"created the first admin {args.user_id.strip().lower()}")
+            return 0
+        if not args.admin:
+            print("ketachart: say which admin you are with --as ADMIN", file=sys.stderr)
+            return 2
+        admin = _admin(accounts, args)
+        row = accounts.add_user(admin, args.user_id, args.name, args.role, _secret("New PIN/password: ", confirm=True))
+        print(f"added {row['user_id']} ({row['role']})")
+        return 0
+
+    path = _db(args)
+    if not path.exists():  # the first admin may be created on a new database
+        with open_store(path, unencrypted=args.unencrypted, holder="ketachart users"):
+            pass
+    return _with_accounts(args, run)
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    def run(accounts) -> int:  # noqa: ANN001
+        _admin(accounts, args)
+        for u in accounts.users():
+            state = "active" if u["active"] else "inactive"
+            secret = "" if u["has_secret"] else "  (no PIN set)"
+            print(f"{u['user_id']:<20} {u['role']:<11} {state:<9} {u['display_name']}{secret}")
+        return 0
+
+    return _with_accounts(args, run)
+
+
+def _users_deactivate(args: argparse.Namespace) -> int:
+    def run(accounts) -> int:  # noqa: ANN001
+        admin = _admin(accounts, args)
+        accounts.deactivate(admin, args.user_id, args.reason)
+        print(f"{args.user_id} is now inactive; their charting stays readable")
+        return 0
+
+    return _with_accounts(args, run)
+
+
+def _users_reset(args: argparse.Namespace) -> int:
+    def run(accounts) -> int:  # noqa: ANN001
+        admin = _admin(accounts, args)
+        accounts.reset_secret(admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True))
+        print(f"new PIN/password set for {args.user_id}")
+        return 0
+
+    return _with_accounts(args, run)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..store.open import open_store
+
+    path = _db(args)
+    if not path.exists():
+        from ..cli import UserError
+
+        raise UserError(f"no database at {path}")
+    with open_store(path, unencrypted=args.unencrypted, holder="ketachart verify", verify=False) as store:
+        from ..store.open import verify_store
+
+        problems = verify_store(store)
+        ok, detail = store.integrity_check()
+        if not ok:
+            problems.append(f"SQLite integrity check: {detail}")
+        kind = "encrypted" if store.encrypted else "unencrypted"
+    if problems:
+        print(f"{path}: CHANGED OUTSIDE KETACHART ({len(problems)} problem(s)):")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"{path}: intact ({kind}; hash chain and immutability triggers verified)")
+    return 0
+
+
+def _encrypt_db(args: argparse.Namespace) -> int:
+    from ..store.encryption import encrypt_copy
+    from ..store.keys import KeyStore
+    from ..store.open import file_kind, open_store
+
+    src = _db(args)
+    dst = Path(args.out).expanduser().resolve()
+    if file_kind(src) != "plain":
+        from ..cli import UserError
+
+        raise UserError(f"{src} is not an unencrypted KetaChart database")
+    with open_store(src, unencrypted=True, holder="ketachart encrypt-db"):
+        pass  # refuses a file in use or hand-edited before copying
+    keys = KeyStore()
+    key = keys.find(dst) or keys.create(dst)
+    encrypt_copy(src.resolve(), dst, key)
+    with open_store(dst, holder="ketachart encrypt-db", keys=keys) as store:
+        n = len(store.users())
+    print(f"encrypted copy written to {dst} (key in {key.source}; {n} user(s)); {src} was not changed")
+    return 0
