@@ -1,7 +1,7 @@
-"""Import every codec module so each registers itself. Add a line when adding a protocol."""
+"""Import every protocol module so each registers itself. Add a line when adding a protocol.
 
-import contextlib
+Listed explicitly and imported without suppression: a protocol that fails to import is a bug to see at
+once, not a device that silently disappears from the registry.
+"""
 
-for _name in ("ge_dri", "philips_mib", "masimo", "hl7_mllp", "bbraun_bcc"):
-    with contextlib.suppress(ModuleNotFoundError):
-        __import__(f"{__package__}.{_name}")
+from . import bbraun_bcc, ge_dri, hl7_mllp, masimo, philips_mib  # noqa: F401
