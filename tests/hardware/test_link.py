@@ -175,3 +175,20 @@ def test_unknown_protocol_is_our_mistake_and_raises_at_once(clock):
 def test_list_ports_describes_ports():
     ports = list_ports()
     assert all(isinstance(p, PortInfo) and p.device and p.description for p in ports)
+
+
+def test_flaky_scenario_goes_silent_then_unplugs_and_the_link_follows(clock):
+    rec, dev = Recorder(), Recorder()
+    with SimServer("masimo", scenario="flaky", clock=clock, tick_s=0.01, on_state=dev.on_state) as srv:
+        link = DeviceLink("masimo", srv.port_url, rec.on_reading, rec.on_state, clock, **FAST).start()
+        try:
+            assert rec.wait(lambda: rec.state == "streaming", advance=stepper(clock))
+            assert dev.wait(lambda: dev.state == "silent", advance=stepper(clock, 2.0))
+            assert rec.wait(lambda: rec.state == "silent", advance=stepper(clock, 1.0))
+            assert dev.wait(lambda: dev.state == "up", advance=stepper(clock, 2.0))
+            assert rec.wait(lambda: rec.state == "streaming", advance=stepper(clock, 0.5))
+            assert dev.wait(lambda: dev.state == "unplugged", advance=stepper(clock, 2.0))
+            assert rec.wait(lambda: rec.state == "lost")
+            assert rec.wait(lambda: rec.state == "streaming", advance=stepper(clock, 2.0))
+        finally:
+            link.stop()
