@@ -118,6 +118,9 @@ def open_store(
         raise
     if store.chain_problems:
         problems = store.chain_problems
+        log.error("refused %s: %d integrity problem(s); first: %s", path, len(problems), problems[0])
         store.close()
         raise ChartTampered(path, problems)
+    log.info("opened %s (%s, device %s%s)", path, "encrypted" if store.encrypted else "unencrypted",
+             store.device_id, ", chain verified" if verify else "")
     return store
