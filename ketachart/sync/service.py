@@ -22,7 +22,7 @@ Pull (what other chairs need to know)
 
 Time
     At each pass the server clock is read and the offset to this chair's clock is stored in ``sync_state``
-    (``clock_offset_s``) and, when rows moved or the offset changed by more than two seconds, in a ``sync``
+    (``clock_offset_s``) and, when rows moved or the offset changed by more than 30 seconds, in a ``sync``
     audit event. Nothing is ordered by a device clock: push order is ``device_seq``, pull order is ``txid``.
 """
 
@@ -56,6 +56,7 @@ PULL_TABLES: tuple[tuple[str, str | None], ...] = (
     ("observations", "patient_id IS NOT NULL"),
 )
 PULLED_TABLES = tuple(t for t, _ in PULL_TABLES)
+OFFSET_AUDIT_THRESHOLD_S = 30.0  # a quiet pass writes a sync audit event only when the clock moved this much
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``; phase is ``connect``, ``pull``, ``push`` or ``done``."""
@@ -226,7 +227,7 @@ class SyncService:
 
     def _record_time(self, central_id: str, offset: float, server_now: datetime, pulled: int) -> None:
         previous = self._state("clock_offset_s")
-        changed = previous is None or abs(float(previous) - offset) > 2.0
+        changed = previous is None or abs(float(previous) - offset) > OFFSET_AUDIT_THRESHOLD_S
         pending = self.pending_count()
         with self.store.engine.begin() as local:
             self._put_state(local, {
