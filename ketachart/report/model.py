@@ -664,8 +664,8 @@ def _dose_record(view: SessionView, clk: _Clock, who, series, started, stopped, 
     if pump:
         t, v, _ = pump[-1]
         conc = d.get("concentration_mg_per_ml")
-        extra = f" = {v * conc:.1f} mg" if conc else ""
-        fields.append(Field("Pump-reported volume", f"{v:.1f} mL{extra} (last pump reading {clk.hm(t)})"))
+        extra = f" (= {v * conc:.1f} mg at {conc:g} mg/mL)" if conc else ""
+        fields.append(Field("Pump-reported volume", f"{v:.1f} mL{extra}, last pump reading {clk.hm(t)}"))
     fields.append(Field("Lot", d.get("lot") or "not recorded", flag=not d.get("lot")))
     fields.append(Field("Prepared by", who(d.get("prepared_by"))))
     wastes = view.observations_of(Kind.WASTE)
@@ -841,6 +841,10 @@ def _timeline(view: SessionView, clk: _Clock, who) -> list[TimelineItem]:
     for e in view.events:
         data = json.loads(e["data"]) if e.get("data") else {}
         text = EVENT_TEXT.get(e["event"], e["event"])
+        if data.get("rate_ml_per_h"):
+            text += f" at {data['rate_ml_per_h']:g} mL/h"
+        if data.get("volume_ml"):
+            text += f", {data['volume_ml']:g} mL given"
         if data.get("reason"):
             text += f" - reason: {data['reason']}"
         flags = (f"LATE ENTRY - recorded {clk.hm(e['recorded_at'])}",) if e.get("late_entry") else ()
