@@ -1,0 +1,168 @@
+"""Admin dialog: the users (add, deactivate, reset PIN) and the audit trail with CSV export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...auth import Accounts, AuthError, SignedInUser
+from ...auth.accounts import ROLES, audit_rows
+from ...auth.audit_export import export_audit_csv
+from ...domain.errors import ClinicalInputError
+
+USER_COLUMNS = ("User id", "Printed name", "Role", "Active", "PIN set")
+AUDIT_COLUMNS = ("Recorded (UTC)", "Who", "Action", "Target", "Device", "Details")
+
+
+class AdminDialog(QDialog):
+    """Needs an admin ``actor`` (refused otherwise). Shows at most ``audit_limit`` newest audit events."""
+
+    def __init__(self, accounts: Accounts, actor: SignedInUser, parent=None, *, audit_limit: int = 2000) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        accounts.require(actor, "manage-users")
+        self.accounts = accounts
+        self.actor = actor
+        self.audit_limit = audit_limit
+        self.setWindowTitle("Admin - KetaChart")
+        self.resize(900, 600)
+        tabs = QTabWidget(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        self.message = QLabel("", self)
+        self.message.setObjectName("adminMessage")
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+
+        users = QWidget(tabs)
+        ul = QVBoxLayout(users)
+        self.users_table = QTableWidget(0, len(USER_COLUMNS), users)
+        self.users_table.setHorizontalHeaderLabels(USER_COLUMNS)
+        self.users_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.users_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        ul.addWidget(self.users_table)
+        form = QFormLayout()
+        self.new_id = QLineEdit(users)
+        self.new_name = QLineEdit(users)
+        self.new_role = QComboBox(users)
+        self.new_role.addItems(ROLES)
+        self.new_secret = QLineEdit(users)
+        self.new_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("User id", self.new_id)
+        form.addRow("Printed name", self.new_name)
+        form.addRow("Role", self.new_role)
+        form.addRow("PIN / password", self.new_secret)
+        ul.addLayout(form)
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add user", users)
+        self.reset_button = QPushButton("Set new PIN for selected", users)
+        self.deactivate_button = QPushButton("Deactivate selected", users)
+        self.reason = QLineEdit(users)
+        self.reason.setPlaceholderText("Reason (for deactivation)")
+        for w in (self.add_button, self.reset_button, self.reason, self.deactivate_button):
+            buttons.addWidget(w)
+        ul.addLayout(buttons)
+        tabs.addTab(users, "Users")
+
+        audit = QWidget(tabs)
+        al = QVBoxLayout(audit)
+        self.audit_table = QTableWidget(0, len(AUDIT_COLUMNS), audit)
+        self.audit_table.setHorizontalHeaderLabels(AUDIT_COLUMNS)
+        self.audit_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        al.addWidget(self.audit_table)
+        self.export_button = QPushButton("Export CSV...", audit)
+        al.addWidget(self.export_button)
+        tabs.addTab(audit, "Audit trail")
+
+        self.add_button.clicked.connect(self.add_user)
+        self.reset_button.clicked.connect(self.reset_selected)
+        self.deactivate_button.clicked.connect(self.deactivate_selected)
+        self.export_button.clicked.connect(lambda: self.export_csv())
+        self.refresh()
+
+    def refresh(self) -> None:
+        users = self.accounts.users()
+        self.users_table.setRowCount(len(users))
+        for i, u in enumerate(users):
+            values = (u["user_id"], u["display_name"], u["role"], "yes" if u["active"] else "no",
+                      "yes" if u["has_secret"] else "no")
+            for j, v in enumerate(values):
+                self.users_table.setItem(i, j, QTableWidgetItem(v))
+        rows = audit_rows(self.accounts.store, self.audit_limit)
+        self.audit_table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            values = (f"{r['recorded_at']:%Y-%m-%d %H:%M:%S}", r["author"], r["action"], r["target"] or "",
+                      r["device_id"], r["details"] or "")
+            for j, v in enumerate(values):
+                self.audit_table.setItem(i, j, QTableWidgetItem(v))
+
+    def _selected_user(self) -> str | None:
+        row = self.users_table.currentRow()
+        item = self.users_table.item(row, 0) if row >= 0 else None
+        return item.text() if item else None
+
+    def _run(self, fn, done: str) -> bool:  # noqa: ANN001
+        try:
+            fn()
+        except (AuthError, ClinicalInputError) as exc:
+            self.message.setText(str(exc))
+            return False
+        self.message.setText(done)
+        self.refresh()
+        return True
+
+    def add_user(self) -> bool:
+        secret = self.new_secret.text()
+        self.new_secret.clear()
+        ok = self._run(lambda: self.accounts.add_user(self.actor, self.new_id.text(), self.new_name.text(),
+                                                       self.new_role.currentText(), secret),
+                       f"Added {self.new_id.text().strip().lower()}.")
+        if ok:
+            self.new_id.clear()
+            self.new_name.clear()
+        return ok
+
+    def reset_selected(self) -> bool:
+        uid = self._selected_user()
+        secret = self.new_secret.text()
+        self.new_secret.clear()
+        if not uid:
+            self.message.setText("Select a user first.")
+            return False
+        return self._run(lambda: self.accounts.reset_secret(self.actor, uid, secret), f"New PIN set for {uid}.")
+
+    def deactivate_selected(self) -> bool:
+        uid = self._selected_user()
+        if not uid:
+            self.message.setText("Select a user first.")
+            return False
+        if not self.reason.text().strip():
+            self.message.setText("Give a reason for the deactivation.")
+            return False
+        return self._run(lambda: self.accounts.deactivate(self.actor, uid, self.reason.text()),
+                         f"{uid} deactivated; their charting stays readable.")
+
+    def export_csv(self, path: Path | str | None = None) -> int | None:
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export audit trail", "audit.csv", "CSV (*.csv)")
+            if not chosen:
+                return None
+            path = chosen
+        count: list[int] = []
+        ok = self._run(lambda: count.append(export_audit_csv(self.accounts, self.actor, Path(path))),
+                       f"Exported the audit trail to {path}.")
+        return count[0] if ok else None

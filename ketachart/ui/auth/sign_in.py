@@ -1,0 +1,99 @@
+"""Sign-in dialog (user id + PIN/password) and the first-start admin dialog."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+
+from ...auth import Accounts, AuthError, AuthSession
+from ...domain.errors import ClinicalInputError
+
+
+class SignInDialog(QDialog):
+    """Calls ``accounts.sign_in``; on success ``session`` is set and the dialog accepts.
+
+    Errors (wrong secret, throttled, locked out, inactive) are shown in ``error`` and the PIN is cleared.
+    """
+
+    def __init__(self, accounts: Accounts, parent=None, *, user_id: str = "") -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.accounts = accounts
+        self.session: AuthSession | None = None
+        self.setWindowTitle("Sign in - KetaChart")
+        self.setModal(True)
+        form = QFormLayout()
+        self.user_id = QLineEdit(user_id, self)
+        self.user_id.setMinimumHeight(44)
+        self.secret = QLineEdit(self)
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secret.setMinimumHeight(44)
+        form.addRow("User id", self.user_id)
+        form.addRow("PIN or password", self.secret)
+        self.error = QLabel("", self)
+        self.error.setObjectName("signInError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b3261e;")
+        self.button = QPushButton("Sign in", self)
+        self.button.setMinimumHeight(44)
+        self.button.setDefault(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.button)
+        self.button.clicked.connect(self.submit)
+        self.secret.returnPressed.connect(self.submit)
+        (self.secret if user_id else self.user_id).setFocus()
+
+    def submit(self) -> bool:
+        secret = self.secret.text()
+        self.secret.clear()
+        try:
+            self.session = self.accounts.sign_in(self.user_id.text(), secret)
+        except AuthError as exc:
+            self.error.setText(str(exc))
+            self.secret.setFocus()
+            return False
+        self.error.setText("")
+        self.accept()
+        return True
+
+
+class FirstAdminDialog(QDialog):
+    """First start (``accounts.needs_first_admin()``): create the clinic's admin account and sign in."""
+
+    def __init__(self, accounts: Accounts, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.accounts = accounts
+        self.session: AuthSession | None = None
+        self.setWindowTitle("Create the admin account - KetaChart")
+        form = QFormLayout()
+        self.user_id = QLineEdit(self)
+        self.name = QLineEdit(self)
+        self.secret = QLineEdit(self)
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.again = QLineEdit(self)
+        self.again.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("Admin user id", self.user_id)
+        form.addRow("Printed name", self.name)
+        form.addRow("Password", self.secret)
+        form.addRow("Password again", self.again)
+        self.error = QLabel("", self)
+        self.error.setWordWrap(True)
+        self.button = QPushButton("Create admin", self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("No admin exists yet. The admin adds nurses and prescribers.", self))
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.button)
+        self.button.clicked.connect(self.submit)
+
+    def submit(self) -> bool:
+        if self.secret.text() != self.again.text():
+            self.error.setText("The two passwords differ.")
+            return False
+        try:
+            self.session = self.accounts.create_first_admin(self.user_id.text(), self.name.text(), self.secret.text())
+        except (AuthError, ClinicalInputError) as exc:
+            self.error.setText(str(exc))
+            return False
+        self.accept()
+        return True
