@@ -181,7 +181,7 @@ class SyncService:
             progress(phase, done, total)
 
     def _run(self, progress: Progress | None) -> SyncResult:
-        pushed = pulled = 0
+        self._tally = tally = {"pushed": 0, "pulled": 0}
         offset: float | None = None
         self._emit(progress, "connect", 0, 1)
         try:
@@ -197,14 +197,15 @@ class SyncService:
             offset, server_now = self._clock_offset(conn)
             ensure_sync_indexes(self.store.engine)
             self._emit(progress, "connect", 1, 1)
-            pulled = self._pull(conn, central_id, progress)
-            self._record_time(central_id, offset, server_now, pulled)
-            pushed = self._push(conn, central_id, progress)
+            tally["pulled"] = self._pull(conn, central_id, progress)
+            self._record_time(central_id, offset, server_now, tally["pulled"])
+            self._push(conn, central_id, progress)
             with self.store.engine.begin() as local:
                 self._put_state(local, {"last_sync_at": server_now.isoformat()})
             self._emit(progress, "done", 1, 1)
-            return SyncResult(pushed, pulled, self.pending_count(), None, server_now, offset)
+            return SyncResult(tally["pushed"], tally["pulled"], self.pending_count(), None, server_now, offset)
         except (psycopg.Error, OSError) as exc:
+            pushed, pulled = tally["pushed"], tally["pulled"]
             message = (
                 f"the connection to the central database {self.central.display()} failed during sync "
                 f"({redact(_first_line(exc), self.central)}); {pushed} row(s) were pushed and {pulled} pulled "
@@ -354,6 +355,7 @@ class SyncService:
             with self.store.engine.begin() as local:
                 self._put_state(local, {key: str(hi)})
             pushed += hi - cursor
+            self._tally["pushed"] = pushed
             cursor = hi
             batch_no += 1
             self._emit(progress, "push", pushed, total)
