@@ -5,37 +5,83 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .domain.clock import Clock, SystemClock
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
 from .store.repository import ChartStore
 
+DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
+DEMO_WITNESS = ("demo.witness", "Sam Patel, RN")
 
-def create_main_window(store: ChartStore, clock: Clock):
+
+def create_main_window(store: ChartStore, clock: Clock, **options):
     """The main window for a store; what ``selftest`` and ``run_app`` both build."""
     from .ui.main_window import MainWindow
 
-    return MainWindow(str(store.path), store.device_id)
+    return MainWindow(store, clock, **options)
+
+
+def _demo_sign_in(store: ChartStore) -> None:
+    """``--demo`` signs in a demo nurse by itself, on its own demo database only."""
+    # TODO(security): use ketachart.auth Accounts.sign_in_demo once the sign-in layer is committed.
+    for uid, name in (DEMO_NURSE, DEMO_WITNESS):
+        if not any(u["user_id"] == uid for u in store.users()):
+            store.create_user(uid, name, "nurse")
+    store.author = DEMO_NURSE[0]
 
 
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     db = args.db or (demo_db_path() if args.demo else default_db_path())
-    clock = SystemClock()
+    speed = float(getattr(args, "speed", 1.0) or 1.0)
+    if args.demo:
+        from .ui.clock import ScaledClock
+
+        clock: Clock = ScaledClock(speed)
+    else:
+        clock = SystemClock()
+        speed = 1.0
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("KetaChart")
-    store = open_store(db, unencrypted=args.unencrypted or args.demo, clock=clock)
+    store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
+    window = None
     try:
-        window = create_main_window(store, clock)
+        if args.demo:
+            _demo_sign_in(store)
+        else:
+            # TODO(security): the sign-in dialog (ketachart.ui.auth) sets store.author; until it lands the
+            # operating-system user name is recorded as the author.
+            store.author = os.environ.get("USER") or "unknown"
+        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark")
+        size = getattr(args, "size", None)
+        if size:
+            w, h = (int(x) for x in size.lower().split("x"))
+            window.resize(w, h)
+        autoplay = None
+        if args.demo:
+            from .ui.autoplay import Autoplay
+
+            hyper = bool(args.autoplay)
+            window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
+            if args.autoplay:
+                autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None))
+                autoplay.start()
         window.show()
         if args.screenshot:
-            app.processEvents()
-            window.grab().save(str(args.screenshot))
-            return 0
+            from .ui.autoplay import ScreenshotAt
+
+            shot = ScreenshotAt(window, Path(args.screenshot), args.at, autoplay,
+                                screen=getattr(args, "autoplay_screen", None))
+            shot.start()
+            code = app.exec()
+            return shot.exit_code if shot.done else code
         return app.exec()
     finally:
+        if window is not None:
+            window.c.shutdown()
         store.close()
 
 

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, help="save a grab of the main window and exit")
     parser.add_argument("--at", type=float, default=None, metavar="MINUTES", help="session minute for --screenshot")
     parser.add_argument("--unencrypted", action="store_true", help="demo/inspection database without encryption")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark", help="dim-room dark (default) or light")
+    parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800 (screenshots)")
+    parser.add_argument("--shot-screen", dest="autoplay_screen", choices=("patients", "presession", "discharge"),
+                        help="with --autoplay --screenshot: grab that screen when the script has filled it")
     parser.set_defaults(func=_run_app)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -1,21 +1,162 @@
-"""The main window shell. The chair screen fills it; this shell is what ``selftest`` checks."""
+"""The main window: four screens on a stack, one repaint timer, the alert sound.
+
+Handlers only mark what is stale; :meth:`MainWindow._repaint` (one QTimer) redraws it. On opening, any
+session still in progress (a relaunch after a crash) is reopened with its data and clocks.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QStackedWidget
+
+from ..domain.session import SessionState
+from .controller import ChairController
+from .screens.discharge import DischargeScreen
+from .screens.patients import PatientsScreen
+from .screens.presession import PresessionScreen
+from .screens.session import SessionScreen
+from .sound import AlertSound
+from .theme import THEMES, stylesheet
+
+REPAINT_MS = 500
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store_path: str, device_id: str) -> None:
+    def __init__(self, store, clock, *, speed: float = 1.0, theme: str = "dark", controller: ChairController | None = None,
+                 repaint_ms: int = REPAINT_MS) -> None:
         super().__init__()
+        self.store = store
+        self.clock = clock
         self.setWindowTitle("KetaChart")
         self.resize(1280, 800)
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        title = QLabel("KetaChart", central)
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(title)
-        self.status_label = QLabel(f"Chart: {store_path}  ·  chair {device_id}", central)
-        layout.addWidget(self.status_label)
-        self.setCentralWidget(central)
+        self.palette_ = THEMES.get(theme, THEMES["dark"])
+        self.c = controller or ChairController(store, clock, self, speed=speed)
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.patients = PatientsScreen(self.c, self.palette_)
+        self.presession = PresessionScreen(self.c)
+        self.session = SessionScreen(self.c, self.palette_)
+        self.discharge = DischargeScreen(self.c)
+        for w in (self.patients, self.presession, self.session, self.discharge):
+            self.stack.addWidget(w)
+        self.status_label = QLabel(f"Chart: {store.path}  ·  chair {store.device_id}")
+        self.status_label.setObjectName("muted")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.vitals_label = QLabel()
+        self.vitals_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.vitals_label)
+        self.user_label = QLabel(f"Charting as {store.author}")
+        self.statusBar().addPermanentWidget(self.user_label)
+        self.sound = AlertSound(self)
+
+        self.patients.session_opened.connect(lambda _sid: self.route())
+        self.presession.done.connect(self.show_session)
+        self.presession.want_patients.connect(self.show_patients)
+        self.session.want_patients.connect(self.show_patients)
+        self.session.want_discharge.connect(self.show_discharge)
+        self.session.want_theme.connect(self.toggle_theme)
+        self.discharge.back.connect(self.show_session)
+        self.discharge.discharged.connect(self._after_discharge)
+        self.c.view_changed.connect(lambda: self.mark("view"))
+        self.c.alerts_changed.connect(lambda: self.mark("alerts"))
+        self.c.discharge_due.connect(self.show_discharge)
+        self._dirty: set[str] = {"view", "alerts"}
+        self._ticks = 0
+        self.repaints = 0
+        self.apply_theme()
+        self.timer = QTimer(self)
+        self.timer.setInterval(repaint_ms)
+        self.timer.timeout.connect(self._repaint)
+        self.timer.start()
+        self.reopen()
+
+    # --- navigation -----------------------------------------------------------------------------------
+    def reopen(self) -> None:
+        """Reopen a session in progress (crash recovery), else show the patient list."""
+        open_ = self.store.open_sessions()
+        if open_:
+            latest = max(open_, key=lambda s: s["effective_at"])
+            self.c.open_session(latest["id"])
+            self.route()
+        else:
+            self.show_patients()
+
+    def route(self) -> None:
+        v = self.c.view
+        if v is None:
+            self.show_patients()
+        elif v.state is SessionState.PLANNED or (v.state is SessionState.CHECKED_IN and v.dose is None):
+            self.show_presession()
+        else:
+            self.show_session()
+
+    def show_patients(self) -> None:
+        self.patients.reload()
+        self.stack.setCurrentWidget(self.patients)
+
+    def show_presession(self) -> None:
+        self.presession.load()
+        self.stack.setCurrentWidget(self.presession)
+
+    def show_session(self) -> None:
+        self.mark("view")
+        self.stack.setCurrentWidget(self.session)
+        self._repaint()
+        self.session.setFocus()
+
+    def show_discharge(self) -> None:
+        if self.c.view is None:
+            return
+        self.discharge.load()
+        self.stack.setCurrentWidget(self.discharge)
+
+    def _after_discharge(self, _sid: str) -> None:
+        self.c.close_session()
+        self.show_patients()
+
+    def toggle_theme(self) -> None:
+        self.palette_ = THEMES["light" if self.palette_.name == "dark" else "dark"]
+        self.apply_theme()
+
+    def apply_theme(self) -> None:
+        scale = 1.0 if self.width() >= 1500 or self.width() < 100 else 0.9
+        self.setStyleSheet(stylesheet(self.palette_, scale))
+        self.session.apply_palette(self.palette_)
+        self.patients.apply_palette(self.palette_)
+        self.mark("view")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        wide = event.size().width() >= 1500
+        if getattr(self, "_wide", None) != wide:
+            self._wide = wide
+            self.setStyleSheet(stylesheet(self.palette_, 1.0 if wide else 0.9))
+
+    # --- the one repaint timer -------------------------------------------------------------------------
+    def mark(self, what: str) -> None:
+        self._dirty.add(what)
+
+    def _repaint(self) -> None:
+        self._ticks += 1
+        self.repaints += 1
+        self.c.tick()
+        dirty, self._dirty = self._dirty, set()
+        if self.stack.currentWidget() is self.session:
+            if "view" in dirty:
+                self.session.render_view()
+            elif "alerts" in dirty:
+                self.session.render_banner()
+            self.session.render_live()
+        if self.stack.currentWidget() is self.discharge:
+            self.discharge.update_decision()
+        self.sound.set_active(bool(self.c.unacknowledged()))
+        err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
+        self.vitals_label.setText(f"vitals saved: {self.c.vitals_saved}{err}")
+        self.user_label.setText(f"Charting as {self.store.author}")
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.timer.stop()
+        self.sound.set_active(False)
+        self.c.shutdown()
+        super().closeEvent(event)

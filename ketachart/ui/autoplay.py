@@ -1,0 +1,281 @@
+"""``--demo --autoplay``: a scripted session played through the real UI, and ``--screenshot --at``.
+
+The script clicks the same buttons and fills the same dialogs a nurse would (check-in, pre-session checks and
+dose, start, observations, an alert and its acknowledgment, a rate change, recovery, a correction, a late
+entry, the discharge check and signature), timed on the app's clock, which ``--speed`` accelerates. Minute 0
+is the start of administration; the script begins at minute -14.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from ..domain.session import SessionState
+
+START_MIN = -14.0
+DEMO_PATIENT = ("DEMO-0042", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
+
+
+class Autoplay(QObject):
+    def __init__(self, window, clock, nurse: tuple[str, str], witness: tuple[str, str], screen: str | None = None,
+                 tick_ms: int = 100) -> None:
+        super().__init__(window)
+        self.w = window
+        self.c = window.c
+        self.clock = clock
+        self.nurse, self.witness = nurse, witness
+        self.t0 = clock.now() - timedelta(minutes=START_MIN)  # minute 0 = start of administration
+        self.done_steps: set[str] = set()
+        self.finished = False
+        self.hold_screen = screen  # stop on this screen (for screenshots of patients / pre-session / discharge)
+        self.screens_ready: set[str] = set()
+        self.alert_seen_at: float | None = None
+        self.silenced = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(tick_ms)
+        self.timer.timeout.connect(self.step)
+        self.log: list[str] = []
+
+    def minute(self) -> float:
+        return (self.clock.now() - self.t0).total_seconds() / 60.0
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def _once(self, key: str, minute: float) -> bool:
+        if key in self.done_steps or self.minute() < minute:
+            return False
+        self.done_steps.add(key)
+        self.log.append(f"{self.minute():6.1f} {key}")
+        return True
+
+    def _dialog(self):
+        return self.w.session.dialog
+
+    def step(self) -> None:  # noqa: C901 - a script reads best as one list
+        try:
+            self._step()
+        except Exception as exc:  # the demo must never take the app down
+            print(f"autoplay: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self.timer.stop()
+
+    def _step(self) -> None:
+        w, c, s = self.w, self.c, self.w.session
+        m = self.minute()
+        if self._once("patient", START_MIN):
+            w.show_patients()
+            mrn = DEMO_PATIENT[0]
+            if not any(p["mrn"] == mrn for p in c.store.patients()):
+                w.patients.open_new_patient()
+                dlg = w.patients.dialog
+                dlg.set_values(mrn=mrn, family=DEMO_PATIENT[1], given=DEMO_PATIENT[2], dob=DEMO_PATIENT[3],
+                               sex=DEMO_PATIENT[4], weight=DEMO_PATIENT[5])
+                dlg.submit()
+            w.patients.search.setText("")
+            w.patients.reload()
+            w.patients.select_mrn(mrn)
+            self.screens_ready.add("patients")
+        if self.hold_screen == "patients":
+            return
+        if self._once("check-in", START_MIN + 1.5):
+            if c.view is None or c.view.state.is_final:
+                w.patients.start("IV")
+            w.route()
+        if self._once("presession", START_MIN + 3):
+            p = w.presession
+            p.consent.setChecked(True)
+            p.fasting.setText("4")
+            p.meds.setText("sertraline 100 mg daily")
+            p.escort_name.setText("Pat Rivera")
+            p.escort_phone.setText("555-0142")
+            p.no_driving.setChecked(True)
+            p.weight.setText(DEMO_PATIENT[5])
+            p.take_from_monitor()
+            if not p.b_sys.text():
+                p.b_sys.setText("124")
+                p.b_dia.setText("79")
+            for cb, v in zip(p.phq, (2, 2, 1, 2, 1, 2, 1, 1, 0)):
+                cb.setCurrentIndex(v + 1)
+            p.lot.setText("KET02417")
+            p.waste_mg.setText("13.8")
+            p.waste_method.setCurrentIndex(1)
+            p.waste_witness.setText(self.witness[0])
+            p.update_preview()
+            self.screens_ready.add("presession")
+        if self.hold_screen == "presession":
+            return
+        if self._once("presession-submit", START_MIN + 4):
+            w.presession.submit()
+        if self._once("start", 0):
+            s.start_infusion()
+            dlg = self._dialog()
+            if dlg is not None:
+                dlg.set_values(reason="Repeat BP reviewed with prescriber; proceed")
+                dlg.submit()
+        for minute, key, action in (
+            (5, "sed5", lambda: s.sed_buttons[0].click()),
+            (10, "diss1", lambda: s.diss_buttons[1].click()),
+            (15, "nausea1", lambda: self._pick(s.open_nausea, 1)),
+            (20, "diss2", lambda: s.diss_buttons[2].click()),
+            (24, "diss3", lambda: s.diss_buttons[3].click()),
+            (25, "rate", self._rate),
+            (30, "sed4", lambda: s.sed_buttons[1].click()),
+            (36, "nausea6", lambda: self._pick(s.open_nausea, 6)),
+            (37, "ondansetron", lambda: self._form(s.open_intervention, drug="ondansetron", dose="4", unit="mg", route="IV")),
+            (38.5, "note", lambda: self._form(s.open_note, text="Eyes closed, calm, responds to voice. Music on.")),
+            (40, "stop", lambda: self._form(s.open_stop, reason="Infusion completed")),
+            (41, "amend", self._amend),
+            (50, "diss1b", lambda: s.diss_buttons[1].click()),
+            (55, "cadss", lambda: self._form(s.open_cadss, **{"1": 1, "2": 0, "6": 1, "7": 0, "15": 0, "22": 0})),
+            (60, "sed5b", lambda: s.sed_buttons[0].click()),
+            (70, "late", self._late_note),
+            (75, "diss0", lambda: s.diss_buttons[0].click()),
+            (90, "nausea0", lambda: self._pick(s.open_nausea, 0)),
+            (110, "sed5c", lambda: s.sed_buttons[0].click()),
+        ):
+            if c.view is not None and not c.view.state.is_final and self._once(key, minute):
+                action()
+        self._alerts(m)
+        if m >= 120 and c.view is not None and c.view.state is SessionState.RECOVERY:
+            if w.stack.currentWidget() is not w.discharge and self._once("discharge-open", 120):
+                w.show_discharge()
+            if self._once("discharge-fill", 120.5):
+                d = w.discharge
+                for cb in d.items.values():
+                    cb.setChecked(True)
+                for cb in d.padss.values():
+                    cb.setCurrentIndex(1)  # 2 points
+                d.printed_name.setText(self.nurse[1])
+                self.screens_ready.add("discharge")
+            if self.hold_screen != "discharge" and self._once("discharge-sign", 122):
+                w.discharge.submit()
+        if "discharge-sign" in self.done_steps and not self.finished:
+            self.finished = True
+            self.log.append(f"{m:6.1f} finished")
+
+    def _alerts(self, m: float) -> None:
+        c, s = self.c, self.w.session
+        pending = c.unacknowledged()
+        if pending:
+            if self.alert_seen_at is None:
+                self.alert_seen_at = m
+            if self.silenced:
+                self._monitor_silent(False)
+            if m - self.alert_seen_at >= 1.5 and s.dialog is None:
+                a = pending[0]
+                action = {"sys-high": "BP repeated manually; prescriber informed; infusion already complete, observe",
+                          "dia-high": "BP repeated manually; prescriber informed; observe",
+                          "monitor-silent": "Checked monitor cable; readings back",
+                          "spo2-low": "Patient roused, deep breaths; SpO2 recovered"}.get(a["rule"], "Reviewed; continue monitoring")
+                s.open_ack()
+                if s.dialog is not None:
+                    s.dialog.set_values(action=action)
+                    s.dialog.submit()
+                self.alert_seen_at = None
+        elif m >= 46 and not any(a.row["rule"] != "predose-bp" for a in (c.view.alerts if c.view else [])) \
+                and not self.silenced and "silence" not in self.done_steps:
+            self.done_steps.add("silence")
+            self._monitor_silent(True)  # nothing fired by itself: show the monitor-silent alert instead
+
+    def _monitor_silent(self, on: bool) -> None:
+        self.silenced = on
+        for conn in self.c.devices.monitors():
+            if conn.server is not None:
+                conn.server.set_silent(on)
+
+    def _pick(self, opener, value: int) -> None:
+        opener()
+        dlg = self._dialog()
+        if dlg is not None:
+            dlg.pick(value)
+
+    def _form(self, opener, **values) -> None:
+        opener()
+        dlg = self._dialog()
+        if dlg is not None:
+            dlg.set_values(**values)
+            dlg.submit()
+
+    def _rate(self) -> None:
+        v = self.c.view
+        rate = v.dose.row["rate_ml_per_h"] if v and v.dose else 50
+        self._form(self.w.session.open_rate, rate=f"{round(rate * 0.75, 1):g}",
+                   reason="Strong dissociation (3/4): rate reduced 25% per protocol")
+
+    def _amend(self) -> None:
+        s = self.w.session
+        s.render_view()
+        target = next((e for e in s._entries if e.kind == "nausea" and e.value == 6), None)
+        if target is not None:
+            s.open_amend(target)
+            if s.dialog is not None:
+                s.dialog.set_values(value="3", reason="Mis-keyed: patient rated nausea 3, not 6")
+                s.dialog.submit()
+
+    def _late_note(self) -> None:
+        when = self.t0 + timedelta(minutes=50)
+        self._form(self.w.session.open_note, text="Patient described a 'floating' feeling at 50 min; reassured.",
+                   when=when.astimezone().strftime("%H:%M"))
+
+
+class ScreenshotAt(QObject):
+    """Grab the main window when the session clock reaches ``at`` minutes (or a screen is ready) and quit."""
+
+    def __init__(self, window, path: Path, at: float | None, autoplay: Autoplay | None = None,
+                 screen: str | None = None, timeout_s: float = 600.0) -> None:
+        super().__init__(window)
+        self.w, self.path, self.at, self.autoplay, self.screen = window, path, at, autoplay, screen
+        self.done = False
+        self.exit_code = 0
+        self.ticks = 0
+        self.timeout_ticks = int(timeout_s * 10)
+        self.timer = QTimer(self)
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self._check)
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def minute(self) -> float | None:
+        if self.autoplay is not None:
+            return self.autoplay.minute()
+        from .viewmodels import session_minute
+
+        return session_minute(self.w.c.view, self.w.clock.now())
+
+    def _ready(self) -> bool:
+        if self.screen:
+            return self.autoplay is not None and self.screen in self.autoplay.screens_ready
+        if self.at is None:
+            return self.ticks >= 3
+        m = self.minute()
+        if m is None and self.autoplay is None:
+            print("ketachart: no session in progress; grabbing the window now", file=sys.stderr)
+            return True
+        return m is not None and m >= self.at
+
+    def _check(self) -> None:
+        self.ticks += 1
+        if self.done:
+            return
+        if not self._ready() and self.ticks < self.timeout_ticks:
+            return
+        if self.ticks >= self.timeout_ticks:
+            print("ketachart: screenshot moment not reached in time; grabbing anyway", file=sys.stderr)
+            self.exit_code = 1
+        if self.autoplay is not None:
+            self.autoplay.timer.stop()
+        self.w.mark("view")
+        self.w._repaint()
+        QApplication.processEvents()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ok = self.w.grab().save(str(self.path))
+        if not ok:
+            self.exit_code = 1
+        self.done = True
+        QTimer.singleShot(0, QApplication.instance().quit)

@@ -1,0 +1,169 @@
+"""Live vitals for the chair screen: numpy ring buffers per trace, NIBP cycles and the latest values.
+
+No Qt here: the bridge appends batches on the GUI thread, the plot reads array views when the repaint timer
+fires. A gap (no reading for ``gap_s`` seconds, or a reading the device marked invalid) is stored as a NaN
+point so the plot draws a gap instead of a line across missing data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from ..domain.codes import Parameter
+from ..domain.readings import Reading
+
+TRACE_PARAMETERS = (Parameter.HR, Parameter.SPO2, Parameter.NIBP_SYS, Parameter.NIBP_DIA)
+
+
+class Trace:
+    """A growing array pair (epoch seconds, value) with a fixed capacity: the oldest points fall off."""
+
+    def __init__(self, capacity: int = 40_000, gap_s: float = 30.0) -> None:
+        self.capacity = capacity
+        self.gap_s = gap_s
+        self.t = np.empty(capacity, dtype=np.float64)
+        self.v = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+        self.version = 0  # bumps on every change; the plot redraws only what changed
+
+    def _make_room(self, k: int = 1) -> None:
+        if self.n + k <= self.capacity:
+            return
+        drop = max(k, self.capacity // 10)
+        keep = self.n - drop
+        self.t[:keep] = self.t[drop:self.n]
+        self.v[:keep] = self.v[drop:self.n]
+        self.n = keep
+
+    def append(self, t: float, value: float | None) -> None:
+        if self.n and t < self.t[self.n - 1]:
+            return  # out of order (device clock noise); the stored record keeps it, the live plot does not
+        if self.n and t - self.t[self.n - 1] > self.gap_s and not math.isnan(self.v[self.n - 1]):
+            self._make_room(1)
+            self.t[self.n] = self.t[self.n - 1] + 1e-3
+            self.v[self.n] = np.nan
+            self.n += 1
+        self._make_room(1)
+        self.t[self.n] = t
+        self.v[self.n] = np.nan if value is None else value
+        self.n += 1
+        self.version += 1
+
+    def extend(self, ts: np.ndarray, vs: np.ndarray) -> None:
+        """Bulk load (history after a restart); inserts NaN gaps where points are ``gap_s`` apart."""
+        if len(ts) == 0:
+            return
+        order = np.argsort(ts, kind="stable")
+        ts, vs = np.asarray(ts, dtype=np.float64)[order], np.asarray(vs, dtype=np.float64)[order]
+        gaps = np.nonzero(np.diff(ts) > self.gap_s)[0]
+        if len(gaps):
+            ts = np.insert(ts, gaps + 1, ts[gaps] + 1e-3)
+            vs = np.insert(vs, gaps + 1, np.nan)
+        if len(ts) > self.capacity:
+            ts, vs = ts[-self.capacity:], vs[-self.capacity:]
+        self._make_room(len(ts))
+        self.t[self.n:self.n + len(ts)] = ts
+        self.v[self.n:self.n + len(ts)] = vs
+        self.n += len(ts)
+        self.version += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.t[:self.n], self.v[:self.n]
+
+    def clear(self) -> None:
+        self.n = 0
+        self.version += 1
+
+
+@dataclass
+class Latest:
+    value: float | None
+    at: datetime
+    source: str
+
+
+class LiveData:
+    """Everything the live part of the chair screen shows, fed reading batches in arrival order."""
+
+    def __init__(self, gap_s: float = 30.0, capacity: int = 40_000) -> None:
+        self.hr = Trace(capacity, gap_s)
+        self.spo2 = Trace(capacity, gap_s)
+        self.nibp: list[tuple[float, float | None, float | None, float | None]] = []  # (t, sys, dia, mean)
+        self.nibp_version = 0
+        self.latest: dict[Parameter, Latest] = {}
+        self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...)
+        self.count = 0
+
+    def set_gap(self, gap_s: float) -> None:
+        self.hr.gap_s = self.spo2.gap_s = gap_s
+
+    def feed(self, readings: list[Reading]) -> None:
+        for r in readings:
+            self.count += 1
+            self.last_reading_at[r.source] = r.host_time
+            p = r.parameter
+            if p is Parameter.PR and Parameter.HR in self.latest and r.source == self.latest[Parameter.HR].source:
+                p = None  # the monitor sends both; HR (ECG) wins
+            value = r.value if r.is_valid else None
+            if p in (Parameter.HR, Parameter.PR):
+                self.hr.append(r.host_time.timestamp(), value)
+                self.latest[Parameter.HR] = Latest(value, r.host_time, r.source)
+            elif p is Parameter.SPO2:
+                self.spo2.append(r.host_time.timestamp(), value)
+                self.latest[Parameter.SPO2] = Latest(value, r.host_time, r.source)
+            elif p in (Parameter.NIBP_SYS, Parameter.NIBP_DIA, Parameter.NIBP_MEAN):
+                self._nibp(p, r.host_time.timestamp(), value)
+                if value is not None:
+                    self.latest[p] = Latest(value, r.host_time, r.source)
+            elif p is not None:
+                self.latest[p] = Latest(value, r.host_time, r.source)
+
+    def _nibp(self, p: Parameter, t: float, value: float | None) -> None:
+        slot = {Parameter.NIBP_SYS: 1, Parameter.NIBP_DIA: 2, Parameter.NIBP_MEAN: 3}[p]
+        if self.nibp and abs(self.nibp[-1][0] - t) <= 5.0 and self.nibp[-1][slot] is None:
+            row = list(self.nibp[-1])
+            row[slot] = value
+            self.nibp[-1] = tuple(row)  # type: ignore[assignment]
+        else:
+            row = [t, None, None, None]
+            row[slot] = value
+            self.nibp.append(tuple(row))  # type: ignore[arg-type]
+        self.nibp_version += 1
+
+    def last_nibp(self) -> tuple[datetime, float, float, float | None] | None:
+        sys_, dia = self.latest.get(Parameter.NIBP_SYS), self.latest.get(Parameter.NIBP_DIA)
+        if not sys_ or not dia or sys_.value is None or dia.value is None:
+            return None
+        mean = self.latest.get(Parameter.NIBP_MEAN)
+        mean_v = mean.value if mean and abs((mean.at - sys_.at).total_seconds()) < 10 else None
+        return sys_.at, sys_.value, dia.value, mean_v
+
+    def load_history(self, rows: list[dict]) -> None:
+        """Fill from stored vital_readings rows (relaunch after a crash)."""
+        from ..domain.clock import utc
+
+        readings = []
+        for row in rows:
+            try:
+                readings.append(Reading(Parameter(row["parameter"]), row["value"], utc(row["effective_at"]),
+                                        source=row["source"] or "device", text=row.get("text")))
+            except (ValueError, KeyError):
+                continue
+        by = {Parameter.HR: [], Parameter.PR: [], Parameter.SPO2: []}
+        rest = []
+        for r in readings:
+            (by[r.parameter] if r.parameter in by else rest).append(r)
+        hr = by[Parameter.HR] or by[Parameter.PR]
+        for trace, series in ((self.hr, hr), (self.spo2, by[Parameter.SPO2])):
+            if series:
+                trace.extend(np.array([r.host_time.timestamp() for r in series]),
+                             np.array([np.nan if r.value is None else r.value for r in series]))
+        for param, series in ((Parameter.HR, hr), (Parameter.SPO2, by[Parameter.SPO2])):
+            if series:
+                last = series[-1]
+                self.latest[param] = Latest(last.value, last.host_time, last.source)
+        self.feed(sorted(rest, key=lambda r: r.host_time))

@@ -1,0 +1,295 @@
+"""The live session plot: HR and SpO2 lines, NIBP as systolic/diastolic markers joined by a bar with the mean
+marked, the infusion shaded, observations and alerts as markers with their details on hover or tap.
+
+The plot reads :class:`~.livedata.LiveData` and the session view model; it never stores clinical data. It is
+repainted only by :meth:`LivePlot.refresh`, which the main window's single repaint timer calls, and it skips
+work when nothing it draws has changed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from ..domain.scales import Kind
+from .theme import Palette
+
+WINDOWS = (("15 min", 15 * 60), ("30 min", 30 * 60), ("1 h", 3600), ("2 h", 7200), ("All", 0))
+
+
+class _TimeAxis(pg.DateAxisItem):
+    """Local clock time, large enough to read from the chair."""
+
+
+class LivePlot(QWidget):
+    marker_clicked = Signal(str)  # details of a tapped marker
+
+    def __init__(self, palette: Palette, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False, useOpenGL=False)
+        self.palette = palette
+        self.follow = True
+        self.window_s = 30 * 60
+        self._versions: tuple = ()
+        self.last_refresh_ms = 0.0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(6)
+        self.window_buttons: list[QPushButton] = []
+        for label, seconds in WINDOWS:
+            b = QPushButton(label)
+            b.setCheckable(True)
+            b.setChecked(seconds == self.window_s)
+            b.setMinimumHeight(44)
+            b.clicked.connect(lambda _=False, s=seconds: self.set_window(s))
+            bar.addWidget(b)
+            self.window_buttons.append(b)
+        self.legend = QLabel()
+        self.legend.setObjectName("plotLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        bar.addWidget(self.legend, 1)
+        self.live_button = QPushButton("● LIVE")
+        self.live_button.setObjectName("liveButton")
+        self.live_button.setCheckable(True)
+        self.live_button.setChecked(True)
+        self.live_button.setMinimumHeight(44)
+        self.live_button.setToolTip("Follow the newest readings (scroll or drag the plot to look back)")
+        self.live_button.clicked.connect(self.set_follow)
+        bar.addWidget(self.live_button)
+        layout.addLayout(bar)
+
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.ci.setContentsMargins(0, 0, 8, 0)
+        self.glw.ci.setSpacing(2)
+        layout.addWidget(self.glw, 1)
+        font = QFont()
+        font.setPixelSize(15)
+        self.top = self.glw.addPlot(row=0, col=0, axisItems={"bottom": _TimeAxis(orientation="bottom")})
+        self.bottom = self.glw.addPlot(row=1, col=0, axisItems={"bottom": _TimeAxis(orientation="bottom")})
+        self.glw.ci.layout.setRowStretchFactor(0, 3)
+        self.glw.ci.layout.setRowStretchFactor(1, 1)
+        self.bottom.setXLink(self.top)
+        for p, label in ((self.top, "HR /min · BP mmHg"), (self.bottom, "SpO2 %")):
+            p.showGrid(x=True, y=True, alpha=0.15)
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+            p.getViewBox().setMouseEnabled(x=True, y=False)
+            p.getViewBox().sigRangeChangedManually.connect(self._manual_range)
+            for axis in ("left", "bottom"):
+                p.getAxis(axis).setTickFont(font)
+            p.getAxis("left").setWidth(56)
+            p.setLabel("left", label)
+        self.top.getAxis("bottom").setStyle(showValues=False)
+        self.top.setYRange(30, 220, padding=0)
+        self.bottom.setYRange(80, 101, padding=0)
+
+        self.infusion_regions: list[pg.LinearRegionItem] = []
+        self.hr_curve = self.top.plot([], [], connect="finite", name="HR")
+        self.nibp_bars = pg.PlotCurveItem([], [], connect="finite")  # not clipped: sys-dia bars stay paired
+        self.top.addItem(self.nibp_bars)
+        self.sys_points = pg.ScatterPlotItem(symbol="t", size=16)
+        self.dia_points = pg.ScatterPlotItem(symbol="t1", size=16)
+        self.mean_points = pg.ScatterPlotItem(symbol="d", size=10)
+        for item in (self.sys_points, self.dia_points, self.mean_points):
+            self.top.addItem(item)
+        self.spo2_curve = self.bottom.plot([], [], connect="finite", name="SpO2")
+        self.spo2_limit = pg.InfiniteLine(angle=0, movable=False)
+        self.bottom.addItem(self.spo2_limit)
+        self.sys_limit = pg.InfiniteLine(angle=0, movable=False)
+        self.top.addItem(self.sys_limit)
+        self.events = pg.ScatterPlotItem(symbol="s", size=18, hoverable=True, tip=self._tip)
+        self.alerts = pg.ScatterPlotItem(symbol="star", size=24, hoverable=True, tip=self._tip)
+        self.top.addItem(self.events)
+        self.top.addItem(self.alerts)
+        self.events.sigClicked.connect(self._clicked)
+        self.alerts.sigClicked.connect(self._clicked)
+        self.now_line = pg.InfiniteLine(angle=90, movable=False)
+        self.top.addItem(self.now_line)
+        self.apply_palette(palette)
+
+    # --- look -------------------------------------------------------------------------------------
+    def apply_palette(self, pal: Palette) -> None:
+        self.palette = pal
+        self.glw.setBackground(pal.plot_bg)
+        for p in (self.top, self.bottom):
+            for axis in ("left", "bottom"):
+                ax = p.getAxis(axis)
+                ax.setPen(pg.mkPen(pal.plot_axis))
+                ax.setTextPen(pg.mkPen(pal.text))
+        self.hr_curve.setPen(pg.mkPen(pal.hr, width=3))
+        self.spo2_curve.setPen(pg.mkPen(pal.spo2, width=3))
+        self.nibp_bars.setPen(pg.mkPen(pal.bp, width=3))
+        self.sys_points.setBrush(pg.mkBrush(pal.bp))
+        self.sys_points.setPen(pg.mkPen(pal.plot_bg))
+        self.dia_points.setBrush(pg.mkBrush(pal.bp))
+        self.dia_points.setPen(pg.mkPen(pal.plot_bg))
+        self.mean_points.setBrush(pg.mkBrush(pal.plot_bg))
+        self.mean_points.setPen(pg.mkPen(pal.bp, width=2))
+        self.spo2_limit.setPen(pg.mkPen(pal.alarm, width=1, style=Qt.PenStyle.DashLine))
+        self.sys_limit.setPen(pg.mkPen(pal.alarm, width=1, style=Qt.PenStyle.DashLine))
+        self.events.setBrush(pg.mkBrush(pal.event))
+        self.events.setPen(pg.mkPen(pal.plot_bg))
+        self.alerts.setBrush(pg.mkBrush(pal.alarm))
+        self.alerts.setPen(pg.mkPen(pal.text))
+        self.now_line.setPen(pg.mkPen(pal.plot_axis, width=1, style=Qt.PenStyle.DotLine))
+        self.legend.setText(
+            f"<span style='color:{pal.hr}'>━ HR</span> &nbsp; <span style='color:{pal.bp}'>▼▲ BP sys/dia, ◇ mean</span>"
+            f" &nbsp; <span style='color:{pal.spo2}'>━ SpO2</span> &nbsp; <span style='color:{pal.event}'>■ entry</span>"
+            f" &nbsp; <span style='color:{pal.alarm}'>★ alert</span> &nbsp; <span style='color:{pal.infusion_text}'>"
+            f"▒ infusion</span>")
+        self._versions = ()
+
+    # --- interaction --------------------------------------------------------------------------------
+    def set_window(self, seconds: int) -> None:
+        self.window_s = seconds
+        for (label, s), b in zip(WINDOWS, self.window_buttons):
+            b.setChecked(s == seconds)
+        self.set_follow(True)
+
+    def set_follow(self, on: bool = True) -> None:
+        self.follow = bool(on)
+        self.live_button.setChecked(self.follow)
+        self.live_button.setText("● LIVE" if self.follow else "▶ Back to live")
+        self._versions = ()
+
+    def _manual_range(self, *_):
+        if self.follow:
+            self.set_follow(False)
+
+    def _tip(self, x: float, y: float, data) -> str:
+        return str(data or "")
+
+    def _clicked(self, _item, points, *_):
+        if len(points):
+            self.marker_clicked.emit(str(points[0].data() or ""))
+
+    # --- drawing --------------------------------------------------------------------------------------
+    def refresh(self, live, now_s: float, infusion: list[tuple[float, float | None, bool]], markers: list, alerts: list,
+                policy=None) -> None:
+        """Redraw what changed. infusion: [(start, end or None, paused)], markers/alerts: [(t, text)]."""
+        t0 = time.perf_counter()
+        key = (live.hr.version, live.spo2.version, live.nibp_version, len(markers), len(alerts), tuple(infusion),
+               self.follow, self.window_s)
+        if key != self._versions:
+            self._versions = key
+            t, v = live.hr.arrays()
+            self.hr_curve.setData(t, v, connect="finite")
+            t, v = live.spo2.arrays()
+            self.spo2_curve.setData(t, v, connect="finite")
+            self._draw_nibp(live.nibp)
+            self._draw_infusion(infusion, now_s)
+            self._draw_markers(markers, alerts)
+            if policy is not None:
+                self.spo2_limit.setValue(policy.spo2_low)
+                self.sys_limit.setValue(policy.sys_high_repeat)
+        self.now_line.setValue(now_s)
+        if infusion and infusion[-1][1] is None:
+            self._draw_infusion(infusion, now_s)
+        if self.follow:
+            if self.window_s:
+                self.top.setXRange(now_s - self.window_s, now_s + self.window_s * 0.04, padding=0)
+            else:
+                start = min([x for x in (live.hr.t[0] if live.hr.n else None, infusion[0][0] if infusion else None)
+                             if x is not None] or [now_s - 600])
+                self.top.setXRange(start, now_s + 60, padding=0)
+        self.last_refresh_ms = (time.perf_counter() - t0) * 1000
+
+    def _draw_nibp(self, nibp) -> None:
+        rows = [r for r in nibp if r[1] is not None and r[2] is not None]
+        if not rows:
+            for item in (self.sys_points, self.dia_points, self.mean_points):
+                item.setData([], [])
+            self.nibp_bars.setData([], [])
+            return
+        arr = np.array([(r[0], r[1], r[2], np.nan if r[3] is None else r[3]) for r in rows], dtype=float)
+        t, s, d, m = arr.T
+        self.sys_points.setData(t, s, data=[f"BP {a:.0f}/{b:.0f}" for a, b in zip(s, d)])
+        self.dia_points.setData(t, d)
+        ok = ~np.isnan(m)
+        self.mean_points.setData(t[ok], m[ok])
+        bx = np.repeat(t, 3)
+        by = np.empty(len(t) * 3)
+        by[0::3], by[1::3], by[2::3] = s, d, np.nan
+        self.nibp_bars.setData(bx, by, connect="finite")
+
+    def _draw_infusion(self, infusion, now_s: float) -> None:
+        while len(self.infusion_regions) > len(infusion) * 2:
+            plot, region = self.infusion_regions.pop()
+            plot.removeItem(region)
+        while len(self.infusion_regions) < len(infusion) * 2:
+            for plot in (self.top, self.bottom):
+                region = pg.LinearRegionItem(movable=False)
+                region.setZValue(-10)
+                for line in region.lines:
+                    line.setPen(pg.mkPen(None))
+                plot.addItem(region)
+                self.infusion_regions.append((plot, region))
+        for i, (start, end, paused) in enumerate(infusion):
+            brush = pg.mkBrush(self.palette.paused_fill if paused else self.palette.infusion_fill)
+            for _plot, region in self.infusion_regions[2 * i: 2 * i + 2]:
+                region.setRegion((start, end if end is not None else now_s))
+                region.setBrush(brush)
+
+    def _draw_markers(self, markers, alerts) -> None:
+        if markers:
+            self.events.setData([m[0] for m in markers], [212] * len(markers), data=[m[1] for m in markers])
+        else:
+            self.events.setData([], [])
+        if alerts:
+            self.alerts.setData([a[0] for a in alerts], [200] * len(alerts), data=[a[1] for a in alerts])
+        else:
+            self.alerts.setData([], [])
+
+
+def marker_text(entry) -> str:
+    return f"{entry.time}  {entry.text}" + ("".join(f"\n{f}" for f in entry.flags)) + "".join(f"\n{h}" for h in entry.history)
+
+
+def plot_markers(entries) -> tuple[list, list]:
+    markers, alerts = [], []
+    for e in entries:
+        if e.table == "alerts":
+            alerts.append((e.at.timestamp(), marker_text(e)))
+        elif e.table == "observations" and e.kind not in (Kind.PRECHECK,):
+            markers.append((e.at.timestamp(), marker_text(e)))
+        elif e.table in ("rate_changes", "session_events"):
+            markers.append((e.at.timestamp(), marker_text(e)))
+    markers.sort()
+    alerts.sort()
+    return markers, alerts
+
+
+def infusion_spans(view, now) -> list[tuple[float, float | None, bool]]:
+    """(start, end, paused) spans from the stored session events."""
+    if view is None:
+        return []
+    spans: list[tuple[float, float | None, bool]] = []
+    running_since = None
+    for ev in view.events:
+        t = ev["effective_at"].timestamp()
+        e = ev["event"]
+        if e in ("start-infusion", "resume"):
+            running_since = t
+        elif e in ("pause", "stop-infusion", "discharge", "abort"):
+            if running_since is not None:
+                spans.append((running_since, t, False))
+                running_since = None
+            if e == "pause":
+                spans.append((t, None, True))
+        if e in ("resume", "stop-infusion") and spans and spans[-1][2] and spans[-1][1] is None:
+            spans[-1] = (spans[-1][0], t, True)
+    if running_since is not None:
+        spans.append((running_since, None, False))
+    return spans

@@ -1,0 +1,1 @@
+"""The chair's screens: patients and courses, pre-session, the session itself, the discharge check."""

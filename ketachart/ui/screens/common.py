@@ -1,0 +1,214 @@
+"""Small building blocks shared by the screens: big buttons, the "saved"/error line and one form dialog.
+
+Dialogs are opened with ``open()`` (never ``exec()``): no nested event loop, so live vitals keep flowing
+while a nurse types a note, and tests and the autoplay drive the same dialogs without blocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..controller import USER_ERRORS
+
+
+def button(text: str, slot: Callable | None = None, *, name: str = "", shortcut: str = "", tip: str = "",
+           parent: QWidget | None = None) -> QPushButton:
+    b = QPushButton(text, parent)
+    b.setMinimumHeight(48)
+    if name:
+        b.setObjectName(name)
+    if slot is not None:
+        b.clicked.connect(lambda _=False: slot())
+    if shortcut:
+        b.setToolTip(f"{tip or text} (key {shortcut})")
+    elif tip:
+        b.setToolTip(tip)
+    return b
+
+
+def shortcut(widget: QWidget, key: str, slot: Callable) -> QShortcut:
+    sc = QShortcut(QKeySequence(key), widget)
+    sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    sc.activated.connect(slot)
+    return sc
+
+
+class MessageLine(QLabel):
+    """Shows "... saved 10:42:03" only after the store returned, or the reason nothing was saved."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.kind = ""
+
+    def show_message(self, text: str, kind: str) -> None:
+        self.kind = kind
+        self.setObjectName({"saved": "saved", "error": "error"}.get(kind, "muted"))
+        prefix = {"saved": "✔ ", "error": "✖ Not saved: "}.get(kind, "")
+        self.setText(prefix + text)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+@dataclass
+class Field:
+    key: str
+    label: str
+    kind: str = "line"  # line, combo, check, text
+    default: object = ""
+    options: list = field(default_factory=list)  # combo: [(value, label)]
+    placeholder: str = ""
+
+
+class FormDialog(QDialog):
+    """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message."""
+
+    def __init__(self, parent: QWidget | None, title: str, fields: list[Field], on_submit: Callable[[dict], object],
+                 *, submit_text: str = "Save", intro: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setModal(True)
+        self.on_submit = on_submit
+        self.widgets: dict[str, QWidget] = {}
+        layout = QVBoxLayout(self)
+        head = QLabel(title)
+        head.setObjectName("title")
+        layout.addWidget(head)
+        if intro:
+            lab = QLabel(intro)
+            lab.setWordWrap(True)
+            layout.addWidget(lab)
+        form = QFormLayout()
+        form.setVerticalSpacing(10)
+        for f in fields:
+            if f.kind == "combo":
+                w = QComboBox()
+                for value, label in f.options:
+                    w.addItem(label, value)
+                if f.default not in ("", None):
+                    idx = w.findData(f.default)
+                    w.setCurrentIndex(max(0, idx))
+            elif f.kind == "check":
+                w = QCheckBox(f.label)
+                w.setChecked(bool(f.default))
+            elif f.kind == "text":
+                w = QPlainTextEdit(str(f.default or ""))
+                w.setPlaceholderText(f.placeholder)
+                w.setMinimumHeight(100)
+            else:
+                w = QLineEdit(str(f.default or ""))
+                w.setPlaceholderText(f.placeholder)
+                w.returnPressed.connect(self.submit)
+            self.widgets[f.key] = w
+            form.addRow("" if f.kind == "check" else f.label, w)
+        layout.addLayout(form)
+        self.error = MessageLine()
+        layout.addWidget(self.error)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button("Cancel", self.reject))
+        self.submit_button = button(submit_text, self.submit, name="primary")
+        self.submit_button.setDefault(True)
+        row.addWidget(self.submit_button)
+        layout.addLayout(row)
+        self.setMinimumWidth(560)
+
+    def values(self) -> dict:
+        out = {}
+        for key, w in self.widgets.items():
+            if isinstance(w, QComboBox):
+                out[key] = w.currentData()
+            elif isinstance(w, QCheckBox):
+                out[key] = w.isChecked()
+            elif isinstance(w, QPlainTextEdit):
+                out[key] = w.toPlainText()
+            else:
+                out[key] = w.text()
+        return out
+
+    def set_values(self, **values) -> None:
+        for key, value in values.items():
+            w = self.widgets[key]
+            if isinstance(w, QComboBox):
+                w.setCurrentIndex(max(0, w.findData(value)))
+            elif isinstance(w, QCheckBox):
+                w.setChecked(bool(value))
+            elif isinstance(w, QPlainTextEdit):
+                w.setPlainText(str(value))
+            else:
+                w.setText(str(value))
+
+    def submit(self) -> bool:
+        try:
+            self.on_submit(self.values())
+        except USER_ERRORS as exc:
+            self.error.show_message(str(exc), "error")
+            return False
+        self.accept()
+        return True
+
+
+class ScorePicker(QDialog):
+    """One tap per score: big buttons, also the digit keys; optional check box (e.g. vomiting)."""
+
+    def __init__(self, parent: QWidget | None, title: str, choices: list[tuple[int, str]],
+                 on_pick: Callable[[int, bool], object], *, check: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setModal(True)
+        self.on_pick = on_pick
+        layout = QVBoxLayout(self)
+        head = QLabel(title)
+        head.setObjectName("title")
+        layout.addWidget(head)
+        self.check = QCheckBox(check) if check else None
+        self.buttons: dict[int, QPushButton] = {}
+        grid = QVBoxLayout() if any(len(lbl) > 3 for _, lbl in choices) else QHBoxLayout()
+        for value, label in choices:
+            b = button(f"{value}  {label}" if label and label != str(value) else str(value),
+                       lambda v=value: self.pick(v), name="score")
+            b.setMinimumHeight(52)
+            self.buttons[value] = b
+            grid.addWidget(b)
+        layout.addLayout(grid)
+        if self.check:
+            layout.addWidget(self.check)
+        self.error = MessageLine()
+        layout.addWidget(self.error)
+        layout.addWidget(button("Cancel", self.reject))
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        text = event.text()
+        if text.isdigit() and int(text) in self.buttons:
+            self.pick(int(text))
+            return
+        if text in ("v", "V") and self.check:
+            self.check.toggle()
+            return
+        super().keyPressEvent(event)
+
+    def pick(self, value: int) -> bool:
+        try:
+            self.on_pick(value, bool(self.check and self.check.isChecked()))
+        except USER_ERRORS as exc:
+            self.error.show_message(str(exc), "error")
+            return False
+        self.accept()
+        return True

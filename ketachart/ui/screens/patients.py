@@ -1,0 +1,191 @@
+"""Patients and courses: search, new patient, the course with its sessions, phase, next due and PHQ-9 trend."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import viewmodels as vm
+from ..controller import ChairController
+from ..theme import Palette
+from .common import Field, FormDialog, MessageLine, button
+
+
+class PatientsScreen(QWidget):
+    session_opened = Signal(str)
+
+    def __init__(self, controller: ChairController, palette: Palette, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("screen")
+        self.c = controller
+        self.pal = palette
+        self.dialog = None
+        self._patients: list[dict] = []
+        root = QHBoxLayout(self)
+        root.setContentsMargins(10, 8, 10, 8)
+        root.setSpacing(10)
+
+        left = QVBoxLayout()
+        title = QLabel("Patients")
+        title.setObjectName("title")
+        left.addWidget(title)
+        row = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search name or MRN")
+        self.search.textChanged.connect(self.reload)
+        row.addWidget(self.search, 1)
+        row.addWidget(button("New patient…", self.open_new_patient))
+        left.addLayout(row)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Name", "MRN", "Born", "Sex"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(46)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.itemSelectionChanged.connect(self.show_course)
+        left.addWidget(self.table, 1)
+        self.message = MessageLine()
+        left.addWidget(self.message)
+        root.addLayout(left, 3)
+
+        right = QFrame()
+        right.setObjectName("panel")
+        rl = QVBoxLayout(right)
+        self.course_title = QLabel("Select a patient")
+        self.course_title.setObjectName("title")
+        self.course_title.setWordWrap(True)
+        rl.addWidget(self.course_title)
+        self.phase = QLabel()
+        self.phase.setWordWrap(True)
+        rl.addWidget(self.phase)
+        self.next_due = QLabel()
+        self.next_due.setObjectName("warnText")
+        rl.addWidget(self.next_due)
+        self.flag = QLabel()
+        self.flag.setObjectName("error")
+        self.flag.setWordWrap(True)
+        rl.addWidget(self.flag)
+        lab = QLabel("Sessions")
+        lab.setObjectName("numLabel")
+        rl.addWidget(lab)
+        self.sessions = QListWidget()
+        rl.addWidget(self.sessions, 2)
+        lab = QLabel("PHQ-9 totals")
+        lab.setObjectName("numLabel")
+        rl.addWidget(lab)
+        self.phq_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.phq_plot.setMinimumHeight(150)
+        self.phq_plot.setMenuEnabled(False)
+        self.phq_plot.hideButtons()
+        self.phq_plot.setYRange(0, 27, padding=0.05)
+        self.phq_plot.setMouseEnabled(x=False, y=False)
+        for y in (5, 10, 15, 20):
+            self.phq_plot.addItem(pg.InfiniteLine(y, angle=0, pen=pg.mkPen((128, 128, 128, 90), style=Qt.PenStyle.DotLine)))
+        self.phq_curve = self.phq_plot.plot([], [], symbol="o", symbolSize=10)
+        rl.addWidget(self.phq_plot, 1)
+        buttons = QHBoxLayout()
+        self.iv_button = button("Start IV session", lambda: self.start("IV"), name="primary")
+        self.in_button = button("Start intranasal session", lambda: self.start("IN"))
+        buttons.addWidget(self.iv_button)
+        buttons.addWidget(self.in_button)
+        rl.addLayout(buttons)
+        root.addWidget(right, 2)
+        self.apply_palette(palette)
+
+    def apply_palette(self, pal: Palette) -> None:
+        self.pal = pal
+        self.phq_plot.setBackground(pal.panel)
+        self.phq_curve.setPen(pg.mkPen(pal.accent, width=2))
+        self.phq_curve.setSymbolBrush(pg.mkBrush(pal.accent))
+
+    def reload(self) -> None:
+        self._patients = self.c.store.patients(self.search.text() or None)
+        self.table.setRowCount(len(self._patients))
+        for i, p in enumerate(self._patients):
+            for j, text in enumerate((f"{p['family_name'].upper()}, {p['given_name']}", p["mrn"], p["birth_date"], p["sex"])):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        if self._patients and not self.table.selectedItems():
+            self.table.selectRow(0)
+        self.show_course()
+
+    def selected(self) -> dict | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self._patients):
+            return None
+        return self._patients[rows[0].row()]
+
+    def select_mrn(self, mrn: str) -> None:
+        for i, p in enumerate(self._patients):
+            if p["mrn"] == mrn:
+                self.table.selectRow(i)
+
+    def show_course(self) -> None:
+        p = self.selected()
+        self.iv_button.setEnabled(p is not None)
+        self.in_button.setEnabled(p is not None)
+        if p is None:
+            self.course_title.setText("Select a patient")
+            self.sessions.clear()
+            self.phq_curve.setData([], [])
+            return
+        course = vm.course_vm(self.c.store, p["patient_id"], self.c.clock.now())
+        weight = f" · {p['weight_kg']:g} kg" if p.get("weight_kg") else ""
+        self.course_title.setText(f"{p['family_name'].upper()}, {p['given_name']}  ·  MRN {p['mrn']}{weight}")
+        self.phase.setText(course.phase)
+        self.next_due.setText(course.next_due)
+        self.flag.setText("⚠ Last PHQ-9: item 9 (self-harm thoughts) above 0" if course.phq9_flag else "")
+        self.sessions.clear()
+        for s in reversed(course.sessions):
+            self.sessions.addItem(f"#{s['n']}  {s['date'].astimezone().strftime('%a %d %b %Y %H:%M')}  {s['route']}  "
+                                  f"{vm.STATE_LABELS.get(s['state'], s['state'].value)}")
+        if course.phq9:
+            xs, ys = zip(*course.phq9)
+            self.phq_curve.setData(list(xs), list(ys))
+        else:
+            self.phq_curve.setData([], [])
+        if course.open_session_id:
+            self.iv_button.setText("Resume open session")
+            self.in_button.setEnabled(False)
+        else:
+            self.iv_button.setText("Start IV session")
+
+    def start(self, route: str) -> str | None:
+        p = self.selected()
+        if p is None:
+            return None
+        sid = self.c.attempt(self.c.start_session, p["patient_id"], route)
+        if sid:
+            self.session_opened.emit(sid)
+        return sid
+
+    def open_new_patient(self) -> None:
+        def submit(v: dict) -> None:
+            row = self.c.create_patient(v["mrn"], v["family"], v["given"], v["dob"], v["sex"], v["weight"])
+            self.search.setText("")
+            self.reload()
+            self.select_mrn(row["mrn"])
+
+        self.dialog = FormDialog(self, "New patient", [
+            Field("mrn", "MRN"), Field("family", "Family name"), Field("given", "Given name"),
+            Field("dob", "Date of birth", placeholder="YYYY-MM-DD"),
+            Field("sex", "Sex", "combo", "female", [("female", "female"), ("male", "male"), ("other", "other"),
+                                                     ("unknown", "unknown")]),
+            Field("weight", "Weight (kg)"),
+        ], submit)
+        self.dialog.open()

@@ -1,0 +1,263 @@
+"""Pre-session: checks, weight, baseline vitals, optional PHQ-9, the dose calculator, lot and waste."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...domain.codes import Parameter
+from ..controller import USER_ERRORS, ChairController, PresessionForm
+from .common import MessageLine, button
+
+REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
+        ("psychostimulants", "Psychostimulants"), ("maois", "MAOIs"), ("opioids", "Opioids"))
+PHQ9_SHORT = ("Little interest", "Feeling down", "Sleep", "Tired", "Appetite", "Feeling bad about self",
+              "Concentration", "Slow / restless", "Thoughts of self-harm")
+
+
+class PresessionScreen(QWidget):
+    done = Signal()
+    want_patients = Signal()
+
+    def __init__(self, controller: ChairController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("screen")
+        self.c = controller
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 8, 10, 8)
+        head = QHBoxLayout()
+        self.title = QLabel("Pre-session")
+        self.title.setObjectName("title")
+        head.addWidget(self.title, 1)
+        head.addWidget(button("Patients", self.want_patients.emit))
+        root.addLayout(head)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        body = QWidget()
+        body.setObjectName("screen")
+        grid = QGridLayout(body)
+        grid.setSpacing(10)
+        scroll.setWidget(body)
+        root.addWidget(scroll, 1)
+
+        # checks
+        checks = QGroupBox("Checks")
+        f = QFormLayout(checks)
+        self.consent = QCheckBox("Consent on file")
+        self.fasting = QLineEdit()
+        self.fasting.setPlaceholderText("hours")
+        self.meds = QLineEdit()
+        self.meds.setPlaceholderText("current medications")
+        self.rems = {k: QCheckBox(label) for k, label in REMS}
+        rems_box = QGridLayout()
+        for i, cb in enumerate(self.rems.values()):
+            rems_box.addWidget(cb, i // 2, i % 2)
+        self.escort_name = QLineEdit()
+        self.escort_phone = QLineEdit()
+        self.no_driving = QCheckBox("No driving until tomorrow: acknowledged")
+        f.addRow(self.consent)
+        f.addRow("Fasting (h)", self.fasting)
+        f.addRow("Medications", self.meds)
+        f.addRow(QLabel("REMS: concomitant (tick if taking)"))
+        f.addRow(rems_box)
+        f.addRow("Escort name", self.escort_name)
+        f.addRow("Escort phone", self.escort_phone)
+        f.addRow(self.no_driving)
+        grid.addWidget(checks, 0, 0, 2, 1)
+
+        # weight + baseline
+        base = QGroupBox("Weight and baseline vitals")
+        f = QFormLayout(base)
+        self.weight = QLineEdit()
+        self.weight.setPlaceholderText("kg, weighed today")
+        self.b_sys, self.b_dia, self.b_hr, self.b_spo2 = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
+        bp = QHBoxLayout()
+        bp.addWidget(self.b_sys)
+        bp.addWidget(QLabel("/"))
+        bp.addWidget(self.b_dia)
+        f.addRow("Weight today (kg)", self.weight)
+        f.addRow("BP (mmHg)", bp)
+        f.addRow("HR (/min)", self.b_hr)
+        f.addRow("SpO2 (%)", self.b_spo2)
+        self.from_monitor = button("Take from monitor", self.take_from_monitor)
+        self.baseline_source = "typed"
+        f.addRow(self.from_monitor)
+        self.predose = QLabel()
+        self.predose.setObjectName("warnText")
+        self.predose.setWordWrap(True)
+        f.addRow(self.predose)
+        grid.addWidget(base, 0, 1)
+
+        # PHQ-9
+        phq = QGroupBox("PHQ-9 (optional, 0-3 each)")
+        pg = QGridLayout(phq)
+        self.phq = []
+        for i, label in enumerate(PHQ9_SHORT):
+            cb = QComboBox()
+            cb.addItem("-", "")
+            for v in range(4):
+                cb.addItem(str(v), str(v))
+            cb.currentIndexChanged.connect(self.update_phq)
+            pg.addWidget(QLabel(f"{i + 1}. {label}"), i // 2, (i % 2) * 2)
+            pg.addWidget(cb, i // 2, (i % 2) * 2 + 1)
+            self.phq.append(cb)
+        self.phq_total = QLabel("")
+        self.phq_total.setObjectName("warnText")
+        pg.addWidget(self.phq_total, 5, 0, 1, 4)
+        grid.addWidget(phq, 1, 1)
+
+        # dose
+        dose = QGroupBox("Dose")
+        f = QFormLayout(dose)
+        routes = QHBoxLayout()
+        self.iv = QRadioButton("IV ketamine")
+        self.intranasal = QRadioButton("Intranasal esketamine")
+        self.iv.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.iv)
+        group.addButton(self.intranasal)
+        routes.addWidget(self.iv)
+        routes.addWidget(self.intranasal)
+        f.addRow(routes)
+        p = self.c.policy
+        self.mg_per_kg = QLineEdit(f"{p.mg_per_kg_default:g}")
+        self.conc = QLineEdit(f"{p.concentration_mg_per_ml_default:g}")
+        self.minutes = QLineEdit(str(p.infusion_min_default))
+        self.in_dose = QComboBox()
+        for d in p.intranasal_doses_mg:
+            self.in_dose.addItem(f"{d} mg ({d // 28} devices)", str(d))
+        f.addRow("mg/kg", self.mg_per_kg)
+        f.addRow("Concentration (mg/mL)", self.conc)
+        f.addRow("Duration (min)", self.minutes)
+        f.addRow("Intranasal dose", self.in_dose)
+        self.steps = QLabel()
+        self.steps.setObjectName("steps")
+        self.steps.setWordWrap(True)
+        self.steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        f.addRow(self.steps)
+        self.lot = QLineEdit()
+        f.addRow("Lot number", self.lot)
+        grid.addWidget(dose, 0, 2)
+
+        waste = QGroupBox("Waste (controlled substance)")
+        f = QFormLayout(waste)
+        self.waste_mg = QLineEdit()
+        self.waste_mg.setPlaceholderText("mg, 0 if none")
+        self.waste_method = QComboBox()
+        self.waste_method.setEditable(True)
+        for m in ("", "sharps container, rendered unrecoverable", "drug disposal pouch", "returned to pharmacy"):
+            self.waste_method.addItem(m)
+        self.waste_witness = QLineEdit()
+        self.waste_witness.setPlaceholderText("witness user id / name")
+        f.addRow("Amount (mg)", self.waste_mg)
+        f.addRow("Method", self.waste_method)
+        f.addRow("Witness", self.waste_witness)
+        grid.addWidget(waste, 1, 2)
+        for col in range(3):
+            grid.setColumnStretch(col, 1)
+
+        bottom = QHBoxLayout()
+        self.message = MessageLine()
+        bottom.addWidget(self.message, 1)
+        self.submit_button = button("Save checks and dose", self.submit, name="primary")
+        bottom.addWidget(self.submit_button)
+        root.addLayout(bottom)
+
+        for w in (self.weight, self.mg_per_kg, self.conc, self.minutes, self.b_sys, self.b_dia):
+            w.textChanged.connect(self.update_preview)
+        for w in (self.iv, self.intranasal):
+            w.toggled.connect(self.update_preview)
+        self.in_dose.currentIndexChanged.connect(self.update_preview)
+
+    def load(self) -> None:
+        """A new session: start from the patient's last weight; route from the session."""
+        v = self.c.view
+        if v is None:
+            return
+        p = v.patient
+        self.title.setText(f"Pre-session · {p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · "
+                           f"session {v.session_number}")
+        if p.get("weight_kg") and not self.weight.text():
+            self.weight.setText(f"{p['weight_kg']:g}")
+        (self.intranasal if v.session["route"] == "IN" else self.iv).setChecked(True)
+        self.update_preview()
+
+    def form(self) -> PresessionForm:
+        return PresessionForm(
+            consent=self.consent.isChecked(), fasting_hours=self.fasting.text(), current_meds=self.meds.text(),
+            rems={k: cb.isChecked() for k, cb in self.rems.items()}, escort_name=self.escort_name.text(),
+            escort_phone=self.escort_phone.text(), no_driving=self.no_driving.isChecked(), weight_kg=self.weight.text(),
+            baseline_sys=self.b_sys.text(), baseline_dia=self.b_dia.text(), baseline_hr=self.b_hr.text(),
+            baseline_spo2=self.b_spo2.text(), baseline_source=self.baseline_source,
+            phq9_items=[cb.currentData() for cb in self.phq] if any(cb.currentData() for cb in self.phq) else [],
+            route="IN" if self.intranasal.isChecked() else "IV", mg_per_kg=self.mg_per_kg.text(),
+            concentration=self.conc.text(), minutes=self.minutes.text(), in_dose_mg=self.in_dose.currentData(),
+            lot=self.lot.text(), waste_mg=self.waste_mg.text(), waste_method=self.waste_method.currentText(),
+            waste_witness=self.waste_witness.text(),
+        )
+
+    def update_preview(self) -> None:
+        iv = self.iv.isChecked()
+        for w in (self.mg_per_kg, self.conc, self.minutes):
+            w.setEnabled(iv)
+        self.in_dose.setEnabled(not iv)
+        try:
+            dose = self.c.preview_dose(self.form())
+            self.steps.setText("\n".join(dose.steps))
+            self.steps.setObjectName("steps")
+        except USER_ERRORS as exc:
+            self.steps.setText(f"✖ {exc}")
+        warning = self.c.predose_warning(self.b_sys.text(), self.b_dia.text())
+        self.predose.setText(f"⚠ {warning}" if warning else "")
+
+    def update_phq(self) -> None:
+        values = [cb.currentData() for cb in self.phq]
+        if not any(values):
+            self.phq_total.setText("")
+            return
+        total = sum(int(v) for v in values if v)
+        flag = "  ⚠ ITEM 9 > 0: thoughts of self-harm - assess now" if values[8] and int(values[8]) > 0 else ""
+        missing = "" if all(values) else f" ({sum(1 for v in values if not v)} unanswered)"
+        self.phq_total.setText(f"Total {total}/27{missing}{flag}")
+
+    def take_from_monitor(self) -> None:
+        live = self.c.live
+        bp = live.last_nibp()
+        hr = live.latest.get(Parameter.HR)
+        sp = live.latest.get(Parameter.SPO2)
+        if bp is None and hr is None:
+            self.message.show_message("no monitor readings yet; type the baseline or start a cuff cycle", "error")
+            return
+        if bp:
+            self.b_sys.setText(f"{bp[1]:.0f}")
+            self.b_dia.setText(f"{bp[2]:.0f}")
+        if hr and hr.value is not None:
+            self.b_hr.setText(f"{hr.value:.0f}")
+        if sp and sp.value is not None:
+            self.b_spo2.setText(f"{sp.value:.0f}")
+        self.baseline_source = "monitor"
+        self.message.show_message("baseline taken from the monitor (check it)", "info")
+
+    def submit(self) -> bool:
+        try:
+            self.c.submit_presession(self.form())
+        except USER_ERRORS as exc:
+            self.message.show_message(str(exc), "error")
+            return False
+        self.done.emit()
+        return True

@@ -1,0 +1,478 @@
+"""The session screen: large numerics, the live plot, the clocks, one-tap entry, alerts and devices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...domain.scales import CADSS6_ITEMS, DISSOCIATION_LABELS, MOAAS_LABELS
+from ...domain.session import SessionState
+from .. import viewmodels as vm
+from ..controller import ChairController
+from ..devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
+from ..plot import LivePlot, infusion_spans, plot_markers
+from ..theme import Palette, level_color
+from .common import Field, FormDialog, MessageLine, ScorePicker, button, shortcut
+
+STATE_WORDS = {"streaming": "streaming", "silent": "SILENT", "lost": "LOST - reconnecting", "connecting": "connecting",
+               "negotiating": "connecting", "disconnected": "off"}
+
+
+class NumericTile(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("panel")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(12, 6, 12, 6)
+        grid.setVerticalSpacing(0)
+        self.label = QLabel()
+        self.label.setObjectName("numLabel")
+        self.cue = QLabel()
+        self.cue.setObjectName("numCue")
+        self.cue.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.value = QLabel("--")
+        self.value.setObjectName("numValue")
+        self.unit = QLabel()
+        self.unit.setObjectName("numUnit")
+        self.unit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+        self.sub = QLabel()
+        self.sub.setObjectName("numSub")
+        grid.addWidget(self.label, 0, 0)
+        grid.addWidget(self.cue, 0, 1)
+        grid.addWidget(self.value, 1, 0, 1, 2)
+        grid.addWidget(self.unit, 1, 1)
+        grid.addWidget(self.sub, 2, 0, 1, 2)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+    def render(self, n: vm.NumericVM, pal: Palette) -> None:
+        color = level_color(pal, n.level)
+        self.label.setText(n.label)
+        self.value.setText(n.value)
+        self.value.setStyleSheet(f"color: {color};")
+        self.unit.setText(n.unit)
+        self.cue.setText(("⚠ " if n.level == "alarm" else "") + n.cue)
+        self.cue.setStyleSheet(f"color: {color};")
+        self.sub.setText(n.sub)
+        self.sub.setVisible(bool(n.sub))
+
+
+class ClockTile(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("panel")
+        box = QVBoxLayout(self)
+        box.setContentsMargins(12, 4, 12, 4)
+        box.setSpacing(0)
+        self.label = QLabel()
+        self.label.setObjectName("clockLabel")
+        self.value = QLabel()
+        self.value.setObjectName("clockValue")
+        self.sub = QLabel()
+        self.sub.setObjectName("clockSub")
+        for w in (self.label, self.value, self.sub):
+            box.addWidget(w)
+
+    def render(self, c: vm.ClockVM, pal: Palette) -> None:
+        self.label.setText(c.label)
+        self.value.setText(c.value)
+        self.value.setStyleSheet(f"color: {level_color(pal, c.level)};")
+        self.sub.setText(c.sub)
+
+
+class SessionScreen(QWidget):
+    want_discharge = Signal()
+    want_patients = Signal()
+    want_theme = Signal()
+
+    def __init__(self, controller: ChairController, palette: Palette, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("screen")
+        self.c = controller
+        self.pal = palette
+        self.dialog = None  # the open entry dialog, if any (tests and autoplay reach it here)
+        self._entries: list[vm.EntryVM] = []
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 8, 10, 8)
+        root.setSpacing(8)
+
+        # header: who, state, devices
+        head = QHBoxLayout()
+        self.patient_label = QLabel()
+        self.patient_label.setObjectName("patientBar")
+        self.patient_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        head.addWidget(self.patient_label, 1)
+        self.state_badge = QLabel()
+        self.state_badge.setObjectName("stateBadge")
+        head.addWidget(self.state_badge)
+        self.device_label = QLabel()
+        self.device_label.setObjectName("muted")
+        self.device_label.setTextFormat(Qt.TextFormat.RichText)
+        self.device_label.setWordWrap(True)
+        self.device_label.setMaximumWidth(330)
+        head.addWidget(self.device_label)
+        head.addWidget(button("Devices…", self.open_device_panel, tip="Pick monitor / pump protocol and port"))
+        head.addWidget(button("◐", self.want_theme.emit, tip="Dark / light theme"))
+        head.addWidget(button("Patients", self.want_patients.emit))
+        root.addLayout(head)
+
+        # alert banner (shown until acknowledged)
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(12, 4, 8, 4)
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bl.addWidget(self.banner_text, 1)
+        self.ack_button = button("Acknowledge…", self.open_ack, name="danger", shortcut="A")
+        bl.addWidget(self.ack_button)
+        self.banner.hide()
+        root.addWidget(self.banner)
+
+        self.due_banner = QFrame()
+        self.due_banner.setObjectName("dueBanner")
+        dl = QHBoxLayout(self.due_banner)
+        dl.setContentsMargins(12, 4, 8, 4)
+        self.due_text = QLabel("The 2-hour discharge check is due.")
+        dl.addWidget(self.due_text, 1)
+        dl.addWidget(button("Open discharge check", self.want_discharge.emit, name="primary"))
+        self.due_banner.hide()
+        root.addWidget(self.due_banner)
+
+        # middle: clocks + plot + entries | numerics
+        mid = QHBoxLayout()
+        mid.setSpacing(8)
+        left = QVBoxLayout()
+        left.setSpacing(6)
+        clocks = QHBoxLayout()
+        self.clock_tiles = [ClockTile() for _ in range(3)]
+        for t in self.clock_tiles:
+            clocks.addWidget(t)
+        left.addLayout(clocks)
+        self.plot = LivePlot(palette)
+        self.plot.marker_clicked.connect(lambda text: self.detail.setText(text.replace("\n", "  ·  ")))
+        left.addWidget(self.plot, 5)
+        self.detail = QLabel("Tap a marker on the plot for its details.")
+        self.detail.setObjectName("muted")
+        self.detail.setWordWrap(True)
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        left.addWidget(self.detail)
+        mid.addLayout(left, 1)
+
+        right = QVBoxLayout()
+        right.setSpacing(6)
+        self.tiles = {k: NumericTile() for k in ("hr", "spo2", "bp")}
+        for t in self.tiles.values():
+            right.addWidget(t, 2)
+        elabel = QHBoxLayout()
+        t = QLabel("Charted")
+        t.setObjectName("numLabel")
+        elabel.addWidget(t)
+        elabel.addStretch(1)
+        self.amend_button = button("Correct…", self.open_amend, tip="Correct the selected entry (the original stays)")
+        elabel.addWidget(self.amend_button)
+        right.addLayout(elabel)
+        self.entry_list = QListWidget()
+        self.entry_list.setWordWrap(True)
+        self.entry_list.setAlternatingRowColors(True)
+        self.entry_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.entry_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        right.addWidget(self.entry_list, 3)
+        rw = QWidget()
+        rw.setLayout(right)
+        rw.setFixedWidth(400)
+        mid.addWidget(rw)
+        root.addLayout(mid, 1)
+
+        # quick entry
+        q1 = QHBoxLayout()
+        q1.setSpacing(6)
+        lab = QLabel("Dissociation")
+        lab.setObjectName("clockLabel")
+        q1.addWidget(lab)
+        self.diss_buttons = []
+        for v in range(5):
+            b = button(str(v), lambda v=v: self.c.attempt(self.c.chart_dissociation, v), name="score",
+                       tip=f"Dissociation {v}: {DISSOCIATION_LABELS[v]}")
+            self.diss_buttons.append(b)
+            q1.addWidget(b)
+        q1.addSpacing(16)
+        lab = QLabel("MOAA/S")
+        lab.setObjectName("clockLabel")
+        q1.addWidget(lab)
+        self.sed_buttons = []
+        for v in range(5, -1, -1):
+            b = button(str(v), lambda v=v: self.c.attempt(self.c.chart_sedation, v), name="score",
+                       tip=f"MOAA/S {v}: {MOAAS_LABELS[v]}")
+            self.sed_buttons.append(b)
+            q1.addWidget(b)
+        q1.addSpacing(16)
+        self.message = MessageLine()
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        q1.addWidget(self.message, 1)
+        root.addLayout(q1)
+
+        q2 = QHBoxLayout()
+        q2.setSpacing(6)
+        self.quick = {
+            "nausea": button("Nausea [N]", self.open_nausea, shortcut="N"),
+            "cadss": button("CADSS-6 [C]", self.open_cadss, shortcut="C"),
+            "note": button("Note [T]", self.open_note, shortcut="T"),
+            "intervention": button("Intervention [I]", self.open_intervention, shortcut="I"),
+            "vitals": button("Vitals [V]", self.open_vitals, shortcut="V"),
+        }
+        for b in self.quick.values():
+            q2.addWidget(b)
+        q2.addStretch(1)
+        self.start_button = button("▶ Start [G]", self.start_infusion, name="primary", shortcut="G")
+        self.pause_button = button("Pause [P]", self.pause_or_resume, shortcut="P")
+        self.rate_button = button("Rate… [R]", self.open_rate, shortcut="R")
+        self.stop_button = button("■ Stop [Q]", self.open_stop, shortcut="Q")
+        self.discharge_button = button("Discharge check [X]", self.want_discharge.emit, shortcut="X")
+        for b in (self.start_button, self.pause_button, self.rate_button, self.stop_button, self.discharge_button):
+            q2.addWidget(b)
+        root.addLayout(q2)
+
+        for key, slot in (("D", self.open_dissociation), ("S", self.open_sedation), ("N", self.open_nausea),
+                          ("C", self.open_cadss), ("T", self.open_note), ("I", self.open_intervention),
+                          ("V", self.open_vitals), ("G", self.start_infusion), ("P", self.pause_or_resume),
+                          ("R", self.open_rate), ("Q", self.open_stop), ("X", self.want_discharge.emit),
+                          ("A", self.open_ack), ("L", lambda: self.plot.set_follow(True))):
+            shortcut(self, key, slot)
+        self.c.message.connect(self.message.show_message)
+
+    # --- rendering ------------------------------------------------------------------------------------
+    def apply_palette(self, pal: Palette) -> None:
+        self.pal = pal
+        self.plot.apply_palette(pal)
+
+    def render_view(self) -> None:
+        """After a command or a new alert: header, entries, buttons, banner."""
+        v = self.c.view
+        if v is None:
+            self.patient_label.setText("No session open")
+            self.state_badge.setText("")
+            self.entry_list.clear()
+            self.banner.hide()
+            return
+        p = v.patient
+        dose = v.dose.row if v.dose else None
+        dose_text = f" · {dose['drug']} {dose['route']} {dose['dose_mg']:g} mg" if dose else ""
+        self.patient_label.setText(f"{p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · session "
+                                   f"{v.session_number}{dose_text}")
+        self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
+        s = v.state
+        self.start_button.setEnabled(s is SessionState.CHECKED_IN and v.dose is not None)
+        self.pause_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
+        self.pause_button.setText("Resume [P]" if s is SessionState.PAUSED else "Pause [P]")
+        self.rate_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED) and v.session["route"] == "IV")
+        self.stop_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
+        self.discharge_button.setEnabled(s is SessionState.RECOVERY)
+        open_ = not s.is_final
+        for b in self.diss_buttons + self.sed_buttons + list(self.quick.values()):
+            b.setEnabled(open_)
+        self._entries = vm.entries(v)
+        self.entry_list.clear()
+        for e in self._entries:
+            if e.table == "session_events" and e.text == "Checked in":
+                pass
+            text = f"{e.time}  {e.text}"
+            if e.flags:
+                text += "\n   " + " · ".join(e.flags)
+            if e.history:
+                text += "\n   " + " · ".join(e.history)
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, e.entry_id)
+            if e.table == "alerts" and "NOT ACKNOWLEDGED" in e.flags:
+                item.setForeground(Qt.GlobalColor.red)
+            self.entry_list.addItem(item)
+        self.render_banner()
+
+    def render_banner(self) -> None:
+        alerts = self.c.unacknowledged()
+        if not alerts:
+            self.banner.hide()
+            return
+        a = alerts[-1]
+        more = f"  (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+        sev = "⚠ ALERT" if a["severity"] == "critical" else "⚠ WARNING"
+        self.banner_text.setText(f"{sev} {vm.local(a['effective_at'])}: {a['message']}{more}")
+        self.banner.show()
+
+    def render_live(self) -> None:
+        """Every repaint tick: numerics, clocks, plot, device states."""
+        now = self.c.clock.now()
+        policy = self.c.policy
+        stale = max(30.0, 3 * self.c.speed)
+        for n in vm.numerics(self.c.live, now, policy, stale_s=stale):
+            self.tiles[n.key].render(n, self.pal)
+        last = self.c.live.last_nibp()
+        for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
+            tile.render(cvm, self.pal)
+        markers, alerts = plot_markers(self._entries)
+        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy)
+        parts = []
+        for conn in self.c.devices.connections.values():
+            word = STATE_WORDS.get(conn.state, conn.state)
+            color = self.pal.ok if conn.state == "streaming" else self.pal.warn if conn.state in ("connecting", "negotiating") else self.pal.alarm
+            sim = " (sim)" if conn.simulated else ""
+            parts.append(f"{conn.name.capitalize()}{sim}: <b style='color:{color}'>{word}</b>")
+        self.device_label.setText(" &nbsp; ".join(parts) or "No devices connected")
+        v = self.c.view
+        due = (v is not None and v.state is SessionState.RECOVERY and v.infusion_started_at is not None
+               and now - v.infusion_started_at >= timedelta(minutes=policy.discharge_min_after_start))
+        self.due_banner.setVisible(due)
+
+    # --- entry dialogs --------------------------------------------------------------------------------
+    def _show(self, dialog) -> None:
+        self.dialog = dialog
+        dialog.finished.connect(lambda _r, d=dialog: self._closed(d))
+        dialog.open()
+
+    def _closed(self, dialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+        dialog.deleteLater()
+
+    def open_dissociation(self) -> None:
+        self._show(ScorePicker(self, "Dissociation (clinician global)", [(v, DISSOCIATION_LABELS[v]) for v in range(5)],
+                               lambda v, _x: self.c.chart_dissociation(v)))
+
+    def open_sedation(self) -> None:
+        self._show(ScorePicker(self, "Sedation: MOAA/S", [(v, MOAAS_LABELS[v]) for v in range(5, -1, -1)],
+                               lambda v, _x: self.c.chart_sedation(v)))
+
+    def open_nausea(self) -> None:
+        self._show(ScorePicker(self, "Nausea 0-10", [(v, str(v)) for v in range(11)],
+                               lambda v, vom: self.c.chart_nausea(v, vom), check="Vomiting [V]"))
+
+    def open_cadss(self) -> None:
+        fields = [Field(str(i), f"Item {i}", "combo", "", [("", "-")] + [(v, str(v)) for v in range(5)]) for i in CADSS6_ITEMS]
+        self._show(FormDialog(self, "CADSS-6 (items 0-4)", fields,
+                              lambda vals: self.c.chart_cadss6({k: (v if v != "" else "x") for k, v in vals.items()}),
+                              intro="Items 1, 2, 6, 7, 15 and 22 of the CADSS; wording as entered by the clinic."))
+
+    def open_note(self) -> None:
+        self._show(FormDialog(self, "Note", [
+            Field("text", "Note", "text"),
+            Field("when", "Happened at (HH:MM)", placeholder="leave empty for now; an earlier time makes a late entry"),
+        ], lambda v: self.c.chart_note(v["text"], effective_at=self.c.parse_time(v.get("when", "")))))
+
+    def open_intervention(self) -> None:
+        self._show(FormDialog(self, "Intervention", [
+            Field("drug", "Drug / action", placeholder="e.g. ondansetron"), Field("dose", "Dose"),
+            Field("unit", "Unit", "combo", "mg", [("mg", "mg"), ("mcg", "mcg"), ("mL", "mL"), ("L/min", "L/min"), ("", "-")]),
+            Field("route", "Route", "combo", "IV", [("IV", "IV"), ("PO", "PO"), ("SL", "SL"), ("IM", "IM"), ("nasal", "nasal"), ("", "-")]),
+        ], lambda v: self.c.chart_intervention(v["drug"], v["dose"], v["unit"], v["route"])))
+
+    def open_vitals(self) -> None:
+        self._show(FormDialog(self, "Manual vitals", [
+            Field("sys", "Systolic BP (mmHg)"), Field("dia", "Diastolic BP (mmHg)"), Field("hr", "Heart rate (/min)"),
+            Field("spo2", "SpO2 (%)"),
+        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"])))
+
+    def start_infusion(self) -> None:
+        if not self.start_button.isEnabled():
+            return
+        ok = self.c.attempt(self.c.start_infusion)
+        if ok is False:
+            warning = self.c.baseline_over_limit()
+            self._show(FormDialog(self, "Pre-dose blood pressure", [
+                Field("reason", "Reviewed with / decision", placeholder="e.g. repeat BP 136/86; prescriber agreed")],
+                lambda v: self._start_reviewed(v["reason"]), submit_text="Start anyway", intro=warning))
+
+    def _start_reviewed(self, reason: str) -> None:
+        from ...domain.errors import ClinicalInputError
+
+        if not reason.strip():
+            raise ClinicalInputError("say who reviewed the pre-dose BP and what was decided")
+        self.c.start_infusion(predose_reviewed=reason)
+
+    def pause_or_resume(self) -> None:
+        if self.c.state is SessionState.PAUSED:
+            self.c.attempt(self.c.resume)
+        elif self.c.state is SessionState.INFUSING:
+            self._show(FormDialog(self, "Pause infusion", [Field("reason", "Reason")], lambda v: self.c.pause(v["reason"])))
+
+    def open_rate(self) -> None:
+        if not self.rate_button.isEnabled():
+            return
+        self._show(FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
+                              lambda v: self.c.change_rate(v["rate"], v["reason"])))
+
+    def open_stop(self) -> None:
+        if not self.stop_button.isEnabled():
+            return
+        self._show(FormDialog(self, "Stop infusion", [Field("reason", "Reason (optional when completed)",
+                                                            default="Infusion completed")],
+                              lambda v: self.c.stop_infusion(v["reason"]), submit_text="Stop infusion"))
+
+    def open_ack(self) -> None:
+        alerts = self.c.unacknowledged()
+        if not alerts:
+            return
+        a = alerts[0]
+        self._show(FormDialog(self, "Acknowledge alert", [
+            Field("action", "Action taken", "text", placeholder="What was done (required)")],
+            lambda v: self.c.acknowledge(a["id"], v["action"]), submit_text="Acknowledge",
+            intro=f"{vm.local(a['effective_at'])}: {a['message']} (policy v{a['policy_version']})"))
+
+    def selected_entry(self) -> vm.EntryVM | None:
+        item = self.entry_list.currentItem()
+        if item is None:
+            return None
+        eid = item.data(Qt.ItemDataRole.UserRole)
+        return next((e for e in self._entries if e.entry_id == eid), None)
+
+    def open_amend(self, entry: vm.EntryVM | None = None) -> None:
+        entry = entry or self.selected_entry()
+        if entry is None or not entry.amendable:
+            self.message.show_message("select a score, note, intervention or vitals entry to correct", "error")
+            return
+        fields = [Field("value", "Corrected value", default="" if entry.value is None else f"{entry.value:g}")]
+        if entry.kind in ("note", "intervention"):
+            fields = [Field("text", "Corrected text", "text")]
+        fields.append(Field("reason", "Reason for the correction"))
+
+        def submit(v):
+            if "text" in v:
+                return self.c.amend_observation(entry.entry_id, v["reason"], text=v["text"])
+            return self.c.amend_observation(entry.entry_id, v["reason"], value=v["value"])
+
+        self._show(FormDialog(self, "Correct an entry", fields, submit, intro=f"Original: {entry.time} {entry.text}"
+                              " - it stays visible in the chart."))
+
+    def open_device_panel(self) -> None:
+        protocols = [(p, PROTOCOL_LABELS[p]) for p in MONITOR_PROTOCOLS + PUMP_PROTOCOLS]
+        ports = available_ports()
+        sims = [(c.port_url, f"{c.port_url} (simulated {c.protocol})") for c in self.c.devices.connections.values() if c.simulated]
+        port_options = sims + [(d, f"{d} - {desc}") for d, desc in ports] or [("", "no serial ports found")]
+        dlg = FormDialog(self, "Devices", [
+            Field("protocol", "Protocol", "combo", "ge", protocols),
+            Field("port", "Port", "combo", port_options[0][0], port_options),
+            Field("other", "…or port / URL", placeholder="/dev/ttyUSB0, socket://host:port, listen://0.0.0.0:2575"),
+        ], lambda v: self._connect(v), submit_text="Connect",
+            intro="Connected: " + (", ".join(f"{c.name}: {c.label} on {c.port_url} ({c.state})"
+                                             for c in self.c.devices.connections.values()) or "none"))
+        self._show(dlg)
+
+    def _connect(self, v: dict) -> None:
+        from ...domain.errors import ClinicalInputError
+
+        port = (v.get("other") or "").strip() or v.get("port")
+        if not port:
+            raise ClinicalInputError("pick a port")
+        self.c.devices.connect(v["protocol"], port)

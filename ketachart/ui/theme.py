@@ -1,0 +1,113 @@
+"""Dim-room dark theme and a light theme. Colour is only ever the second cue: every state also has words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Palette:
+    name: str
+    bg: str
+    panel: str
+    panel2: str
+    text: str
+    muted: str
+    border: str
+    accent: str
+    accent_text: str
+    ok: str
+    warn: str
+    alarm: str
+    alarm_bg: str
+    warn_bg: str
+    hr: str
+    spo2: str
+    bp: str
+    event: str
+    plot_bg: str
+    plot_axis: str
+    infusion_fill: tuple
+    paused_fill: tuple
+    infusion_text: str
+
+
+DARK = Palette(
+    name="dark", bg="#0b0e12", panel="#141a21", panel2="#1c242d", text="#d9dee4", muted="#8a96a3", border="#2a3440",
+    accent="#2f6f9f", accent_text="#eef4f8", ok="#5cc48a", warn="#e8b04a", alarm="#ff6b6b", alarm_bg="#5a1616",
+    warn_bg="#4a3510", hr="#5cd68d", spo2="#4fb8f0", bp="#e9a6ff", event="#f3d36b", plot_bg="#0b0e12",
+    plot_axis="#6d7884", infusion_fill=(70, 130, 190, 45), paused_fill=(232, 176, 74, 40), infusion_text="#7fb2dd",
+)
+LIGHT = Palette(
+    name="light", bg="#f3f5f7", panel="#ffffff", panel2="#e8ecf0", text="#111820", muted="#4f5b66", border="#c3ccd5",
+    accent="#1d5f8f", accent_text="#ffffff", ok="#177a45", warn="#8a5a00", alarm="#b3121b", alarm_bg="#ffd9d9",
+    warn_bg="#ffefc7", hr="#0e8a45", spo2="#0b6fb0", bp="#8b2fa5", event="#9a6b00", plot_bg="#ffffff",
+    plot_axis="#5d6873", infusion_fill=(29, 95, 143, 40), paused_fill=(200, 130, 0, 45), infusion_text="#1d5f8f",
+)
+THEMES = {"dark": DARK, "light": LIGHT}
+
+
+def stylesheet(p: Palette, scale: float = 1.0) -> str:
+    f = lambda px: f"{round(px * scale)}px"  # noqa: E731
+    return f"""
+* {{ font-size: {f(17)}; color: {p.text}; }}
+QMainWindow, QWidget#screen, QStackedWidget, QDialog {{ background: {p.bg}; }}
+QFrame#panel, QGroupBox {{ background: {p.panel}; border: 1px solid {p.border}; border-radius: 8px; }}
+QGroupBox {{ margin-top: 14px; padding-top: 10px; font-weight: bold; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; color: {p.muted}; }}
+QLabel {{ background: transparent; }}
+QLabel#muted, QLabel#plotLegend {{ color: {p.muted}; font-size: {f(15)}; }}
+QLabel#title {{ font-size: {f(26)}; font-weight: bold; }}
+QLabel#patientBar {{ font-size: {f(22)}; font-weight: bold; }}
+QLabel#stateBadge {{ font-size: {f(18)}; font-weight: bold; padding: 4px 12px; border-radius: 6px;
+    background: {p.panel2}; border: 1px solid {p.border}; }}
+QLabel#numLabel {{ font-size: {f(20)}; color: {p.muted}; font-weight: bold; }}
+QLabel#numValue {{ font-size: {f(64)}; font-weight: bold; }}
+QLabel#numUnit {{ font-size: {f(17)}; color: {p.muted}; }}
+QLabel#numCue {{ font-size: {f(20)}; font-weight: bold; }}
+QLabel#numSub {{ font-size: {f(16)}; color: {p.muted}; }}
+QLabel#clockLabel {{ font-size: {f(17)}; color: {p.muted}; font-weight: bold; }}
+QLabel#clockValue {{ font-size: {f(38)}; font-weight: bold; }}
+QLabel#clockSub {{ font-size: {f(15)}; color: {p.muted}; }}
+QLabel#saved {{ color: {p.ok}; font-weight: bold; }}
+QLabel#error {{ color: {p.alarm}; font-weight: bold; }}
+QLabel#warnText {{ color: {p.warn}; font-weight: bold; }}
+QLabel#steps {{ font-family: monospace; font-size: {f(17)}; background: {p.panel2}; padding: 8px; border-radius: 6px; }}
+QFrame#banner {{ background: {p.alarm_bg}; border: 2px solid {p.alarm}; border-radius: 8px; }}
+QFrame#banner QLabel {{ font-size: {f(22)}; font-weight: bold; }}
+QFrame#dueBanner {{ background: {p.warn_bg}; border: 2px solid {p.warn}; border-radius: 8px; }}
+QPushButton {{ min-height: 44px; min-width: 44px; padding: 4px 10px; background: {p.panel2}; border: 1px solid {p.border};
+    border-radius: 8px; font-weight: bold; }}
+QPushButton:hover {{ border-color: {p.accent}; }}
+QPushButton:pressed, QPushButton:checked {{ background: {p.accent}; color: {p.accent_text}; }}
+QPushButton:disabled {{ color: {p.muted}; background: {p.panel}; }}
+QPushButton#primary {{ background: {p.accent}; color: {p.accent_text}; }}
+QPushButton#primary:disabled {{ background: {p.panel}; color: {p.muted}; }}
+QPushButton#danger {{ background: {p.alarm_bg}; border: 2px solid {p.alarm}; }}
+QPushButton#score {{ font-size: {f(22)}; min-width: 44px; padding: 4px 6px; }}
+QPushButton#liveButton:checked {{ background: {p.panel2}; color: {p.ok}; border-color: {p.ok}; }}
+QPushButton#liveButton:!checked {{ background: {p.warn_bg}; color: {p.text}; border: 2px solid {p.warn}; }}
+QLineEdit, QComboBox, QSpinBox, QDoubleSpinBox, QDateEdit, QPlainTextEdit, QTextEdit {{ min-height: 40px;
+    background: {p.panel2}; border: 1px solid {p.border}; border-radius: 6px; padding: 2px 8px; }}
+QLineEdit:focus, QComboBox:focus {{ border: 2px solid {p.accent}; }}
+QComboBox QAbstractItemView {{ background: {p.panel2}; selection-background-color: {p.accent}; }}
+QCheckBox, QRadioButton {{ min-height: 44px; spacing: 10px; }}
+QCheckBox::indicator, QRadioButton::indicator {{ width: 28px; height: 28px; }}
+QListWidget, QTableWidget, QTreeWidget {{ background: {p.panel}; border: 1px solid {p.border}; border-radius: 6px;
+    alternate-background-color: {p.panel2}; }}
+QListWidget::item, QTableWidget::item, QTreeWidget::item {{ min-height: 40px; padding: 4px; }}
+QListWidget::item:selected, QTableWidget::item:selected, QTreeWidget::item:selected {{ background: {p.accent};
+    color: {p.accent_text}; }}
+QHeaderView::section {{ background: {p.panel2}; color: {p.muted}; border: none; padding: 6px; font-weight: bold; }}
+QScrollArea {{ border: none; background: {p.bg}; }}
+QScrollBar:vertical {{ width: 18px; background: {p.panel}; }}
+QScrollBar::handle:vertical {{ background: {p.border}; min-height: 44px; border-radius: 6px; }}
+QToolTip {{ background: {p.panel2}; color: {p.text}; border: 1px solid {p.border}; font-size: {f(16)}; }}
+QStatusBar {{ background: {p.panel}; color: {p.muted}; }}
+QTabBar::tab {{ min-height: 44px; padding: 4px 16px; background: {p.panel2}; }}
+QTabBar::tab:selected {{ background: {p.accent}; color: {p.accent_text}; }}
+"""
+
+
+def level_color(p: Palette, level: str) -> str:
+    return {"alarm": p.alarm, "warn": p.warn, "stale": p.muted, "ok": p.ok}.get(level, p.text)
