@@ -25,7 +25,7 @@ from ..controller import ChairController
 from ..devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
 from ..plot import LivePlot, infusion_spans, plot_markers
 from ..theme import Palette, level_color
-from .common import Field, FormDialog, MessageLine, ScorePicker, button, shortcut
+from .common import Field, FormDialog, MessageLine, ScorePicker, button
 
 STATE_WORDS = {"streaming": "streaming", "silent": "SILENT", "lost": "LOST - reconnecting", "connecting": "connecting",
                "negotiating": "connecting", "disconnected": "off"}
@@ -246,13 +246,20 @@ class SessionScreen(QWidget):
             q2.addWidget(b)
         root.addLayout(q2)
 
-        for key, slot in (("D", self.open_dissociation), ("S", self.open_sedation), ("N", self.open_nausea),
-                          ("C", self.open_cadss), ("T", self.open_note), ("I", self.open_intervention),
-                          ("V", self.open_vitals), ("G", self.start_infusion), ("P", self.pause_or_resume),
-                          ("R", self.open_rate), ("Q", self.open_stop), ("X", self.want_discharge.emit),
-                          ("A", self.open_ack), ("L", lambda: self.plot.set_follow(True))):
-            shortcut(self, key, slot)
+        self.keys = {"D": self.open_dissociation, "S": self.open_sedation, "N": self.open_nausea, "C": self.open_cadss,
+                     "T": self.open_note, "I": self.open_intervention, "V": self.open_vitals, "G": self.start_infusion,
+                     "P": self.pause_or_resume, "R": self.open_rate, "Q": self.open_stop, "X": self.want_discharge.emit,
+                     "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.c.message.connect(self.message.show_message)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """Every quick entry has a key (no modifiers; the screen has no text fields to type into)."""
+        slot = self.keys.get(event.text().upper()) if event.text() else None
+        if slot is not None and not (event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)):
+            slot()
+            return
+        super().keyPressEvent(event)
 
     # --- rendering ------------------------------------------------------------------------------------
     def apply_palette(self, pal: Palette) -> None:
@@ -385,7 +392,7 @@ class SessionScreen(QWidget):
         ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"])))
 
     def start_infusion(self) -> None:
-        if not self.start_button.isEnabled():
+        if self.c.state is not SessionState.CHECKED_IN:
             return
         ok = self.c.attempt(self.c.start_infusion)
         if ok is False:
@@ -408,13 +415,13 @@ class SessionScreen(QWidget):
             self._show(FormDialog(self, "Pause infusion", [Field("reason", "Reason")], lambda v: self.c.pause(v["reason"])))
 
     def open_rate(self) -> None:
-        if not self.rate_button.isEnabled():
+        if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
         self._show(FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
                               lambda v: self.c.change_rate(v["rate"], v["reason"])))
 
     def open_stop(self) -> None:
-        if not self.stop_button.isEnabled():
+        if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
         self._show(FormDialog(self, "Stop infusion", [Field("reason", "Reason (optional when completed)",
                                                             default="Infusion completed")],

@@ -1,0 +1,75 @@
+"""UI test helpers and fixtures: a real chart file, a FakeClock shared by store and window, the real main window."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from ketachart.domain.codes import Parameter
+from ketachart.domain.readings import Reading
+from ketachart.store.open import open_store
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    s = open_store(tmp_path / "chart.db", unencrypted=True, clock=clock)
+    s.author = "nurse.a"
+    s.create_user("nurse.a", "Ada Nurse, RN", "nurse")
+    yield s
+    try:
+        s.close()
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def window(qtbot, store, clock):
+    from ketachart.app import create_main_window
+
+    w = create_main_window(store, clock, repaint_ms=50)
+    w.c.writer.interval_s = 0.05
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    yield w
+    w.close()
+
+
+def feed(window, qtbot, readings, *, from_thread: bool = True) -> None:
+    """Hand readings to the bridge as a device thread would, and wait until the GUI thread took them."""
+    before = window.c.bridge.delivered
+    if from_thread:
+        t = threading.Thread(target=window.c.bridge.submit_many, args=(readings,))
+        t.start()
+        t.join()
+    else:
+        window.c.bridge.submit_many(readings)
+    qtbot.waitUntil(lambda: window.c.bridge.delivered >= before + len(readings), timeout=5000)
+
+
+def vitals(clock, seconds: int, hr: float = 72, spo2: float = 98, step: int = 1, source: str = "device:ge"):
+    """``seconds`` of 1 Hz HR/SpO2 readings, advancing the fake clock as they 'arrive'."""
+    out = []
+    for _ in range(0, seconds, step):
+        now = clock.advance(step)
+        out += [Reading(Parameter.HR, hr, now, source=source), Reading(Parameter.SPO2, spo2, now, source=source)]
+    return out
+
+
+def nibp(clock, sys_: float, dia: float, mean: float | None = None, source: str = "device:ge"):
+    now = clock.now()
+    out = [Reading(Parameter.NIBP_SYS, sys_, now, source=source), Reading(Parameter.NIBP_DIA, dia, now, source=source)]
+    if mean is not None:
+        out.append(Reading(Parameter.NIBP_MEAN, mean, now, source=source))
+    return out
+
+
+def go(clock, minutes: float) -> None:
+    clock.advance(timedelta(minutes=minutes).total_seconds())
+
+
+def wait_writer(window, qtbot) -> None:
+    window.c.writer.flush_soon()
+    qtbot.waitUntil(lambda: window.c.writer.pending == 0, timeout=5000)
