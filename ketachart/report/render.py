@@ -102,6 +102,8 @@ class Ctx:
             f.setStrikeOut(style.strike)
             f.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
             f.setKerning(True)
+            for tag in ("liga", "clig"):  # no "fi" ligatures: copied or extracted text must stay searchable
+                f.setFeature(QFont.Tag(tag), 0)
             hit = (f, QFontMetricsF(f, self.device))
             self._fonts[style] = hit
         return hit
