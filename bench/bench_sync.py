@@ -14,6 +14,7 @@ cluster from ``scripts/pg-test-cluster.sh``. Each run uses a new database and dr
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -24,26 +25,26 @@ NAMES = ("sync.push_rows_s", "sync.copy_ratio", "sync.incremental_s")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pg-test-cluster.sh"
 
 
-def _server() -> tuple[str | None, bool, str | None]:
-    """(superuser URL, started here, error)."""
+def _server() -> tuple[str | None, dict | None, str | None]:
+    """(superuser URL, script environment if we started a private cluster, error)."""
     url = os.environ.get("KETACHART_BENCH_CENTRAL")
     if url:
-        return url, False, None
+        return url, None, None
+    private = Path(tempfile.mkdtemp(prefix="ketachart-pg-bench-"))
+    private.chmod(0o755)  # the server user must reach its directory inside
+    env = {**os.environ, "KETACHART_PG_DIR": str(private / "cluster")}
     try:
-        running = subprocess.run([str(SCRIPT), "url"], capture_output=True, text=True, timeout=30)
-        if running.returncode == 0:
-            return running.stdout.strip(), False, None
-        done = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=600)
+        done = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=600, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, False, f"could not start a private PostgreSQL ({exc}); set KETACHART_BENCH_CENTRAL"
+        return None, None, f"could not start a private PostgreSQL ({exc}); set KETACHART_BENCH_CENTRAL"
     if done.returncode != 0:
-        return None, False, (f"could not start a private PostgreSQL ({done.stderr.strip()[-300:]}); "
-                             "set KETACHART_BENCH_CENTRAL")
-    return done.stdout.strip().splitlines()[-1], True, None
+        return None, None, (f"could not start a private PostgreSQL ({done.stderr.strip()[-300:]}); "
+                            "set KETACHART_BENCH_CENTRAL")
+    return done.stdout.strip().splitlines()[-1], env, None
 
 
 def run(quick: bool = False):
-    url, started, error = _server()
+    url, env, error = _server()
     if error:
         for name in NAMES:
             yield {"name": name, "error": error}
@@ -51,8 +52,9 @@ def run(quick: bool = False):
     try:
         yield from _measure(url, quick)
     finally:
-        if started:
-            subprocess.run([str(SCRIPT), "stop"], capture_output=True, text=True, timeout=120)
+        if env is not None:
+            subprocess.run([str(SCRIPT), "stop"], capture_output=True, text=True, timeout=120, env=env)
+            shutil.rmtree(Path(env["KETACHART_PG_DIR"]).parent, ignore_errors=True)
 
 
 def _measure(admin_url: str, quick: bool):

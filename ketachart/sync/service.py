@@ -200,7 +200,7 @@ class SyncService:
             tally["pulled"] = self._pull(conn, central_id, progress)
             self._record_time(central_id, offset, server_now, tally["pulled"])
             self._push(conn, central_id, progress)
-            with self.store.engine.begin() as local:
+            with self.store._write_lock, self.store.engine.begin() as local:
                 self._put_state(local, {"last_sync_at": server_now.isoformat()})
             self._emit(progress, "done", 1, 1)
             return SyncResult(tally["pushed"], tally["pulled"], self.pending_count(), None, server_now, offset)
@@ -230,7 +230,7 @@ class SyncService:
         previous = self._state("clock_offset_s")
         changed = previous is None or abs(float(previous) - offset) > OFFSET_AUDIT_THRESHOLD_S
         pending = self.pending_count()
-        with self.store.engine.begin() as local:
+        with self.store._write_lock, self.store.engine.begin() as local:
             self._put_state(local, {
                 "clock_offset_s": f"{offset:.3f}",
                 "clock_offset_at": server_now.isoformat(),
@@ -352,7 +352,7 @@ class SyncService:
             # The server has committed this batch; only now may the cursor move.
             if self.hook:
                 self.hook("batch-committed", info)
-            with self.store.engine.begin() as local:
+            with self.store._write_lock, self.store.engine.begin() as local:
                 self._put_state(local, {key: str(hi)})
             pushed += hi - cursor
             self._tally["pushed"] = pushed

@@ -4,7 +4,8 @@ Where the server comes from:
 
 1. ``KETACHART_TEST_CENTRAL`` (a superuser URL), when set;
 2. otherwise ``scripts/pg-test-cluster.sh start`` (installs PostgreSQL as root if missing, starts a private
-   cluster on a loopback port); a cluster this fixture started is stopped at the end of the run.
+   cluster on a loopback port) in a directory of this test run's own, so concurrent runs in the same tree
+   cannot stop or restart each other's server; it is stopped at the end of the run.
 
 When neither works the tests skip with the reason, except with ``KETACHART_REQUIRE_CENTRAL=1`` (CI), where
 they fail: in CI the sync tests must run.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from .helpers import Central
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "pg-test-cluster.sh"
-CHAIR_LOGIN = "kc_test_chair"
+CHAIR_LOGIN = f"kc_test_chair_{os.getpid()}_{secrets.token_hex(3)}"  # roles are cluster-wide: one per run
 CHAIR_PASSWORD = "chair-" + secrets.token_hex(8)
 
 
@@ -43,8 +46,11 @@ def _unavailable(reason: str):
     pytest.skip(f"no PostgreSQL server for the sync tests ({reason}); set KETACHART_TEST_CENTRAL to a superuser URL")
 
 
+_SCRIPT_ENV = dict(os.environ)
+
+
 def _script(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=_SCRIPT_ENV)
 
 
 @dataclass
@@ -89,18 +95,17 @@ def pg_server():
     else:
         if not SCRIPT.exists():
             _unavailable(f"{SCRIPT} is missing")
-        running = _script("url", timeout=30)
-        if running.returncode == 0:
-            url = running.stdout.strip()
-        else:
-            try:
-                done = _script("start")
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                _unavailable(f"scripts/pg-test-cluster.sh start failed: {exc}")
-            if done.returncode != 0:
-                _unavailable(f"scripts/pg-test-cluster.sh start failed: {done.stderr.strip()[-500:]}")
-            url = done.stdout.strip().splitlines()[-1]
-            started_here = True
+        private = Path(tempfile.mkdtemp(prefix="ketachart-pg-test-"))
+        private.chmod(0o755)  # the server user must reach its directory inside
+        _SCRIPT_ENV["KETACHART_PG_DIR"] = str(private / "cluster")
+        try:
+            done = _script("start")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _unavailable(f"scripts/pg-test-cluster.sh start failed: {exc}")
+        if done.returncode != 0:
+            _unavailable(f"scripts/pg-test-cluster.sh start failed: {done.stderr.strip()[-500:]}")
+        url = done.stdout.strip().splitlines()[-1]
+        started_here = True
         restartable = True
     try:
         with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
@@ -108,8 +113,11 @@ def pg_server():
     except psycopg.Error as exc:
         _unavailable(f"cannot connect to the test server: {exc}")
     yield Server(url, restartable)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(CHAIR_LOGIN)))
     if started_here:
         _script("stop", timeout=120)
+        shutil.rmtree(Path(_SCRIPT_ENV["KETACHART_PG_DIR"]).parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -249,3 +249,31 @@ def test_service_reports_progress_and_pending(central, make_chair):
     pushes = [p for p in seen if p[0] == "push"]
     assert pushes[-1] == ("push", pending + 1, pending + 1) and len(pushes) >= 3  # + the sync audit event
     assert [p[1] for p in pushes] == sorted(p[1] for p in pushes)
+
+
+def test_central_init_command_and_sync_from_the_environment(pg_server, make_chair, capsys, monkeypatch):
+    import uuid
+
+    dbname = "kc_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        url = pg_server.with_db(pg_server.admin_url, dbname)
+        assert main(["central", "init", "--central", url]) == 0
+        out = capsys.readouterr().out
+        assert "version 1 created" in out and "ketachart_chair" in out
+        assert main(["central", "init", "--central", url]) == 0
+        assert "up to date" in capsys.readouterr().out
+        chair = make_chair("a")
+        chart_small_session(chair, "A", readings=5)
+        path = chair.path
+        chair.close()
+        monkeypatch.setenv("KETACHART_CENTRAL", url)
+        monkeypatch.delenv("KETACHART_CENTRAL_CONFIG", raising=False)
+        monkeypatch.setattr("ketachart.sync.config.default_config_path", lambda: path.with_name("no-config.json"))
+        assert main(["sync", "--db", str(path), "--unencrypted"]) == 0
+        last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert last["pending"] == 0 and last["pushed"] > 5 and last["error"] is None
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
