@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -389,32 +390,47 @@ def _plan(table) -> list[tuple[str, str]]:
     return plan
 
 
-def _canon_row(table, row: dict) -> dict:
-    """The object :func:`canonical_content` serialises, with a fast path for SQLite's stored time text."""
-    content = {}
-    for name, kind in _plan(table):
+def _canonical_fast(table, row: dict) -> str:
+    """Identical text to :func:`canonical_content` (tests hold the two equal), written out directly: keys in
+    sorted order, strings escaped by the json module's own encoder, numbers as ``json.dumps`` writes them."""
+    parts = []
+    for name, kind in _sorted_plan(table):
         value = row.get(name)
         if value is None:
-            content[name] = None
+            text = "null"
         elif kind == "t":
             if isinstance(value, str) and len(value) == _FAST_TIME_LEN and value[10] == " ":
-                content[name] = value[:10] + "T" + value[11:] + "Z"
+                text = '"' + value[:10] + "T" + value[11:] + 'Z"'
             else:
-                content[name] = _parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                text = '"' + _parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + '"'
         elif kind == "f":
-            content[name] = float(value)
+            text = _float_repr(float(value))
         elif kind == "b":
-            content[name] = 1 if value else 0
+            text = "1" if value else "0"
         elif kind == "i":
-            content[name] = int(value)
+            text = str(int(value))
         else:
-            content[name] = str(value)
-    return {"table": table.name, "row": content}
+            text = _encode_str(str(value))
+        parts.append(f'"{name}":{text}')
+    return '{"row":{' + ",".join(parts) + '},"table":' + _encode_str(table.name) + "}"
 
 
-def _canonical_fast(table, row: dict) -> str:
-    """Identical text to :func:`canonical_content` (tests hold the two equal)."""
-    return json.dumps(_canon_row(table, row), sort_keys=True, separators=(",", ":"))
+_SORTED_PLANS: dict[str, list[tuple[str, str]]] = {}
+
+
+def _sorted_plan(table) -> list[tuple[str, str]]:
+    plan = _SORTED_PLANS.get(table.name)
+    if plan is None:
+        plan = sorted(_plan(table))
+        _SORTED_PLANS[table.name] = plan
+    return plan
+
+
+def _float_repr(value: float) -> str:
+    return json.dumps(value) if value != value or value in (float("inf"), float("-inf")) else float.__repr__(value)
+
+
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses with ensure_ascii=True
 
 
 def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
@@ -444,8 +460,8 @@ def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] 
     """(SHA-256 hex, number of rows): the hash of ``"[" + ",".join(canonical_content(row) ...) + "]"`` over
     :func:`record_rows` in their order (a JSON array of the rows' canonical contents)."""
     rows = record_rows(store, session_id, readings)
-    payload = [_canon_row(MODEL_BY_TABLE[name].__table__, row) for name, row in rows]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    tables = {name: MODEL_BY_TABLE[name].__table__ for name in MODEL_BY_TABLE}
+    text = "[" + ",".join(_canonical_fast(tables[name], row) for name, row in rows) + "]"
     return hashlib.sha256(text.encode()).hexdigest(), len(rows)
 
 

@@ -725,7 +725,7 @@ def _paint_pages(summary: Summary, device: QPagedPaintDevice, painter: QPainter,
             _watermark(ctx, painter, page_w, page_h)
         if n > 1:
             ident = (f"{summary.patient[0].value}  -  MRN {summary.patient[1].value}  -  DOB {summary.patient[2].value}"
-                     f"  -  {summary.session[0].value}  -  {summary.title}")
+                     f"  -  session {summary.session[0].value}  -  summary")
             if summary.in_progress:
                 ident = "IN PROGRESS - not a final record  -  " + ident
             ctx.draw_text(painter, MARGIN_X, MARGIN_TOP - 4, width, ident,
