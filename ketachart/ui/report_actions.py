@@ -1,0 +1,180 @@
+"""Print, Print preview and Save as PDF for the chair screen, without blocking the event loop.
+
+The summary is built in a worker thread (QThreadPool) that opens its own read connection to the chart;
+"Save as PDF" also paints the PDF there (QPdfWriter and QPainter may be used off the GUI thread). Printing
+and the preview paint in the GUI thread, as QPrinter requires. A QProgressDialog shows progress; the
+result is audited through the app's store (ids, format, fingerprint; never patient data).
+
+API (all return a :class:`ReportJob`; connect to its ``finished(str)`` / ``failed(str)`` signals if needed)::
+
+    save_pdf(parent, store, session_id, path=None, paper="a4")   # path None: ask with a file dialog
+    print_summary(parent, store, session_id)                      # QPrintDialog, then print
+    print_preview(parent, store, session_id)                      # QPrintPreviewDialog
+
+``store`` is the app's open :class:`~ketachart.store.repository.ChartStore` (used in the GUI thread for the
+audit entry only). ``open_reader`` (keyword, optional) returns a new read-only store for the worker; the
+default reopens ``store.path`` with ``open_store(..., lock=False)`` and the same encryption setting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
+
+from ..report.model import Summary, build_summary
+
+
+class _Signals(QObject):
+    built = Signal(object)  # Summary
+    progress = Signal(int, int)  # page, pages
+    rendered = Signal(object, int)  # Summary, pages
+    error = Signal(str)
+
+
+class _Worker(QRunnable):
+    def __init__(self, open_reader: Callable, session_id: str, pdf_path: Path | None, paper: str,
+                 signals: _Signals) -> None:
+        super().__init__()
+        self.open_reader, self.session_id, self.pdf_path, self.paper = open_reader, session_id, pdf_path, paper
+        self.signals = signals
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # worker thread
+        try:
+            reader = self.open_reader()
+            try:
+                summary = build_summary(reader, self.session_id, datetime.now(timezone.utc))
+            finally:
+                reader.close()
+            if self.pdf_path is None:
+                self.signals.built.emit(summary)
+                return
+            from ..report.render import render_pdf
+
+            pages = render_pdf(summary, self.pdf_path, self.paper, progress=self.signals.progress.emit)
+            self.signals.rendered.emit(summary, pages)
+        except Exception as exc:  # shown to the nurse; nothing is half-written (render_pdf writes a .part file)
+            self.signals.error.emit(f"{type(exc).__name__}: {exc}")
+
+
+class ReportJob(QObject):
+    """One print/preview/save in flight. ``finished`` carries a short result text, ``failed`` the reason."""
+
+    finished = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None, store, session_id: str, mode: str, *, path: Path | None = None,
+                 paper: str = "a4", open_reader: Callable | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self.store, self.session_id, self.mode, self.path, self.paper = store, session_id, mode, path, paper
+        self.parent_widget = parent
+        self.summary: Summary | None = None
+        self.pages = 0
+        self.open_reader = open_reader or _default_reader(store)
+        self.signals = _Signals()  # lives in the GUI thread: its signals arrive here queued
+        self.signals.built.connect(self._built)
+        self.signals.rendered.connect(self._rendered)
+        self.signals.progress.connect(self._progress)
+        self.signals.error.connect(self._error)
+        self.dialog = QProgressDialog("Preparing the session summary...", None, 0, 0, parent)
+        self.dialog.setWindowTitle("Session summary")
+        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.dialog.setMinimumDuration(300)
+        self.dialog.setAutoClose(False)
+        self.dialog.setAutoReset(False)
+        self.pool = pool or QThreadPool.globalInstance()
+
+    def start(self) -> "ReportJob":
+        pdf = self.path if self.mode == "pdf" else None
+        self.pool.start(_Worker(self.open_reader, self.session_id, pdf, self.paper, self.signals))
+        return self
+
+    # --- GUI thread ---------------------------------------------------------------------------
+    def _progress(self, page: int, pages: int) -> None:
+        self.dialog.setMaximum(pages)
+        self.dialog.setValue(page)
+        self.dialog.setLabelText(f"Writing page {page} of {pages}...")
+
+    def _error(self, message: str) -> None:
+        self.dialog.close()
+        if self.parent_widget is not None:
+            QMessageBox.warning(self.parent_widget, "Session summary", f"The summary could not be produced.\n{message}")
+        self.failed.emit(message)
+
+    def _audit(self, action: str, details: dict) -> None:
+        if self.store is not None and self.summary is not None:
+            self.store.audit(action, f"sessions:{self.session_id}", {**details, "fingerprint": self.summary.fingerprint})
+
+    def _rendered(self, summary: Summary, pages: int) -> None:
+        self.summary, self.pages = summary, pages
+        self.dialog.close()
+        self._audit("export", {"format": "pdf", "pages": pages})
+        self.finished.emit(f"Saved {pages} page(s) to {self.path}")
+
+    def _built(self, summary: Summary) -> None:
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrintPreviewDialog
+
+        from ..report.render import page_size, render_to_printer
+
+        self.summary = summary
+        self.dialog.close()
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setPageSize(page_size(self.paper))
+        printer.setDocName(f"Session summary {self.session_id}")
+        if self.mode == "print":
+            dlg = QPrintDialog(printer, self.parent_widget)
+            if dlg.exec() != QPrintDialog.DialogCode.Accepted:
+                self.failed.emit("cancelled")
+                return
+            self.pages = render_to_printer(summary, printer)
+            self._audit("print", {"format": "printer", "pages": self.pages})
+            self.finished.emit(f"Sent {self.pages} page(s) to the printer")
+        else:
+            preview = QPrintPreviewDialog(printer, self.parent_widget)
+            preview.setWindowTitle("Print preview - session summary")
+            printed = {"n": 0}
+
+            def paint(p) -> None:
+                printed["n"] = render_to_printer(summary, p)
+
+            preview.paintRequested.connect(paint)
+            self.preview = preview
+            preview.finished.connect(lambda _r: self.finished.emit(f"Preview of {printed['n']} page(s) closed"))
+            preview.open()
+
+
+def _default_reader(store) -> Callable:
+    def open_reader():
+        from ..store.open import open_store
+
+        return open_store(Path(store.path), unencrypted=not getattr(store, "encrypted", False),
+                          holder="KetaChart report", lock=False, verify=False)
+
+    return open_reader
+
+
+def save_pdf(parent: QWidget | None, store, session_id: str, path: str | Path | None = None, paper: str = "a4",
+             *, open_reader: Callable | None = None) -> ReportJob | None:
+    """Save the summary as a PDF in the background; asks for a file when ``path`` is None (None if cancelled)."""
+    if path is None:
+        chosen, _ = QFileDialog.getSaveFileName(parent, "Save session summary", "session-summary.pdf", "PDF (*.pdf)")
+        if not chosen:
+            return None
+        path = chosen
+    return ReportJob(parent, store, session_id, "pdf", path=Path(path), paper=paper, open_reader=open_reader).start()
+
+
+def print_summary(parent: QWidget | None, store, session_id: str, paper: str = "a4", *,
+                  open_reader: Callable | None = None) -> ReportJob:
+    """Build in the background, then show the print dialog and print."""
+    return ReportJob(parent, store, session_id, "print", paper=paper, open_reader=open_reader).start()
+
+
+def print_preview(parent: QWidget | None, store, session_id: str, paper: str = "a4", *,
+                  open_reader: Callable | None = None) -> ReportJob:
+    """Build in the background, then open a print preview (which can print)."""
+    return ReportJob(parent, store, session_id, "preview", paper=paper, open_reader=open_reader).start()
