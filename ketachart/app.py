@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from .domain.clock import Clock, SystemClock
@@ -32,6 +33,20 @@ def _demo_sign_in(store: ChartStore) -> None:
     store.author = DEMO_NURSE[0]
 
 
+def _demo_history(store: ChartStore) -> None:
+    """A fresh demo chart gets a few finished sessions, so the course view has a history to show."""
+    if store.patients():
+        return
+    from datetime import timedelta
+
+    from .demo import write_demo_session
+
+    now = store.clock.now()
+    for days in (9, 6, 2):
+        write_demo_session(store, seed=0, start=now - timedelta(days=days, hours=1), monitoring_minutes=125)
+    write_demo_session(store, seed=1, start=now - timedelta(days=3, hours=2), monitoring_minutes=125)
+
+
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -51,6 +66,7 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         if args.demo:
             _demo_sign_in(store)
+            _demo_history(store)
         else:
             # TODO(security): the sign-in dialog (ketachart.ui.auth) sets store.author; until it lands the
             # operating-system user name is recorded as the author.
@@ -70,6 +86,15 @@ def run_app(args: argparse.Namespace) -> int:
                 autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None))
                 autoplay.start()
         window.show()
+        if os.environ.get("KETACHART_REPORT_STARTUP"):
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: print(f"ketachart: first paint {time.time():.3f}", file=sys.stderr, flush=True))
+        quit_after = getattr(args, "quit_after", None)
+        if quit_after is not None:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(int(quit_after * 1000), app.quit)
         if args.screenshot:
             from .ui.autoplay import ScreenshotAt
 

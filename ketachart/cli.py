@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800 (screenshots)")
     parser.add_argument("--shot-screen", dest="autoplay_screen", choices=("patients", "presession", "discharge"),
                         help="with --autoplay --screenshot: grab that screen when the script has filled it")
+    parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     parser.set_defaults(func=_run_app)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .logging_setup import setup_logging
+
+    setup_logging()
     try:
         return int(args.func(args) or 0)
     except (UserError, StoreError, ClinicalInputError) as exc:

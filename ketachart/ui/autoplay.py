@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 from ..domain.session import SessionState
 
 START_MIN = -14.0
-DEMO_PATIENT = ("DEMO-0042", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
+DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")  # demo.py's seed-0 patient
 
 
 class Autoplay(QObject):
@@ -94,7 +94,8 @@ class Autoplay(QObject):
             p.escort_name.setText("Pat Rivera")
             p.escort_phone.setText("555-0142")
             p.no_driving.setChecked(True)
-            p.weight.setText(DEMO_PATIENT[5])
+            if not p.weight.text():
+                p.weight.setText(DEMO_PATIENT[5])
             p.take_from_monitor()
             if not p.b_sys.text():
                 p.b_sys.setText("124")

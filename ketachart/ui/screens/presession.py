@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -48,6 +49,7 @@ class PresessionScreen(QWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget()
         body.setObjectName("screen")
         grid = QGridLayout(body)
@@ -78,7 +80,7 @@ class PresessionScreen(QWidget):
         f.addRow("Escort name", self.escort_name)
         f.addRow("Escort phone", self.escort_phone)
         f.addRow(self.no_driving)
-        grid.addWidget(checks, 0, 0, 2, 1)
+        grid.addWidget(checks, 0, 0)
 
         # weight + baseline
         base = QGroupBox("Weight and baseline vitals")
@@ -113,13 +115,16 @@ class PresessionScreen(QWidget):
             for v in range(4):
                 cb.addItem(str(v), str(v))
             cb.currentIndexChanged.connect(self.update_phq)
-            pg.addWidget(QLabel(f"{i + 1}. {label}"), i // 2, (i % 2) * 2)
-            pg.addWidget(cb, i // 2, (i % 2) * 2 + 1)
+            lab = QLabel(f"{i + 1}. {label}")
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            pg.addWidget(lab, i, 0)
+            pg.addWidget(cb, i, 1)
             self.phq.append(cb)
         self.phq_total = QLabel("")
         self.phq_total.setObjectName("warnText")
-        pg.addWidget(self.phq_total, 5, 0, 1, 4)
-        grid.addWidget(phq, 1, 1)
+        self.phq_total.setWordWrap(True)
+        pg.addWidget(self.phq_total, 9, 0, 1, 2)
+        grid.addWidget(phq, 0, 2)
 
         # dose
         dose = QGroupBox("Dose")
@@ -152,7 +157,7 @@ class PresessionScreen(QWidget):
         f.addRow(self.steps)
         self.lot = QLineEdit()
         f.addRow("Lot number", self.lot)
-        grid.addWidget(dose, 0, 2)
+        grid.addWidget(dose, 1, 0, 1, 2)
 
         waste = QGroupBox("Waste (controlled substance)")
         f = QFormLayout(waste)
