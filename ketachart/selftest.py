@@ -25,7 +25,9 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
     try:
         ok, detail = store.integrity_check()
         checks.append(("database integrity", ok, detail))
-        problems = store.verify_chain()
+        from .store.open import verify_store
+
+        problems = verify_store(store)  # the whole chain and every trigger, not just the tail checked at open
         checks.append(("hash chain", not problems, "; ".join(problems[:3]) or "intact"))
         checks.append(("durability", _pragma(store, "synchronous") == 2 and _pragma(store, "journal_mode") == "wal",
                        "WAL, synchronous=FULL"))

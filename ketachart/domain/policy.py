@@ -33,6 +33,9 @@ class ClinicPolicy:
     late_entry_after_min: int = 15
     monitor_silent_s: int = 30
     idle_lock_min: int = 5
+    # Sign-in (ketachart.auth): failures before a lockout, and how long the lockout lasts
+    signin_max_failures: int = 5
+    signin_lockout_min: int = 15
     # Alerts (CLINICAL.md section 2)
     sys_high_repeat: int = 180
     sys_high_once: int = 200

@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
@@ -38,7 +38,15 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX IF NOT EXISTS ix_observations_session_kind ON observations (session_id, kind)")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(con: sqlite3.Connection) -> None:
+    """v3: index (device_id, device_seq) on every chart table: the sync outbox and the tail check of the hash
+    chain read "this device's rows above seq N" without scanning millions of readings. Names match
+    ``sync_support.sync_index_name`` so files that sync already indexed are left as they are."""
+    for table in CHART_TABLES:
+        con.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def immutability_triggers(table: str) -> list[str]:
@@ -184,6 +192,7 @@ def create_or_migrate(engine: Engine, version: int | None) -> None:
             for table in CHART_TABLES:
                 for ddl in immutability_triggers(table):
                     conn.exec_driver_sql(ddl)
+            _v2_to_v3(conn.connection.driver_connection)
             conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
             return
     while version < SCHEMA_VERSION:

@@ -58,8 +58,15 @@ def file_kind(path: Path) -> str:
     return "plain" if head == SQLITE_MAGIC else "opaque"
 
 
-def verify_store(store: ChartStore) -> list[str]:
-    """Problems showing a hand edit: missing immutability triggers, then the hash chain. Empty when intact."""
+# Rows of the hash chain checked at every open: the newest ones, where a tamperer covering recent charting
+# would have to work. The whole chain is checked by ``selftest`` and ``ketachart verify`` (a year of 1 Hz
+# charting is millions of rows: checking all of them would make every start take minutes).
+OPEN_VERIFY_TAIL_ROWS = 5000
+
+
+def verify_store(store: ChartStore, tail: int | None = None) -> list[str]:
+    """Problems showing a hand edit: missing immutability triggers, then the hash chain (the newest ``tail``
+    rows, or all of it). Empty when intact."""
     problems: list[str] = []
     with store.engine.connect() as conn:
         names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
@@ -68,7 +75,7 @@ def verify_store(store: ChartStore) -> list[str]:
         for suffix in ("no_update", "no_delete"):
             if f"{table}_{suffix}" not in names:
                 problems.append(f"the trigger protecting {table} ({suffix.replace('_', ' ')}) was removed")
-    problems.extend(store.verify_chain())
+    problems.extend(store.verify_chain(tail=tail))
     return problems
 
 
@@ -112,7 +119,7 @@ def open_store(
     store.encrypted = not unencrypted
     store.key_source = key_source
     try:
-        store.chain_problems = verify_store(store) if verify else []
+        store.chain_problems = verify_store(store, tail=OPEN_VERIFY_TAIL_ROWS) if verify else []
     except BaseException:
         store.close()
         raise

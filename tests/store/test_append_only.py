@@ -90,3 +90,21 @@ def test_hand_edit_breaks_the_hash_chain(store, session):
     problems = reopened.verify_chain()
     reopened.close()
     assert any("edited" in p for p in problems)
+
+
+def test_tail_check_is_anchored_and_full_check_sees_old_edits(store, session):
+    for i in range(30):
+        store.observe(session["id"], "dissociation", i % 5)
+    assert store.verify_chain(tail=10) == [] and store.verify_chain() == []
+    con = sqlite3.connect(store.path)
+    con.execute("DROP TRIGGER observations_no_update")
+    first = con.execute("SELECT id FROM observations ORDER BY device_seq LIMIT 1").fetchone()[0]
+    last = con.execute("SELECT id FROM observations ORDER BY device_seq DESC LIMIT 1").fetchone()[0]
+    con.execute("UPDATE observations SET value = 4 WHERE id = ?", (first,))
+    con.commit()
+    assert store.verify_chain(tail=10) == []  # an old edit is outside the tail checked at open ...
+    assert any(first in p for p in store.verify_chain())  # ... and the full check (selftest, verify) finds it
+    con.execute("UPDATE observations SET value = 0 WHERE id = ?", (last,))
+    con.commit()
+    con.close()
+    assert any(last in p for p in store.verify_chain(tail=10))
