@@ -18,7 +18,7 @@ for size in 1280x800 1920x1080; do
   shot "presession$suffix" "$size" --shot-screen presession
   shot "session-5min$suffix" "$size" --at 5
   shot "session-40min$suffix" "$size" --at 40
-  shot "session-125min$suffix" "$size" --at 119
+  shot "session-115min$suffix" "$size" --at 115
   shot "discharge$suffix" "$size" --shot-screen discharge
 done
 shot "session-40min-light" 1280x800 --at 40 --theme light

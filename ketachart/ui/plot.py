@@ -80,7 +80,7 @@ class LivePlot(QWidget):
         self.glw.ci.layout.setRowStretchFactor(1, 1)
         self.bottom.setXLink(self.top)
         for p, label in ((self.top, "HR /min · BP mmHg"), (self.bottom, "SpO2 %")):
-            p.showGrid(x=True, y=True, alpha=0.15)
+            p.showGrid(x=False, y=False)
             p.setMenuEnabled(False)
             p.hideButtons()
             p.setClipToView(True)
@@ -128,8 +128,8 @@ class LivePlot(QWidget):
                 ax = p.getAxis(axis)
                 ax.setPen(pg.mkPen(pal.plot_axis))
                 ax.setTextPen(pg.mkPen(pal.text))
-        self.hr_curve.setPen(pg.mkPen(pal.hr, width=3))
-        self.spo2_curve.setPen(pg.mkPen(pal.spo2, width=3))
+        self.hr_curve.setPen(pg.mkPen(pal.hr, width=2))
+        self.spo2_curve.setPen(pg.mkPen(pal.spo2, width=2))
         self.nibp_bars.setPen(pg.mkPen(pal.bp, width=3))
         self.sys_points.setBrush(pg.mkBrush(pal.bp))
         self.sys_points.setPen(pg.mkPen(pal.plot_bg))
@@ -180,20 +180,29 @@ class LivePlot(QWidget):
                 policy=None) -> None:
         """Redraw what changed. infusion: [(start, end or None, paused)], markers/alerts: [(t, text)]."""
         t0 = time.perf_counter()
-        key = (live.hr.version, live.spo2.version, live.nibp_version, len(markers), len(alerts), tuple(infusion),
-               self.follow, self.window_s)
-        if key != self._versions:
-            self._versions = key
+        parts = {
+            "hr": live.hr.version, "spo2": live.spo2.version, "nibp": live.nibp_version,
+            "markers": (len(markers), markers[-1] if markers else None, len(alerts), alerts[-1] if alerts else None),
+            "infusion": tuple(infusion), "view": (self.follow, self.window_s, id(self.palette)),
+        }
+        old = dict(self._versions) if self._versions else {}
+        changed = {k for k, v in parts.items() if old.get(k) != v} if "view" in old and old["view"] == parts["view"] else set(parts)
+        self._versions = tuple(parts.items())
+        if "hr" in changed:
             t, v = live.hr.arrays()
             self.hr_curve.setData(t, v, connect="finite")
+        if "spo2" in changed:
             t, v = live.spo2.arrays()
             self.spo2_curve.setData(t, v, connect="finite")
+        if "nibp" in changed:
             self._draw_nibp(live.nibp)
+        if "infusion" in changed:
             self._draw_infusion(infusion, now_s)
+        if "markers" in changed:
             self._draw_markers(markers, alerts)
-            if policy is not None:
-                self.spo2_limit.setValue(policy.spo2_low)
-                self.sys_limit.setValue(policy.sys_high_repeat)
+        if policy is not None and "view" in changed:
+            self.spo2_limit.setValue(policy.spo2_low)
+            self.sys_limit.setValue(policy.sys_high_repeat)
         self.now_line.setValue(now_s)
         if infusion and infusion[-1][1] is None:
             self._draw_infusion(infusion, now_s)
