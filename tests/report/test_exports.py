@@ -15,6 +15,10 @@ from ketachart.report.fhir import LOCAL_CODESYSTEM, MDC, build_bundle
 from ketachart.store.models import AuditEvent, Observation
 from ketachart.store.views import session_view
 
+# The report command paints with Qt; with the pytest-qt QApplication present it does not create its own
+# QGuiApplication (which would make later widget tests in the same process abort).
+pytestmark = pytest.mark.usefixtures("qapp")
+
 
 @pytest.fixture(scope="module")
 def bundle(demo):
