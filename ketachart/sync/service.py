@@ -305,12 +305,24 @@ class SyncService:
             raw.close()
         return out
 
-    def _ensure_staging(self, conn: psycopg.Connection) -> None:
-        for table in CHART_TABLES:
-            cols = sql.SQL(", ").join(sql.Identifier(c) for c in chart_columns(table))
-            conn.execute(sql.SQL(
+    def _ensure_staging(self, conn: psycopg.Connection, tables, made: set[str]) -> None:
+        """Temporary staging tables (per connection, emptied at each commit), created in one round trip."""
+        needed = [t for t in tables if t not in made]
+        if not needed:
+            return
+        statements = [
+            sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
-            ).format(sql.Identifier(f"stage_{table}"), cols, sql.Identifier(SCHEMA, table)))
+            ).format(
+                sql.Identifier(f"stage_{t}"),
+                sql.SQL(", ").join(sql.Identifier(c) for c in chart_columns(t)),
+                sql.Identifier(SCHEMA, t),
+            )
+            for t in needed
+        ]
+        with conn.transaction():
+            conn.execute(sql.SQL("; ").join(statements))
+        made.update(needed)
 
     def _push(self, conn: psycopg.Connection, central_id: str, progress: Progress | None) -> int:
         key = self._push_key(central_id)
@@ -321,7 +333,7 @@ class SyncService:
         if total == 0:
             self._emit(progress, "push", 0, 0)
             return 0
-        self._ensure_staging(conn)
+        staged: set[str] = set()
         batch_no = 0
         while cursor < last:
             hi = min(cursor + self.batch_size, last)
@@ -332,6 +344,7 @@ class SyncService:
                     f"this chair's rows {cursor + 1}..{hi} are incomplete locally ({count} of {hi - cursor} found); "
                     "run `ketachart verify` - the chart file may have been damaged"
                 )
+            self._ensure_staging(conn, batch, staged)
             info = {"backend_pid": conn.info.backend_pid, "batch": batch_no, "hi": hi}
             with conn.transaction():
                 with conn.cursor() as cur:
