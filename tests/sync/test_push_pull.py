@@ -185,6 +185,7 @@ def test_no_central_configured_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(CentralRefused, match="does not exist"):
         CentralConfig.resolve(None)
     monkeypatch.delenv("KETACHART_CENTRAL_CONFIG")
+    monkeypatch.setattr("ketachart.sync.config.default_config_path", lambda: tmp_path / "absent.json")
     with pytest.raises(CentralRefused, match="no central database configured"):
         CentralConfig.resolve(None, config_path=None, env={})
 
