@@ -62,7 +62,7 @@ QLabel#patientBar {{ font-size: {f(22)}; font-weight: bold; }}
 QLabel#stateBadge {{ font-size: {f(18)}; font-weight: bold; padding: 4px 12px; border-radius: 6px;
     background: {p.panel2}; border: 1px solid {p.border}; }}
 QLabel#numLabel {{ font-size: {f(20)}; color: {p.muted}; font-weight: bold; }}
-QLabel#numValue {{ font-size: {f(64)}; font-weight: bold; }}
+QLabel#numValue {{ font-size: {f(58)}; font-weight: bold; }}
 QLabel#numUnit {{ font-size: {f(17)}; color: {p.muted}; }}
 QLabel#numCue {{ font-size: {f(20)}; font-weight: bold; }}
 QLabel#numSub {{ font-size: {f(16)}; color: {p.muted}; }}

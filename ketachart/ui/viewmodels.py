@@ -123,7 +123,8 @@ def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | N
         if c.bp_overdue:
             out.append(ClockVM("bp", "Next BP", "DUE NOW", f"overdue {format_duration(-left)}", "warn"))
         else:
-            out.append(ClockVM("bp", "Next BP", format_duration(left), f"at {local(c.next_bp_due_at)}"))
+            mins = int(-(-left.total_seconds() // 60))
+            out.append(ClockVM("bp", "Next BP", f"in {mins} min", f"due at {local(c.next_bp_due_at)}"))
     else:
         out.append(ClockVM("bp", "Next BP", "--:--", "after start"))
     if c.discharged_at:

@@ -136,6 +136,9 @@ class DischargeScreen(QWidget):
         need = self.c.policy.discharge_min_after_start
         self.minutes.setText(f"{'✔' if minutes >= need else '✖'} {minutes:.0f} min since the start of administration "
                              f"(minimum {need})")
+        self.minutes.setObjectName("saved" if minutes >= need else "warnText")
+        self.minutes.style().unpolish(self.minutes)
+        self.minutes.style().polish(self.minutes)
         checklist, padss = self.values()
         if any(v is None for v in padss.values()):
             scored = sum(v for v in padss.values() if v is not None)

@@ -190,6 +190,7 @@ class SessionScreen(QWidget):
         self.entry_list.setAlternatingRowColors(True)
         self.entry_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.entry_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.entry_list.setMinimumHeight(60)
         right.addWidget(self.entry_list, 3)
         rw = QWidget()
         rw.setLayout(right)
@@ -341,7 +342,12 @@ class SessionScreen(QWidget):
         v = self.c.view
         due = (v is not None and v.state is SessionState.RECOVERY and v.infusion_started_at is not None
                and now - v.infusion_started_at >= timedelta(minutes=policy.discharge_min_after_start))
-        self.due_banner.setVisible(due)
+        self.due_banner.setVisible(False)  # the discharge clock says DUE; the button below turns primary
+        if self.discharge_button.objectName() != ("primary" if due else ""):
+            self.discharge_button.setObjectName("primary" if due else "")
+            self.discharge_button.setText("Discharge check DUE [X]" if due else "Discharge check [X]")
+            self.discharge_button.style().unpolish(self.discharge_button)
+            self.discharge_button.style().polish(self.discharge_button)
 
     # --- entry dialogs --------------------------------------------------------------------------------
     def _show(self, dialog) -> None:
