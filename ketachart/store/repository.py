@@ -364,8 +364,10 @@ class ChartStore:
         )
 
     def open_sessions(self) -> list[dict]:
-        """Sessions not yet discharged or aborted (what a relaunch after a crash reopens)."""
-        return [s for s in self.rows(Session) if not self.session_state(s["id"]).is_final]
+        """This chair's sessions not yet discharged or aborted (what a relaunch after a crash reopens).
+
+        Sessions pulled from other chairs are theirs to finish, so they are left out."""
+        return [s for s in self.rows(Session, device_id=self.device_id) if not self.session_state(s["id"]).is_final]
 
     def sessions_for_patient(self, patient_id: str) -> list[dict]:
         return self.rows(Session, patient_id=patient_id)
