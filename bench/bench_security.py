@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_store import observation_commit_samples
 from ketachart.store.keys import KeyStore
 from ketachart.store.open import open_store
 
@@ -33,16 +34,9 @@ def commit_samples(n: int, *, encrypted: bool) -> list[float]:
     with tempfile.TemporaryDirectory() as d:
         store = open_store(Path(d) / "bench.db", unencrypted=not encrypted, keys=KeyStore(use_keyring=False, env={}))
         try:
-            patient = store.create_patient("B-1", "Bench", "Mark", "1980-01-01", "other")
-            session = store.create_session(patient["patient_id"])
-            samples = []
-            for i in range(n):
-                t = time.perf_counter()
-                store.observe(session["id"], "dissociation", i % 5)
-                samples.append((time.perf_counter() - t) * 1000)
+            return observation_commit_samples(store, n)
         finally:
             store.close()
-    return samples
 
 
 def unlock_samples(n: int) -> list[float]:

@@ -25,20 +25,25 @@ def _percentiles(samples: list[float]) -> dict:
             "n": len(samples)}
 
 
-def commit_ms(n: int) -> dict:
+def observation_commit_samples(store: ChartStore, n: int) -> list[float]:
+    """Milliseconds for each of ``n`` durable one-observation commits on ``store`` (shared with bench_security)."""
+    patient = store.create_patient("B-1", "Bench", "Mark", "1980-01-01", "other")
+    session = store.create_session(patient["patient_id"])
+    samples = []
+    for i in range(n):
+        t = time.perf_counter()
+        store.observe(session["id"], "dissociation", i % 5)
+        samples.append((time.perf_counter() - t) * 1000)
+    return samples
+
+
+def commit_ms(n: int) -> list[float]:
     with tempfile.TemporaryDirectory() as d:
         store = ChartStore.open(Path(d) / "bench.db")
         try:
-            patient = store.create_patient("B-1", "Bench", "Mark", "1980-01-01", "other")
-            session = store.create_session(patient["patient_id"])
-            samples = []
-            for i in range(n):
-                t = time.perf_counter()
-                store.observe(session["id"], "dissociation", i % 5)
-                samples.append((time.perf_counter() - t) * 1000)
+            return observation_commit_samples(store, n)
         finally:
             store.close()
-    return samples
 
 
 def raw_sqlite_commit_ms(n: int) -> list[float]:
