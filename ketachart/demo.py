@@ -101,6 +101,12 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
     rate = dose.rate_ml_per_h
     spo2_dip = (45 * 60, 45 * 60 + 25)  # a short desaturation while deeply dissociated
     infusion_stop_min = 42.0
+    rate_change_s = int(24.5 * 60)
+    reduced_rate = round(rate * 0.75, 1)
+
+    def delivered_ml(t: float) -> float:
+        """What the pump has infused t seconds after the start (full rate, then the reduced rate)."""
+        return (rate * min(t, rate_change_s) + reduced_rate * max(0.0, t - rate_change_s)) / 3600
     pending_alerts = []
 
     def readings_between(t0: int, t1: int) -> list[Reading]:
@@ -119,10 +125,9 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
                         Reading(Parameter.NIBP_DIA, bp.dia, host, source="device:ge"),
                         Reading(Parameter.NIBP_MEAN, bp.mean, host, source="device:ge")]
             if 0 <= t <= infusion_stop_min * 60 and t % 10 == 0:
-                current_rate = rate if t < 25 * 60 else round(rate * 0.75, 1)
-                delivered = rate * min(t, 1500) / 3600 + current_rate * max(0, t - 1500) / 3600
+                current_rate = rate if t < rate_change_s else reduced_rate
                 out += [Reading(Parameter.PUMP_RATE, current_rate, host, source="device:bbraun"),
-                        Reading(Parameter.PUMP_VI, round(delivered, 1), host, source="device:bbraun")]
+                        Reading(Parameter.PUMP_VI, round(delivered_ml(t), 1), host, source="device:bbraun")]
             if t == 30 * 60 + 7:  # one artefact: sensor off for a moment; charted as no value
                 out.append(Reading(Parameter.SPO2, None, host, flags=frozenset({Quality.SENSOR_OFF}), source="device:ge"))
         return out
@@ -187,7 +192,7 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
         (15, obs(Kind.NAUSEA, 1, {"vomiting": False})),
         (20, obs(Kind.DISSOCIATION, 2)),
         (24, obs(Kind.DISSOCIATION, 3)),
-        (24.5, lambda: store.change_rate(sid, round(rate * 0.75, 1),
+        (rate_change_s / 60, lambda: store.change_rate(sid, reduced_rate,
                                          "Strong dissociation (3/4); rate reduced by 25% per protocol")),
         (30, obs(Kind.SEDATION, 4)),
         (38, mis_keyed_nausea),
@@ -196,7 +201,9 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
         (40, obs(Kind.DISSOCIATION, 3)),
         (40.5, lambda: store.observe(sid, Kind.NOTE, text="Eyes closed, calm, responds to voice. Music on.")),
         (41, lambda: store.amend(Observation, state["nausea"]["id"], "Mis-keyed: patient rated nausea 3, not 6", value=3)),
-        (infusion_stop_min, lambda: store.session_event(sid, SessionEvent.STOP_INFUSION, data={"volume_ml": dose.volume_ml})),
+        # the reduced rate means less than the prepared volume ran in 42 min: chart what the pump delivered
+        (infusion_stop_min, lambda: store.session_event(
+            sid, SessionEvent.STOP_INFUSION, data={"volume_ml": round(delivered_ml(infusion_stop_min * 60), 1)})),
         (47, acknowledge_all),
         (55, obs(Kind.DISSOCIATION, 1)),
         (60, obs(Kind.SEDATION, 5)),
