@@ -15,6 +15,7 @@ from .store.repository import ChartStore
 
 DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
 DEMO_WITNESS = ("demo.witness", "Sam Patel, RN")
+DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the demo need it
 
 
 def create_main_window(store: ChartStore, clock: Clock, **options):
@@ -24,13 +25,27 @@ def create_main_window(store: ChartStore, clock: Clock, **options):
     return MainWindow(store, clock, **options)
 
 
-def _demo_sign_in(store: ChartStore) -> None:
-    """``--demo`` signs in a demo nurse by itself, on its own demo database only."""
-    # TODO(security): use ketachart.auth Accounts.sign_in_demo once the sign-in layer is committed.
+def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
+    """``--demo`` signs in a demo nurse by itself, on its own demo database only (else PermissionDenied).
+
+    The demo nurse and witness get the PIN ``DEMO_PIN`` so the demo's e-signatures are real re-authentications.
+    Returns the :class:`~ketachart.auth.Accounts` with the demo nurse signed in.
+    """
+    from .auth import Accounts, PermissionDenied
+    from .store.models import User
+
+    allowed = Path(demo_db or demo_db_path()).expanduser().resolve()
+    if Path(store.path).resolve() != allowed:  # checked before any demo user is written to a real chart
+        raise PermissionDenied("Automatic demo sign-in is only possible on the demo database.")
+    accounts = Accounts(store)
     for uid, name in (DEMO_NURSE, DEMO_WITNESS):
-        if not any(u["user_id"] == uid for u in store.users()):
-            store.create_user(uid, name, "nurse")
-    store.author = DEMO_NURSE[0]
+        row = next((u for u in store.users() if u["user_id"] == uid), None)
+        if row is None:
+            store.create_user(uid, name, "nurse", accounts.hasher.hash(DEMO_PIN))
+        elif not row["password_hash"]:
+            store.amend(User, row["id"], "demo PIN set", password_hash=accounts.hasher.hash(DEMO_PIN))
+    accounts.sign_in_demo(DEMO_NURSE[0], demo_db=allowed)
+    return accounts
 
 
 def _demo_history(store: ChartStore) -> None:
@@ -63,15 +78,23 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("KetaChart")
     store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
     window = None
+    sync = None
     try:
+        accounts = None
         if args.demo:
-            _demo_sign_in(store)
+            from .auth import AuthError
+
+            try:
+                accounts = _demo_sign_in(store)
+            except AuthError as exc:
+                print(f"ketachart: {exc} (--demo uses {demo_db_path()}; leave out --db)", file=sys.stderr)
+                return 2
             _demo_history(store)
-        else:
-            # TODO(security): the sign-in dialog (ketachart.ui.auth) sets store.author; until it lands the
-            # operating-system user name is recorded as the author.
-            store.author = os.environ.get("USER") or "unknown"
-        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark")
+        # Otherwise the window opens on its sign-in dialog (first start: the admin-creation dialog);
+        # the signed-in user becomes store.author.
+        # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
+        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
+                                    accounts=accounts, idle_min=0 if args.autoplay else None)
         size = getattr(args, "size", None)
         if size:
             w, h = (int(x) for x in size.lower().split("x"))
@@ -83,7 +106,8 @@ def run_app(args: argparse.Namespace) -> int:
             hyper = bool(args.autoplay)
             window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
             if args.autoplay:
-                autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None))
+                autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None),
+                                    pin=DEMO_PIN)
                 autoplay.start()
         window.show()
         if os.environ.get("KETACHART_REPORT_STARTUP"):

@@ -23,12 +23,13 @@ DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
 
 class Autoplay(QObject):
     def __init__(self, window, clock, nurse: tuple[str, str], witness: tuple[str, str], screen: str | None = None,
-                 tick_ms: int = 100) -> None:
+                 tick_ms: int = 100, pin: str = "") -> None:
         super().__init__(window)
         self.w = window
         self.c = window.c
         self.clock = clock
         self.nurse, self.witness = nurse, witness
+        self.pin = pin  # the demo users' PIN: signatures go through the real re-authentication dialogs
         self.t0 = clock.now() - timedelta(minutes=START_MIN)  # minute 0 = start of administration
         self.done_steps: set[str] = set()
         self.finished = False
@@ -111,7 +112,10 @@ class Autoplay(QObject):
         if self.hold_screen == "presession":
             return
         if self._once("presession-submit", START_MIN + 4):
-            w.presession.submit()
+            p = w.presession
+            if p.submit():
+                self._sign(p.sign_dialog, self.nurse[0])  # dose: performed
+                self._sign(p.sign_dialog, self.witness[0])  # waste: witnessed, the witness's own PIN
         if self._once("start", 0):
             s.start_infusion()
             dlg = self._dialog()
@@ -151,10 +155,10 @@ class Autoplay(QObject):
                     cb.setChecked(True)
                 for cb in d.padss.values():
                     cb.setCurrentIndex(1)  # 2 points
-                d.printed_name.setText(self.nurse[1])
                 self.screens_ready.add("discharge")
             if self.hold_screen != "discharge" and self._once("discharge-sign", 122):
-                w.discharge.submit()
+                if w.discharge.submit():
+                    self._sign(w.discharge.sign_dialog, self.nurse[0])
         if "discharge-sign" in self.done_steps and not self.finished:
             self.finished = True
             self.log.append(f"{m:6.1f} finished")
@@ -188,6 +192,14 @@ class Autoplay(QObject):
         for conn in self.c.devices.monitors():
             if conn.server is not None:
                 conn.server.set_silent(on)
+
+    def _sign(self, dialog, user_id: str) -> None:
+        if dialog is None:
+            return
+        dialog.user_id.setText(user_id)
+        dialog.secret.setText(self.pin)
+        if not dialog.submit():
+            print(f"autoplay: signature refused: {dialog.error.text()}", file=sys.stderr)
 
     def _pick(self, opener, value: int) -> None:
         opener()

@@ -124,6 +124,8 @@ class ChairController(QObject):
         self.bridge.device_state.connect(self._on_device_state)
         self.bridge.writer_report.connect(self._on_writer_report)
         self.sign_provider: Callable[[str, str], Signer | None] | None = None
+        self.signatures = None  # ketachart.auth.Signatures, set by the main window (re-authenticated signing)
+        self._chart_opened: str | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
@@ -153,6 +155,16 @@ class ChairController(QObject):
         for a in self.store.unacknowledged_alerts(session_id):
             self.rules._active.add(a["rule"])
         self.refresh()
+        if self.view is not None:
+            self.audit_open_chart(self.view.patient["patient_id"], session_id)
+
+    def audit_open_chart(self, patient_id: str, session_id: str | None = None) -> None:
+        """Opening a patient's chart is audited (ids only); showing the same chart again is not re-counted."""
+        key = f"{self.store.author}:{patient_id}:{session_id}"
+        if key == self._chart_opened:
+            return
+        self._chart_opened = key
+        self.store.audit("open-chart", f"patients:{patient_id}", {"session": session_id} if session_id else None)
 
     def close_session(self) -> None:
         sid = self.session_id
@@ -277,8 +289,11 @@ class ChairController(QObject):
         found = AlertRules(self.policy).predose_bp(s, d, self.clock.now())
         return found[0].message if found else ""
 
-    def submit_presession(self, form: PresessionForm) -> None:
-        """Validate the whole form, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order)."""
+    def submit_presession(self, form: PresessionForm, check_only: bool = False) -> dict | None:
+        """Validate the whole form, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order).
+
+        ``check_only``: validate and write nothing (the screen then asks for the signatures). Returns the dose
+        and waste rows written (``{"dose": row, "waste": row or None}``) for signing."""
         sid = self._need_session()
         if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
             raise ClinicalInputError("pre-session checks are done; the session has started")
@@ -315,6 +330,8 @@ class ChairController(QObject):
                 raise ClinicalInputError("waste of a controlled substance needs a witness")
             if form.waste_witness.strip() == self.store.author:
                 raise ClinicalInputError("the witness must be someone else")
+        if check_only:
+            return None
         # --- everything valid: write ---
         if self.state is SessionState.PLANNED:
             self.store.session_event(sid, SessionEvent.CHECK_IN)
@@ -337,11 +354,13 @@ class ChairController(QObject):
                                patient_id=self.view.patient["patient_id"] if self.view else None)
         self.store.save_checklist(sid, "pre-session", {**items_saved, "baseline_bp": f"{b_sys:g}/{b_dia:g}"}, passed=True)
         dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
+        waste_row = None
         if waste > 0:
-            self.store.observe(sid, Kind.WASTE, value=waste, data={"amount_mg": waste, "method": form.waste_method.strip(),
-                                                                   "witness": form.waste_witness.strip()})
+            waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
+                "amount_mg": waste, "method": form.waste_method.strip(), "witness": form.waste_witness.strip()})
         self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]})
         self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg")
+        return {"dose": dose_row, "waste": waste_row}
 
     def baseline_over_limit(self) -> str:
         b = baseline_bp(self.view)
@@ -504,8 +523,12 @@ class ChairController(QObject):
         return evaluate_discharge(self.minutes_since_start(), checklist, padss,
                                   min_minutes=self.policy.discharge_min_after_start, padss_pass=self.policy.padss_pass)
 
-    def discharge(self, checklist: dict, padss: dict, override_reason: str, signer: Signer | None) -> dict:
-        """Save the discharge check, sign it and end the session. Validates all before writing anything."""
+    def discharge(self, checklist: dict, padss: dict, override_reason: str, signer: Signer | None = None, *,
+                  sign: Callable[[type, str], dict] | None = None, check_only: bool = False) -> dict | None:
+        """Save the discharge check, sign it and end the session. Validates all before writing anything.
+
+        ``sign(Checklist, row_id)`` signs through the re-authenticated signatures (the screen's PIN dialog);
+        ``check_only`` validates and writes nothing."""
         sid = self._need_session()
         if self.state in (SessionState.INFUSING, SessionState.PAUSED):
             raise ClinicalInputError("stop the infusion before the discharge check")
@@ -515,7 +538,9 @@ class ChairController(QObject):
         reason = (override_reason or "").strip()
         if decision.needs_override and not reason:
             raise ClinicalInputError("discharge override needs a reason: " + "; ".join(decision.reasons))
-        if signer is None or not signer.printed_name.strip() or not signer.user_id.strip():
+        if check_only:
+            return None
+        if sign is None and (signer is None or not signer.printed_name.strip() or not signer.user_id.strip()):
             raise ClinicalInputError("the discharge check must be signed (printed name) before the patient leaves")
         items = {"checklist": {**{k: bool(checklist.get(k)) for k, _ in DISCHARGE_ITEMS},
                                "min_120": decision.minutes_since_start >= self.policy.discharge_min_after_start},
@@ -523,8 +548,11 @@ class ChairController(QObject):
                  "reasons": list(decision.reasons), "override": bool(decision.needs_override)}
         row = self.store.save_checklist(sid, "discharge", items, passed=decision.passed, score=padss_total(padss),
                                         override_reason=reason or None)
-        self.store.sign(Checklist, row["id"], user_id=signer.user_id, printed_name=signer.printed_name.strip(),
-                        meaning="performed")
+        if sign is not None:
+            sign(Checklist, row["id"])
+        else:
+            self.store.sign(Checklist, row["id"], user_id=signer.user_id, printed_name=signer.printed_name.strip(),
+                            meaning="performed")
         self.store.session_event(sid, SessionEvent.DISCHARGE, data={"checklist": row["id"],
                                                                      "override": bool(decision.needs_override)})
         self._saved("Discharge signed")

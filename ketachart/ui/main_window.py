@@ -23,7 +23,8 @@ REPAINT_MS = 500
 
 class MainWindow(QMainWindow):
     def __init__(self, store, clock, *, speed: float = 1.0, theme: str = "dark", controller: ChairController | None = None,
-                 repaint_ms: int = REPAINT_MS) -> None:
+                 repaint_ms: int = REPAINT_MS, accounts=None, idle_min: float | None = None,
+                 lock_tick_ms: int = 1000) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
@@ -37,8 +38,12 @@ class MainWindow(QMainWindow):
         self.presession = PresessionScreen(self.c)
         self.session = SessionScreen(self.c, self.palette_)
         self.discharge = DischargeScreen(self.c)
-        for w in (self.patients, self.presession, self.session, self.discharge):
+        self.blank = QLabel("KetaChart - sign in to see the chart")  # all that shows before sign-in
+        self.blank.setObjectName("title")
+        self.blank.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for w in (self.blank, self.patients, self.presession, self.session, self.discharge):
             self.stack.addWidget(w)
+        self.stack.setCurrentWidget(self.blank)
         self.status_label = QLabel(f"Chart: {store.path}  ·  chair {store.device_id}")
         self.status_label.setObjectName("muted")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -46,7 +51,7 @@ class MainWindow(QMainWindow):
         self.vitals_label = QLabel()
         self.vitals_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.vitals_label)
-        self.user_label = QLabel(f"Charting as {store.author}")
+        self.user_label = QLabel("")
         self.statusBar().addPermanentWidget(self.user_label)
         self.sound = AlertSound(self)
 
@@ -69,7 +74,33 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(repaint_ms)
         self.timer.timeout.connect(self._repaint)
         self.timer.start()
-        self.reopen()
+        from ..auth import Accounts, Signatures
+        from .chair_auth import ChairAuth
+
+        self.accounts = accounts or Accounts(store)
+        self.signatures = Signatures(store, self.accounts)
+        self.c.signatures = self.signatures
+        self.auth = ChairAuth(self, self.accounts, clock, idle_min=idle_min, tick_ms=lock_tick_ms)
+        self.auth.start()  # no patient data before sign-in: reopen() runs from on_signed_in
+
+    # --- who is signed in (ChairAuth calls these) ---------------------------------------------------
+    def on_signed_in(self, session, reopen: bool = True) -> None:
+        self.user_label.setText(f"Charting as {session.user.display_name}")
+        if reopen and self.stack.currentWidget() is self.blank:
+            self.reopen()
+        self.mark("view")
+
+    def on_unlocked(self, session) -> None:
+        self.user_label.setText(f"Charting as {session.user.display_name}")
+        self.mark("view")
+        self._repaint()
+
+    def on_signed_out(self) -> None:
+        self.user_label.setText("Signed out")
+        self.show_blank()
+
+    def show_blank(self) -> None:
+        self.stack.setCurrentWidget(self.blank)
 
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:
@@ -92,6 +123,8 @@ class MainWindow(QMainWindow):
             self.show_session()
 
     def show_patients(self) -> None:
+        if self.accounts.current is None:
+            return self.show_blank()
         self.patients.reload()
         self.stack.setCurrentWidget(self.patients)
 
@@ -141,22 +174,36 @@ class MainWindow(QMainWindow):
         self._ticks += 1
         self.repaints += 1
         self.c.tick()
-        dirty, self._dirty = self._dirty, set()
-        if self.stack.currentWidget() is self.session:
+        locked = self.auth.is_locked
+        if locked:
+            self.auth.feed(self.lock_clocks_text(), bool(self.c.unacknowledged()))
+        dirty, self._dirty = (set(), self._dirty) if locked else (self._dirty, set())
+        if locked:
+            pass  # nothing behind the privacy screen is redrawn; monitoring and the sound go on
+        elif self.stack.currentWidget() is self.session:
             if "view" in dirty:
                 self.session.render_view()
             elif "alerts" in dirty:
                 self.session.render_banner()
             self.session.render_live()
-        if self.stack.currentWidget() is self.discharge:
+        if not locked and self.stack.currentWidget() is self.discharge:
             self.discharge.update_decision()
         self.sound.set_active(bool(self.c.unacknowledged()))
         err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
         self.vitals_label.setText(f"vitals saved: {self.c.vitals_saved}{err}")
-        self.user_label.setText(f"Charting as {self.store.author}")
+
+    def lock_clocks_text(self) -> str:
+        """The clocks for the lock screen: times only, never who the patient is."""
+        from .viewmodels import clocks, local
+
+        now = self.clock.now()
+        last = self.c.live.last_nibp()
+        parts = [f"{c.label} {c.value}" for c in clocks(self.c.view, now, self.c.policy, last[0] if last else None)]
+        return "\n".join([local(now)] + parts)  # one per line: legible across the room, never clipped
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.timer.stop()
+        self.auth.shutdown()
         self.sound.set_active(False)
         self.c.shutdown()
         super().closeEvent(event)

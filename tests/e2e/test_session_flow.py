@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from ketachart.domain.session import SessionState
 from ketachart.store.models import Alert, AlertAck, Checklist, DoseAdministration, Observation, RateChange, Signature
-from tests.ui.helpers import feed, go, nibp, vitals, wait_writer
+from tests.ui.helpers import PINS, feed, go, nibp, sign, signed_in, vitals, wait_writer
 
 
 def new_patient(window, mrn="MRN-1", weight="80"):
@@ -34,12 +34,28 @@ def fill_presession(window, weight="80"):
     f.waste_witness.setText("nurse.b")
 
 
+def sign_presession(window):
+    """The nurse signs the dose (performed), the witness the waste (witnessed), each with their own PIN."""
+    p = window.presession
+    assert p.submit(), p.message.text()
+    assert sign(p.sign_dialog, PINS["nurse.a"]), p.sign_dialog.error.text()
+    assert p.sign_dialog.user_id.text() == "nurse.b"  # the witness named on the form
+    assert sign(p.sign_dialog, PINS["nurse.b"]), p.sign_dialog.error.text()
+    assert p.sign_dialog is None
+
+
+def sign_discharge(window, pin=PINS["nurse.a"]):
+    d = window.discharge
+    assert d.submit(), d.message.text()
+    assert sign(d.sign_dialog, pin), d.sign_dialog.error.text()
+
+
 def checked_in_session(window, qtbot):
     new_patient(window)
     window.patients.start("IV")
     assert window.stack.currentWidget() is window.presession
     fill_presession(window)
-    assert window.presession.submit(), window.presession.message.text()
+    sign_presession(window)
     assert window.stack.currentWidget() is window.session
     return window.c.session_id
 
@@ -115,11 +131,15 @@ def test_whole_session(window, qtbot, store, clock):
         cb.setChecked(True)
     for cb in d.padss.values():
         cb.setCurrentIndex(1)
-    assert not d.submit()  # no signature: nothing saved
-    assert "signed" in d.message.text()
+    assert d.submit()  # valid: the PIN dialog is up, nothing saved yet
+    assert not sign(d.sign_dialog, "9999")  # wrong PIN: not signed, nothing saved
+    assert "not recognised" in d.sign_dialog.error.text()
+    d.sign_dialog.reject()  # no signature: nothing saved
+    assert "not signed" in d.message.text()
     assert store.rows(Checklist, session_id=sid, kind="discharge") == []
-    d.printed_name.setText("Ada Nurse, RN")
-    assert d.submit()
+    assert store.session_state(sid) is SessionState.RECOVERY
+    clock.advance(2)  # the next attempt after a wrong PIN waits 1 s (throttling, on the clock)
+    sign_discharge(window)
     check = store.rows(Checklist, session_id=sid, kind="discharge")[0]
     assert check["passed"] and check["score"] == 10
     sig = store.rows(Signature, target_id=check["id"])[0]
@@ -159,7 +179,7 @@ def test_predose_bp_warns_before_start(window, qtbot, store, clock):
     window.presession.b_sys.setText("152")
     window.presession.b_dia.setText("94")
     assert "152/94" in window.presession.predose.text()
-    assert window.presession.submit()
+    sign_presession(window)
     s = window.session
     s.start_infusion()
     assert window.c.state is SessionState.CHECKED_IN  # not started: the review dialog is up
@@ -175,9 +195,12 @@ def test_restart_reopens_the_session_with_data_and_clocks(qtbot, tmp_path, clock
     from ketachart.app import create_main_window
     from ketachart.store.open import open_store
 
+    from tests.ui.helpers import FAST_HASHER
+
     store = open_store(tmp_path / "c.db", unencrypted=True, clock=clock)
-    store.author = "nurse.a"
-    w = create_main_window(store, clock, repaint_ms=50)
+    store.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
+    store.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    w = create_main_window(store, clock, repaint_ms=50, accounts=signed_in(store), idle_min=0)
     w.c.writer.interval_s = 0.05
     qtbot.addWidget(w)
     w.show()
@@ -194,7 +217,7 @@ def test_restart_reopens_the_session_with_data_and_clocks(qtbot, tmp_path, clock
     store.close()
 
     store2 = open_store(tmp_path / "c.db", unencrypted=True, clock=clock)
-    w2 = create_main_window(store2, clock, repaint_ms=50)
+    w2 = create_main_window(store2, clock, repaint_ms=50, accounts=signed_in(store2), idle_min=0)
     qtbot.addWidget(w2)
     w2.show()
     assert w2.c.session_id == sid and w2.stack.currentWidget() is w2.session
@@ -221,7 +244,6 @@ def test_discharge_override_rules(window, qtbot, store, clock):
         cb.setChecked(True)
     for cb in d.padss.values():
         cb.setCurrentIndex(1)
-    d.printed_name.setText("Ada Nurse, RN")
     d.update_decision()
     assert "Override needed" in d.decision.text() and "60 of 120" in d.decision.text()
     assert not d.submit()
@@ -233,7 +255,7 @@ def test_discharge_override_rules(window, qtbot, store, clock):
     d.update_decision()
     assert "PADSS 8 is below the passing score" in d.decision.text()
     d.override.setText("Escort will use a wheelchair; prescriber reviewed")
-    assert d.submit()
+    sign_discharge(window)
     row = store.rows(Checklist, session_id=sid, kind="discharge")[0]
     assert not row["passed"] and row["override_reason"].startswith("Escort") and row["score"] == 8
     assert store.session_state(sid) is SessionState.DISCHARGED

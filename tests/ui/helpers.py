@@ -7,16 +7,39 @@ from datetime import timedelta
 
 import pytest
 
+from ketachart.auth import Accounts
+from ketachart.auth.passwords import HashParams, SecretHasher
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Reading
 from ketachart.store.open import open_store
+
+
+# Cheap argon2id parameters keep the UI tests fast (tests/auth checks the real defaults).
+FAST_HASHER = SecretHasher(HashParams(time_cost=1, memory_kib=8 * 1024, parallelism=1))
+PINS = {"nurse.a": "2468", "nurse.b": "1357", "admin": "admin-pass"}
+
+
+def signed_in(store, user_id: str = "nurse.a") -> Accounts:
+    """Accounts over ``store`` with ``user_id`` signed in (store.author is then that user)."""
+    acc = Accounts(store, hasher=FAST_HASHER)
+    acc.sign_in(user_id, PINS[user_id])
+    return acc
+
+
+def sign(dialog, pin: str, user_id: str | None = None) -> bool:
+    """Fill a re-authentication dialog (user id, PIN) and press Sign."""
+    if user_id is not None:
+        dialog.user_id.setText(user_id)
+    dialog.secret.setText(pin)
+    return dialog.submit()
 
 
 @pytest.fixture
 def store(tmp_path, clock):
     s = open_store(tmp_path / "chart.db", unencrypted=True, clock=clock)
     s.author = "nurse.a"
-    s.create_user("nurse.a", "Ada Nurse, RN", "nurse")
+    s.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
+    s.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
     yield s
     try:
         s.close()
@@ -25,10 +48,16 @@ def store(tmp_path, clock):
 
 
 @pytest.fixture
-def window(qtbot, store, clock):
+def accounts(store):
+    return signed_in(store)
+
+
+@pytest.fixture
+def window(qtbot, store, clock, accounts):
     from ketachart.app import create_main_window
 
-    w = create_main_window(store, clock, repaint_ms=50)
+    # idle lock off here: these tests move the fake clock by minutes without input (tests/ui/test_chair_auth.py locks)
+    w = create_main_window(store, clock, repaint_ms=50, accounts=accounts, idle_min=0, lock_tick_ms=20)
     w.c.writer.interval_s = 0.05
     qtbot.addWidget(w)
     w.resize(1280, 800)

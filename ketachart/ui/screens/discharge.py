@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from ...domain.errors import ClinicalInputError
 from ...domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
-from ..controller import USER_ERRORS, ChairController, Signer
+from ..controller import USER_ERRORS, ChairController
 from .common import MessageLine, button
 
 
@@ -93,12 +93,13 @@ class DischargeScreen(QWidget):
         self.override.setPlaceholderText("Required when discharging before 120 min or below the passing score")
         sl.addWidget(QLabel("Override reason"), 0, 0)
         sl.addWidget(self.override, 0, 1)
-        # TODO(security): replace with the re-authentication dialog from ketachart.ui.auth once it lands;
-        # until then the signer is the signed-in user id with a typed printed name.
-        self.printed_name = QLineEdit()
-        self.printed_name.setPlaceholderText("Printed name of the nurse signing")
-        sl.addWidget(QLabel("Signed by (printed name)"), 1, 0)
-        sl.addWidget(self.printed_name, 1, 1)
+        # The signature is an e-signature: "Sign and discharge" asks for the signer's own PIN (SignFirstDialog);
+        # the printed name comes from their account.
+        self.signer_line = QLabel("Your PIN is asked for when you sign")
+        self.signer_line.setWordWrap(True)
+        sl.addWidget(QLabel("Signature"), 1, 0)
+        sl.addWidget(self.signer_line, 1, 1)
+        self.sign_dialog = None  # the PIN dialog while it is open (tests and the autoplay fill it)
         self.meaning = QLabel("Meaning: performed (I performed this discharge check)")
         self.meaning.setObjectName("muted")
         sl.addWidget(self.meaning, 2, 1)
@@ -161,16 +162,47 @@ class DischargeScreen(QWidget):
         self.decision.style().polish(self.decision)
 
     def submit(self) -> bool:
+        """Validate everything, then ask for the signer's PIN; the check is saved only once it is signed.
+
+        Returns True when the PIN dialog (``sign_dialog``) was opened."""
         checklist, padss = self.values()
+        override = self.override.text()
         try:
             if any(v is None for v in padss.values()):
                 raise ClinicalInputError("score every PADSS item before signing")
-            name = self.printed_name.text().strip()
-            signer = Signer(self.c.store.author, name) if name else None
-            sid = self.c.session_id
-            self.c.discharge(checklist, padss, self.override.text(), signer)
+            self.c.discharge(checklist, padss, override, check_only=True)
+            if self.c.signatures is None:
+                raise ClinicalInputError("the discharge check must be signed, and nobody is signed in to sign it")
         except USER_ERRORS as exc:
             self.message.show_message(str(exc), "error")
             return False
-        self.discharged.emit(sid)
+        from ...store.models import Checklist
+        from ..signing import SignFirstDialog
+
+        sid = self.c.session_id
+        signatures = self.c.signatures
+
+        def write_and_sign(user_id: str, secret: str) -> dict:
+            return self.c.discharge(checklist, padss, override, sign=lambda model, row_id: signatures.sign(
+                model, row_id, user_id=user_id, secret=secret, meaning="performed"))
+
+        decision = self.c.evaluate(checklist, padss)
+        what = (f"Discharge check: PADSS {decision.padss}/10, {decision.minutes_since_start:.0f} min since start"
+                + (" - OVERRIDE: " + override.strip() if decision.needs_override else "") + ". Signing ends the session.")
+        dlg = SignFirstDialog(signatures, Checklist, "performed", write_and_sign, user_id=self.c.store.author,
+                              what=what, parent=self)
+        dlg.setWindowTitle("Sign the discharge check - KetaChart")
+        self.sign_dialog = dlg
+
+        def done(result: int, d=dlg) -> None:
+            if self.sign_dialog is d:
+                self.sign_dialog = None
+            d.deleteLater()
+            if result == dlg.DialogCode.Accepted:
+                self.discharged.emit(sid)
+            else:
+                self.message.show_message("discharge not signed; nothing was saved", "error")
+
+        dlg.finished.connect(done)
+        dlg.open()
         return True
