@@ -29,6 +29,19 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown area(s) {', '.join(sorted(unknown))}; have {', '.join(names)}")
         names = [n for n in names if n in args.areas]
+    if len(names) > 1:
+        # Each area in its own process: one benchmark that aborts (Qt does, on misuse) cannot take the
+        # others' figures with it, and no area measures in a process another one has warmed or bloated.
+        import subprocess
+
+        failed = 0
+        for name in names:
+            cmd = [sys.executable, "-m", "bench", name] + (["--quick"] if args.quick else [])
+            code = subprocess.call(cmd, cwd=os.path.dirname(here))
+            if code != 0:
+                failed += 1
+                print(json.dumps({"name": f"{name}.error", "error": f"exit code {code}"}), flush=True)
+        return 1 if failed else 0
     failed = 0
     for name in names:
         try:
