@@ -62,6 +62,26 @@ def _demo_history(store: ChartStore) -> None:
     write_demo_session(store, seed=1, start=now - timedelta(days=3, hours=2), monitoring_minutes=125)
 
 
+def _install_sync(window, store: ChartStore, args: argparse.Namespace):
+    """Background sync and its status-bar line when a central database is configured (``--central``,
+    ``KETACHART_CENTRAL`` or the config file); ``--demo`` syncs only with an explicit ``--central``."""
+    url = getattr(args, "central", None)
+    if args.demo and not url:
+        return None
+    from .sync import CentralConfig, CentralRefused
+
+    try:
+        cfg = CentralConfig.resolve(url)
+    except CentralRefused as exc:
+        if url or os.environ.get("KETACHART_CENTRAL"):
+            print(f"ketachart: sync is off: {exc}", file=sys.stderr)
+        return None
+    from .sync import SyncService
+    from .ui.sync_status import SyncStatus
+
+    return SyncStatus(window, SyncService(store, cfg))
+
+
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -95,6 +115,7 @@ def run_app(args: argparse.Namespace) -> int:
         # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
         window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
+        sync = _install_sync(window, store, args)
         size = getattr(args, "size", None)
         if size:
             w, h = (int(x) for x in size.lower().split("x"))
@@ -129,6 +150,8 @@ def run_app(args: argparse.Namespace) -> int:
             return shot.exit_code if shot.done else code
         return app.exec()
     finally:
+        if sync is not None:
+            sync.stop()
         if window is not None:
             window.c.shutdown()
         store.close()

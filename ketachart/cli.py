@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800 (screenshots)")
     parser.add_argument("--shot-screen", dest="autoplay_screen", choices=("patients", "presession", "discharge"),
                         help="with --autoplay --screenshot: grab that screen when the script has filled it")
+    parser.add_argument("--central", metavar="URL", default=None,
+                        help="sync with this central PostgreSQL in the background (else KETACHART_CENTRAL / config file)")
     parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     parser.set_defaults(func=_run_app)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -62,6 +62,10 @@ class Reading:
             object.__setattr__(self, "flags", frozenset(Quality(f) for f in self.flags))
         if self.host_time.tzinfo is None:
             raise ValueError("host_time must be timezone-aware")
+        if self.device_time is not None and self.device_time.tzinfo is None:
+            # A codec must say which zone the device clock is in (usually configured, default UTC): the
+            # chart stores aware times only, and a naive one would fail far away, in the vitals writer.
+            raise ValueError("device_time must be timezone-aware")
         if self.value is not None:
             if isinstance(self.value, bool) or not math.isfinite(float(self.value)):
                 raise ValueError(f"not a finite number: {self.value!r}")

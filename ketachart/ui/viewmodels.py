@@ -201,6 +201,15 @@ class EntryVM:
     value: float | None = None
 
 
+def signature_flags(entry) -> list[str]:
+    """"SIGNED Ada Nurse, RN (performed 10:42)" per signature, and "SIGNED VERSION AMENDED" when the entry was
+    changed after it was signed (the signature stays on the version that was signed)."""
+    flags = [f"SIGNED {s['printed_name']} ({s['meaning']} {local(s['recorded_at'])})" for s in entry.signatures]
+    if entry.signed_version_amended:
+        flags.append("SIGNED VERSION AMENDED")
+    return flags
+
+
 def entries(view) -> list[EntryVM]:
     if view is None:
         return []
@@ -217,6 +226,7 @@ def entries(view) -> list[EntryVM]:
             for old in e.history:
                 history.append(f"was: {describe_observation(old)}")
             history.append(f"reason: {e.row.get('reason') or ''}")
+        flags += signature_flags(e)
         out.append(EntryVM(e.id, "observations", e.row["effective_at"], local(e.row["effective_at"]),
                            describe_observation(e.row), e.row["author"], tuple(flags), tuple(history),
                            e.row["kind"] in (Kind.DISSOCIATION, Kind.NAUSEA, Kind.SEDATION, Kind.NOTE, Kind.INTERVENTION,
@@ -242,7 +252,7 @@ def entries(view) -> list[EntryVM]:
         extra = f", {d['volume_ml']:g} mL over {d['minutes']} min at {d['rate_ml_per_h']:g} mL/h" if d.get("volume_ml") else ""
         out.append(EntryVM(view.dose.id, "dose_administrations", d["effective_at"], local(d["effective_at"]),
                            f"Dose {d['drug']} {d['route']} {d['dose_mg']:g} mg{extra}; lot {d.get('lot') or '-'}",
-                           d["author"], ("SIGNED",) if view.dose.signatures else ()))
+                           d["author"], tuple(signature_flags(view.dose))))
     for a in view.alerts:
         ack = a.acks[-1] if a.acks else None
         flags = (f"ACKNOWLEDGED {local(ack['effective_at'])} by {ack['author']}: {ack['action']}",) if ack else ("NOT ACKNOWLEDGED",)

@@ -60,3 +60,10 @@ def test_early_discharge_needs_override():
     early = evaluate_discharge(100, items, padss, min_minutes=120, padss_pass=9)
     assert early.needs_override and "100 of 120" in early.reasons[0]
     assert evaluate_discharge(125, items, padss, min_minutes=120, padss_pass=9).passed
+
+
+def test_naive_device_time_is_our_mistake_and_refused(clock):
+    from datetime import datetime
+
+    with pytest.raises(ValueError, match="device_time"):
+        Reading(Parameter.HR, 70, clock.now(), device_time=datetime(2024, 1, 1, 10, 0))

@@ -190,7 +190,7 @@ def test_non_hl7_payload_is_rejected_with_ar():
 def test_hl7_time_parsing():
     assert parse_hl7_time("20240315103000.25-0500") == datetime(2024, 3, 15, 10, 30, 0, 250000).replace(
         tzinfo=timezone(__import__("datetime").timedelta(hours=-5)))
-    assert parse_hl7_time("202403151030") == datetime(2024, 3, 15, 10, 30)
+    assert parse_hl7_time("202403151030") == datetime(2024, 3, 15, 10, 30, tzinfo=timezone.utc)  # no offset sent
     assert parse_hl7_time("2024") is None and parse_hl7_time("20241399") is None and parse_hl7_time("x") is None
 
 

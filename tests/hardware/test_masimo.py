@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +32,7 @@ def test_colour_line_decodes_to_documented_values_and_flags():
     rs = {r.parameter.value: r for r in readings(ev)}
     assert (rs["SPO2"].value, rs["PR"].value, rs["PI"].value) == (98.0, 123.0, 0.55)
     assert rs["SPO2"].flags == {Quality.LOW_SIGNAL_IQ}
-    assert rs["SPO2"].device_time == datetime(2016, 3, 17, 19, 19, 36)
+    assert rs["SPO2"].device_time == datetime(2016, 3, 17, 19, 19, 36, tzinfo=timezone.utc)  # zone: the codec's device_tz
     assert rs["PR"].unit == "/min" and rs["SPO2"].unit == "%"
 
 
@@ -94,7 +94,7 @@ def test_half_line_running_into_the_next_resyncs_on_the_last_timestamp():
     ev = feed(codec_for("masimo"), TREND_2[:30] + TREND_3)
     rs = readings(ev)
     assert values(ev) == {"SPO2": 96.0, "PR": 74.0, "PI": 2.28}
-    assert all(r.device_time == datetime(2008, 9, 21, 9, 56, 14) for r in rs)
+    assert all(r.device_time == datetime(2008, 9, 21, 9, 56, 14, tzinfo=timezone.utc) for r in rs)
 
 
 def test_wrong_mode_is_reported_once():
@@ -151,3 +151,20 @@ def test_fuzz_truncated_and_mutated_lines_then_resync(cut, pos, xor):
         assert r.value is None or r.is_valid
     codec.receive_data(GOOD, at(1))
     assert values(codec.events()) == {"SPO2": 97.0, "PR": 69.0, "PI": 4.69}
+
+
+def test_masimo_readings_can_be_charted(tmp_path):
+    """A decoded reading goes into the chart as it is: device times must be aware for the store."""
+    from ketachart.domain.clock import FakeClock
+    from ketachart.hardware.codecs import codec_for
+    from ketachart.hardware.codecs.base import CodecTime, ReadingEvent
+    from ketachart.store.repository import ChartStore
+
+    clock = FakeClock()
+    codec = codec_for("masimo")
+    line = b"03/17/16 19:19:36 SN=0000111111 SPO2=098% BPM=072 PI=02.50% SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000000\r\n"
+    codec.receive_data(line, CodecTime(clock.now(), clock.monotonic()))
+    readings = [e.reading for e in codec.events() if isinstance(e, ReadingEvent)]
+    assert readings
+    with ChartStore.open(tmp_path / "c.db", clock) as store:
+        assert store.add_readings(None, readings) == len(readings)

@@ -8,7 +8,7 @@ gets exactly one ACK, in order, because monitors wait for it. See ../shared/prot
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from ...domain.codes import MDC_ALIASES, Parameter
 from ...domain.readings import Quality, Reading
@@ -80,12 +80,15 @@ UNIT_TEXT: dict[str, str] = {
 _DEDUP_SIZE = 512
 
 
-def parse_hl7_time(text: str) -> datetime | None:
-    """``YYYYMMDD[HH[MM[SS[.S...]]]][+/-ZZZZ]`` -> datetime (aware when a zone is given), or None."""
+def parse_hl7_time(text: str, default_zone: tzinfo = timezone.utc) -> datetime | None:
+    """``YYYYMMDD[HH[MM[SS[.S...]]]][+/-ZZZZ]`` -> aware datetime, or None.
+
+    A time sent without an offset is in the sender's local zone, which the wire does not say: it is read in
+    ``default_zone`` (the codec's configurable ``device_tz``, UTC unless the clinic sets it)."""
     text = text.strip()
     if not text:
         return None
-    zone = None
+    zone = default_zone
     for sign in "+-":
         i = text.find(sign, 8)
         if i > 0:
@@ -166,6 +169,7 @@ class Hl7Codec(Codec):
         self._ack_seq = 0
         self._seen: OrderedDict[tuple, None] = OrderedDict()
         self.positive_ack = POSITIVE_ACK
+        self.device_tz: tzinfo = timezone.utc  # zone of times sent without an offset (clinic setting)
 
     # --- framing ----------------------------------------------------------------------------------
     def _feed(self, data: bytes, now: CodecTime) -> None:
@@ -247,13 +251,13 @@ class Hl7Codec(Codec):
         self.stats.frames_ok += 1
         self.last_valid_mono = now.mono
         device_id = sender.split(comp)[1] if comp in sender and sender.split(comp)[1] else sender
-        batch_time = parse_hl7_time(msh_time)
+        batch_time = parse_hl7_time(msh_time, self.device_tz)
         count = 0
         for seg in segments[1:]:
             tag = seg[:3]
             if tag == "OBR":
                 f = seg.split(sep)
-                t = parse_hl7_time(_get(f, 7))
+                t = parse_hl7_time(_get(f, 7), self.device_tz)
                 if t is not None:
                     batch_time = t
             elif tag == "OBX":
@@ -278,7 +282,7 @@ class Hl7Codec(Codec):
         if param is None:
             self._emit(DeviceInfoEvent("unknown-observation", _get(f, 3)))
             return 0
-        obs_time = parse_hl7_time(_get(f, 14)) or batch_time
+        obs_time = parse_hl7_time(_get(f, 14), self.device_tz) or batch_time
         if obs_time is not None:
             key = (device, _get(f, 3), _get(f, 4), obs_time)
             if key in self._seen:

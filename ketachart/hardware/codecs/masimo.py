@@ -9,7 +9,7 @@ See ../shared/protocols/masimo-ascii.md.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 
 from ...domain.codes import Parameter
 from ...domain.readings import BLOCKING, Quality, Reading
@@ -94,6 +94,9 @@ class MasimoCodec(Codec):
         self._bytes_since_valid = 0
         self._mode_warned = False
         self.source = "device:masimo"
+        # The oximeter's clock has no zone on the wire: it is whatever the device was set to. Recorded, never
+        # trusted for ordering; the app may set the clinic's zone here (default UTC).
+        self.device_tz: tzinfo = timezone.utc
         self._t0: float | None = None
 
     def _feed(self, data: bytes, now: CodecTime) -> None:
@@ -135,7 +138,7 @@ class MasimoCodec(Codec):
         self._last_line = body
         mo, dd, yy, hh, mi, ss = (int(g) for g in head.groups())
         try:
-            device_time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss)
+            device_time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=self.device_tz)
         except ValueError:
             device_time = None
         fields: dict[bytes, bytes] = {}

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -87,6 +88,14 @@ class PatientsScreen(QWidget):
         rl.addWidget(lab)
         self.sessions = QListWidget()
         rl.addWidget(self.sessions, 2)
+        from ..summary_actions import SummaryActions
+
+        self.summary = SummaryActions(self, self.c.store, self.selected_finished_session, self.message.show_message,
+                                      text="Print / PDF of the selected session…")
+        self.summary.button.setEnabled(False)
+        self.sessions.currentItemChanged.connect(
+            lambda *_: self.summary.button.setEnabled(self.selected_finished_session() is not None))
+        rl.addWidget(self.summary.button)
         lab = QLabel("PHQ-9 totals")
         lab.setObjectName("numLabel")
         rl.addWidget(lab)
@@ -152,9 +161,12 @@ class PatientsScreen(QWidget):
         self.next_due.setText(course.next_due)
         self.flag.setText("⚠ Last PHQ-9: item 9 (self-harm thoughts) above 0" if course.phq9_flag else "")
         self.sessions.clear()
+        self.c.audit_open_chart(p["patient_id"])  # the course view is the patient's chart
         for s in reversed(course.sessions):
-            self.sessions.addItem(f"#{s['n']}  {s['date'].astimezone().strftime('%a %d %b %Y %H:%M')}  {s['route']}  "
-                                  f"{vm.STATE_LABELS.get(s['state'], s['state'].value)}")
+            item = QListWidgetItem(f"#{s['n']}  {s['date'].astimezone().strftime('%a %d %b %Y %H:%M')}  {s['route']}  "
+                                   f"{vm.STATE_LABELS.get(s['state'], s['state'].value)}")
+            item.setData(Qt.ItemDataRole.UserRole, (s["id"], s["state"].is_final))
+            self.sessions.addItem(item)
         if course.phq9:
             xs, ys = zip(*course.phq9)
             self.phq_curve.setData(list(xs), list(ys))
@@ -165,6 +177,12 @@ class PatientsScreen(QWidget):
             self.in_button.setEnabled(False)
         else:
             self.iv_button.setText("Start IV session")
+
+    def selected_finished_session(self) -> str | None:
+        """The session picked in the course list, when it has ended (its summary is a final record)."""
+        item = self.sessions.currentItem()
+        data = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return data[0] if data and data[1] else None
 
     def start(self, route: str) -> str | None:
         p = self.selected()

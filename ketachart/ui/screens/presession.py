@@ -290,6 +290,7 @@ class PresessionScreen(QWidget):
                       meaning="performed")
             if witness and rows["waste"] is not None:
                 sigs.sign(Observation, rows["waste"]["id"], user_id=witness[0], secret=witness[1], meaning="witnessed")
+            self.c.refresh()  # the chart shows the signatures
             return rows
 
         def nurse_signed(user_id: str, secret: str):

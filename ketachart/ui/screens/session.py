@@ -124,6 +124,11 @@ class SessionScreen(QWidget):
         self.device_label.setMaximumWidth(330)
         head.addWidget(self.device_label)
         head.addWidget(button("Devices…", self.open_device_panel, tip="Pick monitor / pump protocol and port"))
+        from ..summary_actions import SummaryActions  # Print, Print preview, Save as PDF (in the background)
+
+        self.summary = SummaryActions(self, self.c.store, lambda: self.c.session_id,
+                                      lambda text, kind: self.message.show_message(text, kind))
+        head.addWidget(self.summary.button)
         head.addWidget(button("◐", self.want_theme.emit, tip="Dark / light theme"))
         head.addWidget(button("Patients", self.want_patients.emit))
         root.addLayout(head)

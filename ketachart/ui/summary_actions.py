@@ -1,0 +1,67 @@
+"""The "Print / PDF" button: Print, Print preview and Save as PDF of one session's summary.
+
+Used on the session screen (the open session) and in the patient's course view (a finished session picked
+in the list). The work runs through :mod:`.report_actions` (the summary is built in a worker thread with a
+progress dialog), so the event loop - and the live vitals - never stop. The outcome is shown on the
+screen's message line: "Saved 2 page(s) to ..." or why it failed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QMenu, QPushButton, QWidget
+
+from . import report_actions
+
+
+class SummaryActions(QObject):
+    """``session_id()`` says which session (None: nothing to print); ``show(text, kind)`` reports the result."""
+
+    def __init__(self, parent: QWidget, store, session_id: Callable[[], str | None],
+                 show: Callable[[str, str], None], *, text: str = "Print / PDF…") -> None:
+        super().__init__(parent)
+        self.parent_widget = parent
+        self.store = store
+        self.session_id = session_id
+        self.show = show
+        self.job: report_actions.ReportJob | None = None  # the job in flight (tests wait on it)
+        self.results: list[tuple[str, str]] = []  # (kind, text) of every finished job, newest last
+        self.button = QPushButton(text, parent)
+        self.button.setMinimumHeight(48)
+        self.button.setToolTip("Print, preview or save the session summary as PDF")
+        menu = QMenu(self.button)
+        self.print_action = menu.addAction("Print…", lambda: self.print_summary())
+        self.preview_action = menu.addAction("Print preview…", lambda: self.print_preview())
+        self.pdf_action = menu.addAction("Save as PDF…", lambda: self.save_pdf())
+        self.button.setMenu(menu)
+
+    def _run(self, start: Callable[[str], report_actions.ReportJob | None], what: str):
+        sid = self.session_id()
+        if not sid:
+            self.show("no session to print", "error")
+            return None
+        job = start(sid)
+        if job is None:  # the file dialog was cancelled
+            return None
+        self.job = job
+        job.finished.connect(lambda text: self._done("saved", text))
+        job.failed.connect(lambda reason: self._done("error", f"{what} failed: {reason}") if reason != "cancelled"
+                           else self._done("info", f"{what} cancelled"))
+        self.show(f"{what}: preparing the summary…", "info")
+        return job
+
+    def _done(self, kind: str, text: str) -> None:
+        self.results.append((kind, text))
+        self.show(text, kind)
+
+    def save_pdf(self, path: str | None = None, paper: str = "a4"):
+        return self._run(lambda sid: report_actions.save_pdf(self.parent_widget, self.store, sid, path, paper),
+                         "Save as PDF")
+
+    def print_summary(self):
+        return self._run(lambda sid: report_actions.print_summary(self.parent_widget, self.store, sid), "Print")
+
+    def print_preview(self):
+        return self._run(lambda sid: report_actions.print_preview(self.parent_widget, self.store, sid), "Print preview")
