@@ -84,7 +84,7 @@ class LivePlot(QWidget):
             p.setMenuEnabled(False)
             p.hideButtons()
             p.setClipToView(True)
-            p.setDownsampling(auto=True, mode="peak")
+            p.setDownsampling(ds=1, auto=False, mode="peak")  # the factor is set per refresh: see _decimate
             p.getViewBox().setMouseEnabled(x=True, y=False)
             p.getViewBox().sigRangeChangedManually.connect(self._manual_range)
             for axis in ("left", "bottom"):
@@ -213,7 +213,25 @@ class LivePlot(QWidget):
                 start = min([x for x in (live.hr.t[0] if live.hr.n else None, infusion[0][0] if infusion else None)
                              if x is not None] or [now_s - 600])
                 self.top.setXRange(start, now_s + 60, padding=0)
+        self._decimate(live)
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
+
+    def _decimate(self, live) -> None:
+        """Keep about one min/max pair per screen pixel ("peak" downsampling), whatever span is visible.
+
+        pyqtgraph's automatic factor keeps ~5 samples per pixel, i.e. 4 h of 1 Hz data stays ~15 000 points
+        with the whole session in view; drawing those with a 2 px pen costs ~15 ms. A peak pair per pixel
+        looks the same (every spike stays: min and max of each pixel column are drawn) and a NaN gap inside
+        a column still breaks the line."""
+        (x0, x1), width = self.top.viewRange()[0], max(1, self.top.getViewBox().width())
+        for curve, trace in ((self.hr_curve, live.hr), (self.spo2_curve, live.spo2)):
+            ds = 1
+            if trace.n > 1:
+                span = max(1e-9, trace.t[trace.n - 1] - trace.t[0])
+                per_px = (trace.n / span) * (x1 - x0) / width  # samples per pixel column at this zoom
+                ds = max(1, int(per_px))
+            if curve.opts["downsample"] != ds or curve.opts["autoDownsample"]:
+                curve.setDownsampling(ds=ds, auto=False, method="peak")
 
     def _draw_nibp(self, nibp) -> None:
         rows = [r for r in nibp if r[1] is not None and r[2] is not None]
