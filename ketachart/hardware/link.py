@@ -33,6 +33,7 @@ STATES = (CONNECTING, NEGOTIATING, STREAMING, SILENT, LOST)
 BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
 POLL_S = 0.1  # longest the reader blocks before ticking the codec and the watchdog (real seconds)
 REOPEN_AFTER_QUIET = 3  # silent for this many quiet times: close and reopen the port
+TRANSPORT_FLOOR_S = 2.0  # real seconds: no quiet time is shorter than a few port round trips (see quiet_time)
 
 
 @dataclass(frozen=True)
@@ -266,11 +267,26 @@ class DeviceLink:
                 pass
             self._transport = None
 
+    def quiet_time(self, codec: Codec) -> float:
+        """The watchdog's quiet time, in seconds of ``self.clock``.
+
+        A codec's quiet time is a property of the device's protocol (how often it sends, how long it may take
+        to answer) and is counted on the clock the device runs on. The port itself works in real time: a
+        poll, a request and its answer take tenths of a real second whatever the clock says. With the real
+        clock that is far below every codec's quiet time; with the demo's accelerated clock (``speed`` clock
+        seconds per real second) one round trip to a polled pump is already ``speed`` x 0.1 s, longer than the
+        pump's 15 s, and the pump flapped between streaming and SILENT. So the quiet time is never shorter
+        than ``TRANSPORT_FLOOR_S`` real seconds expressed on the clock: unchanged for real devices, and at
+        x240 a silent device is still reported within about two real seconds.
+        """
+        rate = float(getattr(self.clock, "speed", 1.0) or 1.0)  # clock seconds per real second
+        return max(codec.link_hint.quiet_time_s, TRANSPORT_FLOOR_S * rate)
+
     def _session(self) -> bool:
         """Run one open port until it fails or we stop. Returns whether the device ever streamed."""
         codec, transport = self.codec, self._transport
         assert codec is not None and transport is not None
-        quiet = codec.link_hint.quiet_time_s
+        quiet = self.quiet_time(codec)
         now = self._now()
         hello = codec.start(now)
         if hello:
