@@ -507,6 +507,17 @@ class ChairController(QObject):
         self._saved("Correction")
         return row
 
+    def amend_rate_change(self, entry_id: str, reason: str, rate: object) -> dict:
+        """Correct a mis-keyed rate change: a new version with the reason; the original stays visible."""
+        if not (reason or "").strip():
+            raise ClinicalInputError("a correction needs a reason")
+        from ..store.models import RateChange
+
+        value = number(rate, "Rate (mL/h)", 0.1, 1000)
+        row = self.store.amend(RateChange, entry_id, reason, rate_ml_per_h=value)
+        self._saved(f"Correction: rate {value:g} mL/h")
+        return row
+
     def acknowledge(self, alert_id: str, action: str) -> dict:
         row = self.store.acknowledge_alert(alert_id, action)
         self._saved("Alert acknowledged")

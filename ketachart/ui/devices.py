@@ -54,6 +54,24 @@ def available_ports() -> list[tuple[str, str]]:
         return []
 
 
+def check_port(port_url: str) -> None:
+    """Open and close a local serial port once, so a busy or missing port is refused before anything changes.
+
+    URLs (``socket://``, ``tcp://``, ``listen://``) are not probed: the link reports them as it connects."""
+    if "://" in port_url:
+        return
+    from ..domain.errors import ClinicalInputError
+    from ..hardware.link import _describe
+
+    try:
+        import serial
+
+        port = serial.Serial(port_url, timeout=0, exclusive=True)
+        port.close()
+    except (OSError, ValueError, Exception) as exc:  # serial.SerialException is an OSError subclass
+        raise ClinicalInputError(f"cannot use {port_url}: {_describe(exc)}. Nothing was changed.") from None
+
+
 class DeviceManager:
     """Owns the chair's device connections. Start/stop from the GUI thread; callbacks arrive on link threads."""
 
@@ -66,6 +84,11 @@ class DeviceManager:
         from ..hardware.link import DeviceLink
 
         name = name or role_of(protocol)
+        held = self.connections.get(name)
+        if server is None and not (held is not None and held.port_url == port_url):  # (our own link holds it)
+            check_port(port_url)  # a busy or missing port: a clear message, the current device stays connected
+        if server is None and held is not None and held.port_url == port_url and held.server is not None:
+            server, held.server = held.server, None  # same simulated port, another protocol: keep the simulator
         if name in self.connections:
             self.disconnect(name)
         conn = Connection(name, protocol, port_url, server=server, simulated=server is not None)

@@ -30,19 +30,25 @@ class Palette:
     infusion_fill: tuple
     paused_fill: tuple
     infusion_text: str
+    button_bg: str = ""  # enabled buttons (default: panel2)
+    button_border: str = ""
+    disabled_bg: str = ""  # disabled buttons: flatter and fainter than enabled ones in both themes
+    disabled_text: str = ""
 
 
 DARK = Palette(
     name="dark", bg="#0b0e12", panel="#141a21", panel2="#1c242d", text="#d9dee4", muted="#8a96a3", border="#2a3440",
     accent="#2f6f9f", accent_text="#eef4f8", ok="#5cc48a", warn="#e8b04a", alarm="#ff6b6b", alarm_bg="#5a1616",
     warn_bg="#4a3510", hr="#5cd68d", spo2="#4fb8f0", bp="#e9a6ff", event="#f3d36b", plot_bg="#0b0e12",
-    plot_axis="#6d7884", infusion_fill=(70, 130, 190, 45), paused_fill=(232, 176, 74, 40), infusion_text="#7fb2dd",
+    plot_axis="#6d7884", infusion_fill=(70, 130, 190, 85), paused_fill=(232, 176, 74, 70), infusion_text="#7fb2dd",
+    button_bg="#1c242d", button_border="#3a4654", disabled_bg="#10151b", disabled_text="#5f6b77",
 )
 LIGHT = Palette(
     name="light", bg="#f3f5f7", panel="#ffffff", panel2="#e8ecf0", text="#111820", muted="#4f5b66", border="#c3ccd5",
     accent="#1d5f8f", accent_text="#ffffff", ok="#177a45", warn="#8a5a00", alarm="#b3121b", alarm_bg="#ffd9d9",
     warn_bg="#ffefc7", hr="#0e8a45", spo2="#0b6fb0", bp="#8b2fa5", event="#9a6b00", plot_bg="#ffffff",
-    plot_axis="#5d6873", infusion_fill=(29, 95, 143, 40), paused_fill=(200, 130, 0, 45), infusion_text="#1d5f8f",
+    plot_axis="#5d6873", infusion_fill=(29, 95, 143, 55), paused_fill=(200, 130, 0, 60), infusion_text="#1d5f8f",
+    button_bg="#ffffff", button_border="#7f8b97", disabled_bg="#e4e8ec", disabled_text="#8a949e",
 )
 THEMES = {"dark": DARK, "light": LIGHT}
 
@@ -76,13 +82,15 @@ QLabel#steps {{ font-family: monospace; font-size: {f(17)}; background: {p.panel
 QFrame#banner {{ background: {p.alarm_bg}; border: 2px solid {p.alarm}; border-radius: 8px; }}
 QFrame#banner QLabel {{ font-size: {f(22)}; font-weight: bold; }}
 QFrame#dueBanner {{ background: {p.warn_bg}; border: 2px solid {p.warn}; border-radius: 8px; }}
-QPushButton {{ min-height: 44px; min-width: 44px; padding: 4px 10px; background: {p.panel2}; border: 1px solid {p.border};
-    border-radius: 8px; font-weight: bold; }}
+QPushButton {{ min-height: 44px; min-width: 44px; padding: 4px 10px; background: {p.button_bg or p.panel2};
+    border: 1px solid {p.button_border or p.border}; border-radius: 8px; font-weight: bold; }}
 QPushButton:hover {{ border-color: {p.accent}; }}
 QPushButton:pressed, QPushButton:checked {{ background: {p.accent}; color: {p.accent_text}; }}
-QPushButton:disabled {{ color: {p.muted}; background: {p.panel}; }}
+QPushButton:disabled {{ color: {p.disabled_text or p.muted}; background: {p.disabled_bg or p.panel};
+    border: 1px solid {p.disabled_bg or p.border}; font-weight: normal; }}
 QPushButton#primary {{ background: {p.accent}; color: {p.accent_text}; }}
-QPushButton#primary:disabled {{ background: {p.panel}; color: {p.muted}; }}
+QPushButton#primary:disabled {{ background: {p.disabled_bg or p.panel}; color: {p.disabled_text or p.muted};
+    border: 1px solid {p.disabled_bg or p.border}; }}
 QPushButton#danger {{ background: {p.alarm_bg}; border: 2px solid {p.alarm}; }}
 QPushButton#score {{ font-size: {f(22)}; min-width: 44px; padding: 4px 6px; }}
 QPushButton#liveButton:checked {{ background: {p.panel2}; color: {p.ok}; border-color: {p.ok}; }}

@@ -244,9 +244,17 @@ def entries(view) -> list[EntryVM]:
         out.append(EntryVM(ev["id"], "session_events", ev["effective_at"], local(ev["effective_at"]), text,
                            ev["author"], ("LATE ENTRY",) if ev.get("late_entry") else ()))
     for r in view.rate_changes:
+        flags, history = [], []
+        if r.row.get("late_entry"):
+            flags.append(f"LATE ENTRY (written {local(r.row['recorded_at'])})")
+        if r.amended:
+            flags.append("CORRECTED")
+            history += [f"was: rate {old['rate_ml_per_h']:g} mL/h" for old in r.history]
+            history.append(f"reason: {r.row.get('reason') or ''}")
+        reason = (r.history[0].get("reason") if r.amended and r.history else r.row.get("reason")) or ""
         out.append(EntryVM(r.id, "rate_changes", r.row["effective_at"], local(r.row["effective_at"]),
-                           f"Rate changed to {r.row['rate_ml_per_h']:g} mL/h - {r.row.get('reason') or ''}",
-                           r.row["author"]))
+                           f"Rate changed to {r.row['rate_ml_per_h']:g} mL/h - {reason}", r.row["author"],
+                           tuple(flags), tuple(history), True, "rate", r.row["rate_ml_per_h"]))
     if view.dose is not None:
         d = view.dose.row
         extra = f", {d['volume_ml']:g} mL over {d['minutes']} min at {d['rate_ml_per_h']:g} mL/h" if d.get("volume_ml") else ""

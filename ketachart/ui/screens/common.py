@@ -50,6 +50,35 @@ def shortcut(widget: QWidget, key: str, slot: Callable) -> QShortcut:
     return sc
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when it does not fit; the whole text is in the tooltip (hover or long-press)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = ""
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self._elide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width) if width > 20 else self.full_text
+        if shown != self.text():
+            self.setText(shown)
+        self.setToolTip(self.full_text if shown != self.full_text else "")
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - the font changes with the stylesheet (window width)
+        super().changeEvent(event)
+        if event.type() in (event.Type.FontChange, event.Type.StyleChange):
+            self._elide()
+
+
 class MessageLine(QLabel):
     """Shows "... saved 10:42:03" only after the store returned, or the reason nothing was saved."""
 
@@ -81,7 +110,7 @@ class FormDialog(QDialog):
     """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message."""
 
     def __init__(self, parent: QWidget | None, title: str, fields: list[Field], on_submit: Callable[[dict], object],
-                 *, submit_text: str = "Save", intro: str = "") -> None:
+                 *, submit_text: str = "Save", intro: str = "", live: Callable[[dict], str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setModal(True)
@@ -119,6 +148,18 @@ class FormDialog(QDialog):
             self.widgets[f.key] = w
             form.addRow("" if f.kind == "check" else f.label, w)
         layout.addLayout(form)
+        self.live_line = None
+        if live is not None:  # e.g. the CADSS-6 total, recomputed as the items are picked
+            self.live_line = QLabel()
+            self.live_line.setObjectName("title")
+            layout.addWidget(self.live_line)
+            update = lambda *_: self.live_line.setText(live(self.values()))  # noqa: E731
+            for w in self.widgets.values():
+                for sig in ("currentIndexChanged", "textChanged", "toggled"):
+                    if hasattr(w, sig):
+                        getattr(w, sig).connect(update)
+                        break
+            update()
         self.error = MessageLine()
         layout.addWidget(self.error)
         row = QHBoxLayout()

@@ -25,7 +25,7 @@ from ..controller import ChairController
 from ..devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
 from ..plot import LivePlot, infusion_spans, plot_markers
 from ..theme import Palette, level_color
-from .common import Field, FormDialog, MessageLine, ScorePicker, button
+from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button
 
 STATE_WORDS = {"streaming": "streaming", "silent": "SILENT", "lost": "LOST - reconnecting", "connecting": "connecting",
                "negotiating": "connecting", "disconnected": "off"}
@@ -58,6 +58,10 @@ class NumericTile(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     def render(self, n: vm.NumericVM, pal: Palette) -> None:
+        key = (n, pal.name)
+        if getattr(self, "_shown", None) == key:
+            return  # nothing changed: no relayout, no restyle, no repaint
+        self._shown = key
         color = level_color(pal, n.level)
         self.label.setText(n.label)
         self.value.setText(n.value)
@@ -86,6 +90,10 @@ class ClockTile(QFrame):
             box.addWidget(w)
 
     def render(self, c: vm.ClockVM, pal: Palette) -> None:
+        key = (c, pal.name)
+        if getattr(self, "_shown", None) == key:
+            return
+        self._shown = key
         self.label.setText(c.label)
         self.value.setText(c.value)
         self.value.setStyleSheet(f"color: {level_color(pal, c.level)};")
@@ -110,7 +118,7 @@ class SessionScreen(QWidget):
 
         # header: who, state, devices
         head = QHBoxLayout()
-        self.patient_label = QLabel()
+        self.patient_label = ElidedLabel()
         self.patient_label.setObjectName("patientBar")
         self.patient_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         head.addWidget(self.patient_label, 1)
@@ -276,7 +284,7 @@ class SessionScreen(QWidget):
         """After a command or a new alert: header, entries, buttons, banner."""
         v = self.c.view
         if v is None:
-            self.patient_label.setText("No session open")
+            self.patient_label.set_full_text("No session open")
             self.state_badge.setText("")
             self.entry_list.clear()
             self.banner.hide()
@@ -284,8 +292,8 @@ class SessionScreen(QWidget):
         p = v.patient
         dose = v.dose.row if v.dose else None
         dose_text = f" · {dose['drug']} {dose['route']} {dose['dose_mg']:g} mg" if dose else ""
-        self.patient_label.setText(f"{p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · session "
-                                   f"{v.session_number}{dose_text}")
+        self.patient_label.set_full_text(f"{p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · session "
+                                         f"{v.session_number}{dose_text}")
         self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
         s = v.state
         self.start_button.setEnabled(s is SessionState.CHECKED_IN and v.dose is not None)
@@ -379,9 +387,15 @@ class SessionScreen(QWidget):
 
     def open_cadss(self) -> None:
         fields = [Field(str(i), f"Item {i}", "combo", "", [("", "-")] + [(v, str(v)) for v in range(5)]) for i in CADSS6_ITEMS]
+        def total(vals: dict) -> str:
+            done = [int(v) for v in vals.values() if v != ""]
+            left = len(vals) - len(done)
+            return f"Total {sum(done)} / 24" + (f"  ({left} item{'s' if left != 1 else ''} still to score)" if left else "")
+
         self._show(FormDialog(self, "CADSS-6 (items 0-4)", fields,
                               lambda vals: self.c.chart_cadss6({k: (v if v != "" else "x") for k, v in vals.items()}),
-                              intro="Items 1, 2, 6, 7, 15 and 22 of the CADSS; wording as entered by the clinic."))
+                              intro="Items 1, 2, 6, 7, 15 and 22 of the CADSS; wording as entered by the clinic.",
+                              live=total))
 
     def open_note(self) -> None:
         self._show(FormDialog(self, "Note", [
@@ -458,7 +472,16 @@ class SessionScreen(QWidget):
     def open_amend(self, entry: vm.EntryVM | None = None) -> None:
         entry = entry or self.selected_entry()
         if entry is None or not entry.amendable:
-            self.message.show_message("select a score, note, intervention or vitals entry to correct", "error")
+            # session events (start, pause, stop ...) move the session's state machine and drive its clocks;
+            # they are not corrected in place: a mistaken pause is answered with resume and a note.
+            self.message.show_message("select a score, note, intervention, vitals or rate change to correct; "
+                                      "for a start/pause/stop entry add a note", "error")
+            return
+        if entry.kind == "rate":
+            self._show(FormDialog(self, "Correct a rate change", [
+                Field("rate", "Corrected rate (mL/h)", default=f"{entry.value:g}"), Field("reason", "Reason for the correction")],
+                lambda v: self.c.amend_rate_change(entry.entry_id, v["reason"], v["rate"]),
+                intro=f"Original: {entry.time} {entry.text} - it stays visible in the chart."))
             return
         fields = [Field("value", "Corrected value", default="" if entry.value is None else f"{entry.value:g}")]
         if entry.kind in ("note", "intervention"):
