@@ -62,6 +62,52 @@ def _demo_history(store: ChartStore) -> None:
     write_demo_session(store, seed=1, start=now - timedelta(days=3, hours=2), monitoring_minutes=125)
 
 
+class _HistoryInBackground:
+    """The first ``--demo`` launch writes its course history (~10 s of hashing and commits) after the window
+    has painted, on a thread with its own connection to the same demo file.
+
+    ``write_demo_session`` swaps the store's clock and author while it writes, so it gets a store object of its
+    own; it shares the window store's write lock, so the two never write at the same time (no lock upgrade
+    race in SQLite) and each new row still takes the next ``device_seq`` in one transaction."""
+
+    def __init__(self, store: ChartStore, on_done) -> None:
+        import threading
+
+        self.bg = open_store(store.path, unencrypted=True, clock=store.clock, lock=False, verify=False)
+        self.bg._write_lock = store._write_lock
+        self.bg.author = store.author
+        self.on_done = on_done
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="demo-history", daemon=True)
+
+    def start(self) -> "_HistoryInBackground":
+        from PySide6.QtCore import QTimer
+
+        self.thread.start()
+        self.poll = QTimer()
+        self.poll.setInterval(250)
+        self.poll.timeout.connect(self._check)
+        self.poll.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            _demo_history(self.bg)
+        except BaseException as exc:  # the demo must come up even if its history could not be written
+            self.error = exc
+
+    def _check(self) -> None:
+        if not self.thread.is_alive():
+            self.poll.stop()
+            if self.error is not None:
+                print(f"ketachart: demo history not written: {self.error}", file=sys.stderr)
+            self.on_done()
+
+    def finish(self) -> None:
+        self.thread.join()
+        self.bg.close()
+
+
 def _install_sync(window, store: ChartStore, args: argparse.Namespace):
     """Background sync and its status-bar line when a central database is configured (``--central``,
     ``KETACHART_CENTRAL`` or the config file); ``--demo`` syncs only with an explicit ``--central``."""
@@ -99,6 +145,7 @@ def run_app(args: argparse.Namespace) -> int:
     store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
     window = None
     sync = None
+    history = None
     try:
         accounts = None
         if args.demo:
@@ -109,7 +156,8 @@ def run_app(args: argparse.Namespace) -> int:
             except AuthError as exc:
                 print(f"ketachart: {exc} (--demo uses {demo_db_path()}; leave out --db)", file=sys.stderr)
                 return 2
-            _demo_history(store)
+            if args.autoplay or args.screenshot:
+                _demo_history(store)  # scripted runs start from the finished history
         # Otherwise the window opens on its sign-in dialog (first start: the admin-creation dialog);
         # the signed-in user becomes store.author.
         # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
@@ -131,6 +179,9 @@ def run_app(args: argparse.Namespace) -> int:
                                     pin=DEMO_PIN)
                 autoplay.start()
         window.show()
+        if args.demo and not (args.autoplay or args.screenshot) and not store.patients():
+            history = _HistoryInBackground(store, lambda: window.stack.currentWidget() is window.patients
+                                           and window.patients.reload()).start()
         if os.environ.get("KETACHART_REPORT_STARTUP"):
             from PySide6.QtCore import QTimer
 
@@ -150,6 +201,8 @@ def run_app(args: argparse.Namespace) -> int:
             return shot.exit_code if shot.done else code
         return app.exec()
     finally:
+        if history is not None:
+            history.finish()
         if sync is not None:
             sync.stop()
         if window is not None:
