@@ -14,6 +14,7 @@ after :data:`SILENCE_LOST_S` without a valid frame, the codec queues an Abort (o
 from __future__ import annotations
 
 import struct
+from binascii import crc_hqx
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -53,12 +54,26 @@ def _fcs_table() -> tuple[int, ...]:
 FCS_TABLE = _fcs_table()
 
 
+# The FCS is the bit-reflected twin of CRC-CCITT (0x1021, MSB first), which binascii.crc_hqx computes in C:
+# reversing the bits of every data byte and of the 16-bit register turns one into the other, so the whole
+# frame is checked by two C calls instead of a Python step per byte. FCS_TABLE stays the reference.
+_BIT_REVERSED = bytes(int(f"{n:08b}"[::-1], 2) for n in range(256))
+
+
+def _reverse16(v: int) -> int:
+    return (_BIT_REVERSED[v & 0xFF] << 8) | _BIT_REVERSED[v >> 8]
+
+
 def fcs16(data: bytes, fcs: int = FCS_INIT) -> int:
     """The PPP FCS-16 register after ``data`` (not complemented)."""
-    table = FCS_TABLE
-    for b in data:
-        fcs = (fcs >> 8) ^ table[(fcs ^ b) & 0xFF]
-    return fcs
+    if not 0 <= fcs <= 0xFFFF:  # not a register value: keep the table walk's exact arithmetic
+        table = FCS_TABLE
+        for b in data:
+            fcs = (fcs >> 8) ^ table[(fcs ^ b) & 0xFF]
+        return fcs
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+    return _reverse16(crc_hqx(data.translate(_BIT_REVERSED), _reverse16(fcs)))
 
 
 def fcs_bytes(data: bytes) -> bytes:
@@ -69,15 +84,9 @@ def fcs_bytes(data: bytes) -> bytes:
 
 def escape(data: bytes) -> bytes:
     """Transparency: BOF, EOF and ESC inside a frame become ESC, byte ^ 0x20."""
-    if BOF not in data and EOF not in data and ESC not in data:
-        return bytes(data)
-    out = bytearray()
-    for b in data:
-        if b in (BOF, EOF, ESC):
-            out += bytes((ESC, b ^ ESC_XOR))
-        else:
-            out.append(b)
-    return bytes(out)
+    data = bytes(data)
+    # ESC first, so the escapes added for BOF and EOF are not escaped again.
+    return data.replace(b"\x7d", b"\x7d\x5d").replace(b"\xc0", b"\x7d\xe0").replace(b"\xc1", b"\x7d\xe1")
 
 
 def wrap(body: bytes) -> bytes:
@@ -111,28 +120,57 @@ class FrameDecoder:
         self._esc = False
 
     def feed(self, data: bytes) -> list[RawFrame]:
+        # Works on runs: bytes.find jumps to the next BOF/EOF, and a run between them is unescaped with
+        # slices (one step per ESC, not per byte). The result, including junk counts, is that of walking
+        # the bytes one at a time (see _walk_run, which does exactly that where a run could grow too long).
         out: list[RawFrame] = []
-        i, n = 0, len(data)
+        n = len(data)
+        find = data.find
         buf = self._buf
+        max_body = self.max_body
+        i = 0
+        next_bof = find(BOF)  # positions at or after i once refreshed; -1 = none left in data
+        next_eof = -2  # not looked up yet
         while i < n:
             if not self._in_frame:
-                j = data.find(BOF, i)
-                if j < 0:
+                if 0 <= next_bof < i:
+                    next_bof = find(BOF, i)
+                if next_bof < 0:
                     self.junk += n - i
                     break
-                self.junk += j - i
-                i = j + 1
+                self.junk += next_bof - i
+                i = next_bof + 1
                 self._in_frame, self._esc = True, False
                 buf.clear()
                 continue
-            b = data[i]
-            i += 1
-            if b == BOF:  # a BOF is never escaped: the open frame is abandoned, a new one starts
+            if 0 <= next_bof < i:
+                next_bof = find(BOF, i)
+            if next_eof == -2 or 0 <= next_eof < i:
+                next_eof = find(EOF, i)
+            # [i, end) holds no BOF/EOF: only data bytes and escapes
+            if next_bof < 0:
+                end = n if next_eof < 0 else next_eof
+            elif next_eof < 0 or next_bof < next_eof:
+                end = next_bof
+            else:
+                end = next_eof
+            if end > i:
+                if len(buf) + (end - i) <= max_body:  # unescaping never lengthens: cannot overflow here
+                    self._unescape_run(data, i, end)
+                else:
+                    stop = self._walk_run(data, i, end, out)
+                    if stop >= 0:  # too long: the frame is dropped, we are outside a frame again
+                        i = stop
+                        continue
+            if end >= n:
+                break
+            i = end + 1
+            if data[end] == BOF:  # a BOF is never escaped: the open frame is abandoned, a new one starts
                 if buf or self._esc:
                     out.append(RawFrame(bytes(buf), "aborted"))
                 buf.clear()
                 self._esc = False
-            elif b == EOF:
+            else:  # EOF
                 self._in_frame = False
                 if self._esc:  # 7D C1: the sender aborted this frame
                     out.append(RawFrame(bytes(buf), "aborted"))
@@ -142,7 +180,35 @@ class FrameDecoder:
                     self.junk += 2  # "C0 C1": nothing to report as a frame
                 self._esc = False
                 buf.clear()
-            elif self._esc:
+        return out
+
+    def _unescape_run(self, data: bytes, i: int, end: int) -> None:
+        """Append data[i:end] (no BOF/EOF in it) to the frame, undoing the transparency escapes."""
+        buf = self._buf
+        if self._esc:  # the escape arrived at the end of the previous run/chunk
+            buf.append(data[i] ^ ESC_XOR)
+            self._esc = False
+            i += 1
+        esc = data.find(ESC, i, end)
+        while esc >= 0:
+            buf += data[i:esc]
+            if esc + 1 >= end:  # the escaped byte is still to come
+                self._esc = True
+                return
+            buf.append(data[esc + 1] ^ ESC_XOR)
+            i = esc + 2
+            esc = data.find(ESC, i, end)
+        buf += data[i:end]
+
+    def _walk_run(self, data: bytes, i: int, end: int, out: list[RawFrame]) -> int:
+        """Byte-by-byte form of _unescape_run that stops at the byte making the frame too long.
+
+        Returns the index after that byte (the frame is then reported and dropped), or -1.
+        """
+        buf = self._buf
+        for k in range(i, end):
+            b = data[k]
+            if self._esc:
                 buf.append(b ^ ESC_XOR)
                 self._esc = False
             elif b == ESC:
@@ -153,7 +219,8 @@ class FrameDecoder:
                 out.append(RawFrame(bytes(buf), "too-long"))
                 buf.clear()
                 self._in_frame = self._esc = False
-        return out
+                return k + 1
+        return -1
 
 
 def check_frame(body: bytes) -> tuple[bytes | None, str]:
@@ -282,6 +349,24 @@ SPECIAL_QUALITY = {
     "+inf": Quality.OUT_OF_RANGE,
     "-inf": Quality.OUT_OF_RANGE,
 }
+_QUALITY_STATES = 0  # every MeasurementState bit STATE_QUALITY looks at
+for _bit, _quality in STATE_QUALITY:
+    _QUALITY_STATES |= _bit
+del _bit, _quality
+
+
+def _reading_flags(quality_states: int, special: str, unknown_unit: bool) -> frozenset[Quality]:
+    """A reading's quality flags from its MeasurementState bits, FLOAT special and unit."""
+    flags = {q for bit, q in STATE_QUALITY if quality_states & bit}
+    if special:
+        flags.add(SPECIAL_QUALITY[special])
+    if unknown_unit:
+        flags.add(Quality.QUESTIONABLE)
+    return frozenset(flags)
+
+
+# (quality state bits, special, unknown unit) -> flags; at most 64 * 5 * 2 entries, filled as seen
+_FLAGS: dict[tuple[int, str, bool], frozenset[Quality]] = {}
 
 TICKS_PER_SECOND = 8000  # RelativeTime counts 125 us
 REL_TIME_MODULUS = 1 << 32
@@ -313,12 +398,25 @@ def _to_bcd(v: int) -> int:
 ABS_TIME_UNSET = b"\xff" * 8
 
 
+def _bcd_or_none(b: int) -> int | None:
+    try:
+        return _bcd(b)
+    except ValueError:
+        return None
+
+
+_BCD_VALUE = tuple(_bcd_or_none(b) for b in range(256))  # None: not a BCD byte
+
+
 def decode_abs_time(raw: bytes) -> datetime | None:
     """AbsoluteTime (8 BCD bytes: century, year, month, day, hour, minute, second, 1/100 s); naive."""
     if len(raw) != 8 or raw == ABS_TIME_UNSET:
         return None
+    digits = [_BCD_VALUE[b] for b in raw]
+    if None in digits:
+        return None
+    c, y, mo, d, h, mi, s, f = digits
     try:
-        c, y, mo, d, h, mi, s, f = (_bcd(b) for b in raw)
         return datetime(c * 100 + y, mo, d, h, mi, s, f * 10000)
     except ValueError:
         return None
@@ -634,6 +732,9 @@ NIBP_NOT_NEW_STATES = MS_INVALID | MS_QUESTIONABLE | MS_UNAVAILABLE | MS_MSMT_ON
 KPA_TO_MMHG = 760.0 / 101.325
 
 
+_NO_UNITS: dict[int, tuple[str, object]] = {}
+
+
 def _same(v: float) -> float:
     return v
 
@@ -857,7 +958,40 @@ class ActionRequest:
     period_ticks: int | None
 
 
+_U16 = struct.Struct(">H").unpack_from
+_HH = struct.Struct(">HH").unpack_from
+_HHH = struct.Struct(">HHH").unpack_from
+_HHHH = struct.Struct(">HHHH").unpack_from
+_HHI = struct.Struct(">HHI").unpack_from
+_HI = struct.Struct(">HI").unpack_from
+_HHHHH = struct.Struct(">HHHHH").unpack_from
+_I = struct.Struct(">I").unpack_from
+_NU_OBS = struct.Struct(">HHHI").unpack_from  # physio id, state, unit, FLOAT
+
+# The parsers below read well-formed PDUs with struct at absolute offsets. Whenever a length does not fit
+# they hand the PDU to the _Reader form (``_checked``), which raises the same Malformed, with the same
+# message, as it always did: the fast forms only ever succeed where the checked forms succeed, identically.
+
+
 def parse_ro(user_data: bytes) -> RoPdu:
+    n = len(user_data)
+    if n >= 8:
+        sp, _context, ro_type, length = _HHHH(user_data, 0)
+        end = 8 + length
+        if sp == SP_SESSION_ID and end <= n:
+            pos, state, count = 8, 0, 0
+            if ro_type == ROLRS and end >= 10:
+                state, count = user_data[8], user_data[9]
+                pos = 10
+            if ro_type in (ROIV, RORS, ROER, ROLRS) and pos + 6 <= end:
+                invoke_id, command, blen = _HHH(user_data, pos)
+                pos += 6
+                if pos + blen <= end:
+                    return RoPdu(ro_type, invoke_id, command, user_data[pos : pos + blen], state, count)
+    return _parse_ro_checked(user_data)
+
+
+def _parse_ro_checked(user_data: bytes) -> RoPdu:
     r = _Reader(user_data)
     if r.u16() != SP_SESSION_ID:
         raise Malformed("not a data export PDU")
@@ -889,8 +1023,19 @@ def _object_id(r: _Reader) -> tuple[int, int, int]:
     return r.u16(), r.u16(), r.u16()
 
 
+_POLL_RESULT_KINDS = {NOM_ACT_POLL_MDIB_DATA_EXT: "poll-result", NOM_ACT_POLL_MDIB_DATA: "single-poll-result"}
+
+
 def ro_kind(ro: RoPdu) -> tuple[str, int]:
     """(kind, event/action type) of a data-export PDU, without parsing its payload."""
+    ro_type, command, body = ro.ro_type, ro.command, ro.body
+    if ro_type in (RORS, ROLRS) and command == CMD_CONFIRMED_ACTION and len(body) >= 8:  # the usual one
+        (act,) = _U16(body, 6)
+        return _POLL_RESULT_KINDS.get(act, "action-result"), act
+    return _ro_kind_checked(ro)
+
+
+def _ro_kind_checked(ro: RoPdu) -> tuple[str, int]:
     r = _Reader(ro.body)
     if ro.ro_type == ROER:
         return "error", 0
@@ -959,6 +1104,98 @@ def _observation(context_id: int, r: _Reader) -> ObservationPoll:
 
 
 def parse_poll_reply(ro: RoPdu) -> PollReply:
+    try:
+        reply = _parse_poll_reply_fast(ro)
+    except struct.error:
+        reply = None
+    return reply if reply is not None else _parse_poll_reply_checked(ro)
+
+
+def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
+    """parse_poll_reply for a PDU whose lengths all fit; None as soon as one does not."""
+    b = ro.body
+    n = len(b)
+    if n < 10:
+        return None
+    action, rlen = _HH(b, 6)
+    pos, end = 10, 10 + rlen
+    ext = action == NOM_ACT_POLL_MDIB_DATA_EXT
+    if end > n or end - pos < (26 if ext else 24):  # reply header up to the PollInfoList count and length
+        return None
+    if ext:
+        poll_number, seq, rel_time = _HHI(b, pos)
+        pos += 8
+    else:
+        poll_number, rel_time = _HI(b, pos)
+        seq = None
+        pos += 6
+    abs_time = decode_abs_time(b[pos : pos + 8])
+    obj_partition, obj_code, group, count, length = _HHHHH(b, pos + 8)
+    pos += 18
+    list_end = pos + length
+    if list_end > end:
+        return None
+    observations: list[ObservationPoll] = []
+    append = observations.append
+    nu_obs, unpack_nu, unpack_hh = NuObs, _NU_OBS, _HH  # locals: this loop runs for every value
+    for _ in range(count):
+        if list_end - pos < 6:
+            break
+        context_id, ocount, olen = _HHH(b, pos)
+        pos += 6
+        obs_end = pos + olen
+        if obs_end > list_end:
+            return None
+        for _ in range(ocount):
+            if obs_end - pos < 6:
+                break
+            handle, acount, alen = _HHH(b, pos)  # handle, then the AttributeList's count and length
+            pos += 6
+            attrs_end = pos + alen
+            if attrs_end > obs_end:
+                return None
+            label = stamp_rel = stamp_abs = None
+            values: list[NuObs] = []
+            for _ in range(acount):
+                if attrs_end - pos < 4:
+                    break
+                attr, vlen = unpack_hh(b, pos)
+                pos += 4
+                val_end = pos + vlen
+                if val_end > attrs_end:
+                    return None
+                if attr == NOM_ATTR_NU_VAL_OBS:
+                    if vlen < 10:
+                        return None
+                    values.append(nu_obs(*unpack_nu(b, pos)))
+                elif attr == NOM_ATTR_NU_CMPD_VAL_OBS:
+                    if vlen < 4:
+                        return None
+                    ccount, clen = unpack_hh(b, pos)
+                    cpos = pos + 4
+                    cend = cpos + clen
+                    if cend > val_end:
+                        return None
+                    for _ in range(ccount):
+                        if cend - cpos < 10:
+                            break
+                        values.append(nu_obs(*unpack_nu(b, cpos)))
+                        cpos += 10
+                elif attr == NOM_ATTR_ID_LABEL and vlen == 4:
+                    (label,) = _I(b, pos)
+                elif attr == NOM_ATTR_TIME_STAMP_REL and vlen == 4:
+                    (stamp_rel,) = _I(b, pos)
+                elif attr == NOM_ATTR_TIME_STAMP_ABS and vlen == 8:
+                    stamp_abs = bytes(b[pos:val_end])
+                pos = val_end
+            pos = attrs_end
+            append(ObservationPoll(context_id, handle, label, tuple(values), stamp_rel, stamp_abs))
+        pos = obs_end
+    return PollReply(ro.invoke_id, action, poll_number, seq, rel_time, abs_time, (obj_partition, obj_code), group,
+                     tuple(observations))
+
+
+def _parse_poll_reply_checked(ro: RoPdu) -> PollReply:
     r = _Reader(ro.body)
     _object_id(r)
     action, rlen = r.u16(), r.u16()
@@ -1238,15 +1475,25 @@ class PhilipsMibCodec(Codec):
             reply_time = self._timeline.advance(reply.rel_time)
         else:
             reply_time = reply.abs_time
+        # What _object_time gives an object without its own stamp, worked out once per reply.
+        plain_time = reply_time
+        if plain_time is not None and plain_time.tzinfo is None:
+            plain_time = plain_time.replace(tzinfo=self.device_tz)
+        emit_value = self._emit_value
         for obs in reply.observations:
-            obs_time = self._object_time(obs, reply, reply_time)
-            nibp = [v for v in obs.values if v.physio_id in NIBP_PHYSIO]
+            if obs.stamp_rel is None and obs.stamp_abs is None:
+                obs_time = plain_time
+            else:
+                obs_time = self._object_time(obs, reply, reply_time)
+            nibp: list[NuObs] = []
             for v in obs.values:
-                if v.physio_id not in NIBP_PHYSIO:
-                    self._emit_value(v, obs_time, now)
+                if v.physio_id in NIBP_PHYSIO:
+                    nibp.append(v)
+                else:
+                    emit_value(v, obs_time, now)
             if nibp and self._nibp_is_new(obs, nibp):
                 for v in nibp:
-                    self._emit_value(v, obs_time, now)
+                    emit_value(v, obs_time, now)
 
     def _object_time(self, obs: ObservationPoll, reply: PollReply, reply_time: datetime | None) -> datetime | None:
         when = reply_time
@@ -1282,24 +1529,25 @@ class PhilipsMibCodec(Codec):
         if param is None:
             self.counters["unknown_physio"] += 1
             return
+        state = v.state
         value, special = decode_float(v.raw)
-        flags = {q for bit, q in STATE_QUALITY if v.state & bit}
-        if special:
-            flags.add(SPECIAL_QUALITY[special])
-        unit = param.unit
-        conversion = UNITS.get(param, {}).get(v.unit)
+        conversion = UNITS.get(param, _NO_UNITS).get(v.unit)
         if conversion is None:
             self.counters["unknown_unit"] += 1
-            flags.add(Quality.QUESTIONABLE)
+            unit = param.unit
             value = None
         else:
             unit = conversion[0]
             if value is not None:
                 value = conversion[1](value)  # type: ignore[operator]
-        if v.state & NO_NUMBER_STATES:
+        if state & NO_NUMBER_STATES:
             value = None
+        key = (state & _QUALITY_STATES, special, conversion is None)
+        flags = _FLAGS.get(key)
+        if flags is None:
+            flags = _FLAGS[key] = _reading_flags(*key)
         self._emit(ReadingEvent(Reading(
-            param, value, now.wall, unit=unit, device_time=device_time, flags=frozenset(flags), source=self.source,
+            param, value, now.wall, unit=unit, device_time=device_time, flags=flags, source=self.source,
         )))
 
     # --- sending --------------------------------------------------------------------------------------
