@@ -94,6 +94,17 @@ def _open_session(store, clock):
     return s["id"]
 
 
+def _bench_user(store):
+    """A signed-in nurse: the window shows no chart before sign-in."""
+    from ketachart.auth import Accounts
+    from ketachart.auth.passwords import HashParams, SecretHasher
+
+    acc = Accounts(store, hasher=SecretHasher(HashParams(time_cost=1, memory_kib=8 * 1024, parallelism=1)))
+    store.create_user("bench", "Bench Nurse, RN", "nurse", acc.hasher.hash("2468"))
+    acc.sign_in("bench", "2468")
+    return acc
+
+
 def loop_lag(quick: bool) -> dict:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
@@ -106,9 +117,8 @@ def loop_lag(quick: bool) -> dict:
     clock = ScaledClock(speed)
     with tempfile.TemporaryDirectory() as d:
         store = open_store(Path(d) / "b.db", unencrypted=True, clock=clock)
-        store.author = "bench"
         _open_session(store, clock)
-        window = create_main_window(store, clock, speed=speed)
+        window = create_main_window(store, clock, speed=speed, accounts=_bench_user(store), idle_min=0)
         window.resize(1280, 800)
         window.show()
         window.c.devices.connect_demo(monitor="ge", pump="bbraun")
@@ -181,9 +191,8 @@ def rss_growth(quick: bool) -> dict:
     clock = FakeClock()
     with tempfile.TemporaryDirectory() as d:
         store = open_store(Path(d) / "r.db", unencrypted=True, clock=clock)
-        store.author = "bench"
         _open_session(store, clock)
-        window = create_main_window(store, clock)
+        window = create_main_window(store, clock, accounts=_bench_user(store), idle_min=0)
         window.resize(1280, 800)
         window.show()
         window.c.writer.interval_s = 0.05

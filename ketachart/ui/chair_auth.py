@@ -98,8 +98,12 @@ class ChairAuth(QObject):
         self.w.show_blank()
         first = self.accounts.needs_first_admin()
         dlg = FirstAdminDialog(self.accounts, self.w) if first else SignInDialog(self.accounts, self.w)
+        from .signing import DIALOG_STYLE
+
         for child in dlg.findChildren(QPushButton):
             child.setMinimumHeight(48)
+        dlg.setStyleSheet(DIALOG_STYLE)
+        dlg.setMinimumWidth(520)
         self.dialog = dlg
         dlg.accepted.connect(lambda d=dlg: self._dialog_done(d, True))
         dlg.rejected.connect(lambda d=dlg: self._dialog_done(d, False))
@@ -119,6 +123,11 @@ class ChairAuth(QObject):
             self.lock = LockController(self.w, self.clock, self.accounts, on_locked=self._on_locked,
                                        on_unlocked=self._on_unlocked, idle_min=self.idle_min, tick_ms=self.tick_ms)
             self.lock.user_switched.connect(self._on_switched)
+            scr = self.lock.screen  # readable from across the room: the alert and who is signed in
+            scr.alert.setStyleSheet("background: #c0262d; color: white; font-weight: bold; font-size: 26px; "
+                                    "padding: 16px; border-radius: 6px;")
+            scr.user_line.setStyleSheet("font-size: 20px;")
+            scr.error.setStyleSheet("color: #ffb4a8; font-size: 20px; font-weight: bold;")
         else:
             self.lock.idle.resume()
         self._show_buttons()

@@ -17,6 +17,11 @@ from ..domain.errors import ClinicalInputError
 from ..store.errors import NotFound
 from .auth import ReauthDialog
 
+# Sign-in and signature dialogs are used at arm's length in a dimmed room: large text, a light error colour
+# that reads on the dark theme.
+DIALOG_STYLE = ("QLabel, QLineEdit, QPushButton { font-size: 18px; } "
+                "#signInError, #reauthError { color: #ffb4a8; font-weight: bold; } #what { font-weight: bold; }")
+
 WITNESS_MUST_DIFFER = "A witness must be a different person from the one who performed it."
 
 
@@ -29,7 +34,12 @@ class SignFirstDialog(ReauthDialog):
         self.action = action
         self.not_user = (not_user or "").strip().lower()
         self.result = None
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(560)
+        self.setStyleSheet(DIALOG_STYLE)
+        if what:
+            first = self.layout().itemAt(0).widget()
+            first.setObjectName("what")
+            first.setWordWrap(True)
         for w in (self.user_id, self.secret):
             w.setMinimumHeight(48)
 
