@@ -57,6 +57,12 @@ class PresessionScreen(QWidget):
         grid = QGridLayout(body)
         grid.setSpacing(10)
         scroll.setWidget(body)
+        # three columns, so everything needed to dose fits 1280x800 without scrolling: checks | weight, baseline
+        # and waste | the dose calculator; the optional PHQ-9 runs underneath in three short columns.
+        cols = [QVBoxLayout() for _ in range(3)]
+        for i, col in enumerate(cols):
+            col.setSpacing(10)
+            grid.addLayout(col, 0, i)
         root.addWidget(scroll, 1)
 
         # checks
@@ -82,7 +88,8 @@ class PresessionScreen(QWidget):
         f.addRow("Escort name", self.escort_name)
         f.addRow("Escort phone", self.escort_phone)
         f.addRow(self.no_driving)
-        grid.addWidget(checks, 0, 0)
+        cols[0].addWidget(checks)
+        cols[0].addStretch(1)
 
         # weight + baseline
         base = QGroupBox("Weight and baseline vitals")
@@ -105,7 +112,7 @@ class PresessionScreen(QWidget):
         self.predose.setObjectName("warnText")
         self.predose.setWordWrap(True)
         f.addRow(self.predose)
-        grid.addWidget(base, 0, 1)
+        cols[1].addWidget(base)
 
         # PHQ-9
         phq = QGroupBox("PHQ-9 (optional, 0-3 each)")
@@ -119,19 +126,22 @@ class PresessionScreen(QWidget):
             cb.currentIndexChanged.connect(self.update_phq)
             lab = QLabel(f"{i + 1}. {label}")
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            pg.addWidget(lab, i, 0)
-            pg.addWidget(cb, i, 1)
+            pg.addWidget(lab, i % 3, 2 * (i // 3))
+            pg.addWidget(cb, i % 3, 2 * (i // 3) + 1)
             self.phq.append(cb)
         self.phq_total = QLabel("")
         self.phq_total.setObjectName("warnText")
         self.phq_total.setWordWrap(True)
-        pg.addWidget(self.phq_total, 9, 0, 1, 2)
-        grid.addWidget(phq, 0, 2)
+        pg.addWidget(self.phq_total, 3, 0, 1, 6)
+        for c in (0, 2, 4):
+            pg.setColumnStretch(c, 1)
+        grid.addWidget(phq, 1, 0, 1, 3)
 
         # dose
         dose = QGroupBox("Dose")
         f = QFormLayout(dose)
-        routes = QHBoxLayout()
+        routes = QVBoxLayout()  # stacked: the column is a third of a 1280 px screen
+        routes.setSpacing(0)
         self.iv = QRadioButton("IV ketamine")
         self.intranasal = QRadioButton("Intranasal esketamine")
         self.iv.setChecked(True)
@@ -159,7 +169,8 @@ class PresessionScreen(QWidget):
         f.addRow(self.steps)
         self.lot = QLineEdit()
         f.addRow("Lot number", self.lot)
-        grid.addWidget(dose, 1, 0, 1, 2)
+        cols[2].addWidget(dose)
+        cols[2].addStretch(1)
 
         waste = QGroupBox("Waste (controlled substance)")
         f = QFormLayout(waste)
@@ -167,6 +178,9 @@ class PresessionScreen(QWidget):
         self.waste_mg.setPlaceholderText("mg, 0 if none")
         self.waste_method = QComboBox()
         self.waste_method.setEditable(True)
+        self.waste_method.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.waste_method.setMinimumContentsLength(10)  # long choices must not widen the column off screen
+        self.waste_method.currentIndexChanged.connect(lambda _i: self.waste_method.lineEdit().setCursorPosition(0))
         for m in ("", "sharps container, rendered unrecoverable", "drug disposal pouch", "returned to pharmacy"):
             self.waste_method.addItem(m)
         self.waste_witness = QLineEdit()
@@ -174,7 +188,8 @@ class PresessionScreen(QWidget):
         f.addRow("Amount (mg)", self.waste_mg)
         f.addRow("Method", self.waste_method)
         f.addRow("Witness", self.waste_witness)
-        grid.addWidget(waste, 1, 2)
+        cols[1].addWidget(waste)
+        cols[1].addStretch(1)
         for col in range(3):
             grid.setColumnStretch(col, 1)
 
