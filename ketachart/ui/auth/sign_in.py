@@ -31,7 +31,7 @@ class SignInDialog(QDialog):
         self.error = QLabel("", self)
         self.error.setObjectName("signInError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setStyleSheet("color: #ff8a80; font-weight: bold;")  # readable on the dim-room theme
         self.button = QPushButton("Sign in", self)
         self.button.setMinimumHeight(44)
         self.button.setDefault(True)
