@@ -118,7 +118,7 @@ def link_cpu_pct(quick: bool) -> dict:
     per: dict[str, float] = {}
     servers, links = [], []
     try:
-        for protocol in ("masimo", "hl7", "bbraun"):
+        for protocol in ("ge", "philips", "masimo", "hl7", "bbraun"):
             srv = SimServer(protocol, scenario="ketamine", speed=1.0).start()
             servers.append(srv)
             links.append(DeviceLink(protocol, srv.port_url, lambda r: None, None, SystemClock()).start())
