@@ -74,7 +74,7 @@ class _HistoryInBackground:
         import threading
 
         self.bg = open_store(store.path, unencrypted=True, clock=store.clock, lock=False, verify=False)
-        self.bg._write_lock = store._write_lock
+        self.bg.share_write_lock(store)
         self.bg.author = store.author
         self.on_done = on_done
         self.error: BaseException | None = None

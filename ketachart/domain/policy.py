@@ -52,6 +52,9 @@ class ClinicPolicy:
     padss_pass: int = 9
     vitals_near_baseline_pct: int = 20
     nausea_antiemetic_at: int = 4
+    # CADSS-6 item wording (items 1, 2, 6, 7, 15, 22) needs the author's permission, so the clinic enters it;
+    # empty means the form shows item numbers only.
+    cadss6_item_text: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (0 < self.weight_min_kg < self.weight_max_kg):
@@ -60,6 +63,8 @@ class ClinicPolicy:
             raise ClinicalInputError("policy: mg/kg default must lie within the mg/kg range")
         if self.dose_cap_mg <= 0:
             raise ClinicalInputError("policy: the dose cap must be positive")
+        if self.cadss6_item_text and len(self.cadss6_item_text) != 6:
+            raise ClinicalInputError("policy: CADSS-6 wording needs six items (1, 2, 6, 7, 15, 22) or none")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -77,6 +77,13 @@ def nausea_band(score: int) -> str:
     return "severe"
 
 
+def cadss6_labels(item_text: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """(item number, label) for the form: the clinic's licensed wording when entered, else the number."""
+    if item_text and len(item_text) == len(CADSS6_ITEMS):
+        return [(n, f"{n}. {text}") for n, text in zip(CADSS6_ITEMS, item_text)]
+    return [(n, f"Item {n}") for n in CADSS6_ITEMS]
+
+
 def cadss6_total(items: dict[int, object]) -> int:
     keys = {int(k) for k in items}
     if keys != set(CADSS6_ITEMS):

@@ -143,6 +143,13 @@ class ChartStore:
             store.set_policy(DEFAULT_POLICY, author=SYSTEM_AUTHOR)
         return store
 
+    def share_write_lock(self, other: "ChartStore") -> None:
+        """Serialise this store's writes with ``other``'s: two store objects on one file in one process (e.g.
+        a background writer with its own connection) must never assign ``device_seq`` at the same time."""
+        if other.device_id != self.device_id:
+            raise ValueError("only stores of the same chart file can share a write lock")
+        self._write_lock = other._write_lock
+
     def close(self) -> None:
         self.engine.dispose()
         if self._lock_file:

@@ -67,3 +67,16 @@ def test_naive_device_time_is_our_mistake_and_refused(clock):
 
     with pytest.raises(ValueError, match="device_time"):
         Reading(Parameter.HR, 70, clock.now(), device_time=datetime(2024, 1, 1, 10, 0))
+
+
+def test_cadss6_labels_use_the_clinics_wording_when_entered():
+    from ketachart.domain.policy import ClinicPolicy
+    from ketachart.domain.scales import cadss6_labels
+
+    assert cadss6_labels() == [(1, "Item 1"), (2, "Item 2"), (6, "Item 6"), (7, "Item 7"), (15, "Item 15"), (22, "Item 22")]
+    wording = tuple(f"clinic text {n}" for n in range(6))
+    assert cadss6_labels(wording)[5] == (22, "22. clinic text 5")
+    with pytest.raises(ClinicalInputError, match="six items"):
+        ClinicPolicy(cadss6_item_text=("only one",))
+    policy = ClinicPolicy(cadss6_item_text=wording)
+    assert ClinicPolicy.from_json(policy.to_json()).cadss6_item_text == wording

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...domain.scales import CADSS6_ITEMS, DISSOCIATION_LABELS, MOAAS_LABELS
+from ...domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, cadss6_labels
 from ...domain.session import SessionState
 from .. import viewmodels as vm
 from ..controller import ChairController
@@ -386,7 +386,8 @@ class SessionScreen(QWidget):
                                lambda v, vom: self.c.chart_nausea(v, vom), check="Vomiting [V]"))
 
     def open_cadss(self) -> None:
-        fields = [Field(str(i), f"Item {i}", "combo", "", [("", "-")] + [(v, str(v)) for v in range(5)]) for i in CADSS6_ITEMS]
+        fields = [Field(str(i), label, "combo", "", [("", "-")] + [(v, str(v)) for v in range(5)])
+                  for i, label in cadss6_labels(self.c.policy.cadss6_item_text)]
         def total(vals: dict) -> str:
             done = [int(v) for v in vals.values() if v != ""]
             left = len(vals) - len(done)
