@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .errors import UserError  # noqa: F401  (re-exported: subcommands raise ketachart.cli.UserError)
 from .paths import default_db_path
 
 SUBCOMMAND_MODULES = (
@@ -27,8 +28,6 @@ SUBCOMMAND_MODULES = (
 )
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed without a traceback, exit code 2."""
 
 
 def _common() -> argparse.ArgumentParser:

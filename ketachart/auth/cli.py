@@ -4,6 +4,8 @@
     ketachart users list --as ADMIN
     ketachart users deactivate USER_ID --reason "left the clinic" --as ADMIN
     ketachart users reset-pin USER_ID --as ADMIN
+    ketachart policy show                      the clinic policy in force (thresholds, dose limits, timers)
+    ketachart policy set KEY=VALUE ... --as ADMIN   a new policy version (every alert/check records it)
     ketachart verify --db PATH                 check the hash chain and triggers (exit 1 if hand-edited)
     ketachart encrypt-db --db PLAIN --out NEW  write an encrypted copy of an unencrypted chart
 
@@ -49,6 +51,16 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.add_argument("user_id")
     p.add_argument("--as", dest="admin", required=True)
     p.set_defaults(func=_users_reset)
+
+    policy = subparsers.add_parser("policy", parents=[common], help="show or change the clinic policy (admins)")
+    psub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    p = psub.add_parser("show", parents=[common, enc], help="print the policy in force as KEY=VALUE lines")
+    p.set_defaults(func=_policy_show)
+    p = psub.add_parser("set", parents=[common, enc], help="record a new policy version with some values changed")
+    p.add_argument("changes", nargs="+", metavar="KEY=VALUE", help="e.g. dose_cap_mg=120 nibp_interval_min=10")
+    p.add_argument("--reason", required=True, help="why the clinic changed it (kept in the audit trail)")
+    p.add_argument("--as", dest="admin", required=True)
+    p.set_defaults(func=_policy_set)
 
     p = subparsers.add_parser("verify", parents=[common, enc], help="detect hand edits: hash chain and triggers")
     p.set_defaults(func=_verify)
@@ -154,6 +166,63 @@ def _users_reset(args: argparse.Namespace) -> int:
         admin = _admin(accounts, args)
         accounts.reset_secret(admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True))
         print(f"new PIN/password set for {args.user_id}")
+        return 0
+
+    return _with_accounts(args, run)
+
+
+def _policy_show(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ..store.open import open_store
+
+    with open_store(_db(args), unencrypted=args.unencrypted, holder="ketachart policy", lock=False) as store:
+        for key, value in asdict(store.policy).items():
+            print(f"{key}={value}")
+    return 0
+
+
+def parse_policy_changes(policy, changes: list[str]) -> dict:  # noqa: ANN001
+    """``KEY=VALUE`` strings -> typed values for ``ClinicPolicy.changed``; unknown keys and bad values refused."""
+    import json
+    from dataclasses import fields
+
+    from ..cli import UserError
+
+    types = {f.name: type(getattr(policy, f.name)) for f in fields(policy)}
+    out: dict = {}
+    for change in changes:
+        key, sep, raw = change.partition("=")
+        key = key.strip()
+        if not sep or key not in types or key == "version":
+            raise UserError(f"{change!r}: not a policy setting (see `ketachart policy show`); nothing was changed")
+        kind = types[key]
+        try:
+            if kind is tuple:
+                value = json.loads(raw)
+                if not isinstance(value, list):
+                    raise ValueError
+                out[key] = tuple(value)
+            elif kind is bool:
+                out[key] = raw.strip().lower() in ("1", "true", "yes")
+            else:
+                out[key] = kind(raw)
+        except ValueError:
+            raise UserError(f"{change!r}: {key} needs a {kind.__name__} (tuples as JSON lists); nothing was changed") from None
+    return out
+
+
+def _policy_set(args: argparse.Namespace) -> int:
+    def run(accounts) -> int:  # noqa: ANN001
+        store = accounts.store
+        new = store.policy.changed(**parse_policy_changes(store.policy, args.changes))  # validates
+        session = accounts.sign_in(args.admin, _secret(f"PIN/password for {args.admin}: "))
+        accounts.require(session.user, "manage-policy")
+        store.set_policy(new, author=session.user.user_id)
+        store.audit("policy-change", f"policy_versions:{new.version}",
+                    {"keys": sorted(c.partition("=")[0] for c in args.changes), "reason": args.reason},
+                    author=session.user.user_id)
+        print(f"clinic policy version {new.version} is now in force")
         return 0
 
     return _with_accounts(args, run)
