@@ -246,3 +246,12 @@ def test_fuzz_truncated_and_mutated_frames(cut, pos, xor):
     assert len(rs) in (0, 6)  # a damaged frame is rejected whole, never half-believed
     codec.receive_data(b"\x04" + BLOCK_WIRE, at(2))
     assert len(readings(codec.events())) == 6
+
+
+
+def test_non_ascii_unit_code_is_not_a_crash():
+    """'\u00b3'.isdigit() is True but int() refuses it: a Latin-1 superscript in a unit code is junk."""
+    codec = connected_codec()
+    info = BLOCK_INFO.replace("INDORTU,69", "INDORTU,6\u00b3")
+    rs = {r.parameter.value: r for r in readings(feed(codec, stuff(build_frame("BED01", info, last=False, stuffing=False))))}
+    assert rs["PUMP_RATE"].value == 5.0 and rs["PUMP_DOSE_RATE"].value == 0.5 and rs["PUMP_DOSE_RATE"].unit == "{unit-unknown}"

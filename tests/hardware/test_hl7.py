@@ -191,6 +191,7 @@ def test_hl7_time_parsing():
     assert parse_hl7_time("20240315103000.25-0500") == datetime(2024, 3, 15, 10, 30, 0, 250000).replace(
         tzinfo=timezone(__import__("datetime").timedelta(hours=-5)))
     assert parse_hl7_time("202403151030") == datetime(2024, 3, 15, 10, 30, tzinfo=timezone.utc)  # no offset sent
+    assert parse_hl7_time("2024031510\u00b330") is None and parse_hl7_time("20240315+0\u00b300") is None
     assert parse_hl7_time("2024") is None and parse_hl7_time("20241399") is None and parse_hl7_time("x") is None
 
 
@@ -246,3 +247,14 @@ def test_fuzz_truncated_and_mutated_messages(cut, pos, xor):
     codec.data_to_send()
     codec.receive_data(WIRE_B, at(1))
     assert values(codec.events()) == {"NIBP_SYS": 120, "NIBP_DIA": 80, "NIBP_MEAN": 93, "PR": 74}
+
+
+def test_non_ascii_digits_in_codes_and_times_are_junk_not_a_crash():
+    """str.isdigit() is True for '³' (0xB3 in Latin-1) but int() refuses it: found by fuzzing."""
+    msg = WIRE_A.replace(b"147842^", b"14784\xb3^").replace(b"20240315103000+0000", b"2024031510300\xb3+0000")
+    assert msg != WIRE_A
+    codec = codec_for("hl7")
+    codec.receive_data(msg, at(0))
+    codec.events()
+    codec.receive_data(WIRE_B, at(1))
+    assert values(codec.events())["NIBP_DIA"] == 80

@@ -302,7 +302,7 @@ class BBraunCodec(Codec):
         elif "INDORT" in v and v.get("INDOCAL", "1") != "0":
             dose, unit_code = v["INDORT"], v.get("INDORTU")
         if dose is not None:
-            unit = UNIT_CODES.get(int(unit_code), f"{{unit-{unit_code}}}") if (unit_code or "").isdigit() else ""
+            unit = UNIT_CODES.get(int(unit_code), f"{{unit-{unit_code}}}") if (unit_code or "").isascii() and (unit_code or "").isdigit() else "{unit-unknown}"  # never a guessed mg/h
             self._number(Parameter.PUMP_DOSE_RATE, dose, now, source, (0.0, 1e6), unit)
         if "INBOCNT" in v and (parse_number(v["INBOCNT"]) or 0) > 0:
             self._emit(DeviceInfoEvent(f"bolus:{pump.address}", f"{v['INBOCNT']} x {v.get('INBOVAL', '?')} mL"))

@@ -86,7 +86,7 @@ def parse_hl7_time(text: str, default_zone: tzinfo = timezone.utc) -> datetime |
     A time sent without an offset is in the sender's local zone, which the wire does not say: it is read in
     ``default_zone`` (the codec's configurable ``device_tz``, UTC unless the clinic sets it)."""
     text = text.strip()
-    if not text:
+    if not text or not text.isascii():  # str.isdigit() accepts '³' and friends, which int() refuses
         return None
     zone = default_zone
     for sign in "+-":
@@ -273,7 +273,7 @@ class Hl7Codec(Codec):
         ref = ident[1] if len(ident) > 1 else ""
         system = ident[2] if len(ident) > 2 else ""
         param = None
-        if code.isdigit() and system in ("MDC", ""):
+        if code.isascii() and code.isdigit() and system in ("MDC", ""):  # '³'.isdigit() is True
             param = MDC_ALIASES.get(int(code))
         if param is None and ref:
             param = REF_IDS.get(ref)

@@ -111,12 +111,15 @@ class SimServer:
         """Plug it back in: a fresh pty behind the same path (or a listener on the same TCP port)."""
         with self._lock:
             self._close_port()
-            if self.tcp:
-                self._open_tcp()
-            else:
-                self._open_pty()
+            self._open_port()
             self._plugged = True
         self._state("up")
+
+    def _open_port(self) -> None:
+        if self.tcp:
+            self._open_tcp()
+        else:
+            self._open_pty()
 
     def set_silent(self, silent: bool) -> None:
         """The device stops answering (bytes from the host are swallowed) but the line stays open."""
@@ -281,10 +284,7 @@ class SimServer:
             self._flaky_next = now + FLAKY_UP_S
             self._silent = False
             if not self._plugged:
-                if self.tcp:
-                    self._open_tcp()
-                else:
-                    self._open_pty()
+                self._open_port()
                 self._plugged = True
             self._state("up")
 
