@@ -122,7 +122,10 @@ class ReportJob(QObject):
 
         self.summary = summary
         self.dialog.close()
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        # The job keeps the printer: QPrintDialog and QPrintPreviewDialog only borrow it, and the preview paints
+        # on it again (zoom, page setup, print) long after this method returns. A local would be garbage
+        # collected here and the preview's first paint would crash the app on the freed printer.
+        printer = self.printer = QPrinter(QPrinter.PrinterMode.HighResolution)
         printer.setPageSize(page_size(self.paper))
         printer.setDocName(f"Session summary {self.session_id}")
         if self.mode == "print":
