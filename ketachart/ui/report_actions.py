@@ -37,9 +37,10 @@ class _Signals(QObject):
 
 class _Worker(QRunnable):
     def __init__(self, open_reader: Callable, session_id: str, pdf_path: Path | None, paper: str,
-                 signals: _Signals) -> None:
+                 signals: _Signals, printed_at: datetime) -> None:
         super().__init__()
         self.open_reader, self.session_id, self.pdf_path, self.paper = open_reader, session_id, pdf_path, paper
+        self.printed_at = printed_at
         self.signals = signals
         self.setAutoDelete(True)
 
@@ -47,7 +48,7 @@ class _Worker(QRunnable):
         try:
             reader = self.open_reader()
             try:
-                summary = build_summary(reader, self.session_id, datetime.now(timezone.utc))
+                summary = build_summary(reader, self.session_id, self.printed_at)
             finally:
                 reader.close()
             if self.pdf_path is None:
@@ -90,7 +91,10 @@ class ReportJob(QObject):
 
     def start(self) -> "ReportJob":
         pdf = self.path if self.mode == "pdf" else None
-        self.pool.start(_Worker(self.open_reader, self.session_id, pdf, self.paper, self.signals))
+        # "Printed at" is the chart's clock (the demo's runs fast), so it never reads as earlier than the entries.
+        clock = getattr(self.store, "clock", None)
+        printed_at = clock.now() if clock is not None else datetime.now(timezone.utc)
+        self.pool.start(_Worker(self.open_reader, self.session_id, pdf, self.paper, self.signals, printed_at))
         return self
 
     # --- GUI thread ---------------------------------------------------------------------------
@@ -130,6 +134,7 @@ class ReportJob(QObject):
         printer.setDocName(f"Session summary {self.session_id}")
         if self.mode == "print":
             dlg = QPrintDialog(printer, self.parent_widget)
+            dlg.setMinimumWidth(640)  # with the app's large touch fonts Qt's own size clips "Properties" and "..."
             if dlg.exec() != QPrintDialog.DialogCode.Accepted:
                 self.failed.emit("cancelled")
                 return
@@ -139,6 +144,11 @@ class ReportJob(QObject):
         else:
             preview = QPrintPreviewDialog(printer, self.parent_widget)
             preview.setWindowTitle("Print preview - session summary")
+            if self.parent_widget is not None:
+                # Qt's default (about 740x530) hides the toolbar's Print button behind its overflow arrow and
+                # shows the page at a third of its size: open it over most of the chair window instead.
+                area = self.parent_widget.window().geometry()
+                preview.resize(max(640, int(area.width() * 0.9)), max(480, int(area.height() * 0.92)))
             printed = {"n": 0}
 
             def paint(p) -> None:

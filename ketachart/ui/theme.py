@@ -110,6 +110,10 @@ QHeaderView::section {{ background: {p.panel2}; color: {p.muted}; border: none; 
 QScrollArea {{ border: none; background: {p.bg}; }}
 QScrollBar:vertical {{ width: 18px; background: {p.panel}; }}
 QScrollBar::handle:vertical {{ background: {p.border}; min-height: 44px; border-radius: 6px; }}
+QMenu {{ background: {p.panel2}; border: 1px solid {p.button_border or p.border}; padding: 4px; }}
+QMenu::item {{ padding: 10px 28px 10px 16px; min-height: 28px; color: {p.text}; }}
+QMenu::item:selected {{ background: {p.accent}; color: {p.accent_text}; }}
+QMenu::item:disabled {{ color: {p.disabled_text or p.muted}; }}
 QToolTip {{ background: {p.panel2}; color: {p.text}; border: 1px solid {p.border}; font-size: {f(16)}; }}
 QStatusBar {{ background: {p.panel}; color: {p.muted}; }}
 QTabBar::tab {{ min-height: 44px; padding: 4px 16px; background: {p.panel2}; }}

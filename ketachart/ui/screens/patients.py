@@ -145,6 +145,11 @@ class PatientsScreen(QWidget):
             if p["mrn"] == mrn:
                 self.table.selectRow(i)
 
+    def _phq_empty_range(self) -> None:
+        """No scores: the last four weeks, so the date axis shows dates and not fractions of a second."""
+        now = self.c.clock.now().timestamp()
+        self.phq_plot.setXRange(now - 28 * 86400.0, now, padding=0)
+
     def show_course(self) -> None:
         p = self.selected()
         self.iv_button.setEnabled(p is not None)
@@ -153,6 +158,7 @@ class PatientsScreen(QWidget):
             self.course_title.setText("Select a patient")
             self.sessions.clear()
             self.phq_curve.setData([], [])
+            self._phq_empty_range()
             return
         course = vm.course_vm(self.c.store, p["patient_id"], self.c.clock.now())
         weight = f" · {p['weight_kg']:g} kg" if p.get("weight_kg") else ""
@@ -170,8 +176,14 @@ class PatientsScreen(QWidget):
         if course.phq9:
             xs, ys = zip(*course.phq9)
             self.phq_curve.setData(list(xs), list(ys))
+            # One score (or a few on one day) would autorange the date axis to seconds ("46.250"): show days.
+            day = 86400.0
+            lo, hi = min(xs), max(xs)
+            pad = max(day, (hi - lo) * 0.05)
+            self.phq_plot.setXRange(lo - pad, max(hi, lo + 6 * day) + pad, padding=0)
         else:
             self.phq_curve.setData([], [])
+            self._phq_empty_range()
         if course.open_session_id:
             self.iv_button.setText("Resume open session")
             self.in_button.setEnabled(False)
