@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 from PySide6.QtCore import QObject, Qt, Signal
 
 from ..domain.readings import Reading
+from .saved_trace import trace_saved
 
 
 class ReadingBridge(QObject):
@@ -84,8 +85,8 @@ class ReadingBridge(QObject):
 class VitalsWriter:
     """Commits readings to the store in batches on its own thread (about every ``interval_s`` real seconds).
 
-    ``submit`` never blocks. A failed commit keeps the batch and retries; ``on_report(committed, error)`` is
-    called from the writer thread (route it through a queued signal).
+    ``submit`` never blocks. A failed commit keeps what it did not commit and retries;
+    ``on_report(committed, error)`` is called from the writer thread (route it through a queued signal).
     """
 
     def __init__(self, store, interval_s: float = 1.0, on_report: Callable[[int, str], None] | None = None) -> None:
@@ -129,17 +130,21 @@ class VitalsWriter:
             self._busy = bool(batch)
         if not batch:
             return
+        by_session: dict[str, list[Reading]] = {}
+        for sid, r in batch:
+            by_session.setdefault(sid, []).append(r)
+        done: set[str] = set()
         try:
-            by_session: dict[str, list[Reading]] = {}
-            for sid, r in batch:
-                by_session.setdefault(sid, []).append(r)
             for sid, readings in by_session.items():
-                self.committed += self.store.add_readings(sid, readings)
+                n = self.store.add_readings(sid, readings)
+                done.add(sid)
+                self.committed += n
+                trace_saved("vitals", session=sid, rows=n, committed=self.committed)  # after the commit returned
             self.error = ""
         except Exception as exc:  # the disk is full, the file is locked: keep the readings, say so, retry
             self.error = f"vitals not saved yet: {type(exc).__name__}"
-            with self._lock:
-                self._queue[:0] = batch
+            with self._lock:  # only what was not committed: a retry must not store a session's batch twice
+                self._queue[:0] = [(sid, r) for sid, r in batch if sid not in done]
             time.sleep(min(self.interval_s, 1.0))
         finally:
             with self._lock:

@@ -38,6 +38,7 @@ from ..store.views import SessionView, session_view
 from .bridge import ReadingBridge, VitalsWriter
 from .devices import DeviceManager
 from .livedata import LiveData
+from .saved_trace import trace_saved
 from .viewmodels import baseline_bp, local
 
 USER_ERRORS = (ClinicalInputError, IllegalTransition, NotFound)
@@ -203,7 +204,8 @@ class ChairController(QObject):
 
     def _raise(self, findings: list[AlertFinding]) -> None:
         for f in findings:
-            self.store.raise_alert(self.session_id, f.rule, f.severity, f.message, f.data, effective_at=f.at)
+            row = self.store.raise_alert(self.session_id, f.rule, f.severity, f.message, f.data, effective_at=f.at)
+            trace_saved("alert", [row["id"]])
         self.refresh()
 
     def _on_device_state(self, name: str, state: str) -> None:
@@ -234,7 +236,9 @@ class ChairController(QObject):
             self.discharge_due.emit()
 
     # --- commands ---------------------------------------------------------------------------------
-    def _saved(self, what: str) -> None:
+    def _saved(self, what: str, *rows: dict | None, kind: str = "entry") -> None:
+        """Show "saved" for rows the store has already committed (``rows`` go to the opt-in saved trace)."""
+        trace_saved(kind, [r["id"] for r in rows if r])
         self.last_saved = f"{what} - saved {local(self.clock.now(), seconds=True)}"
         self.refresh()
         self.message.emit(self.last_saved, "saved")
@@ -257,6 +261,7 @@ class ChairController(QObject):
         if (weight or "").strip():
             w = check_weight(weight, self.policy)
         row = self.store.create_patient(mrn, family, given, dob, sex, w)
+        trace_saved("patient", [row["id"]])
         self.message.emit(f"Patient {family}, {given} saved", "saved")
         return row
 
@@ -333,8 +338,9 @@ class ChairController(QObject):
         if check_only:
             return None
         # --- everything valid: write ---
+        written: list[dict] = []
         if self.state is SessionState.PLANNED:
-            self.store.session_event(sid, SessionEvent.CHECK_IN)
+            written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
         items_saved = {
             "consent_on_file": True, "fasting_hours": fasting, "current_meds": form.current_meds.strip(),
             **{f"rems_{k}": bool(v) for k, v in form.rems.items()},
@@ -342,24 +348,26 @@ class ChairController(QObject):
             "no_driving_acknowledged": True, "weight_kg": weight,
         }
         for item, answer in items_saved.items():
-            self.store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer})
+            written.append(self.store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer}))
         vit = {"NIBP_SYS": b_sys, "NIBP_DIA": b_dia, "label": "baseline", "source": form.baseline_source}
         if b_hr is not None:
             vit["HR"] = b_hr
         if b_spo2 is not None:
             vit["SPO2"] = b_spo2
-        self.store.observe(sid, Kind.MANUAL_VITALS, data=vit)
+        written.append(self.store.observe(sid, Kind.MANUAL_VITALS, data=vit))
         if phq is not None:
-            self.store.observe(sid, Kind.PHQ9, value=phq.total, data={"items": [int(i) for i in items], "band": phq.band},
-                               patient_id=self.view.patient["patient_id"] if self.view else None)
-        self.store.save_checklist(sid, "pre-session", {**items_saved, "baseline_bp": f"{b_sys:g}/{b_dia:g}"}, passed=True)
+            written.append(self.store.observe(
+                sid, Kind.PHQ9, value=phq.total, data={"items": [int(i) for i in items], "band": phq.band},
+                patient_id=self.view.patient["patient_id"] if self.view else None))
+        written.append(self.store.save_checklist(sid, "pre-session", {**items_saved, "baseline_bp": f"{b_sys:g}/{b_dia:g}"},
+                                                 passed=True))
         dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
         waste_row = None
         if waste > 0:
             waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
                 "amount_mg": waste, "method": form.waste_method.strip(), "witness": form.waste_witness.strip()})
-        self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]})
-        self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg")
+        written.append(self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]}))
+        self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg", *written, dose_row, waste_row, kind="presession")
         return {"dose": dose_row, "waste": waste_row}
 
     def baseline_over_limit(self) -> str:
@@ -381,27 +389,28 @@ class ChairController(QObject):
             b = baseline_bp(self.view)
             alert = self.store.raise_alert(sid, "predose-bp", "warning", warning, {"sys": b[0], "dia": b[1]})
             self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
-        self.store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate} if rate else None)
-        self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started")
+        row = self.store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate} if rate else None)
+        self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started", row,
+                    kind="start")
         return True
 
     def pause(self, reason: str) -> None:
-        self.store.session_event(self._need_session(), SessionEvent.PAUSE, reason=reason)
-        self._saved("Infusion paused")
+        row = self.store.session_event(self._need_session(), SessionEvent.PAUSE, reason=reason)
+        self._saved("Infusion paused", row, kind="pause")
 
     def resume(self) -> None:
-        self.store.session_event(self._need_session(), SessionEvent.RESUME)
-        self._saved("Infusion resumed")
+        row = self.store.session_event(self._need_session(), SessionEvent.RESUME)
+        self._saved("Infusion resumed", row, kind="resume")
 
     def change_rate(self, rate: str, reason: str) -> None:
         value = number(rate, "Rate (mL/h)", 0.1, 1000)
-        self.store.change_rate(self._need_session(), value, reason)
-        self._saved(f"Rate {value:g} mL/h")
+        row = self.store.change_rate(self._need_session(), value, reason)
+        self._saved(f"Rate {value:g} mL/h", row, kind="rate")
 
     def stop_infusion(self, reason: str = "") -> None:
         data = {}
-        self.store.session_event(self._need_session(), SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
-        self._saved("Infusion stopped")
+        row = self.store.session_event(self._need_session(), SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
+        self._saved("Infusion stopped", row, kind="stop")
 
     def _observe_open(self) -> str:
         sid = self._need_session()
@@ -426,30 +435,30 @@ class ChairController(QObject):
 
     def chart_dissociation(self, value: object, effective_at: datetime | None = None) -> dict:
         row = self.store.observe(self._observe_open(), Kind.DISSOCIATION, dissociation(value), effective_at=effective_at)
-        self._saved(f"Dissociation {int(row['value'])}")
+        self._saved(f"Dissociation {int(row['value'])}", row, kind="dissociation")
         return row
 
     def chart_sedation(self, value: object, effective_at: datetime | None = None) -> dict:
         row = self.store.observe(self._observe_open(), Kind.SEDATION, moaas(value), effective_at=effective_at)
-        self._saved(f"MOAA/S {int(row['value'])}")
+        self._saved(f"MOAA/S {int(row['value'])}", row, kind="sedation")
         return row
 
     def chart_nausea(self, value: object, vomiting: bool = False, effective_at: datetime | None = None) -> dict:
         row = self.store.observe(self._observe_open(), Kind.NAUSEA, nausea(value), data={"vomiting": bool(vomiting)},
                                  effective_at=effective_at)
-        self._saved(f"Nausea {int(row['value'])}" + (" with vomiting" if vomiting else ""))
+        self._saved(f"Nausea {int(row['value'])}" + (" with vomiting" if vomiting else ""), row, kind="nausea")
         return row
 
     def chart_cadss6(self, items: dict) -> dict:
         total = cadss6_total({int(k): v for k, v in items.items()})
         row = self.store.observe(self._observe_open(), Kind.CADSS6, total,
                                  data={"items": {str(k): int(v) for k, v in items.items()}})
-        self._saved(f"CADSS-6 total {total}")
+        self._saved(f"CADSS-6 total {total}", row, kind="cadss6")
         return row
 
     def chart_note(self, text: str, effective_at: datetime | None = None) -> dict:
         row = self.store.observe(self._observe_open(), Kind.NOTE, text=(text or "").strip(), effective_at=effective_at)
-        self._saved("Note")
+        self._saved("Note", row, kind="note")
         return row
 
     def chart_intervention(self, drug: str, dose: str, unit: str, route: str) -> dict:
@@ -459,7 +468,7 @@ class ChairController(QObject):
         data = {"drug": drug.strip(), "dose": amount, "unit": unit.strip(), "route": route.strip()}
         row = self.store.observe(self._observe_open(), Kind.INTERVENTION, amount, text=f"{drug.strip()} {dose} {unit} {route}".strip(),
                                  data=data)
-        self._saved(f"Intervention {drug.strip()}")
+        self._saved(f"Intervention {drug.strip()}", row, kind="intervention")
         return row
 
     def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "") -> dict:
@@ -483,8 +492,9 @@ class ChairController(QObject):
         findings = [f for r in readings for f in self.rules.feed(r)]
         if findings:
             for f in findings:
-                self.store.raise_alert(sid, f.rule, f.severity, f.message, f.data, effective_at=f.at)
-        self._saved("Manual vitals")
+                alert = self.store.raise_alert(sid, f.rule, f.severity, f.message, f.data, effective_at=f.at)
+                trace_saved("alert", [alert["id"]])
+        self._saved("Manual vitals", row, kind="manual-vitals")
         return row
 
     def amend_observation(self, entry_id: str, reason: str, *, value: object = None, text: str | None = None,
@@ -504,7 +514,7 @@ class ChairController(QObject):
         if not changes:
             raise ClinicalInputError("nothing was changed")
         row = self.store.amend(Observation, entry_id, reason, **changes)
-        self._saved("Correction")
+        self._saved("Correction", row, kind="correction")
         return row
 
     def amend_rate_change(self, entry_id: str, reason: str, rate: object) -> dict:
@@ -515,12 +525,12 @@ class ChairController(QObject):
 
         value = number(rate, "Rate (mL/h)", 0.1, 1000)
         row = self.store.amend(RateChange, entry_id, reason, rate_ml_per_h=value)
-        self._saved(f"Correction: rate {value:g} mL/h")
+        self._saved(f"Correction: rate {value:g} mL/h", row, kind="correction")
         return row
 
     def acknowledge(self, alert_id: str, action: str) -> dict:
         row = self.store.acknowledge_alert(alert_id, action)
-        self._saved("Alert acknowledged")
+        self._saved("Alert acknowledged", row, kind="ack")
         return row
 
     # --- discharge --------------------------------------------------------------------------------
@@ -560,13 +570,13 @@ class ChairController(QObject):
         row = self.store.save_checklist(sid, "discharge", items, passed=decision.passed, score=padss_total(padss),
                                         override_reason=reason or None)
         if sign is not None:
-            sign(Checklist, row["id"])
+            signature = sign(Checklist, row["id"])
         else:
-            self.store.sign(Checklist, row["id"], user_id=signer.user_id, printed_name=signer.printed_name.strip(),
+            signature = self.store.sign(Checklist, row["id"], user_id=signer.user_id, printed_name=signer.printed_name.strip(),
                             meaning="performed")
-        self.store.session_event(sid, SessionEvent.DISCHARGE, data={"checklist": row["id"],
-                                                                     "override": bool(decision.needs_override)})
-        self._saved("Discharge signed")
+        event = self.store.session_event(sid, SessionEvent.DISCHARGE, data={"checklist": row["id"],
+                                                                             "override": bool(decision.needs_override)})
+        self._saved("Discharge signed", row, signature if isinstance(signature, dict) else None, event, kind="discharge")
         return row
 
 
