@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
@@ -158,7 +158,11 @@ def make_engine(
             return sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
 
     extra = {"module": module} if module is not None else {}
-    engine = create_engine("sqlite://", creator=creator, poolclass=NullPool if _is_memory(path) else None, **extra)
+    # A queue of real connections: with the bare "sqlite://" URL SQLAlchemy would pick SingletonThreadPool
+    # (one connection per thread), so a read inside a thread's open write transaction would try to BEGIN
+    # again on the very same connection.
+    pool = {"poolclass": NullPool} if _is_memory(path) else {"poolclass": QueuePool, "pool_size": 4, "max_overflow": 16}
+    engine = create_engine("sqlite://", creator=creator, **pool, **extra)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_con, _record):  # noqa: ANN001

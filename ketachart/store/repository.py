@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,6 +87,7 @@ class ChartStore:
         self.clock = clock
         self._lock_file = lock
         self._write_lock = threading.RLock()
+        self._atomic = threading.local()
         self.author = SYSTEM_AUTHOR
         with engine.connect() as conn:
             meta = dict(conn.execute(select(StoreMeta.key, StoreMeta.value)).all())
@@ -163,6 +165,37 @@ class ChartStore:
         self.close()
 
     # --- the one write path ---------------------------------------------------------------------
+    @contextmanager
+    def atomic(self):
+        """Group several writes into one transaction: all of them are on disk, or none.
+
+        For what a nurse saves as one thing (the pre-session form with its dose, waste and signatures): a crash
+        or a refused signature half-way leaves nothing behind. Reads on this thread inside the block see the
+        block's own rows (a signature needs the row it signs). Nested blocks join the outer one.
+        """
+        if getattr(self._atomic, "conn", None) is not None:
+            yield
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            self._atomic.conn = conn
+            try:
+                yield
+            finally:
+                self._atomic.conn = None
+
+    def _bind(self):
+        """The connection of this thread's open ``atomic`` block, else the engine."""
+        return getattr(self._atomic, "conn", None) or self.engine
+
+    @contextmanager
+    def _write_transaction(self):
+        conn = getattr(self._atomic, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
     def _append(self, model: type, rows: Sequence[dict], *, author: str | None = None) -> list[dict]:
         """Insert new chart rows durably; returns them as stored (ids, seqs, times, hashes)."""
         if model not in CHART_MODELS:
@@ -172,7 +205,7 @@ class ChartStore:
         table = model.__table__
         now = self.clock.now()
         late_after = timedelta(minutes=self.policy.late_entry_after_min) if self._policy else timedelta(minutes=15)
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             counter = conn.execute(
                 select(DeviceCounter.last_seq, DeviceCounter.last_hash).where(DeviceCounter.device_id == self.device_id)
             ).one()
@@ -230,7 +263,7 @@ class ChartStore:
 
     # --- reads ----------------------------------------------------------------------------------
     def get(self, model: type, row_id: str) -> dict:
-        with OrmSession(self.engine) as s:
+        with OrmSession(self._bind()) as s:
             obj = s.get(model, row_id)
             if obj is None:
                 raise NotFound(f"no {model.__tablename__} row {row_id}")
@@ -241,7 +274,7 @@ class ChartStore:
         for key, value in filters.items():
             stmt = stmt.where(getattr(model, key) == value)
         stmt = stmt.order_by(getattr(model, "effective_at"), getattr(model, order_by))
-        with OrmSession(self.engine) as s:
+        with OrmSession(self._bind()) as s:
             return [row_dict(o) for o in s.scalars(stmt)]
 
     @staticmethod

@@ -294,11 +294,13 @@ class ChairController(QObject):
         found = AlertRules(self.policy).predose_bp(s, d, self.clock.now())
         return found[0].message if found else ""
 
-    def submit_presession(self, form: PresessionForm, check_only: bool = False) -> dict | None:
+    def submit_presession(self, form: PresessionForm, check_only: bool = False,
+                          sign: Callable[[dict], None] | None = None) -> dict | None:
         """Validate the whole form, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order).
 
-        ``check_only``: validate and write nothing (the screen then asks for the signatures). Returns the dose
-        and waste rows written (``{"dose": row, "waste": row or None}``) for signing."""
+        ``check_only``: validate and write nothing (the screen then asks for the signatures). ``sign(rows)`` signs
+        the dose (and waste) inside the same transaction, so the form, the dose and its signatures are on disk
+        together or not at all. Returns the dose and waste rows (``{"dose": row, "waste": row or None}``)."""
         sid = self._need_session()
         if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
             raise ClinicalInputError("pre-session checks are done; the session has started")
@@ -337,36 +339,39 @@ class ChairController(QObject):
                 raise ClinicalInputError("the witness must be someone else")
         if check_only:
             return None
-        # --- everything valid: write ---
+        # --- everything valid: write, as one transaction with its signatures ---
         written: list[dict] = []
-        if self.state is SessionState.PLANNED:
-            written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
-        items_saved = {
-            "consent_on_file": True, "fasting_hours": fasting, "current_meds": form.current_meds.strip(),
-            **{f"rems_{k}": bool(v) for k, v in form.rems.items()},
-            "escort_name": form.escort_name.strip(), "escort_phone": form.escort_phone.strip(),
-            "no_driving_acknowledged": True, "weight_kg": weight,
-        }
-        for item, answer in items_saved.items():
-            written.append(self.store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer}))
-        vit = {"NIBP_SYS": b_sys, "NIBP_DIA": b_dia, "label": "baseline", "source": form.baseline_source}
-        if b_hr is not None:
-            vit["HR"] = b_hr
-        if b_spo2 is not None:
-            vit["SPO2"] = b_spo2
-        written.append(self.store.observe(sid, Kind.MANUAL_VITALS, data=vit))
-        if phq is not None:
-            written.append(self.store.observe(
-                sid, Kind.PHQ9, value=phq.total, data={"items": [int(i) for i in items], "band": phq.band},
-                patient_id=self.view.patient["patient_id"] if self.view else None))
-        written.append(self.store.save_checklist(sid, "pre-session", {**items_saved, "baseline_bp": f"{b_sys:g}/{b_dia:g}"},
-                                                 passed=True))
-        dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
-        waste_row = None
-        if waste > 0:
-            waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
-                "amount_mg": waste, "method": form.waste_method.strip(), "witness": form.waste_witness.strip()})
-        written.append(self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]}))
+        with self.store.atomic():
+            if self.state is SessionState.PLANNED:
+                written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
+            items_saved = {
+                "consent_on_file": True, "fasting_hours": fasting, "current_meds": form.current_meds.strip(),
+                **{f"rems_{k}": bool(v) for k, v in form.rems.items()},
+                "escort_name": form.escort_name.strip(), "escort_phone": form.escort_phone.strip(),
+                "no_driving_acknowledged": True, "weight_kg": weight,
+            }
+            for item, answer in items_saved.items():
+                written.append(self.store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer}))
+            vit = {"NIBP_SYS": b_sys, "NIBP_DIA": b_dia, "label": "baseline", "source": form.baseline_source}
+            if b_hr is not None:
+                vit["HR"] = b_hr
+            if b_spo2 is not None:
+                vit["SPO2"] = b_spo2
+            written.append(self.store.observe(sid, Kind.MANUAL_VITALS, data=vit))
+            if phq is not None:
+                written.append(self.store.observe(
+                    sid, Kind.PHQ9, value=phq.total, data={"items": [int(i) for i in items], "band": phq.band},
+                    patient_id=self.view.patient["patient_id"] if self.view else None))
+            written.append(self.store.save_checklist(sid, "pre-session", {**items_saved, "baseline_bp": f"{b_sys:g}/{b_dia:g}"},
+                                                     passed=True))
+            dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
+            waste_row = None
+            if waste > 0:
+                waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
+                    "amount_mg": waste, "method": form.waste_method.strip(), "witness": form.waste_witness.strip()})
+            written.append(self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]}))
+            if sign is not None:
+                sign({"dose": dose_row, "waste": waste_row})
         self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg", *written, dose_row, waste_row, kind="presession")
         return {"dose": dose_row, "waste": waste_row}
 

@@ -108,3 +108,22 @@ def test_tail_check_is_anchored_and_full_check_sees_old_edits(store, session):
     con.commit()
     con.close()
     assert any(last in p for p in store.verify_chain(tail=10))
+
+
+def test_atomic_block_is_all_or_nothing_and_sees_its_own_rows(store, session):
+    from ketachart.store.models import Signature
+
+    before = len(store.rows(Observation))
+    with pytest.raises(ClinicalInputError):
+        with store.atomic():
+            row = store.observe(session["id"], "precheck", data={"item": "consent_on_file", "answer": True})
+            assert store.get(Observation, row["id"])["kind"] == "precheck"  # visible inside the block
+            store.sign(Observation, row["id"], user_id="nurse.a", printed_name="A", meaning="performed")
+            store.observe(session["id"], "note", text="  ")  # refused: the whole block rolls back
+    assert len(store.rows(Observation)) == before and store.rows(Signature) == []
+    assert store.verify_chain() == []  # no gap in device_seq: the sequence rolled back too
+    with store.atomic():
+        row = store.observe(session["id"], "note", text="one")
+        store.sign(Observation, row["id"], user_id="nurse.a", printed_name="A", meaning="performed")
+    assert len(store.rows(Observation)) == before + 1 and len(store.rows(Signature)) == 1
+    assert store.verify_chain() == []

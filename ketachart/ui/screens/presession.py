@@ -300,11 +300,14 @@ class PresessionScreen(QWidget):
         def write_and_sign(witness: tuple[str, str] | None) -> dict:
             if witness:
                 form.waste_witness = witness[0]
-            rows = self.c.submit_presession(form)
-            sigs.sign(DoseAdministration, rows["dose"]["id"], user_id=nurse["id"], secret=nurse["secret"],
-                      meaning="performed")
-            if witness and rows["waste"] is not None:
-                sigs.sign(Observation, rows["waste"]["id"], user_id=witness[0], secret=witness[1], meaning="witnessed")
+            def sign(rows: dict) -> None:  # inside the form's transaction: all saved and signed, or nothing
+                sigs.sign(DoseAdministration, rows["dose"]["id"], user_id=nurse["id"], secret=nurse["secret"],
+                          meaning="performed")
+                if witness and rows["waste"] is not None:
+                    sigs.sign(Observation, rows["waste"]["id"], user_id=witness[0], secret=witness[1],
+                              meaning="witnessed")
+
+            rows = self.c.submit_presession(form, sign=sign)
             self.c.refresh()  # the chart shows the signatures
             return rows
 
