@@ -259,3 +259,29 @@ def test_discharge_override_rules(window, qtbot, store, clock):
     row = store.rows(Checklist, session_id=sid, kind="discharge")[0]
     assert not row["passed"] and row["override_reason"].startswith("Escort") and row["score"] == 8
     assert store.session_state(sid) is SessionState.DISCHARGED
+
+
+def test_presession_with_a_signature_that_fails_saves_nothing(window, qtbot, store):
+    """The form, dose, waste and signatures are one transaction: a failure while signing leaves no trace."""
+    from ketachart.domain.errors import ClinicalInputError
+
+    new_patient(window)
+    window.patients.start("IV")
+    fill_presession(window)
+    sid = window.c.session_id
+    form = window.presession.form()
+
+    def failing_sign(rows):
+        assert store.get(DoseAdministration, rows["dose"]["id"])  # visible inside the transaction
+        raise ClinicalInputError("witness signature refused")
+
+    before = {t: len(store.rows(t)) for t in (Observation, DoseAdministration, Checklist, Signature)}
+    try:
+        window.c.submit_presession(form, sign=failing_sign)
+    except ClinicalInputError:
+        pass
+    else:
+        raise AssertionError("the signature failure must reach the caller")
+    assert {t: len(store.rows(t)) for t in before} == before
+    assert store.session_state(sid) is SessionState.PLANNED
+    assert store.verify_chain() == []
