@@ -182,6 +182,10 @@ def run_app(args: argparse.Namespace) -> int:
         if args.demo and not (args.autoplay or args.screenshot) and not store.patients():
             history = _HistoryInBackground(store, lambda: window.stack.currentWidget() is window.patients
                                            and window.patients.reload()).start()
+        if app.platformName() == "offscreen" and not args.screenshot and getattr(args, "quit_after", None) is None:
+            # e.g. `make run` over ssh with no display: say so, instead of looking hung
+            print("ketachart: no display found, so the window is running offscreen (invisible). Run it in a desktop "
+                  "session, or under Xvfb with DISPLAY set. Ctrl+C stops it.", file=sys.stderr, flush=True)
         if os.environ.get("KETACHART_REPORT_STARTUP"):
             from PySide6.QtCore import QTimer
 
@@ -199,6 +203,16 @@ def run_app(args: argparse.Namespace) -> int:
             shot.start()
             code = app.exec()
             return shot.exit_code if shot.done else code
+        import signal
+
+        from PySide6.QtCore import QTimer
+
+        # Ctrl+C closes cleanly (vitals flushed, ports shut). Python only runs signal handlers when it has
+        # control, so a slow idle timer hands it control now and then while Qt's loop waits.
+        signal.signal(signal.SIGINT, lambda *_: app.quit())
+        wake = QTimer()
+        wake.timeout.connect(lambda: None)
+        wake.start(500)
         return app.exec()
     finally:
         if history is not None:
