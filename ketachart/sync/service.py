@@ -67,6 +67,10 @@ and ``batch-committed`` (server committed, local cursor not yet advanced). ``inf
 ``batch`` (0-based) and ``hi`` (last device_seq of the batch)."""
 
 
+class ReplayMismatch(RuntimeError):
+    """A row this chair pushes differs from the central row with the same id (see ``_check_replayed``)."""
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """Outcome of one pass.
@@ -148,6 +152,28 @@ class SyncService:
             conn.rollback()
         return int(seq)
 
+    @staticmethod
+    def _check_replayed(cur, table: str) -> None:  # noqa: ANN001
+        """A row the central already had must be the same row, column for column.
+
+        ``ON CONFLICT DO NOTHING`` makes a replayed batch harmless, but it would also silently keep the central
+        copy when this chair sends a *different* row under the same id: a chart edited outside KetaChart, or a
+        damaged central. That is refused (the batch rolls back, the cursor stays) with a message saying so.
+        """
+        cols = chart_columns(table)
+        mine = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in cols)
+        theirs = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols)
+        cur.execute(sql.SQL(
+            "SELECT s.id FROM {} s JOIN {} c ON c.id = s.id WHERE ROW({}) IS DISTINCT FROM ROW({}) LIMIT 3"
+        ).format(sql.Identifier(f"stage_{table}"), sql.Identifier(SCHEMA, table), mine, theirs))
+        differing = [r[0] for r in cur.fetchall()]
+        if differing:
+            raise ReplayMismatch(
+                f"{table} row(s) {', '.join(differing)} differ from the central copy with the same id: this chart or "
+                "the central was changed outside KetaChart. Nothing more was sent; run `ketachart verify` here and "
+                "ask IT to compare the central copy."
+            )
+
     def _push_key(self, central_id: str) -> str:
         return f"central:{central_id}:push_seq"
 
@@ -204,6 +230,10 @@ class SyncService:
                 self._put_state(local, {"last_sync_at": server_now.isoformat()})
             self._emit(progress, "done", 1, 1)
             return SyncResult(tally["pushed"], tally["pulled"], self.pending_count(), None, server_now, offset)
+        except ReplayMismatch as exc:
+            self.store.audit("sync-refused", None, {"reason": "replay-mismatch"})
+            return SyncResult(tally["pushed"], tally["pulled"], self.pending_count(), str(exc), self.last_sync_at(),
+                              offset)
         except (psycopg.Error, OSError) as exc:
             pushed, pulled = tally["pushed"], tally["pulled"]
             message = (
@@ -362,6 +392,7 @@ class SyncService:
                         cur.execute(sql.SQL(
                             "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (id) DO NOTHING"
                         ).format(sql.Identifier(SCHEMA, table), col_sql, col_sql, sql.Identifier(f"stage_{table}")))
+                        self._check_replayed(cur, table)
             # The server has committed this batch; only now may the cursor move.
             if self.hook:
                 self.hook("batch-committed", info)

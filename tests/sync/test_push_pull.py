@@ -278,3 +278,33 @@ def test_central_init_command_and_sync_from_the_environment(pg_server, make_chai
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def test_a_changed_row_under_a_pushed_id_is_refused_not_silently_dropped(central, make_chair, tmp_path):
+    """ON CONFLICT DO NOTHING must not hide a chart that now says something else than the central copy."""
+    chair = make_chair("a")
+    chart_small_session(chair, "A", readings=5)
+    assert SyncService(chair, central.chair_url).run_once().error is None
+    before = central.count("vital_readings")
+    path = chair.path
+    chair.close()
+    con = sqlite3.connect(path)  # a hand edit, and a cursor reset so the edited row is sent again
+    row_id, original = con.execute("SELECT id, value FROM vital_readings WHERE value IS NOT NULL LIMIT 1").fetchone()
+    con.execute("DROP TRIGGER vital_readings_no_update")
+    con.execute("UPDATE vital_readings SET value = value + 40 WHERE id = ?", (row_id,))
+    con.execute("DELETE FROM sync_state WHERE key LIKE '%push_seq'")
+    con.commit()
+    con.close()
+    from ketachart.store.repository import ChartStore
+
+    edited = ChartStore.open(path, FakeClock())
+    try:
+        result = SyncService(edited, central.chair_url).run_once()
+        assert result.error and "differ from the central copy" in result.error
+        assert central.count("vital_readings") == before
+        with psycopg.connect(central.admin_url) as conn:
+            kept = conn.execute(sql.SQL("SELECT value FROM {} WHERE id = %s").format(
+                sql.Identifier(SCHEMA, "vital_readings")), (row_id,)).fetchone()[0]
+        assert kept == original  # the central kept the original
+    finally:
+        edited.close()
