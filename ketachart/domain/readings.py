@@ -79,6 +79,13 @@ class Reading:
         return self.value is not None and not (self.flags & BLOCKING)
 
     @property
+    def worth_charting(self) -> bool:
+        """False for "no such measurement on this device" (a module that is not fitted): a monitor without CO2
+        says so for ETCO2 every few seconds, which tells the chart nothing. Invalid, sensor-off or artefact
+        readings are charted: they say when a measurement the nurse relied on was missing."""
+        return not (self.value is None and self.flags == {Quality.UNAVAILABLE})
+
+    @property
     def mdc(self) -> int | None:
         return self.parameter.mdc
 

@@ -195,7 +195,7 @@ class ChairController(QObject):
         self.live.feed(batch)
         if self.session_id is None or (self.view and self.view.state.is_final):
             return
-        self.writer.submit(self.session_id, batch)
+        self.writer.submit(self.session_id, [r for r in batch if r.worth_charting])
         findings: list[AlertFinding] = []
         for r in batch:
             findings += self.rules.feed(r)

@@ -80,3 +80,10 @@ def test_cadss6_labels_use_the_clinics_wording_when_entered():
         ClinicPolicy(cadss6_item_text=("only one",))
     policy = ClinicPolicy(cadss6_item_text=wording)
     assert ClinicPolicy.from_json(policy.to_json()).cadss6_item_text == wording
+
+
+def test_absent_modules_are_not_charted_but_missing_measurements_are(clock):
+    absent = Reading(Parameter.ETCO2, None, clock.now(), flags={Quality.UNAVAILABLE})
+    off = Reading(Parameter.SPO2, None, clock.now(), flags={Quality.SENSOR_OFF})
+    assert not absent.worth_charting and off.worth_charting
+    assert Reading(Parameter.HR, 70, clock.now()).worth_charting
