@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -377,62 +376,6 @@ def _raw_rows(store: ChartStore, table, where_col: str, values: list[str]) -> li
     return out
 
 
-_FAST_TIME_LEN = len("2026-01-05 08:50:00.000000")
-_PLANS: dict[str, list[tuple[str, str]]] = {}
-
-
-def _plan(table) -> list[tuple[str, str]]:
-    plan = _PLANS.get(table.name)
-    if plan is None:
-        kinds = {"UTCDateTime": "t", "Boolean": "b", "Float": "f", "Integer": "i"}
-        plan = [(c.name, kinds.get(c.type.__class__.__name__, "s")) for c in table.columns if c.name != "row_hash"]
-        _PLANS[table.name] = plan
-    return plan
-
-
-def _canonical_fast(table, row: dict) -> str:
-    """Identical text to :func:`canonical_content` (tests hold the two equal), written out directly: keys in
-    sorted order, strings escaped by the json module's own encoder, numbers as ``json.dumps`` writes them."""
-    parts = []
-    for name, kind in _sorted_plan(table):
-        value = row.get(name)
-        if value is None:
-            text = "null"
-        elif kind == "t":
-            if isinstance(value, str) and len(value) == _FAST_TIME_LEN and value[10] == " ":
-                text = '"' + value[:10] + "T" + value[11:] + 'Z"'
-            else:
-                text = '"' + _parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + '"'
-        elif kind == "f":
-            text = _float_repr(float(value))
-        elif kind == "b":
-            text = "1" if value else "0"
-        elif kind == "i":
-            text = str(int(value))
-        else:
-            text = _encode_str(str(value))
-        parts.append(f'"{name}":{text}')
-    return '{"row":{' + ",".join(parts) + '},"table":' + _encode_str(table.name) + "}"
-
-
-_SORTED_PLANS: dict[str, list[tuple[str, str]]] = {}
-
-
-def _sorted_plan(table) -> list[tuple[str, str]]:
-    plan = _SORTED_PLANS.get(table.name)
-    if plan is None:
-        plan = sorted(_plan(table))
-        _SORTED_PLANS[table.name] = plan
-    return plan
-
-
-def _float_repr(value: float) -> str:
-    return json.dumps(value) if value != value or value in (float("inf"), float("-inf")) else float.__repr__(value)
-
-
-_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses with ensure_ascii=True
-
-
 def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
     """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order."""
     session = _raw_rows(store, Session.__table__, "id", [session_id])
@@ -461,7 +404,7 @@ def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] 
     :func:`record_rows` in their order (a JSON array of the rows' canonical contents)."""
     rows = record_rows(store, session_id, readings)
     tables = {name: MODEL_BY_TABLE[name].__table__ for name in MODEL_BY_TABLE}
-    text = "[" + ",".join(_canonical_fast(tables[name], row) for name, row in rows) + "]"
+    text = "[" + ",".join(canonical_content(tables[name], row) for name, row in rows) + "]"
     return hashlib.sha256(text.encode()).hexdigest(), len(rows)
 
 
