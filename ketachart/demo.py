@@ -18,7 +18,7 @@ from .domain.readings import Quality, Reading
 from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, evaluate_discharge, padss_total
 from .domain.session import SessionEvent
 from .hardware.sim.physiology import Patient as SimPatient
-from .store.models import Checklist, Course, DoseAdministration, Observation
+from .store.models import Checklist, Course, DoseAdministration, Observation, Session
 from .store.repository import ChartStore
 
 DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
@@ -28,6 +28,19 @@ NAMES = [
     ("Lindqvist", "Maja", "1991-06-24", "female"), ("Tanaka", "Hiro", "1968-01-30", "male"),
     ("Dubois", "Claire", "1975-09-17", "female"), ("Nguyen", "Bao", "1988-12-05", "male"),
 ]
+
+
+def _phq9_for_session(number: int) -> list[int]:
+    """A course that responds: PHQ-9 19 (moderately severe, item 9 positive) at session 1, about 3 points lower
+    at each of the next sessions, item 9 back to 0 from session 3."""
+    items = [3, 3, 2, 2, 2, 2, 2, 2, 1]
+    order = (0, 4, 1, 5, 2, 6, 3, 7)  # spread the improvement over items 1-8
+    for k in range(3 * (number - 1)):
+        i = order[k % len(order)]
+        items[i] = max(0, items[i] - 1)
+    if number >= 3:
+        items[8] = 0
+    return items
 
 
 def _ensure_user(store: ChartStore, user_id: str, name: str) -> None:
@@ -89,7 +102,7 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
     }
     for item, answer in prechecks.items():
         store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer})
-    phq = [2, 2, 1, 2, 1, 2, 1, 1, 0]
+    phq = _phq9_for_session(len(store.rows(Session, course_id=course["id"])))
     store.observe(sid, Kind.PHQ9, value=sum(phq), data={"items": phq}, patient_id=pid)
 
     # --- readings: 1 Hz HR/SpO2 from 10 min before start, NIBP every 3-5 min ---------------------

@@ -88,7 +88,7 @@ def test_dose_rate_changes_and_scales_round_trip(demo, bundle):
     assert "Strong dissociation" in children[1]["note"][0]["text"]
     surveys = [o for o in _resources(bundle, "Observation") if o["category"][0]["coding"][0]["code"] == "survey"]
     phq = next(o for o in surveys if o["code"]["coding"][0]["code"] == "44261-6")
-    assert phq["valueQuantity"]["value"] == 12
+    assert phq["valueQuantity"]["value"] == 19  # first session of the demo course
     nausea = next(o for o in surveys if o["status"] == "amended")
     assert nausea["valueQuantity"]["value"] == 3 and "6" in nausea["note"][0]["text"]
     assert all(any(c["system"] == LOCAL_CODESYSTEM for c in o["code"]["coding"]) for o in surveys)
