@@ -4,6 +4,7 @@
 - :mod:`.policy`      failed sign-in throttling and lockout
 - :mod:`.accounts`    :class:`Accounts` service over a ChartStore; :class:`SignedInUser`, :class:`AuthSession`
 - :mod:`.signatures`  :class:`Signatures` (re-authenticated e-signatures) and "signed version amended"
+- :mod:`.policy_admin` changing the clinic policy (shared by ``ketachart policy set`` and the admin dialog)
 - :mod:`.cli`         ``ketachart users ...``, ``ketachart verify``, ``ketachart encrypt-db``
 """
 

@@ -244,10 +244,11 @@ class Accounts:
                              author=user_id)
         return self._signed_in(row)
 
-    def verify_for_signature(self, user_id: str, secret: str) -> SignedInUser:
-        """Re-authenticate ``user_id`` with *their own* secret (e-signatures, witnesses). Audited as ``reauth``."""
-        who = self._check(user_id, secret, "signature")
-        self._audit("reauth", who.user_id, {"purpose": "signature"}, author=who.user_id)
+    def verify_for_signature(self, user_id: str, secret: str, purpose: str = "signature") -> SignedInUser:
+        """Re-authenticate ``user_id`` with *their own* secret (e-signatures, witnesses, a policy change).
+        Audited as ``reauth`` with ``purpose``."""
+        who = self._check(user_id, secret, purpose)
+        self._audit("reauth", who.user_id, {"purpose": purpose}, author=who.user_id)
         return who
 
     # --- sessions ---------------------------------------------------------------------------------

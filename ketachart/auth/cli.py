@@ -182,47 +182,15 @@ def _policy_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_policy_changes(policy, changes: list[str]) -> dict:  # noqa: ANN001
-    """``KEY=VALUE`` strings -> typed values for ``ClinicPolicy.changed``; unknown keys and bad values refused."""
-    import json
-    from dataclasses import fields
-
-    from ..cli import UserError
-
-    types = {f.name: type(getattr(policy, f.name)) for f in fields(policy)}
-    out: dict = {}
-    for change in changes:
-        key, sep, raw = change.partition("=")
-        key = key.strip()
-        if not sep or key not in types or key == "version":
-            raise UserError(f"{change!r}: not a policy setting (see `ketachart policy show`); nothing was changed")
-        kind = types[key]
-        try:
-            if kind is tuple:
-                value = json.loads(raw)
-                if not isinstance(value, list):
-                    raise ValueError
-                out[key] = tuple(value)
-            elif kind is bool:
-                out[key] = raw.strip().lower() in ("1", "true", "yes")
-            else:
-                out[key] = kind(raw)
-        except ValueError:
-            raise UserError(f"{change!r}: {key} needs a {kind.__name__} (tuples as JSON lists); nothing was changed") from None
-    return out
-
-
 def _policy_set(args: argparse.Namespace) -> int:
+    from .policy_admin import change_policy
+
     def run(accounts) -> int:  # noqa: ANN001
-        store = accounts.store
-        new = store.policy.changed(**parse_policy_changes(store.policy, args.changes))  # validates
-        session = accounts.sign_in(args.admin, _secret(f"PIN/password for {args.admin}: "))
-        accounts.require(session.user, "manage-policy")
-        store.set_policy(new, author=session.user.user_id)
-        store.audit("policy-change", f"policy_versions:{new.version}",
-                    {"keys": sorted(c.partition("=")[0] for c in args.changes), "reason": args.reason},
-                    author=session.user.user_id)
-        print(f"clinic policy version {new.version} is now in force")
+        def authenticate():  # noqa: ANN202  (asked only once the new values passed validation)
+            return accounts.sign_in(args.admin, _secret(f"PIN/password for {args.admin}: ")).user
+
+        done = change_policy(accounts, args.changes, args.reason, authenticate)
+        print(f"clinic policy version {done.policy.version} is now in force ({', '.join(done.keys)} changed)")
         return 0
 
     return _with_accounts(args, run)

@@ -7,6 +7,7 @@ here are what a new clinic starts with; an admin may change them (a new version 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import ClinicalInputError
@@ -65,6 +66,21 @@ class ClinicPolicy:
             raise ClinicalInputError("policy: the dose cap must be positive")
         if self.cadss6_item_text and len(self.cadss6_item_text) != 6:
             raise ClinicalInputError("policy: CADSS-6 wording needs six items (1, 2, 6, 7, 15, 22) or none")
+        if self.cadss6_item_text and not all(isinstance(t, str) and t.strip() for t in self.cadss6_item_text):
+            raise ClinicalInputError("policy: each CADSS-6 item needs its wording (or leave all six empty)")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value) or value < 0:
+                    raise ClinicalInputError(f"policy: {f.name} must be a number of zero or more")
+        for name in POSITIVE:
+            if getattr(self, name) <= 0:
+                raise ClinicalInputError(f"policy: {name} must be above zero")
+        low, high = self.infusion_min_range if len(self.infusion_min_range) == 2 else (0, 0)
+        if not (0 < low <= self.infusion_min_default <= high):
+            raise ClinicalInputError("policy: the default infusion length must lie within an increasing range [min, max]")
+        if not all(isinstance(d, (int, float)) and d > 0 for d in self.intranasal_doses_mg):
+            raise ClinicalInputError("policy: intranasal doses must be positive numbers of mg")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -80,5 +96,9 @@ class ClinicPolicy:
         """A new policy version with some values changed."""
         return replace(self, version=self.version + 1, **changes)
 
+
+# Settings where zero would switch a safety check off or make a timer fire continuously.
+POSITIVE = ("concentration_mg_per_ml_default", "nibp_interval_min", "discharge_min_after_start", "monitor_silent_s",
+            "signin_max_failures", "repeat_window_min", "hr_high_sustained_min", "padss_pass")
 
 DEFAULT_POLICY = ClinicPolicy()

@@ -1,4 +1,5 @@
-"""Admin dialog: the users (add, deactivate, reset PIN) and the audit trail with CSV export."""
+"""Admin dialog: the users (add, deactivate, reset PIN), the clinic policy (:mod:`.policy_page`) and the audit
+trail with CSV export."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ...auth import Accounts, AuthError, SignedInUser
 from ...auth.accounts import ROLES, audit_rows
 from ...auth.audit_export import export_audit_csv
 from ...domain.errors import ClinicalInputError
+from .policy_page import PolicyPage
 
 USER_COLUMNS = ("User id", "Printed name", "Role", "Active", "PIN set")
 AUDIT_COLUMNS = ("Recorded (UTC)", "Who", "Action", "Target", "Device", "Details")
@@ -39,8 +41,8 @@ class AdminDialog(QDialog):
         self.actor = actor
         self.audit_limit = audit_limit
         self.setWindowTitle("Admin - KetaChart")
-        self.resize(900, 600)
-        tabs = QTabWidget(self)
+        self.resize(1100, 760)
+        self.tabs = tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         self.message = QLabel("", self)
@@ -77,6 +79,12 @@ class AdminDialog(QDialog):
             buttons.addWidget(w)
         ul.addLayout(buttons)
         tabs.addTab(users, "Users")
+
+        self.policy_page: PolicyPage | None = None
+        if actor.can("manage-policy"):
+            self.policy_page = PolicyPage(accounts, actor, tabs)
+            self.policy_page.policy_changed.connect(lambda _v: self.refresh())
+            tabs.addTab(self.policy_page, "Clinic policy")
 
         audit = QWidget(tabs)
         al = QVBoxLayout(audit)
