@@ -180,6 +180,9 @@ class ChartStore:
             self._atomic.conn = conn
             try:
                 yield
+            except BaseException:
+                self._policy = None  # a policy set inside the block was rolled back: reload from the file
+                raise
             finally:
                 self._atomic.conn = None
 

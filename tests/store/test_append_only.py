@@ -127,3 +127,13 @@ def test_atomic_block_is_all_or_nothing_and_sees_its_own_rows(store, session):
         store.sign(Observation, row["id"], user_id="nurse.a", printed_name="A", meaning="performed")
     assert len(store.rows(Observation)) == before + 1 and len(store.rows(Signature)) == 1
     assert store.verify_chain() == []
+
+
+def test_a_policy_change_rolled_back_is_not_left_in_force(store):
+    new = store.policy.changed(dose_cap_mg=120)
+    with pytest.raises(RuntimeError):
+        with store.atomic():
+            store.set_policy(new)
+            assert store.policy.dose_cap_mg == 120
+            raise RuntimeError("the audit write failed")
+    assert store.policy.version == 1 and store.policy.dose_cap_mg != 120
