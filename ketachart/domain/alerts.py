@@ -49,6 +49,10 @@ class AlertRules:
                               f"SpO2 {v:.0f}% (alert at {self.policy.spo2_low}% or below)", {"value": v})
         return []
 
+    def mark_active(self, rule: str) -> None:
+        """After a restart: a stored, still-unacknowledged alert's rule stays quiet until its condition clears."""
+        self._active.add(rule)
+
     def monitor_silent(self, silent: bool, at: datetime, device: str = "monitor") -> list[AlertFinding]:
         return self._edge("monitor-silent", silent, at, "warning",
                           f"No reading from the {device} for {self.policy.monitor_silent_s} s", {"device": device})

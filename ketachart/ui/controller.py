@@ -154,7 +154,7 @@ class ChairController(QObject):
             except ValueError:
                 continue
         for a in self.store.unacknowledged_alerts(session_id):
-            self.rules._active.add(a["rule"])
+            self.rules.mark_active(a["rule"])
         self.refresh()
         if self.view is not None:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
@@ -196,6 +196,8 @@ class ChairController(QObject):
         if self.session_id is None or (self.view and self.view.state.is_final):
             return
         self.writer.submit(self.session_id, [r for r in batch if r.worth_charting])
+        if self.rules.policy is not self.policy:  # an admin recorded a new policy version: use it from now on
+            self.rules.policy = self.policy
         findings: list[AlertFinding] = []
         for r in batch:
             findings += self.rules.feed(r)

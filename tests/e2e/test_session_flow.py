@@ -285,3 +285,14 @@ def test_presession_with_a_signature_that_fails_saves_nothing(window, qtbot, sto
     assert {t: len(store.rows(t)) for t in before} == before
     assert store.session_state(sid) is SessionState.PLANNED
     assert store.verify_chain() == []
+
+
+def test_a_new_policy_version_applies_to_the_open_session_at_once(window, qtbot, store, clock):
+    """An admin raises the SpO2 alert limit mid-session: the next reading is judged by the new version."""
+    sid = checked_in_session(window, qtbot)
+    feed(window, qtbot, vitals(clock, 5, spo2=94))
+    assert not [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "spo2-low"]  # 94 % is above 92 %
+    store.set_policy(store.policy.changed(spo2_low=95))
+    feed(window, qtbot, vitals(clock, 5, spo2=94))
+    (alert,) = [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "spo2-low"]
+    assert alert["policy_version"] == 2 and "95%" in alert["message"]
