@@ -43,6 +43,20 @@ def button(text: str, slot: Callable | None = None, *, name: str = "", shortcut:
     return b
 
 
+def screen_layout(screen: QWidget, title: str, action: str, slot: Callable) -> tuple[QVBoxLayout, QLabel]:
+    """The frame every full-page form shares: margins, a title on the left, one way out on the right."""
+    screen.setObjectName("screen")
+    root = QVBoxLayout(screen)
+    root.setContentsMargins(10, 8, 10, 8)
+    head = QHBoxLayout()
+    label = QLabel(title)
+    label.setObjectName("title")
+    head.addWidget(label, 1)
+    head.addWidget(button(action, slot))
+    root.addLayout(head)
+    return root, label
+
+
 def shortcut(widget: QWidget, key: str, slot: Callable) -> QShortcut:
     sc = QShortcut(QKeySequence(key), widget)
     sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from ...domain.errors import ClinicalInputError
 from ...domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..controller import USER_ERRORS, ChairController
-from .common import MessageLine, button
+from .common import MessageLine, button, screen_layout
 
 
 class DischargeScreen(QWidget):
@@ -28,16 +28,8 @@ class DischargeScreen(QWidget):
 
     def __init__(self, controller: ChairController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("screen")
         self.c = controller
-        root = QVBoxLayout(self)
-        root.setContentsMargins(10, 8, 10, 8)
-        head = QHBoxLayout()
-        self.title = QLabel("Discharge check")
-        self.title.setObjectName("title")
-        head.addWidget(self.title, 1)
-        head.addWidget(button("◀ Back to session", self.back.emit))
-        root.addLayout(head)
+        root, self.title = screen_layout(self, "Discharge check", "◀ Back to session", self.back.emit)
 
         cols = QHBoxLayout()
         check = QGroupBox("Ketamine discharge checklist")

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ...domain.codes import Parameter
 from ...domain.errors import ClinicalInputError
 from ..controller import USER_ERRORS, ChairController, PresessionForm, number
-from .common import MessageLine, button
+from .common import MessageLine, button, screen_layout
 
 REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
         ("psychostimulants", "Psychostimulants"), ("maois", "MAOIs"), ("opioids", "Opioids"))
@@ -38,16 +38,8 @@ class PresessionScreen(QWidget):
 
     def __init__(self, controller: ChairController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("screen")
         self.c = controller
-        root = QVBoxLayout(self)
-        root.setContentsMargins(10, 8, 10, 8)
-        head = QHBoxLayout()
-        self.title = QLabel("Pre-session")
-        self.title.setObjectName("title")
-        head.addWidget(self.title, 1)
-        head.addWidget(button("Patients", self.want_patients.emit))
-        root.addLayout(head)
+        root, self.title = screen_layout(self, "Pre-session", "Patients", self.want_patients.emit)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
