@@ -185,7 +185,7 @@ def build_tile(ref: ChairRef, data: ChairData | None, server_now: datetime, poli
 class BoardModel:
     """The board's tiles, refreshed per chair. Holds rows read from the central, never writes anything."""
 
-    def __init__(self, source, clock: Clock, *, policy: ClinicPolicy | None = None, initials_only: bool = False,
+    def __init__(self, source, clock: Clock, *, policy: ClinicPolicy | None = None, initials_only: bool | None = None,
                  stale_after_s: float = STALE_AFTER_S) -> None:
         self.source = source
         self.clock = clock
@@ -230,7 +230,8 @@ class BoardModel:
     def tiles(self) -> list[ChairTile]:
         now = self.server_now()
         policy = self.policy or DEFAULT_POLICY
-        return [build_tile(c, self._data.get(c.device_id), now, policy, initials_only=self.initials_only,
+        initials = policy.board_initials_only if self.initials_only is None else self.initials_only
+        return [build_tile(c, self._data.get(c.device_id), now, policy, initials_only=initials,
                            stale_after_s=self.stale_after_s) for c in self.chairs]
 
     def tile(self, device_id: str) -> ChairTile:

@@ -51,15 +51,31 @@ class ChairData:
 class BoardSource:
     """The board's reads over one autocommit connection (board role). Not thread-safe: one user at a time."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, url: str | None = None, connect_kwargs: dict | None = None) -> None:
         self.conn = conn
+        self.url = url
+        self.connect_kwargs = connect_kwargs or {}
+
+    @staticmethod
+    def _open(url: str, kwargs: dict) -> psycopg.Connection:
+        conn = psycopg.connect(url, autocommit=True, **kwargs)
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.read_only = True  # belt and braces: the board role has no write grant either
+        return conn
 
     @classmethod
     def connect(cls, url: str, **kwargs) -> "BoardSource":
-        conn = psycopg.connect(url, autocommit=True, **kwargs)
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.read_only = True
-        return cls(conn)
+        return cls(cls._open(url, kwargs), url, kwargs)
+
+    def reconnect(self) -> None:
+        """After a lost connection (the board's next refresh or poll uses the new one)."""
+        if self.url is None:
+            return
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        self.conn = self._open(self.url, self.connect_kwargs)
 
     def close(self) -> None:
         self.conn.close()
