@@ -167,25 +167,26 @@ class BoardSource:
                          AND value IS NOT NULL ORDER BY effective_at DESC LIMIT 1) v"""
         ).format(_t("vital_readings")), (sids, list(LATEST_PARAMETERS))):
             by_session[r["sid"]].latest[r["param"]] = (r["value"], r["effective_at"])
-        # The trend: the 30 minutes before each session's newest reading, in 30-second means.
-        since = []
-        for sid, c in by_session.items():
-            newest = max((t for _, t in c.latest.values()), default=None)
-            if newest is not None:
-                since.append((sid, newest - TREND_WINDOW))
-        if since:
+        # The trend: one charted reading per 30 seconds over the 30 minutes before each session's newest reading
+        # (the newest in each 30-s slot): 60 index probes per parameter, whatever the rate the monitor sends at.
+        newest = {sid: max((t for _, t in c.latest.values()), default=None) for sid, c in by_session.items()}
+        newest = {sid: t for sid, t in newest.items() if t is not None}
+        if newest:
             for r in cur.execute(sql.SQL(
-                    """SELECT w.sid, p.param, date_bin(%s::interval, v.effective_at, 'epoch'::timestamptz) AS bucket,
-                              avg(v.value) AS value
-                       FROM unnest(%s::text[], %s::timestamptz[]) w(sid, since)
+                    """SELECT w.sid, p.param, v.effective_at, v.value
+                       FROM unnest(%s::text[], %s::timestamptz[]) w(sid, newest)
                        CROSS JOIN unnest(%s::text[]) p(param)
+                       CROSS JOIN generate_series(0, %s) k
                        CROSS JOIN LATERAL (
                            SELECT value, effective_at FROM {} WHERE session_id = w.sid AND parameter = p.param
-                             AND effective_at >= w.since AND value IS NOT NULL) v
-                       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
-            ).format(_t("vital_readings")), (f"{TREND_BUCKET_S} seconds", [s for s, _ in since],
-                                             [t for _, t in since], list(TREND_PARAMETERS))):
-                by_session[r["sid"]].trend.setdefault(r["param"], []).append((r["bucket"], float(r["value"])))
+                             AND effective_at <= w.newest - k * %s::interval
+                             AND effective_at > w.newest - (k + 1) * %s::interval AND value IS NOT NULL
+                           ORDER BY effective_at DESC LIMIT 1) v
+                       ORDER BY 1, 2, 3"""
+            ).format(_t("vital_readings")), (list(newest), list(newest.values()), list(TREND_PARAMETERS),
+                                             int(TREND_WINDOW.total_seconds() // TREND_BUCKET_S) - 1,
+                                             f"{TREND_BUCKET_S} seconds", f"{TREND_BUCKET_S} seconds")):
+                by_session[r["sid"]].trend.setdefault(r["param"], []).append((r["effective_at"], float(r["value"])))
         for a in cur.execute(sql.SQL(
                 """SELECT a.id, a.session_id, a.rule, a.severity, a.message, a.effective_at FROM {} a
                    WHERE a.session_id = ANY(%s)
