@@ -26,11 +26,25 @@ def _id(prefix_hex: str, expr: str) -> str:
 COMMON = "author, effective_at, recorded_at, late_entry, row_hash"
 
 
+BULK_INDEXES = {  # dropped during the bulk load and built once afterwards (what a restore would do)
+    "vital_readings_txid": "(txid)",
+    "vital_readings_device_seq": "(device_id, device_seq)",
+    "board_vitals_session_param_time": "(session_id, parameter, effective_at) INCLUDE (value)",
+}
+
+
 def build(conn, sessions: int, now: datetime | None = None) -> dict:
-    """Fill an initialised, empty central. Returns what was written."""
+    """Fill an initialised, empty central. Returns what was written. The caller re-runs ``central init``
+    afterwards (it re-creates the board's notification triggers, dropped here for the bulk load)."""
     now = now or datetime.now(timezone.utc)
     live_start = now - timedelta(minutes=LIVE_MINUTES)
     cur = conn.cursor()
+    cur.execute("SET maintenance_work_mem = '1GB'")
+    cur.execute("SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'board_notify'")
+    for (table,) in cur.fetchall():
+        cur.execute(f"DROP TRIGGER board_notify ON {table}")
+    for name in BULK_INDEXES:
+        cur.execute(f"DROP INDEX IF EXISTS ketachart.{name}")
     n, t0 = sessions, f"'{T0}'::timestamptz"
     dev = f"'bench-chair-' || lpad((({{g}}) % {CHAIRS})::text, 2, '0')"
     # Historical sessions: session g on chair g % 20, day g / 20 (a working day each), patient g.
@@ -117,5 +131,7 @@ def build(conn, sessions: int, now: datetime | None = None) -> dict:
                NULL, clock_timestamp()
         FROM generate_series(0, {n} - 1) c
     """)
+    for name, columns in BULK_INDEXES.items():
+        cur.execute(f"CREATE INDEX {name} ON ketachart.vital_readings {columns}")
     rows = cur.execute("SELECT count(*) FROM ketachart.vital_readings").fetchone()[0]
     return {"readings": rows, "sessions": sessions + CHAIRS}

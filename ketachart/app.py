@@ -123,9 +123,16 @@ def _install_sync(window, store: ChartStore, args: argparse.Namespace):
             print(f"ketachart: sync is off: {exc}", file=sys.stderr)
         return None
     from .sync import SyncService
+    from .sync.live import LivePush
     from .ui.sync_status import SyncStatus
 
-    return SyncStatus(window, SyncService(store, cfg))
+    service = SyncService(store, cfg)
+    status = SyncStatus(window, service)
+    # The clinic board: push every few seconds while a session is open, at once on an alert (docs/SYNC.md).
+    devices = window.c.devices
+    status.live = LivePush(service, chair_name=os.environ.get("KETACHART_CHAIR_NAME") or None,
+                           device_states=lambda: {c.name: c.state for c in list(devices.connections.values())}).start()
+    return status
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -218,6 +225,7 @@ def run_app(args: argparse.Namespace) -> int:
         if history is not None:
             history.finish()
         if sync is not None:
+            sync.live.stop()
             sync.stop()
         if window is not None:
             window.c.shutdown()
