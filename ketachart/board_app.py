@@ -72,7 +72,8 @@ def run_board(args: argparse.Namespace) -> int:
         cfg = CentralConfig.resolve(args.central, sslmode=args.sslmode, sslrootcert=args.sslrootcert)
     except CentralRefused as exc:
         raise UserError(str(exc)) from None
-    return _run(args, cfg.url, size, connect_kwargs=cfg.connect_kwargs(), display=cfg.display())
+    kwargs = {**cfg.connect_kwargs(), "application_name": "ketachart-board"}
+    return _run(args, cfg.url, size, connect_kwargs=kwargs, display=cfg.display())
 
 
 def _run(args, url: str, size, *, demo=None, connect_kwargs: dict | None = None, display: str = "") -> int:
