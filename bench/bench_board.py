@@ -94,6 +94,7 @@ def _latency(server_url: str, quick: bool):
     from ketachart.board.listen import BoardListener
     from ketachart.board.model import BoardModel
     from ketachart.board.queries import BoardSource
+    from ketachart.board.simulate import device_id_of
     from ketachart.domain.clock import SystemClock
 
     samples = 6 if quick else 30
@@ -104,7 +105,9 @@ def _latency(server_url: str, quick: bool):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i, sc in enumerate(scenarios):
-                chairs.append(_Chair(central.chair_url, Path(tmp) / f"c{i}.db", f"Chair {i + 1}", sc))
+                db, name = Path(tmp) / f"c{i}.db", f"Chair {i + 1}"
+                url = central.url_for(device_id_of(db), name)  # enrolled where the central enrols chairs
+                chairs.append(_Chair(url, db, name, sc))
             for chair in chairs:
                 chair.device_id = chair.expect("ready", 300).split()[1]
             model = BoardModel(BoardSource.connect(central.board_url), SystemClock())

@@ -40,6 +40,7 @@ class DemoCentral:
     def __init__(self, server_url: str | None = None) -> None:
         self._env: dict | None = None
         self._tmp: Path | None = None
+        self._enrolled: list[str] = []
         if server_url is None:
             server_url = self._start_cluster()
         self.server_url = server_url
@@ -63,6 +64,18 @@ class DemoCentral:
         self.chair_url = with_db(server_url, self.dbname, self.chair_login, self.chair_password)
         self.board_url = with_db(server_url, self.dbname, self.board_login, self.board_password)
 
+    def url_for(self, device_id: str, name: str) -> str:
+        """The login a chair pushes with: its own enrolled login where the central enrols chairs (issue 13),
+        else the demo's shared chair login."""
+        from ..sync import central as central_mod
+
+        enroll = getattr(central_mod, "enroll_chair", None)
+        if enroll is None:
+            return self.chair_url
+        login, password = enroll(CentralConfig(self.admin_url), name, device_id)
+        self._enrolled.append(login)
+        return with_db(self.server_url, self.dbname, login, password)
+
     def _start_cluster(self) -> str:
         if not SCRIPT.exists():
             raise DemoCentralError(
@@ -83,7 +96,7 @@ class DemoCentral:
         try:
             with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname)))
-                for login in (getattr(self, "chair_login", None), getattr(self, "board_login", None)):
+                for login in (getattr(self, "chair_login", None), getattr(self, "board_login", None), *self._enrolled):
                     if login:
                         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
         except psycopg.Error:

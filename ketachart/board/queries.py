@@ -84,10 +84,13 @@ class BoardSource:
     def list_chairs(self) -> list[ChairRef]:
         """The chairs the board shows, one tile each.
 
-        Until the central has an enrolment table (issue 13), a chair is any device that has sent a heartbeat or
-        written a session; its name is the one it reported in its heartbeat, else the chair named on its
-        latest session. This is the one place to switch to the enrolment table.
+        Where the central enrols chairs (issue 13's ``chairs`` table, not empty), one tile per enrolled chair,
+        named as enrolled. Otherwise a chair is any device that has sent a heartbeat or written a session; its
+        name is the one it reported in its heartbeat, else the chair named on its latest session.
         """
+        enrolled = self._enrolled()
+        if enrolled:
+            return sorted(enrolled, key=lambda c: (_natural(c.name or c.device_id), c.device_id))
         rows = self.conn.execute(sql.SQL(
             """WITH devices AS (
                    SELECT device_id FROM {hb}
@@ -101,11 +104,20 @@ class BoardSource:
         chairs = [ChairRef(r[0], r[1]) for r in rows]
         return sorted(chairs, key=lambda c: (_natural(c.name or c.device_id), c.device_id))
 
+    def _enrolled(self) -> list[ChairRef]:
+        if not self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.chairs",)).fetchone()[0]:
+            return []
+        return [ChairRef(r[0], r[1]) for r in self.conn.execute(
+            sql.SQL("SELECT device_id, name FROM {}").format(_t("chairs")))]
+
     def clinic_policy_json(self) -> str | None:
         """The newest clinic policy version on the central (its timers set the board's clocks)."""
+        vouched = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.vouches",)).fetchone()[0]
+        only = sql.SQL(" WHERE EXISTS (SELECT 1 FROM {} v WHERE v.tbl = 'policy_versions' AND v.id = p.id)").format(
+            _t("vouches")) if vouched else sql.SQL("")  # issue 13: only policy an admin login wrote counts
         row = self.conn.execute(sql.SQL(
-            "SELECT policy_json FROM {} ORDER BY version DESC, recorded_at DESC LIMIT 1").format(
-            _t("policy_versions"))).fetchone()
+            "SELECT policy_json FROM {} p{} ORDER BY version DESC, recorded_at DESC LIMIT 1").format(
+            _t("policy_versions"), only)).fetchone()
         return row[0] if row else None
 
     # --- one refresh ---------------------------------------------------------------------------

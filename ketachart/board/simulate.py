@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 from ..domain.clock import Clock, FakeClock, SystemClock
 from ..domain.codes import Parameter
@@ -75,10 +76,14 @@ SCENARIOS = (
 class SimulatedChair:
     """One chair: a chart file, a live pusher, one reading per tick."""
 
-    def __init__(self, db: Path, central: str, name: str, scenario: Scenario, *, seed: int = 0,
-                 clock: Clock | None = None, push_interval_s: float | None = None, watch_s: float = 0.1) -> None:
+    def __init__(self, db: Path, central: str | Callable[[str, str], str], name: str, scenario: Scenario, *,
+                 seed: int = 0, clock: Clock | None = None, push_interval_s: float | None = None,
+                 watch_s: float = 0.1) -> None:
+        """``central``: the chair's URL, or ``url_for(device_id, name)`` (enrols the chair where needed)."""
         self.clock = clock or SystemClock()
         self.store = ChartStore.open(db, self.clock)
+        if callable(central):
+            central = central(self.store.device_id, name)
         self.store.author = "demo.nurse"
         self.name = name
         self.scenario = scenario
@@ -196,6 +201,15 @@ class SimulatedChair:
     def close(self) -> None:
         self.live.stop()
         self.store.close()
+
+
+def device_id_of(db: Path) -> str:
+    """Create the chart file if needed and return its device id (to enrol the chair before it runs)."""
+    store = ChartStore.open(db)
+    try:
+        return store.device_id
+    finally:
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from psycopg import sql
 
 SCHEMA = "ketachart"  # the same schema as ketachart.sync.central (not imported: that module imports this one)
 CHAIR_ROLE = "ketachart_chair"
+ADMIN_ROLE = "ketachart_admin"  # issue 13's clinic IT / admin logins, where it exists
 BOARD_ROLE = "ketachart_board"
 CHANNEL = "ketachart_board"
 HEARTBEATS = "chair_heartbeats"
@@ -66,13 +67,24 @@ def apply_board_schema(cur: psycopg.Cursor) -> None:
             heard_at timestamptz NOT NULL DEFAULT clock_timestamp()
         )"""
     ).format(hb))
+    # Where chairs are enrolled (issue 13: ketachart.chairs binds a login to a device), an enrolled login reports
+    # only its own device; admins and superusers may report any. Security definer: chairs cannot read ``chairs``.
     cur.execute(sql.SQL(
-        """CREATE OR REPLACE FUNCTION {}.heartbeat_heard() RETURNS trigger LANGUAGE plpgsql AS $$
+        """CREATE OR REPLACE FUNCTION {s}.heartbeat_heard() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
+            IF to_regclass({chairs}) IS NOT NULL THEN
+                IF NOT EXISTS (SELECT 1 FROM {s}.chairs c WHERE c.login = session_user AND c.device_id = NEW.device_id)
+                   AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user)
+                   AND NOT (to_regrole({admin}) IS NOT NULL AND pg_has_role(session_user, {admin}, 'MEMBER')) THEN
+                    RAISE EXCEPTION 'login % may only report the heartbeat of the chair it is enrolled for',
+                        session_user USING ERRCODE = '42501';
+                END IF;
+            END IF;
             NEW.heard_at := clock_timestamp();
             RETURN NEW;
         END $$"""
-    ).format(schema))
+    ).format(s=schema, chairs=sql.Literal(f"{SCHEMA}.chairs"), admin=sql.Literal(ADMIN_ROLE)))
     cur.execute(sql.SQL(
         """CREATE OR REPLACE FUNCTION {}.notify_board() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
@@ -148,6 +160,11 @@ def _grant(cur: psycopg.Cursor) -> None:
     cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(hb, board))
     cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(hb, board))
     cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(hb, chair))
+    if cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.chairs",)).fetchone()[0]:
+        # The enrolment (issue 13): the board names its tiles after the enrolled chairs. Not the logins.
+        cur.execute(sql.SQL("GRANT SELECT (device_id, name) ON {} TO {}").format(sql.Identifier(SCHEMA, "chairs"), board))
+    if cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.vouches",)).fetchone()[0]:
+        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, "vouches"), board))
 
 
 HEARTBEAT_UPSERT = sql.SQL(

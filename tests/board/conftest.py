@@ -34,3 +34,15 @@ def _drop_board_login(pg_server):  # noqa: F811
     yield
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(BOARD_LOGIN)))
+
+
+@pytest.fixture
+def chair_url(central):  # noqa: F811
+    """``chair_url(store, name)``: the URL this chair pushes with - its own enrolled login where the central
+    enrols chairs (issue 13's ``Central.url_for``), else the shared chair login."""
+
+    def url(store, name: str | None = None) -> str:
+        url_for = getattr(central, "url_for", None)
+        return url_for(store, name) if url_for else central.chair_url
+
+    return url

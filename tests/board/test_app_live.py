@@ -12,9 +12,9 @@ from tests.sync.test_app_sync import chair
 from tests.e2e.test_session_flow import checked_in_session
 
 
-def test_the_app_pushes_at_once_on_a_session_event_and_beats(central, qtbot, tmp_path, clock):
+def test_the_app_pushes_at_once_on_a_session_event_and_beats(central, qtbot, tmp_path, clock, chair_url):
     store, w = chair(qtbot, tmp_path, clock)
-    sync = _install_sync(w, store, argparse.Namespace(central=central.chair_url, demo=False))
+    sync = _install_sync(w, store, argparse.Namespace(central=chair_url(store), demo=False))
     try:
         assert sync is not None and sync.live.thread.is_alive()
         sid = checked_in_session(w, qtbot)

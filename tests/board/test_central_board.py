@@ -58,12 +58,12 @@ def test_init_is_idempotent_and_creates_the_board_indexes(central):
     assert triggers == 10
 
 
-def test_a_push_notifies_the_board_once_per_table_with_the_device_id(central, make_chair):
+def test_a_push_notifies_the_board_once_per_table_with_the_device_id(central, make_chair, chair_url):
     store = make_chair("c1", FakeClock())
     start_infusion(store, "Chair 1", "MRN-1", minutes_of_vitals=30)  # 3,600 readings in one push
     with central.admin() as listener:
         listener.execute(f"LISTEN {CHANNEL}")
-        result = SyncService(store, central.chair_url).run_once()
+        result = SyncService(store, chair_url(store)).run_once()
         assert result.error is None and result.pushed > 3600
         notes = list(listener.notifies(timeout=2.0, stop_after=100))
     payloads = [n.payload for n in notes]
@@ -71,12 +71,13 @@ def test_a_push_notifies_the_board_once_per_table_with_the_device_id(central, ma
     assert len(payloads) <= 10  # one per statement-level trigger per transaction, not one per row
 
 
-def test_heartbeat_time_is_the_servers_whatever_the_chair_claims(central, make_chair):
+def test_heartbeat_time_is_the_servers_whatever_the_chair_claims(central, make_chair, chair_url):
     chair_clock = FakeClock(datetime(2030, 1, 1, tzinfo=timezone.utc))  # a chair years ahead
     store = make_chair("c1", chair_clock)
-    live = LivePush(SyncService(store, central.chair_url), chair_name="Chair 7", device_states=lambda: {"monitor": "connected"})
+    url = chair_url(store, "Chair 7")
+    live = LivePush(SyncService(store, url), chair_name="Chair 7", device_states=lambda: {"monitor": "connected"})
     assert live.heartbeat()
-    with central.chair_conn() as chair:
+    with psycopg.connect(url, autocommit=True) as chair:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             chair.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, HEARTBEATS)))
         chair.execute(sql.SQL("UPDATE {} SET heard_at = %s").format(sql.Identifier(SCHEMA, HEARTBEATS)),
@@ -88,3 +89,14 @@ def test_heartbeat_time_is_the_servers_whatever_the_chair_claims(central, make_c
             sql.Identifier(SCHEMA, HEARTBEATS))).fetchone()
     assert name == "Chair 7" and chair_time == chair_clock.now()
     assert abs(server_now - heard) < timedelta(seconds=30)
+
+
+def test_an_enrolled_chair_reports_only_its_own_heartbeat(central, make_chair, chair_url):
+    if not hasattr(central, "url_for"):
+        pytest.skip("needs issue 13's chair enrolment on the central")
+    a, b = make_chair("a", FakeClock()), make_chair("b", FakeClock())
+    chair_url(b, "Chair B")
+    with psycopg.connect(chair_url(a, "Chair A"), autocommit=True) as chair:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            chair.execute(HEARTBEAT_UPSERT, (b.device_id, "Chair B", "x", "{}", None, a.clock.now()))
+        chair.execute(HEARTBEAT_UPSERT, (a.device_id, "Chair A", "x", "{}", None, a.clock.now()))

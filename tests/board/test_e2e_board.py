@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from ketachart.board.listen import BoardListener
 from ketachart.board.model import BoardModel
 from ketachart.board.queries import BoardSource
+from ketachart.board.simulate import device_id_of
 from ketachart.domain.clock import SystemClock
 from ketachart.ui.board.window import BoardWindow
 
@@ -74,12 +76,14 @@ class ChairProcess:
 
 
 @pytest.mark.timeout(240)
-def test_three_chair_processes_and_an_offscreen_board(qtbot, central, board_url, tmp_path):
+def test_three_chair_processes_and_an_offscreen_board(qtbot, central, board_url, chair_url, tmp_path):
     chairs: list[ChairProcess] = []
     window = None
     try:
         for i in range(3):
-            chairs.append(ChairProcess(central.chair_url, tmp_path / f"chair{i}.db", f"Chair {i + 1}", [0, 3, 8][i]))
+            db, name = tmp_path / f"chair{i}.db", f"Chair {i + 1}"
+            url = chair_url(SimpleNamespace(device_id=device_id_of(db)), name)  # enrolled where the central enrols
+            chairs.append(ChairProcess(url, db, name, [0, 3, 8][i]))
         source = BoardSource.connect(board_url)
         model = BoardModel(source, SystemClock(), stale_after_s=STALE_AFTER_S)
         window = BoardWindow(model, listener_factory=lambda cb: BoardListener(board_url, cb).start(), poll_s=3600)

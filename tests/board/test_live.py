@@ -33,11 +33,11 @@ class Ticks:
         return self.t
 
 
-def test_push_is_due_on_the_interval_and_at_once_on_an_alert_or_observation(central, make_chair):
+def test_push_is_due_on_the_interval_and_at_once_on_an_alert_or_observation(central, make_chair, chair_url):
     store = make_chair("a", FakeClock())
     sid = start_infusion(store, "Chair 1", "MRN-1", minutes_of_vitals=1)
     ticks = Ticks()
-    live = LivePush(SyncService(store, central.chair_url), monotonic=ticks)
+    live = LivePush(SyncService(store, chair_url(store)), monotonic=ticks)
     assert live.due()  # never pushed yet
     live.pass_once()
     assert live.heartbeats == 1 and live.last_result.pushed > 0
@@ -58,18 +58,18 @@ def test_push_is_due_on_the_interval_and_at_once_on_an_alert_or_observation(cent
     assert live.last_result.pending == 0 and not live.due()
 
 
-def test_offline_chair_keeps_charting_and_catches_up(central, make_chair):
+def test_offline_chair_keeps_charting_and_catches_up(central, make_chair, chair_url):
     store = make_chair("a", FakeClock())
     sid = start_infusion(store, "Chair 1", "MRN-1", minutes_of_vitals=1)
     offline = LivePush(SyncService(store, "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"))
     result = offline.pass_once()
     assert result.error and result.pending > 0 and offline.heartbeats == 0
     store.observe(sid, Kind.NOTE, text="charted while the central was away")
-    online = LivePush(SyncService(store, central.chair_url))
+    online = LivePush(SyncService(store, chair_url(store)))
     assert online.pass_once().pending == 0 and online.heartbeats == 1
 
 
-def test_listener_hears_the_chairs_that_changed(central, make_chair):
+def test_listener_hears_the_chairs_that_changed(central, make_chair, chair_url):
     heard: list[set[str]] = []
     lock = threading.Lock()
 
@@ -82,7 +82,7 @@ def test_listener_hears_the_chairs_that_changed(central, make_chair):
         assert listener.connected.wait(10)
         store = make_chair("a", FakeClock())
         start_infusion(store, "Chair 1", "MRN-1", minutes_of_vitals=1)
-        LivePush(SyncService(store, central.chair_url)).pass_once()
+        LivePush(SyncService(store, chair_url(store))).pass_once()
         assert _wait(lambda: any(store.device_id in h for h in heard))
     finally:
         listener.stop()
