@@ -105,7 +105,7 @@ def _latency(server_url: str, quick: bool):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i, sc in enumerate(scenarios):
-                db, name = Path(tmp) / f"c{i}.db", f"Chair {i + 1}"
+                db, name = Path(tmp) / f"c{i}.db", f"chair-{i + 1}"
                 url = central.url_for(device_id_of(db), name)  # enrolled where the central enrols chairs
                 chairs.append(_Chair(url, db, name, sc))
             for chair in chairs:

@@ -99,7 +99,7 @@ def _run(args, url: str, size, *, demo=None, connect_kwargs: dict | None = None,
             from .board.simulate import SCENARIOS, SimulatedChair
 
             for i in range(args.chairs):
-                chair = SimulatedChair(Path(tmp.name) / f"chair{i + 1}.db", demo.url_for, f"Chair {i + 1}",
+                chair = SimulatedChair(Path(tmp.name) / f"chair{i + 1}.db", demo.url_for, f"chair-{i + 1}",
                                        SCENARIOS[i % len(SCENARIOS)], seed=i)
                 chair.prepare()
                 chair.live.pass_once()

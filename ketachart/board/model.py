@@ -100,6 +100,12 @@ def patient_text(patient: dict | None, initials_only: bool) -> str:
     return f"{family}, {given} · {mrn}" if given else f"{family} · {mrn}"
 
 
+def display_name(name: str) -> str:
+    """'chair-12' (an enrolled login name) -> 'Chair 12' on the wall; 'Recliner B' stays as it is."""
+    text = name.replace("-", " ").replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else name
+
+
 def _state(events: list[dict]) -> tuple[SessionState, list[StateChange]]:
     """The session's state folded from its events; a row the state machine refuses is skipped, not fatal."""
     state, changes = SessionState.PLANNED, []
@@ -125,7 +131,7 @@ def build_tile(ref: ChairRef, data: ChairData | None, server_now: datetime, poli
     devices = " · ".join(f"{k} {v}" for k, v in sorted(states.items())) if isinstance(states, dict) else ""
     name = (ref.name or (hb or {}).get("chair") or ((data.session or {}).get("chair") if data else None)
             or ref.device_id)
-    common = dict(device_id=ref.device_id, chair_name=name, devices_text=devices, heard_age=heard_age,
+    common = dict(device_id=ref.device_id, chair_name=display_name(name), devices_text=devices, heard_age=heard_age,
                   stale=stale, last_heard_text=last_heard)
     session = data.session if data else None
     state, changes = _state(data.events) if session else (SessionState.PLANNED, [])

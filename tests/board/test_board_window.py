@@ -23,7 +23,7 @@ from .scenario import start_infusion
 def test_board_follows_the_chairs_live_and_never_acknowledges(qtbot, central, board_url, make_chair, chair_url):
     a = make_chair("a", FakeClock())
     sid = start_infusion(a, "Chair 1", "MRN-1", minutes_of_vitals=5)
-    live = LivePush(SyncService(a, chair_url(a, "Chair 1")), chair_name="Chair 1")
+    live = LivePush(SyncService(a, chair_url(a, "chair-1")), chair_name="chair-1")
     live.pass_once()
     clock = FakeClock()
     source = BoardSource.connect(board_url)

@@ -74,20 +74,20 @@ def test_a_push_notifies_the_board_once_per_table_with_the_device_id(central, ma
 def test_heartbeat_time_is_the_servers_whatever_the_chair_claims(central, make_chair, chair_url):
     chair_clock = FakeClock(datetime(2030, 1, 1, tzinfo=timezone.utc))  # a chair years ahead
     store = make_chair("c1", chair_clock)
-    url = chair_url(store, "Chair 7")
-    live = LivePush(SyncService(store, url), chair_name="Chair 7", device_states=lambda: {"monitor": "connected"})
+    url = chair_url(store, "chair-7")
+    live = LivePush(SyncService(store, url), chair_name="chair-7", device_states=lambda: {"monitor": "connected"})
     assert live.heartbeat()
     with psycopg.connect(url, autocommit=True) as chair:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             chair.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, HEARTBEATS)))
         chair.execute(sql.SQL("UPDATE {} SET heard_at = %s").format(sql.Identifier(SCHEMA, HEARTBEATS)),
                       (datetime(2031, 1, 1, tzinfo=timezone.utc),))
-        chair.execute(HEARTBEAT_UPSERT, (store.device_id, "Chair 7", "x", "{}", None, chair_clock.now()))
+        chair.execute(HEARTBEAT_UPSERT, (store.device_id, "chair-7", "x", "{}", None, chair_clock.now()))
     with central.admin() as admin:
         heard, server_now, name, chair_time = admin.execute(sql.SQL(
             "SELECT heard_at, clock_timestamp(), chair, chair_time FROM {}").format(
             sql.Identifier(SCHEMA, HEARTBEATS))).fetchone()
-    assert name == "Chair 7" and chair_time == chair_clock.now()
+    assert name == "chair-7" and chair_time == chair_clock.now()
     assert abs(server_now - heard) < timedelta(seconds=30)
 
 
@@ -95,8 +95,8 @@ def test_an_enrolled_chair_reports_only_its_own_heartbeat(central, make_chair, c
     if not hasattr(central, "url_for"):
         pytest.skip("needs issue 13's chair enrolment on the central")
     a, b = make_chair("a", FakeClock()), make_chair("b", FakeClock())
-    chair_url(b, "Chair B")
-    with psycopg.connect(chair_url(a, "Chair A"), autocommit=True) as chair:
+    chair_url(b, "chair-b")
+    with psycopg.connect(chair_url(a, "chair-a"), autocommit=True) as chair:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            chair.execute(HEARTBEAT_UPSERT, (b.device_id, "Chair B", "x", "{}", None, a.clock.now()))
-        chair.execute(HEARTBEAT_UPSERT, (a.device_id, "Chair A", "x", "{}", None, a.clock.now()))
+            chair.execute(HEARTBEAT_UPSERT, (b.device_id, "chair-b", "x", "{}", None, a.clock.now()))
+        chair.execute(HEARTBEAT_UPSERT, (a.device_id, "chair-a", "x", "{}", None, a.clock.now()))

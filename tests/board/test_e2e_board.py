@@ -81,7 +81,7 @@ def test_three_chair_processes_and_an_offscreen_board(qtbot, central, board_url,
     window = None
     try:
         for i in range(3):
-            db, name = tmp_path / f"chair{i}.db", f"Chair {i + 1}"
+            db, name = tmp_path / f"chair{i}.db", f"chair-{i + 1}"
             url = chair_url(SimpleNamespace(device_id=device_id_of(db)), name)  # enrolled where the central enrols
             chairs.append(ChairProcess(url, db, name, [0, 3, 8][i]))
         source = BoardSource.connect(board_url)

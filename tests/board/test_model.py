@@ -42,12 +42,12 @@ def test_tiles_show_phase_patient_vitals_clocks_alerts_and_free_chairs(central, 
     a = make_chair("a", FakeClock())
     sid = start_infusion(a, "Chair 2", "MRN-77", minutes_of_vitals=35)
     alert = a.raise_alert(sid, "hr-high", "high", "HR 132 above 120 for 5 min")
-    _push(a, chair_url, "Chair 2")
+    _push(a, chair_url, "chair-2")
     b = make_chair("b", FakeClock())
     sid_b = start_infusion(b, "Chair 10", "MRN-88", family="Okafor", given="Chidi", minutes_of_vitals=2)
     b.session_event(sid_b, SessionEvent.STOP_INFUSION)
     b.session_event(sid_b, SessionEvent.DISCHARGE)
-    _push(b, chair_url, "Chair 10", {"monitor": "silent"})
+    _push(b, chair_url, "chair-10", {"monitor": "silent"})
 
     clock = FakeClock()
     source = BoardSource.connect(board_url)
@@ -77,7 +77,7 @@ def test_tiles_show_phase_patient_vitals_clocks_alerts_and_free_chairs(central, 
 
     # Acknowledged at the chair (the board never acknowledges): after the chair's push the tile is calm.
     a.acknowledge_alert(alert["id"], "HR rechecked, patient calm")
-    _push(a, chair_url, "Chair 2")
+    _push(a, chair_url, "chair-2")
     model.refresh([a.device_id])
     assert not model.tile(a.device_id).alerting and not model.sounding()
     source.close()
@@ -86,7 +86,7 @@ def test_tiles_show_phase_patient_vitals_clocks_alerts_and_free_chairs(central, 
 def test_silent_chair_turns_stale_and_says_since_when(central, board_url, make_chair, chair_url):
     a = make_chair("a", FakeClock())
     start_infusion(a, "Chair 1", "MRN-1", minutes_of_vitals=1)
-    _push(a, chair_url, "Chair 1")
+    _push(a, chair_url, "chair-1")
     clock = FakeClock()
     model = BoardModel(BoardSource.connect(board_url), clock)
     model.refresh()
@@ -104,7 +104,7 @@ def test_initials_only_policy_and_phases_through_recovery(central, board_url, ma
     a = make_chair("a", FakeClock())
     sid = start_infusion(a, "Chair 1", "MRN-5", family="Lindqvist", given="Maja", minutes_of_vitals=1)
     a.session_event(sid, SessionEvent.PAUSE, reason="nausea")
-    _push(a, chair_url, "Chair 1")
+    _push(a, chair_url, "chair-1")
     clock = FakeClock()
     model = BoardModel(BoardSource.connect(board_url), clock, initials_only=True)
     model.refresh()
@@ -113,12 +113,12 @@ def test_initials_only_policy_and_phases_through_recovery(central, board_url, ma
     a.session_event(sid, SessionEvent.RESUME)
     a.clock.advance(40 * 60)
     a.session_event(sid, SessionEvent.STOP_INFUSION)
-    _push(a, chair_url, "Chair 1")
+    _push(a, chair_url, "chair-1")
     model.refresh([a.device_id])
     assert model.tile(a.device_id).phase is Phase.RECOVERY
     a.clock.advance(80 * 60)  # two hours after the start: the discharge check is due
     vitals(a, sid, 1)
-    _push(a, chair_url, "Chair 1")
+    _push(a, chair_url, "chair-1")
     model.refresh([a.device_id])
     t = model.tile(a.device_id)
     assert t.phase is Phase.READY and t.discharge_text == "Discharge check due"
@@ -130,7 +130,7 @@ def test_a_refresh_reads_only_the_chairs_that_changed(central, board_url, make_c
     for i in range(3):
         s = make_chair(f"c{i}", FakeClock())
         start_infusion(s, f"Chair {i + 1}", f"MRN-{i}", minutes_of_vitals=1)
-        _push(s, chair_url, f"Chair {i + 1}")
+        _push(s, chair_url, f"chair-{i + 1}")
         chairs.append(s)
     from ketachart.board.queries import BoardSource as _BS
 
@@ -143,7 +143,7 @@ def test_a_refresh_reads_only_the_chairs_that_changed(central, board_url, make_c
     assert source.reads[-1] == [chairs[1].device_id]
     new = make_chair("new", FakeClock())
     start_infusion(new, "Chair 9", "MRN-9", minutes_of_vitals=1)
-    _push(new, chair_url, "Chair 9")
+    _push(new, chair_url, "chair-9")
     model.refresh([new.device_id])  # a chair the board has not seen: the chair list is read again
     assert len(model.tiles()) == 4
     base.close()
