@@ -155,6 +155,9 @@ def _grant(cur: psycopg.Cursor) -> None:
         cur.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {} FROM {}").format(
             qt, board))
         cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(qt, board))
+        # Where row-level security is on (issue 13 binds chair logins to their rows), the board reads every row.
+        cur.execute(sql.SQL("DROP POLICY IF EXISTS board_reads ON {}").format(qt))
+        cur.execute(sql.SQL("CREATE POLICY board_reads ON {} FOR SELECT TO {} USING (true)").format(qt, board))
     # Heartbeats: the board reads them; a chair writes its own row (upsert) but can never set heard_at (trigger).
     cur.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(hb))
     cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(hb, board))

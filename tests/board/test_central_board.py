@@ -25,6 +25,9 @@ def _tables(conn) -> list[str]:
 def test_board_role_reads_what_the_board_needs_and_writes_nothing(central, board_url):
     with central.admin() as admin:
         tables = _tables(admin)
+        first_column = dict(admin.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
+            "AND ordinal_position = 1", (SCHEMA,)).fetchall())
     assert HEARTBEATS in tables and "vital_readings" in tables
     with psycopg.connect(board_url, autocommit=True) as board:
         for table in ("sessions", "session_events", "vital_readings", "alerts", "alert_acks", "patients", HEARTBEATS):
@@ -36,8 +39,7 @@ def test_board_role_reads_what_the_board_needs_and_writes_nothing(central, board
         for table in tables:
             qt = sql.Identifier(SCHEMA, table)
             for stmt in (sql.SQL("INSERT INTO {} DEFAULT VALUES").format(qt),
-                         sql.SQL("UPDATE {} SET {} = NULL").format(
-                             qt, sql.Identifier("key" if table == "central_meta" else "device_id")),
+                         sql.SQL("UPDATE {} SET {} = NULL").format(qt, sql.Identifier(first_column[table])),
                          sql.SQL("DELETE FROM {}").format(qt),
                          sql.SQL("TRUNCATE {}").format(qt)):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
