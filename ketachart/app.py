@@ -153,6 +153,7 @@ def run_app(args: argparse.Namespace) -> int:
     window = None
     sync = None
     history = None
+    board_button = None
     try:
         accounts = None
         if args.demo:
@@ -171,6 +172,9 @@ def run_app(args: argparse.Namespace) -> int:
         window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
         sync = _install_sync(window, store, args)
+        from .ui.board.launch import BoardButton  # "Clinic board…" for admins (issue 15)
+
+        board_button = BoardButton(window, demo=bool(args.demo))
         size = getattr(args, "size", None)
         if size:
             w, h = (int(x) for x in size.lower().split("x"))
@@ -224,6 +228,8 @@ def run_app(args: argparse.Namespace) -> int:
     finally:
         if history is not None:
             history.finish()
+        if board_button is not None:
+            board_button.stop()
         if sync is not None:
             sync.live.stop()
             sync.stop()
