@@ -102,7 +102,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .model import ReportSettings, record_fingerprint
+    from ..store.fingerprint import record_fingerprint
+    from .settings import ReportSettings
 
     store = _open(args, "ketachart export")
     try:

@@ -1,0 +1,68 @@
+"""Typed read models for the printed summary and the exports, with times parsed and flags split, so nothing
+outside the store runs SQL on the chart (the session's entries come from :mod:`.views`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from ..domain.codes import Parameter
+from ..domain.vitals import usable_value
+from .fingerprint import reading_rows, record_fingerprint
+from .models import StoreMeta
+from .repository import ChartStore
+
+
+def _aware(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    dt = datetime.fromisoformat(str(value))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """One charted reading as stored; ``value`` is what the device said, ``usable`` the number a view may use
+    (None for an invalid, sensor-off or artefact reading: :func:`ketachart.domain.vitals.usable_value`)."""
+
+    id: str
+    parameter: str
+    value: float | None
+    usable: float | None
+    unit: str
+    at: datetime  # effective time (UTC)
+    flags: str  # as stored: comma-separated Quality values
+    source: str
+    device_seq: int
+
+    @property
+    def param(self) -> Parameter | None:
+        try:
+            return Parameter(self.parameter)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    readings: list[StoredReading]  # in time order
+    fingerprint: str  # SHA-256 hex of the whole session record (:mod:`.fingerprint`)
+    row_count: int
+
+
+def session_record(store: ChartStore, session_id: str) -> SessionRecord:
+    """The session's readings and its record fingerprint, reading the readings once."""
+    raw = reading_rows(store, session_id)
+    readings = [StoredReading(r["id"], r["parameter"], r["value"], usable_value(r["value"], r["flags"]), r["unit"],
+                              _aware(r["effective_at"]), r["flags"] or "", r["source"], r["device_seq"]) for r in raw]
+    readings.sort(key=lambda r: (r.at, r.device_seq))
+    fingerprint, count = record_fingerprint(store, session_id, raw)
+    return SessionRecord(readings, fingerprint, count)
+
+
+def store_meta(store: ChartStore, keys: tuple[str, ...]) -> dict[str, str]:
+    """The chart's ``store_meta`` values for ``keys`` (clinic settings kept in the chart file)."""
+    with store.engine.connect() as conn:
+        return dict(conn.execute(select(StoreMeta.key, StoreMeta.value).where(StoreMeta.key.in_(keys))).all())
