@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, NamedTuple, TypeVar
 
 from .codes import Parameter
 from .readings import BLOCKING, Quality, Reading
@@ -97,8 +97,9 @@ def group_nibp(items: Iterable[T], at: Callable[[T], datetime], parameter: Calla
     return groups
 
 
-@dataclass(frozen=True)
-class NibpPair:
+class NibpPair(NamedTuple):
+    """One cuff measurement (or a typed BP) with usable systolic and diastolic values."""
+
     at: datetime
     sys: float
     dia: float

@@ -20,7 +20,7 @@ from datetime import datetime, timezone, tzinfo
 from ..domain.codes import Parameter
 from ..domain.vitals import usable_value
 from ..domain.vocabulary import OBSERVATION_KINDS, SCORE_KINDS, describe
-from ..store.models import Observation
+from ..store.readmodels import observation_versions
 from ..store.repository import ChartStore
 
 COLUMNS = ["record", "id", "effective_at", "recorded_at", "parameter", "value", "unit", "text", "source", "flags",
@@ -53,10 +53,10 @@ def rows(store: ChartStore, session_id: str, zone: tzinfo = timezone.utc) -> lis
             "amends": r["amends"] or "", "reason": r["reason"] or "", "current": 1, "data": "",
             "usable": int(usable_value(r["value"], r["flags"]) is not None), "display": "",
         })
-    obs = store.rows(Observation, session_id=session_id)
+    obs = observation_versions(store, session_id=session_id)
     superseded = {o["amends"] for o in obs if o["amends"]}
     for o in obs:
-        data = json.loads(o["data"]) if o["data"] else {}
+        data = o["details"]
         kind = OBSERVATION_KINDS.get(o["kind"])
         out.append({
             "record": "observation", "id": o["id"], "effective_at": _iso(o["effective_at"], zone),

@@ -14,23 +14,9 @@ import hashlib
 
 from sqlalchemy import Table, select
 
+from . import models as m
 from .errors import NotFound
 from .hashing import canonical_content
-from .models import (
-    MODEL_BY_TABLE,
-    Alert,
-    AlertAck,
-    Checklist,
-    Course,
-    DoseAdministration,
-    Observation,
-    Patient,
-    RateChange,
-    Session,
-    SessionEventRow,
-    Signature,
-    VitalReading,
-)
 from .repository import ChartStore
 
 
@@ -55,24 +41,24 @@ def raw_rows(store: ChartStore, table: Table, where_col: str, values: list[str])
 
 
 def reading_rows(store: ChartStore, session_id: str) -> list[dict]:
-    return raw_rows(store, VitalReading.__table__, "session_id", [session_id])
+    return raw_rows(store, m.VitalReading.__table__, "session_id", [session_id])
 
 
 def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
     """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order."""
-    session = raw_rows(store, Session.__table__, "id", [session_id])
+    session = raw_rows(store, m.Session.__table__, "id", [session_id])
     if not session:
         raise NotFound(f"no session {session_id}")
     s = session[0]
     groups: dict[str, list[dict]] = {"sessions": session}
-    groups["patients"] = raw_rows(store, Patient.__table__, "patient_id", [s["patient_id"]])
-    groups["courses"] = raw_rows(store, Course.__table__, "id", [s["course_id"]] if s["course_id"] else [])
-    for model in (SessionEventRow, Observation, DoseAdministration, RateChange, Alert, Checklist):
+    groups["patients"] = raw_rows(store, m.Patient.__table__, "patient_id", [s["patient_id"]])
+    groups["courses"] = raw_rows(store, m.Course.__table__, "id", [s["course_id"]] if s["course_id"] else [])
+    for model in (m.SessionEventRow, m.Observation, m.DoseAdministration, m.RateChange, m.Alert, m.Checklist):
         groups[model.__tablename__] = raw_rows(store, model.__table__, "session_id", [session_id])
     groups["vital_readings"] = readings if readings is not None else reading_rows(store, session_id)
-    groups["alert_acks"] = raw_rows(store, AlertAck.__table__, "alert_id", [a["id"] for a in groups["alerts"]])
+    groups["alert_acks"] = raw_rows(store, m.AlertAck.__table__, "alert_id", [a["id"] for a in groups["alerts"]])
     targets = [r["id"] for rows in groups.values() for r in rows]
-    groups["signatures"] = raw_rows(store, Signature.__table__, "target_id", targets)
+    groups["signatures"] = raw_rows(store, m.Signature.__table__, "target_id", targets)
     out = []
     for name in sorted(groups):
         for row in sorted(groups[name], key=lambda r: r["id"]):
@@ -84,6 +70,6 @@ def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] 
     """(SHA-256 hex, number of rows) of :func:`record_rows` (``readings``: the session's raw reading rows when
     the caller has them already)."""
     rows = record_rows(store, session_id, readings)
-    tables = {name: MODEL_BY_TABLE[name].__table__ for name in MODEL_BY_TABLE}
+    tables = {name: m.MODEL_BY_TABLE[name].__table__ for name in m.MODEL_BY_TABLE}
     text = "[" + ",".join(canonical_content(tables[name], row) for name, row in rows) + "]"
     return hashlib.sha256(text.encode()).hexdigest(), len(rows)

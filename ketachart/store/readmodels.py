@@ -1,5 +1,5 @@
-"""Typed read models for the printed summary and the exports, with times parsed and flags split, so nothing
-outside the store runs SQL on the chart (the session's entries come from :mod:`.views`)."""
+"""Read models for the printed summary, the exports and the screen's course view, with times parsed and JSON
+decoded, so nothing outside the store runs SQL or names an ORM class (a session's entries: :mod:`.views`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from ..domain.codes import Parameter
 from ..domain.vitals import usable_value
+from .errors import NotFound
 from .fingerprint import reading_rows, record_fingerprint
-from .models import StoreMeta
+from .models import Observation, Session, StoreMeta
 from .repository import ChartStore
+from .views import data_of
 
 
 def _aware(value: object) -> datetime:
@@ -66,3 +68,19 @@ def store_meta(store: ChartStore, keys: tuple[str, ...]) -> dict[str, str]:
     """The chart's ``store_meta`` values for ``keys`` (clinic settings kept in the chart file)."""
     with store.engine.connect() as conn:
         return dict(conn.execute(select(StoreMeta.key, StoreMeta.value).where(StoreMeta.key.in_(keys))).all())
+
+
+def observation_versions(store: ChartStore, *, session_id: str | None = None, patient_id: str | None = None,
+                         kind: str | None = None) -> list[dict]:
+    """Every stored version of a session's or patient's observations (originals and amendments), in time
+    order, each with its ``data`` JSON decoded as ``details``."""
+    filters = {k: v for k, v in (("session_id", session_id), ("patient_id", patient_id), ("kind", kind)) if v}
+    return [{**o, "details": data_of(o)} for o in store.rows(Observation, **filters)]
+
+
+def session_exists(store: ChartStore, session_id: str) -> bool:
+    try:
+        store.get(Session, session_id)
+    except NotFound:
+        return False
+    return True

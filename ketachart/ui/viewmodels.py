@@ -14,6 +14,7 @@ from ..domain.policy import ClinicPolicy
 from ..domain.session import SessionState
 from ..domain.timeline import format_duration
 from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, event_text, rate_change_text
+from ..store.readmodels import observation_versions
 from ..store.views import data_of
 from .livedata import LiveData
 STATE_LABELS = {
@@ -247,8 +248,6 @@ class CourseVM:
 
 
 def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
-    from ..store.models import Observation
-
     vm = CourseVM()
     sessions = sorted(store.sessions_for_patient(patient_id), key=lambda s: s["effective_at"])
     for n, s in enumerate(sessions, 1):
@@ -274,12 +273,12 @@ def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
         vm.next_due = f"session {len(done) + 1} due {due.astimezone().strftime('%a %d %b')}"
         if due < now:
             vm.next_due += " (overdue)"
-    phq = [o for o in store.rows(Observation, patient_id=patient_id) if o["kind"] == Kind.PHQ9]
+    phq = observation_versions(store, patient_id=patient_id, kind=Kind.PHQ9)
     phq = store.current(phq)
     for o in phq:
         if o.get("value") is not None:
             vm.phq9.append((o["effective_at"].timestamp(), float(o["value"])))
     if phq:
-        data = data_of(phq[-1])
+        data = phq[-1]["details"]
         vm.phq9_flag = bool(data.get("items") and data["items"][8] > 0)
     return vm
