@@ -202,7 +202,7 @@ OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
                     ("moaas", "Sedation, MOAA/S 0-5"), None, True, _sedation, sentence="{phrase}"),
     ObservationKind(Kind.CADSS6, "CADSS-6", "C", True, _whole(0, 24, "CADSS-6 total"), (0, 24), "{score}",
                     ("cadss6-total", "CADSS-6 total 0-24 (CADSS items 1, 2, 6, 7, 15, 22)"), None, True, _cadss6),
-    ObservationKind(Kind.PHQ9, "PHQ-9", "P", False, _whole(0, 27, "PHQ-9 total"), (0, 27), "{score}",
+    ObservationKind(Kind.PHQ9, "PHQ-9", None, False, _whole(0, 27, "PHQ-9 total"), (0, 27), "{score}",
                     ("phq9-total", "PHQ-9 total 0-27"), PHQ9_TOTAL_LOINC, False, _phq9),
     ObservationKind(Kind.BPRS, "BPRS positive", "B", True, _whole(4, 28, "BPRS positive total"), (4, 28), "{score}",
                     ("bprs-positive", "BPRS positive subscale"), None, False, _score),

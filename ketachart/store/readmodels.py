@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -24,8 +25,7 @@ def _aware(value: object) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """One charted reading as stored; ``value`` is what the device said, ``usable`` the number a view may use
     (None for an invalid, sensor-off or artefact reading: :func:`ketachart.domain.vitals.usable_value`)."""
 
@@ -57,8 +57,15 @@ class SessionRecord:
 def session_record(store: ChartStore, session_id: str) -> SessionRecord:
     """The session's readings and its record fingerprint, reading the readings once."""
     raw = reading_rows(store, session_id)
-    readings = [StoredReading(r["id"], r["parameter"], r["value"], usable_value(r["value"], r["flags"]), r["unit"],
-                              _aware(r["effective_at"]), r["flags"] or "", r["source"], r["device_seq"]) for r in raw]
+    new, parse, utc = StoredReading._make, datetime.fromisoformat, timezone.utc  # ~30,000 rows in a long session
+    readings = []
+    for r in raw:
+        at, flags, value = r["effective_at"], r["flags"], r["value"]
+        at = _aware(at) if not isinstance(at, str) else parse(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=utc)  # SQLite keeps UTC times as naive ISO text
+        readings.append(new((r["id"], r["parameter"], value, usable_value(value, flags) if flags else value,
+                             r["unit"], at, flags or "", r["source"], r["device_seq"])))
     readings.sort(key=lambda r: (r.at, r.device_seq))
     fingerprint, count = record_fingerprint(store, session_id, raw)
     return SessionRecord(readings, fingerprint, count)
