@@ -100,3 +100,18 @@ def test_infusion_spans_with_pause_and_abort():
         (at(300), at(600), False), (at(600), at(720), True), (at(720), at(900), False)]
     open_ = infusion_spans(events[:3])
     assert [(s.start, s.end, s.paused) for s in open_] == [(at(300), at(600), False), (at(600), None, True)]
+
+
+def test_infusion_timing_needs_no_policy_and_agrees_with_the_clocks():
+    from ketachart.domain.session import SessionEvent as E
+    from ketachart.domain.timeline import StateChange, compute_clocks, infusion_timing
+
+    changes = [StateChange(E.CHECK_IN, at(0)), StateChange(E.START_INFUSION, at(300)), StateChange(E.PAUSE, at(900)),
+               StateChange(E.RESUME, at(1020))]
+    timing = infusion_timing(changes, at(1500), planned_minutes=40)
+    assert timing.infusion_elapsed == timedelta(minutes=18) and timing.paused_for == timedelta(minutes=2)
+    for policy in (ClinicPolicy(), ClinicPolicy(discharge_min_after_start=90, nibp_interval_min=10)):
+        clocks = compute_clocks(changes, at(1500), policy, planned_minutes=40)
+        assert (clocks.infusion_elapsed, clocks.paused_for, clocks.infusion_remaining) == (
+            timing.infusion_elapsed, timing.paused_for, timing.infusion_remaining)
+        assert clocks.discharge_due_at == at(300) + timedelta(minutes=policy.discharge_min_after_start)
