@@ -313,3 +313,30 @@ TABLE_LABELS = {
     "session_events": "Session event",
     "alerts": "Alert",
 }
+
+
+# --- routes and drugs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteWords:
+    """How a session's route reads on paper and in FHIR."""
+
+    title: str  # summary title and FHIR encounter type: "<title> session"
+    session: str  # the session's route in words
+    dose_route: str  # the dose's route in words
+    procedure: str  # what was done, for the FHIR Procedure
+    snomed: tuple[str, str]  # SNOMED CT route of administration (code, display)
+
+
+ROUTES = {
+    "IV": RouteWords("Ketamine infusion", "IV ketamine infusion", "Intravenous infusion",
+                     "IV ketamine infusion with monitoring", ("47625008", "Intravenous route")),
+    "IN": RouteWords("Esketamine (Spravato) intranasal", "Intranasal esketamine (Spravato)", "Intranasal",
+                     "Intranasal esketamine administration with monitoring", ("46713006", "Nasal route")),
+}
+DRUG_LABELS = {"ketamine": "Ketamine (Schedule III)", "esketamine": "Esketamine - Spravato (Schedule III)"}
+
+
+def route_words(route: str) -> RouteWords:
+    return ROUTES.get(route, ROUTES["IV"])

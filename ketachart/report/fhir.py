@@ -40,7 +40,15 @@ from html import escape
 from ..domain.codes import BP_PANEL_LOINC, BP_PANEL_MDC, Parameter
 from ..domain.session import SessionEvent
 from ..domain.vitals import NIBP_PARTS, group_nibp, running_spans
-from ..domain.vocabulary import EXTRA_CONCEPTS, MANUAL_VITAL_PARTS, OBSERVATION_KINDS, Kind, describe
+from ..domain.vocabulary import (
+    EXTRA_CONCEPTS,
+    MANUAL_VITAL_PARTS,
+    OBSERVATION_KINDS,
+    ROUTES,
+    Kind,
+    describe,
+    route_words,
+)
 from ..store.readmodels import StoredReading, session_record
 from ..store.repository import ChartStore
 from ..store.views import Entry, SessionView, session_view
@@ -58,7 +66,6 @@ LOCAL_CODESYSTEM = "https://ketachart.org/fhir/CodeSystem/session-observations"
 LOCAL_CODESYSTEM_ID = "ketachart-session-observations"
 MRN_SYSTEM = "urn:ketachart:mrn"
 
-ROUTES = {"IV": ("47625008", "Intravenous route"), "IN": ("46713006", "Nasal route")}
 
 # Vital-signs profile codes: SpO2 needs 2708-6 besides the pulse-oximetry 59408-5.
 EXTRA_LOINC = {Parameter.SPO2: [("2708-6", "Oxygen saturation in Arterial blood")]}
@@ -156,14 +163,12 @@ def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None
         "status": ("cancelled" if aborted else "finished") if final else "in-progress",
         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "subject": subject, "period": period,
-        "type": [{"text": "Ketamine infusion session" if view.session["route"] == "IV" else
-                  "Esketamine intranasal session"}],
+        "type": [{"text": f"{route_words(view.session['route']).title} session"}],
     }))
     entries.append(_entry({
         "resourceType": "Procedure", "id": f"{session_id}-proc",
         "status": ("stopped" if aborted else "completed") if final else "in-progress",
-        "code": {"text": "IV ketamine infusion with monitoring" if view.session["route"] == "IV"
-                 else "Intranasal esketamine administration with monitoring"},
+        "code": {"text": route_words(view.session["route"]).procedure},
         "subject": subject, "encounter": encounter, "performedPeriod": period,
     }))
 
@@ -178,7 +183,7 @@ def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None
 def _medication(view, users, subject, encounter, started, stopped, readings, final) -> list[dict]:
     d = view.dose.row
     ma_id = _origin_id(view.dose)
-    route_code, route_display = ROUTES.get(d["route"], ("", d["route"]))
+    route_code, route_display = ROUTES[d["route"]].snomed if d["route"] in ROUTES else ("", d["route"])
     strength = f" {d['concentration_mg_per_ml']:g} mg/mL" if d.get("concentration_mg_per_ml") else ""
     medication = {"resourceType": "Medication", "id": "med", "code": {"text": f"{d['drug']}{strength}"}}
     if d.get("lot"):

@@ -24,6 +24,7 @@ from ..domain.session import SessionEvent
 from ..domain.timeline import format_duration
 from ..domain.vitals import HeartRateChoice, NibpPair, group_nibp, nibp_pairs, running_spans
 from ..domain.vocabulary import (
+    DRUG_LABELS,
     TABLE_LABELS,
     Kind,
     describe,
@@ -31,6 +32,7 @@ from ..domain.vocabulary import (
     plot_mark,
     precheck_label,
     rate_change_text,
+    route_words,
     yes_no,
 )
 from ..store.errors import NotFound
@@ -248,7 +250,7 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     session_fields = [
         Field("Session date", clk.date(session_date)),
         Field("Session in course", f"No. {view.session_number} - {course_label}"),
-        Field("Route", "IV ketamine infusion" if route == "IV" else "Intranasal esketamine (Spravato)"),
+        Field("Route", route_words(route).session),
         Field("Chair", view.session.get("chair") or "-"),
         Field("Status", view.state.value + ("" if view.state.is_final else " (IN PROGRESS)"),
               flag=not view.state.is_final),
@@ -312,11 +314,10 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
 
     rems = (rems_form(view, store, clk, settings, series.get(Parameter.SPO2.value, []), all_bp, started, discharged,
                       now, who) if route == "IN" else None)
-    drug_title = "Ketamine infusion" if route == "IV" else "Esketamine (Spravato) intranasal"
     return Summary(
         clinic_name=settings.clinic_name,
         clinic_address=settings.clinic_address,
-        title=f"{drug_title} - session summary",
+        title=f"{route_words(route).title} - session summary",
         tz_label=offset_label(zone, zone_name, session_date),
         printed_at=clk.full(now) + " " + (clk.local(now).tzname() or ""),
         in_progress=not view.state.is_final,
@@ -342,8 +343,8 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
 
 def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopped, now) -> DoseRecord:
     d = view.dose.row
-    drug = "Ketamine (Schedule III)" if d["drug"] == "ketamine" else "Esketamine - Spravato (Schedule III)"
-    fields: list[Field] = [Field("Drug", drug), Field("Route", "Intravenous infusion" if d["route"] == "IV" else "Intranasal")]
+    drug = DRUG_LABELS.get(d["drug"], d["drug"])
+    fields: list[Field] = [Field("Drug", drug), Field("Route", route_words(d["route"]).dose_route)]
     if d["route"] == "IV":
         fields += [
             Field("Concentration", f"{_g(d['concentration_mg_per_ml'])} mg/mL"),
