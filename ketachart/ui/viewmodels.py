@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
+from ..domain.course import course_phase
 from ..domain.policy import ClinicPolicy
 from ..domain.session import SessionState
 from ..domain.timeline import format_duration
@@ -258,20 +259,10 @@ def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
     done = [s for s in vm.sessions if s["state"] is SessionState.DISCHARGED]
     route = sessions[-1]["route"] if sessions else "IV"
     if done:
-        first, last = done[0]["date"], done[-1]["date"]
-        weeks = (now - first).days / 7
-        if weeks < 4:
-            vm.phase = f"Induction, week {int(weeks) + 1} of 4 ({'twice' if route == 'IN' else '2-3 times'} a week)"
-            gap = 3
-        elif weeks < 8:
-            vm.phase = f"Weekly phase, week {int(weeks) + 1}"
-            gap = 7
-        else:
-            vm.phase = "Maintenance (weekly or every 2 weeks)" if route == "IN" else "Maintenance (monthly or as needed)"
-            gap = 14 if route == "IN" else 28
-        due = last + timedelta(days=gap)
-        vm.next_due = f"session {len(done) + 1} due {due.astimezone().strftime('%a %d %b')}"
-        if due < now:
+        course = course_phase(done[0]["date"], done[-1]["date"], route, now)
+        vm.phase = course.phase
+        vm.next_due = f"session {len(done) + 1} due {course.next_due.astimezone().strftime('%a %d %b')}"
+        if course.overdue:
             vm.next_due += " (overdue)"
     phq = observation_versions(store, patient_id=patient_id, kind=Kind.PHQ9)
     phq = store.current(phq)

@@ -115,3 +115,12 @@ def test_infusion_timing_needs_no_policy_and_agrees_with_the_clocks():
         assert (clocks.infusion_elapsed, clocks.paused_for, clocks.infusion_remaining) == (
             timing.infusion_elapsed, timing.paused_for, timing.infusion_remaining)
         assert clocks.discharge_due_at == at(300) + timedelta(minutes=policy.discharge_min_after_start)
+
+
+def test_course_phase_and_next_due():
+    from ketachart.domain.course import course_phase
+
+    week3 = course_phase(T0, T0 + timedelta(days=14), "IN", T0 + timedelta(days=15))
+    assert week3.phase == "Induction, week 3 of 4 (twice a week)" and week3.next_due == T0 + timedelta(days=17)
+    late = course_phase(T0, T0 + timedelta(days=70), "IV", T0 + timedelta(days=120))
+    assert late.phase == "Maintenance (monthly or as needed)" and late.overdue
