@@ -29,7 +29,7 @@ COMMON = "author, effective_at, recorded_at, late_entry, row_hash"
 BULK_INDEXES = {  # dropped during the bulk load and built once afterwards (what a restore would do)
     "vital_readings_txid": "(txid)",
     "vital_readings_device_seq": "(device_id, device_seq)",
-    "board_vitals_session_param_time": "(session_id, parameter, effective_at) INCLUDE (value)",
+    "board_vitals_session_param_time": "(session_id, parameter, effective_at) INCLUDE (value, flags)",
 }
 
 

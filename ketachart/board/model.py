@@ -21,6 +21,7 @@ from ..domain.errors import IllegalTransition
 from ..domain.policy import DEFAULT_POLICY, ClinicPolicy
 from ..domain.session import SessionEvent, SessionState, next_state
 from ..domain.timeline import StateChange, compute_clocks, format_duration
+from ..domain.vitals import NIBP_SAME_MEASUREMENT_S
 from .queries import ChairData, ChairRef
 
 STALE_AFTER_S = 30.0  # a chair silent longer than this is shown stale, never as if live (issue 15)
@@ -167,14 +168,17 @@ def build_tile(ref: ChairRef, data: ChairData | None, server_now: datetime, poli
     if data.discharge_check_passed:
         discharge = "Discharge check passed"
     vitals = []
-    for param, label in (("HR", "HR"), ("SPO2", "SpO2")):
+    # ECG heart rate when there is one, pulse rate only when there is none (ketachart.domain.vitals).
+    rate = ("HR", "HR") if "HR" in data.latest else ("PR", "PR")
+    for param, label in (rate, ("SPO2", "SpO2")):
         if param in data.latest:
             value, at = data.latest[param]
             vitals.append(Vital(label, f"{value:.0f}", chair_now - at, ago(chair_now - at)))
     if "NIBP_SYS" in data.latest:
         sys_v, at = data.latest["NIBP_SYS"]
         dia = data.latest.get("NIBP_DIA")
-        text = f"{sys_v:.0f}/{dia[0]:.0f}" if dia and abs((dia[1] - at).total_seconds()) < 120 else f"{sys_v:.0f}/-"
+        same = dia and abs((dia[1] - at).total_seconds()) <= NIBP_SAME_MEASUREMENT_S  # one cuff measurement
+        text = f"{sys_v:.0f}/{dia[0]:.0f}" if same else f"{sys_v:.0f}/-"
         vitals.append(Vital("BP", text, chair_now - at, ago(chair_now - at)))
     newest = max((at for _, at in data.latest.values()), default=None)
     trend = {

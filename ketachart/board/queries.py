@@ -13,9 +13,14 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from ..domain.vitals import UNUSABLE
 from ..sync.central_board import HEARTBEATS, SCHEMA
 
-LATEST_PARAMETERS = ("HR", "SPO2", "NIBP_SYS", "NIBP_DIA")
+LATEST_PARAMETERS = ("HR", "PR", "SPO2", "NIBP_SYS", "NIBP_DIA")
+# The one validity rule (ketachart.domain.vitals): a reading flagged artefact, invalid, sensor-off ... is charted
+# but never a number on a screen. ``flags`` is stored as "a,b".
+UNUSABLE_FLAGS = sorted(q.value for q in UNUSABLE)
+USABLE_SQL = "value IS NOT NULL AND NOT (string_to_array(flags, ',') && %s::text[])"
 TREND_PARAMETERS = ("HR", "SPO2")
 TREND_WINDOW = timedelta(minutes=30)
 TREND_BUCKET_S = 30  # one sparkline point per 30 s: 60 points for the window
@@ -176,8 +181,8 @@ class BoardSource:
                 """SELECT s.sid, p.param, v.value, v.effective_at
                    FROM unnest(%s::text[]) s(sid) CROSS JOIN unnest(%s::text[]) p(param) CROSS JOIN LATERAL (
                        SELECT value, effective_at FROM {} WHERE session_id = s.sid AND parameter = p.param
-                         AND value IS NOT NULL ORDER BY effective_at DESC LIMIT 1) v"""
-        ).format(_t("vital_readings")), (sids, list(LATEST_PARAMETERS))):
+                         AND """ + USABLE_SQL + """ ORDER BY effective_at DESC LIMIT 1) v"""
+        ).format(_t("vital_readings")), (sids, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
             by_session[r["sid"]].latest[r["param"]] = (r["value"], r["effective_at"])
         # The trend: one charted reading per 30 seconds over the 30 minutes before each session's newest reading
         # (the newest in each 30-s slot): 60 index probes per parameter, whatever the rate the monitor sends at.
@@ -192,12 +197,13 @@ class BoardSource:
                        CROSS JOIN LATERAL (
                            SELECT value, effective_at FROM {} WHERE session_id = w.sid AND parameter = p.param
                              AND effective_at <= w.newest - k * %s::interval
-                             AND effective_at > w.newest - (k + 1) * %s::interval AND value IS NOT NULL
+                             AND effective_at > w.newest - (k + 1) * %s::interval AND """ + USABLE_SQL + """
                            ORDER BY effective_at DESC LIMIT 1) v
                        ORDER BY 1, 2, 3"""
             ).format(_t("vital_readings")), (list(newest), list(newest.values()), list(TREND_PARAMETERS),
                                              int(TREND_WINDOW.total_seconds() // TREND_BUCKET_S) - 1,
-                                             f"{TREND_BUCKET_S} seconds", f"{TREND_BUCKET_S} seconds")):
+                                             f"{TREND_BUCKET_S} seconds", f"{TREND_BUCKET_S} seconds",
+                                             UNUSABLE_FLAGS)):
                 by_session[r["sid"]].trend.setdefault(r["param"], []).append((r["effective_at"], float(r["value"])))
         for a in cur.execute(sql.SQL(
                 """SELECT a.id, a.session_id, a.rule, a.severity, a.message, a.effective_at FROM {} a
@@ -222,8 +228,8 @@ class BoardSource:
         readings: dict[str, list[tuple[datetime, float]]] = {}
         for r in cur.execute(sql.SQL(
                 "SELECT parameter, effective_at, value FROM {} WHERE session_id = %s AND parameter = ANY(%s) "
-                "AND value IS NOT NULL ORDER BY parameter, effective_at").format(_t("vital_readings")),
-                (session_id, list(LATEST_PARAMETERS))):
+                "AND " + USABLE_SQL + " ORDER BY parameter, effective_at").format(_t("vital_readings")),
+                (session_id, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
             readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
         entries: list[dict] = []
         for e in cur.execute(sql.SQL("SELECT effective_at, event, data FROM {} WHERE session_id = %s").format(

@@ -39,9 +39,10 @@ BOARD_READS = NOTIFY_TABLES + ("courses", "policy_versions", "signatures")
 
 # name -> (table, columns/definition). Decided by EXPLAIN (ANALYZE, BUFFERS) on 10 million readings.
 BOARD_INDEXES = {
-    # Latest HR/SpO2/BP and the 30-minute trend of one session: an index range scan, newest first, and an
-    # index-only scan for the trend (value is included).
-    "board_vitals_session_param_time": ("vital_readings", "(session_id, parameter, effective_at) INCLUDE (value)"),
+    # Latest HR/SpO2/BP and the 30-minute trend of one session: index-only probes, newest first (value and
+    # flags are included, so the validity rule is checked without visiting the table).
+    "board_vitals_session_param_time": ("vital_readings",
+                                        "(session_id, parameter, effective_at) INCLUDE (value, flags)"),
     "board_events_session": ("session_events", "(session_id)"),
     "board_alerts_session": ("alerts", "(session_id)"),
     "board_acks_alert": ("alert_acks", "(alert_id)"),

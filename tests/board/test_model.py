@@ -154,3 +154,29 @@ def test_ago_words():
     assert ago(timedelta(minutes=2, seconds=59)) == "2 min ago"
     assert ago(timedelta(hours=1, minutes=5)) == "1 h 5 min ago"
     assert ago(None) == "never"
+
+
+def test_flagged_readings_are_never_numbers_on_the_board_and_pulse_rate_stands_in(central, board_url, make_chair,
+                                                                                 chair_url):
+    from ketachart.domain.codes import Parameter
+    from ketachart.domain.readings import Quality, Reading
+
+    a = make_chair("a", FakeClock())
+    sid = start_infusion(a, "Chair 1", "MRN-1", minutes_of_vitals=2)
+    a.clock.advance(1)
+    a.add_readings(sid, [Reading(Parameter.HR, 188.0, a.clock.now(), source="device:test",
+                                 flags=frozenset({Quality.ARTIFACT})),
+                         Reading(Parameter.SPO2, 71.0, a.clock.now(), source="device:test",
+                                 flags=frozenset({Quality.ARTIFACT}))])
+    _push(a, chair_url, "chair-1")
+    b = make_chair("b", FakeClock())
+    sid_b = start_infusion(b, "Chair 2", "MRN-2", minutes_of_vitals=0)
+    b.add_readings(sid_b, [Reading(Parameter.PR, 91.0, b.clock.now(), source="device:test")])
+    _push(b, chair_url, "chair-2")
+    model = BoardModel(BoardSource.connect(board_url), FakeClock())
+    model.refresh()
+    vitals = {v.label: v.text for v in model.tile(a.device_id).vitals}
+    assert vitals["HR"] != "188" and vitals["SpO2"] != "71"
+    assert all(v < 150 for _, v in model.tile(a.device_id).trend["HR"])
+    assert {v.label: v.text for v in model.tile(b.device_id).vitals}["PR"] == "91"
+    model.source.close()

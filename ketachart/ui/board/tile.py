@@ -118,8 +118,8 @@ class ChairTileWidget(QWidget):
                 y += text(t.next_bp_text, unit * 0.95, p.warn if t.bp_overdue else fg, bold=t.bp_overdue)
             # Vitals row: big numbers with their age underneath
             if t.vitals:
-                colors = {"HR": p.hr, "SpO2": p.spo2, "BP": p.bp}
-                starts = {"HR": 0.0, "SpO2": 0.26, "BP": 0.52}
+                colors = {"HR": p.hr, "PR": p.hr, "SpO2": p.spo2, "BP": p.bp}
+                starts = {"HR": 0.0, "PR": 0.0, "SpO2": 0.26, "BP": 0.52}
                 for v in t.vitals[:3]:
                     vx = x + w * starts[v.label]
                     col_w = w * (0.48 if v.label == "BP" else 0.26)
