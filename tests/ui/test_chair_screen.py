@@ -283,7 +283,7 @@ def test_link_quiet_time_is_never_shorter_than_a_few_real_round_trips():
 def test_demo_pump_at_high_speed_streams_without_flapping(qtbot):
     """The demo pump at x240 answers each poll after a real round trip; it must stay 'streaming'."""
     from ketachart.ui.clock import ScaledClock
-    from ketachart.ui.devices import DeviceManager
+    from ketachart.hardware.devices import DeviceManager
 
     class Bridge:
         def __init__(self):

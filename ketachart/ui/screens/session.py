@@ -22,7 +22,7 @@ from ...domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, cadss6_labels
 from ...domain.session import SessionState
 from .. import viewmodels as vm
 from ..controller import ChairController
-from ..devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
+from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
 from ..plot import LivePlot, infusion_spans, plot_markers
 from ..theme import Palette, level_color
 from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button
