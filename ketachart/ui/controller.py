@@ -13,9 +13,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from ..chair import USER_ERRORS, ChairService, PresessionForm, number  # noqa: F401  (screens import them here)
+from ..chair import USER_ERRORS, ChairService
 from ..domain.readings import Reading
-from ..hardware.devices import DeviceManager
 from .bridge import ReadingBridge
 from .livedata import LiveData
 
@@ -38,17 +37,18 @@ class ChairController(QObject):
     discharge_due = Signal()
     session_closed = Signal(str)
 
-    def __init__(self, store, clock, parent: QObject | None = None, *, speed: float = 1.0,
-                 writer_interval_s: float = 1.0) -> None:
+    def __init__(self, chair: ChairService, bridge: ReadingBridge, parent: QObject | None = None) -> None:
+        """``chair``'s device manager must deliver to ``bridge``, and its writer report through
+        ``bridge.writer_report`` (the composition root wires both)."""
         super().__init__(parent)
-        self.store = store
-        self.clock = clock
-        self.speed = speed
-        self.bridge = ReadingBridge(self)
-        self.live = LiveData(gap_s=max(30.0, 1.5 * speed))
-        self.devices = DeviceManager(self.bridge, clock)
-        self.chair = ChairService(store, clock, self.devices, speed=speed, writer_interval_s=writer_interval_s,
-                                  on_writer_report=self.bridge.writer_report.emit)  # writer thread -> queued signal
+        self.chair = chair
+        self.bridge = bridge
+        bridge.setParent(self)
+        self.store = chair.store
+        self.clock = chair.clock
+        self.speed = chair.speed
+        self.devices = chair.devices
+        self.live = LiveData(gap_s=max(30.0, 1.5 * self.speed))
         self.chair.on_view_changed = self._view_changed
         self.chair.on_message = self.message.emit
         self.chair.on_discharge_due = self.discharge_due.emit

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...chair import baseline_bp
+from ...chair import USER_ERRORS, baseline_bp
 from ...domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
-from ..controller import USER_ERRORS, ChairController
+from ..controller import ChairController
 from ..signing import SigningRun
 from .common import MessageLine, button, screen_layout
 

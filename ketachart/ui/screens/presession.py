@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.codes import Parameter
-from ..controller import USER_ERRORS, ChairController, PresessionForm
+from ...chair import USER_ERRORS, PresessionForm
+from ..controller import ChairController
 from ..signing import SigningRun
 from .common import MessageLine, button, screen_layout
 

@@ -308,8 +308,6 @@ class SessionScreen(QWidget):
         self._entries = vm.entries(v)
         self.entry_list.clear()
         for e in self._entries:
-            if e.table == "session_events" and e.text == "Checked in":
-                pass
             text = f"{e.time}  {e.text}"
             if e.flags:
                 text += "\n   " + " · ".join(e.flags)
