@@ -62,3 +62,18 @@ def test_import_linter_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_screens_import_nothing_from_the_store():
+    """Screens hold no clinical state: they reach the chart through the chair service, never its ORM rows."""
+    import ast
+
+    screens = Path(ketachart.__file__).parent / "ui" / "screens"
+    offenders = []
+    for path in sorted(screens.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.name}: {n}" for n in names if n.lstrip(".").split(".")[0] == "store"
+                          or "ketachart.store" in n]
+    assert offenders == []

@@ -120,6 +120,14 @@ class ChairService:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
         return history
 
+    def patients(self, search: str | None = None) -> list[dict]:
+        return self.store.patients(search)
+
+    def session_in_progress(self) -> str | None:
+        """The latest session at this chart file that has not ended (a relaunch after a crash reopens it)."""
+        open_ = self.store.open_sessions()
+        return max(open_, key=lambda s: s["effective_at"])["id"] if open_ else None
+
     def audit_open_chart(self, patient_id: str, session_id: str | None = None) -> None:
         """Opening a patient's chart is audited (ids only); showing the same chart again is not re-counted."""
         key = f"{self.store.author}:{patient_id}:{session_id}"

@@ -104,10 +104,9 @@ class MainWindow(QMainWindow):
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:
         """Reopen a session in progress (crash recovery), else show the patient list."""
-        open_ = self.store.open_sessions()
-        if open_:
-            latest = max(open_, key=lambda s: s["effective_at"])
-            self.c.open_session(latest["id"])
+        sid = self.c.session_in_progress()
+        if sid:
+            self.c.open_session(sid)
             self.route()
         else:
             self.show_patients()
