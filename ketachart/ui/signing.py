@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDialog
 
 from ..auth import PermissionDenied, Signatures
 from ..auth.signatures import WITNESS_MUST_DIFFER
-from ..chair import SIGNING_ERRORS, SignatureStep, SigningFlow
+from ..chair import SignatureStep, SigningFlow
 from .auth import ReauthDialog
 
 # Sign-in and signature dialogs are used at arm's length in a dimmed room: large text, a light error colour
@@ -44,21 +44,10 @@ class SignFirstDialog(ReauthDialog):
         for w in (self.user_id, self.secret):
             w.setMinimumHeight(48)
 
-    def submit(self) -> bool:
-        secret = self.secret.text()
-        self.secret.clear()
-        user_id = self.user_id.text().strip().lower()
-        try:
-            if self.not_user and user_id == self.not_user:
-                raise PermissionDenied(WITNESS_MUST_DIFFER)
-            self.result = self.flow.give(self.signatures.verify(user_id, secret, self.meaning))
-        except SIGNING_ERRORS as exc:
-            self.error.setText(str(exc))
-            self.secret.setFocus()
-            return False
-        self.error.setText("")
-        self.accept()
-        return True
+    def sign_with(self, user_id: str, secret: str) -> None:
+        if self.not_user and user_id == self.not_user:
+            raise PermissionDenied(WITNESS_MUST_DIFFER)
+        self.result = self.flow.give(self.signatures.verify(user_id, secret, self.meaning))
 
 
 class SigningRun:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
-from ...auth import AuthError, Signatures
-from ...domain.errors import ClinicalInputError
+from ...auth import Signatures
+from ...chair import SIGNING_ERRORS
 
 MEANING_TEXT = {
     "performed": "I performed this",
@@ -67,13 +67,19 @@ class ReauthDialog(QDialog):
         self.printed_name.setText(row["display_name"] if row and row["active"] else "")
 
     def submit(self) -> bool:
+        """Sign with the PIN typed (then cleared); a refusal stays in the dialog with its reason."""
         secret = self.secret.text()
         self.secret.clear()
         try:
-            self.signature = self.signatures.sign(self.model, self.target_id, user_id=self.user_id.text(),
-                                                  secret=secret, meaning=self.meaning)
-        except (AuthError, ClinicalInputError) as exc:
+            self.sign_with(self.user_id.text().strip().lower(), secret)
+        except SIGNING_ERRORS as exc:
             self.error.setText(str(exc))
+            self.secret.setFocus()
             return False
+        self.error.setText("")
         self.accept()
         return True
+
+    def sign_with(self, user_id: str, secret: str) -> None:
+        self.signature = self.signatures.sign(self.model, self.target_id, user_id=user_id, secret=secret,
+                                              meaning=self.meaning)
