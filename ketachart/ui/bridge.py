@@ -49,12 +49,7 @@ class ReadingBridge(QObject):
 
     def submit(self, reading: Reading) -> None:
         """Any thread. Never blocks beyond a list append."""
-        with self._lock:
-            self._pending.append(reading)
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._wake.emit()
+        self.submit_many((reading,))
 
     def submit_many(self, readings: Sequence[Reading]) -> None:
         if not readings:

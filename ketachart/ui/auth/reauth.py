@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from ...auth import Signatures
 from ...chair import SIGNING_ERRORS
+from .sign_in import submit_secret
 
 MEANING_TEXT = {
     "performed": "I performed this",
@@ -68,17 +69,8 @@ class ReauthDialog(QDialog):
 
     def submit(self) -> bool:
         """Sign with the PIN typed (then cleared); a refusal stays in the dialog with its reason."""
-        secret = self.secret.text()
-        self.secret.clear()
-        try:
-            self.sign_with(self.user_id.text().strip().lower(), secret)
-        except SIGNING_ERRORS as exc:
-            self.error.setText(str(exc))
-            self.secret.setFocus()
-            return False
-        self.error.setText("")
-        self.accept()
-        return True
+        return submit_secret(self, lambda secret: self.sign_with(self.user_id.text().strip().lower(), secret),
+                             SIGNING_ERRORS)
 
     def sign_with(self, user_id: str, secret: str) -> None:
         self.signature = self.signatures.sign(self.model, self.target_id, user_id=user_id, secret=secret,
