@@ -72,7 +72,6 @@ class ChairService:
         self.rules = AlertRules(store.policy)
         self.session_id: str | None = None
         self.view: SessionView | None = None
-        self.last_saved = ""
         self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...): the monitor-silent rule
         self._discharge_offered = False
         self._chart_opened: str | None = None
@@ -201,9 +200,8 @@ class ChairService:
     def _saved(self, what: str, *rows: dict | None, kind: str = "entry") -> None:
         """Confirm rows the store has already committed (``rows`` go to the opt-in saved trace)."""
         trace_saved(kind, [r["id"] for r in rows if r])
-        self.last_saved = f"{what} - saved {self.clock.now().astimezone():%H:%M:%S}"
         self.refresh()
-        self.on_message(self.last_saved, "saved")
+        self.on_message(f"{what} - saved {self.clock.now().astimezone():%H:%M:%S}", "saved")
 
     def _need_session(self) -> str:
         if not self.session_id:
@@ -289,10 +287,6 @@ class ChairService:
             if form.waste_witness.strip() == self.store.author:
                 raise ClinicalInputError("the witness must be someone else")
         return v
-
-    def check_presession(self, form: PresessionForm) -> None:
-        """Validate the whole form and write nothing (the screen then asks for the signatures)."""
-        self._check_presession(form)
 
     def presession_signing(self, form: PresessionForm) -> SigningFlow:
         """The signatures the pre-session save needs: the nurse signs the dose (performed) and, when there is
@@ -550,10 +544,6 @@ class ChairService:
         if decision.needs_override and not (override_reason or "").strip():
             raise ClinicalInputError("discharge override needs a reason: " + "; ".join(decision.reasons))
         return decision
-
-    def check_discharge(self, checklist: dict, padss: dict, override_reason: str) -> None:
-        """Validate the discharge check and write nothing."""
-        self._check_discharge(checklist, padss, override_reason)
 
     def discharge_signing(self, checklist: dict, padss: dict, override_reason: str) -> SigningFlow:
         """The one signature the discharge check needs (performed); signing saves it and ends the session."""

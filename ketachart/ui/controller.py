@@ -20,13 +20,13 @@ from .livedata import LiveData
 
 # The service's commands and read-outs a screen may call through the controller.
 COMMANDS = frozenset({
-    "policy", "state", "unacknowledged", "audit_open_chart", "refresh", "last_saved", "patients",
+    "policy", "state", "unacknowledged", "audit_open_chart", "refresh", "patients",
     "session_in_progress",
-    "create_patient", "start_session", "preview_dose", "predose_warning", "check_presession", "presession_signing",
+    "create_patient", "start_session", "preview_dose", "predose_warning", "presession_signing",
     "save_presession", "baseline_over_limit", "start_infusion", "pause", "resume", "change_rate", "stop_infusion",
     "parse_time", "chart_dissociation", "chart_sedation", "chart_nausea", "chart_cadss6", "chart_note",
     "chart_intervention", "chart_manual_vitals", "amend_observation", "amend_rate_change", "acknowledge",
-    "minutes_since_start", "evaluate", "check_discharge", "discharge_signing", "discharge",
+    "minutes_since_start", "evaluate", "discharge_signing", "discharge",
 })
 
 

@@ -354,3 +354,11 @@ def test_relaunch_after_a_crash_keeps_session_readings_observations_and_clocks(q
         w.c.writer._stop.set()
         w.c.writer._wake.set()
         w.deleteLater()
+
+
+def test_the_controller_adds_no_command_of_its_own():
+    """Every command a screen reaches through the controller is the chair service's own."""
+    from ketachart.chair import ChairService
+    from ketachart.ui.controller import COMMANDS
+
+    assert sorted(n for n in COMMANDS if not hasattr(ChairService, n)) == []
