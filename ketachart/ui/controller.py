@@ -54,7 +54,7 @@ class ChairController(QObject):
         self.chair.on_message = self.message.emit
         self.chair.on_discharge_due = self.discharge_due.emit
         self.chair.on_session_closed = self.session_closed.emit
-        self.chair.on_readings_charted = self.live.feed
+        self.chair.on_readings_charted = lambda readings: self.live.feed(readings)  # manual vitals on the plot
         self.vitals_saved = 0
         self.vitals_error = ""
         self.bridge.add_listener(self._on_readings)
@@ -92,7 +92,6 @@ class ChairController(QObject):
 
     def open_session(self, session_id: str) -> None:
         self.live = LiveData(gap_s=self.live.hr.gap_s)
-        self.chair.on_readings_charted = self.live.feed
         self.live.load_history(self.chair.open_session(session_id))
         self._view_changed()
 
