@@ -207,3 +207,30 @@ def test_commands_on_a_finished_session_are_refused(chair, store, clock):
         chair.chart_sedation(4)
     with pytest.raises(ClinicalInputError, match="discharged"):
         chair.discharge_signing(CHECKLIST, PADSS_PASS, "")
+
+
+def test_manual_vitals_are_charted_judged_and_shown(chair, store, clock):
+    sid = checked_in(chair, store)
+    chair.start_infusion()
+    shown = []
+    chair.on_readings_charted = shown.extend
+    with pytest.raises(ClinicalInputError, match="both systolic and diastolic"):
+        chair.chart_manual_vitals(sys_="120")
+    chair.chart_manual_vitals(sys_="205", dia="96", spo2="97")  # systolic at or above the once-only limit
+    assert sorted(r.parameter.value for r in shown) == ["NIBP_DIA", "NIBP_SYS", "SPO2"]
+    assert {r["parameter"] for r in store.readings(sid)} == {"NIBP_SYS", "NIBP_DIA", "SPO2"}
+    assert [a["rule"] for a in store.rows(Alert, session_id=sid)] == ["sys-high"]
+
+
+def test_a_correction_keeps_the_original_and_needs_a_reason(chair, store, clock):
+    sid = checked_in(chair, store)
+    chair.start_infusion()
+    row = chair.chart_nausea(6)
+    with pytest.raises(ClinicalInputError, match="reason"):
+        chair.amend_observation(row["id"], " ", value=3)
+    with pytest.raises(ClinicalInputError):
+        chair.amend_observation(row["id"], "mis-keyed", value=11)  # outside the 0-10 scale
+    fixed = chair.amend_observation(row["id"], "Mis-keyed: patient said 3", value=3)
+    assert fixed["amends"] == row["id"] and fixed["value"] == 3
+    assert store.get(Observation, row["id"])["value"] == 6
+    assert [o["value"] for o in store.rows(Observation, session_id=sid) if o["kind"] == "nausea"] == [6, 3]
