@@ -22,7 +22,6 @@ from ..domain.errors import ClinicalInputError, IllegalTransition
 from ..domain.readings import Quality, Reading
 from ..domain.scales import (
     DISCHARGE_ITEMS,
-    Kind,
     cadss6_total,
     dissociation,
     evaluate_discharge,
@@ -32,6 +31,7 @@ from ..domain.scales import (
     phq9,
 )
 from ..domain.session import SessionEvent, SessionState
+from ..domain.vocabulary import Kind, kind_of
 from ..store.errors import NotFound
 from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange
 from ..store.views import SessionView, session_view
@@ -493,10 +493,11 @@ class ChairService:
             raise ClinicalInputError("a correction needs a reason")
         original = self.store.get(Observation, entry_id)
         changes: dict = {}
-        kind = original["kind"]
+        kind = kind_of(original["kind"])
+        if kind is None or not kind.amendable:
+            raise ClinicalInputError("this entry cannot be corrected in place; add a note saying what happened")
         if value is not None:
-            validators = {Kind.DISSOCIATION: dissociation, Kind.SEDATION: moaas, Kind.NAUSEA: nausea}
-            changes["value"] = validators[kind](value) if kind in validators else number(value, "Value")
+            changes["value"] = kind.validate(value) if kind.validate else number(value, "Value")
         if text is not None:
             changes["text"] = text
         if data is not None:

@@ -234,3 +234,6 @@ def test_a_correction_keeps_the_original_and_needs_a_reason(chair, store, clock)
     assert fixed["amends"] == row["id"] and fixed["value"] == 3
     assert store.get(Observation, row["id"])["value"] == 6
     assert [o["value"] for o in store.rows(Observation, session_id=sid) if o["kind"] == "nausea"] == [6, 3]
+    (waste,) = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == "waste"]
+    with pytest.raises(ClinicalInputError, match="cannot be corrected"):  # signed and witnessed: not amendable
+        chair.amend_observation(waste["id"], "wrong amount", value=5)
