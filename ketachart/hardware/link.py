@@ -13,6 +13,7 @@ to connect to a device or gateway, ``loop://``), plus ``listen://host:port`` whe
 from __future__ import annotations
 
 import logging
+import queue
 import select
 import socket
 import threading
@@ -24,7 +25,7 @@ import serial.tools.list_ports
 
 from ..domain.clock import Clock, SystemClock
 from ..domain.readings import Reading
-from .codecs.base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import Codec, CodecTime, DeviceInfoEvent, DeviceSettings, FrameEvent, ReadingEvent, codec_for
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +155,18 @@ class DeviceLink:
     on_state    callback(state, detail): state is one of STATES, detail a human-readable reason
     clock       host clock: readings' host_time, the quiet-time watchdog and the codec's time
     backoff     reopen delays in real seconds, the last one repeating (tests pass tiny ones)
-    on_event    optional callback(DeviceInfoEvent | FrameEvent) for diagnostics
+    on_event    optional callback(DeviceInfoEvent | FrameEvent | PatientMismatchEvent | HeldResolvedEvent):
+                diagnostics, and the "monitor says another patient" question the app puts to the nurse
+    settings    the chair's device settings (bed, monitor, device time zone, open patient)
     """
 
     def __init__(self, protocol: str, port_url: str, on_reading: Callable[[Reading], None],
                  on_state: Callable[[str, str], None] | None = None, clock: Clock | None = None, *,
                  backoff: Sequence[float] = BACKOFF_S, poll_s: float = POLL_S,
-                 on_event: Callable[[object], None] | None = None) -> None:
-        codec_for(protocol)  # a bad protocol name is our mistake: raise now, in the caller's thread
+                 on_event: Callable[[object], None] | None = None, settings: DeviceSettings | None = None) -> None:
+        self.settings = settings or DeviceSettings()
+        codec_for(protocol, self.settings)  # a bad protocol name or zone is our mistake: raise in the caller's thread
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self.protocol = protocol
         self.port_url = port_url
         self.on_reading = on_reading
@@ -194,6 +199,28 @@ class DeviceLink:
             transport.cancel()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def set_patient(self, mrn: str | None) -> None:
+        """The open session's patient (None when no session is open); applied on the link's thread."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, patient_mrn=mrn or None)
+        self._commands.put(("patient", mrn or None))
+
+    def resolve_held(self, hold_id: int, accept: bool) -> None:
+        """The nurse's answer to a PatientMismatchEvent: chart the held readings here, or drop them."""
+        self._commands.put(("resolve", hold_id, bool(accept)))
+
+    def _run_commands(self, codec: Codec, now: CodecTime) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if cmd[0] == "patient":
+                codec.set_patient(cmd[1])
+            elif cmd[0] == "resolve":
+                codec.resolve_held(cmd[1], cmd[2], now)
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -252,7 +279,8 @@ class DeviceLink:
             self._stop.wait(self.backoff[min(max(failures - 1, 0), len(self.backoff) - 1)])
 
     def _open(self) -> None:
-        self.codec = codec_for(self.protocol)  # a fresh codec per connection: the device may have rebooted
+        # a fresh codec per connection: the device may have rebooted
+        self.codec = codec_for(self.protocol, self.settings)
         if self.port_url.startswith("listen://"):
             self._transport = _ListenTransport(self.port_url, self.poll_s)
         else:
@@ -300,6 +328,7 @@ class DeviceLink:
         while not self._stop.is_set():
             data = transport.read_some()
             now = self._now()
+            self._run_commands(codec, now)
             if data:
                 codec.receive_data(data, now)
             for event in codec.events():

@@ -17,6 +17,7 @@ from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality
 from ketachart.hardware.codecs.base import CODECS, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
 from ketachart.hardware.codecs.ge_dri import (
+    raw_quality,
     CLASS_EXT1,
     CLASSES_ALL,
     DATA_DISCONT,
@@ -427,9 +428,15 @@ def test_special_values_become_no_value_with_a_flag(raw, quality):
         assert r.value is None and r.flags == {quality}
 
 
-def test_smallest_real_value_is_a_number():
+def test_smallest_real_value_is_a_number_then_screened_for_plausibility():
+    """-32000 is a real raw number (not a control code), but -320 degC is impossible: charted as invalid with
+    the out-of-range flag, never as a number (domain/plausibility.py)."""
+    assert raw_quality(-32000) is None
     p = by_param(feed([basic_frame(t1=Group(3, 6, {"temp": -32000}))])[0])
-    assert p[Parameter.TEMP][0].value == -320.0
+    assert p[Parameter.TEMP][0].value is None
+    assert p[Parameter.TEMP][0].flags == {Quality.INVALID, Quality.OUT_OF_RANGE}
+    p = by_param(feed([basic_frame(t1=Group(3, 6, {"temp": 3650}))])[0])
+    assert p[Parameter.TEMP][0].value == 36.5
 
 
 def test_group_status_gates_values():
