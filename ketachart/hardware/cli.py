@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .codecs.base import CODECS, CodecTime, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import CODECS, CodecTime, DeviceSettings, FrameEvent, ReadingEvent, codec_for
 from .sim.base import SCENARIOS
 
 PROTOCOLS_HELP = "ge, philips, masimo, hl7 or bbraun"
@@ -123,17 +123,23 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def decode_bytes(protocol: str, data: bytes, frames: bool, now: CodecTime | None = None):
+def decode_bytes(protocol: str, data: bytes, frames: bool, now: CodecTime | None = None,
+                 settings: DeviceSettings | None = None):
     """Yield the JSON objects ``decode`` prints for a capture; the last one is the summary (stats)."""
-    codec = codec_for(protocol)
+    codec = codec_for(protocol, settings)
     now = now or CodecTime(datetime.now(timezone.utc), 0.0)
     index = 0
-    for start in range(0, len(data), 4096):
+    starts = list(range(0, len(data), 4096)) + [None]  # None: end of input, flush a last unterminated line
+    for start in starts:
         try:
-            codec.receive_data(data[start:start + 4096], now)
+            if start is None:
+                codec.flush(now)
+            else:
+                codec.receive_data(data[start:start + 4096], now)
         except Exception as exc:  # a codec bug must not become a traceback for the IT person
-            yield {"error": f"decoder failed at byte {start}: {type(exc).__name__}: {exc}"}
-            codec = codec_for(protocol)
+            yield {"error": f"decoder failed at byte {start if start is not None else len(data)}: "
+                            f"{type(exc).__name__}: {exc}"}
+            codec = codec_for(protocol, settings)
             continue
         for event in codec.events():
             if frames and isinstance(event, FrameEvent):
@@ -145,7 +151,8 @@ def decode_bytes(protocol: str, data: bytes, frames: bool, now: CodecTime | None
         codec.data_to_send()  # ACKs a live link would send: not wanted here
     s = codec.stats
     yield {"summary": True, "bytes": len(data), "frames_ok": s.frames_ok, "frames_bad": s.frames_bad,
-           "junk_bytes": s.junk_bytes, "readings": s.readings}
+           "junk_bytes": s.junk_bytes, "readings": s.readings, "ignored": dict(sorted(s.ignored.items())),
+           **codec.summary()}
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

@@ -847,3 +847,12 @@ def test_fuzz_phdb_encode_parse_round_trip(groups, time):
         b = back.group(name)
         assert (b.status, b.label) == (g.status, g.label)
         assert [b.raw(f) for f in spec.fields] == [g.raw(f) for f in spec.fields]
+
+
+@pytest.mark.parametrize("status,apnea", [(0x0107, True), (0x0083, True), (0x0103, False), (0x0003, False)])
+def test_co2_apnea_bits_become_flags_on_etco2_and_rr(status, apnea):
+    """Bit 2 (apnea from CO2) or bit 7 (from respiration); bit 8 only says the apnea alarm is off."""
+    p = by_param(feed([basic_frame(co2=Group(status, 0x0009, {"et": 0, "fi": 0, "rr": 0, "amb_press": 7652}))])[0])
+    for param in (Parameter.ETCO2, Parameter.RR):
+        (r,) = p[param]
+        assert r.value == 0.0 and (Quality.APNEA in r.flags) is apnea

@@ -211,6 +211,14 @@ class Codec:
         if data:
             self._feed(bytes(data), now)
 
+    def summary(self) -> dict:
+        """Protocol-specific facts for ``decode``'s summary line (e.g. "this is host-side traffic")."""
+        return {}
+
+    def flush(self, now: CodecTime) -> None:
+        """End of input (a capture file ends): decode what is complete without its terminator, if the
+        protocol can tell (Masimo's last line). Default: nothing."""
+
     def tick(self, now: CodecTime) -> None:
         """Time passed with or without data; protocols with keep-alives or polls queue bytes here."""
 

@@ -83,6 +83,8 @@ ST_ACTIVE = 0x0002
 # Group specific bits we act on.
 ECG_ST_NOISE = 1 << 7
 ECG_ST_ARTIFACT = 1 << 8
+CO2_ST_APNEA = 1 << 2  # apnea detected from CO2
+CO2_ST_APNEA_RESP = 1 << 7  # apnea detected from respiration (impedance)
 CO2_ST_CALIBRATING = 1 << 3
 CO2_ST_ZEROING = 1 << 4
 CO2_RR_SOURCE_MASK = 0x0007  # CO2 label bits 0..2: 0 none, 1 CO2, 2 ECG impedance
@@ -681,13 +683,16 @@ class GeDriCodec(Codec):
         self._reading(Parameter.PR, v, q, dev, now)
 
         co2_busy = bool(co2.status & (CO2_ST_CALIBRATING | CO2_ST_ZEROING))
-        self._reading(Parameter.RR, *self._rr(ecg, co2, co2_busy), dev, now)
+        # The monitor's apnea detection (bit 8, "apnea alarm deactivated", is a setting, not a finding).
+        apnea = frozenset({Quality.APNEA}) if co2.status & ST_EXISTS and co2.status & (
+            CO2_ST_APNEA | CO2_ST_APNEA_RESP) else frozenset()
+        self._reading(Parameter.RR, *self._rr(ecg, co2, co2_busy), dev, now, apnea)
 
         temp = next((sub.group(t) for t in ("t1", "t2", "t3", "t4") if sub.group(t).status & ST_EXISTS), None)
         v, q = self._scaled(temp or sub.group("t1"), "temp", 100)
         self._reading(Parameter.TEMP, v, q, dev, now)
 
-        self._reading(Parameter.ETCO2, *self._etco2(co2, co2_busy), dev, now)
+        self._reading(Parameter.ETCO2, *self._etco2(co2, co2_busy), dev, now, apnea)
         self._nibp(sub.group("nibp"), dev, aux_nibp_time, now)
 
     def _rr(self, ecg: Group, co2: Group, co2_busy: bool) -> tuple[float | None, Quality | None]:

@@ -1258,6 +1258,11 @@ def classify(user_data: bytes) -> tuple[str, RoPdu | None]:
     return SESSION_KINDS.get(user_data[0], "unknown"), None
 
 
+HOST_KINDS = frozenset({"assoc-request", "poll-request", "single-poll-request", "action-request", "event-report-result"})
+MONITOR_KINDS = frozenset({"assoc-accept", "assoc-refuse", "mds-create", "poll-result", "single-poll-result"})
+HOST_TRAFFIC_AFTER = 3  # host-only PDUs and not one from a monitor: host traffic
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The host's codec
 # ----------------------------------------------------------------------------------------------------------
@@ -1314,6 +1319,12 @@ class PhilipsMibCodec(Codec):
         self._last_tx = 0.0
         self._last_keepalive = float("-inf")
         self._last_nibp: tuple | None = None
+        self._host_pdus = 0  # PDUs only a host sends (association/poll requests, event-report results)
+        self._monitor_pdus = 0  # PDUs only a monitor sends
+        self.host_traffic = False
+
+    def summary(self) -> dict:
+        return {"host_traffic": self.host_traffic}
 
     # --- driven by the link ---------------------------------------------------------------------------
     def start(self, now: CodecTime) -> bytes:
@@ -1410,7 +1421,21 @@ class PhilipsMibCodec(Codec):
         return None
 
     # --- acting ---------------------------------------------------------------------------------------
+    def _direction(self, kind: str) -> None:
+        """Tell a capture of what a host sent (another program's side of the cable, or a loop-back) from a
+        monitor: it decodes cleanly but holds no data, and the IT person must hear why nothing is charted."""
+        if kind in HOST_KINDS:
+            self._host_pdus += 1
+        elif kind in MONITOR_KINDS:
+            self._monitor_pdus += 1
+        if not self.host_traffic and self._host_pdus >= HOST_TRAFFIC_AFTER and self._monitor_pdus == 0:
+            self.host_traffic = True
+            self._emit(DeviceInfoEvent(
+                "warning", "host-side traffic: these are a host's requests to a monitor, not a monitor's data "
+                           "(wrong end of the cable, a loop-back, or a capture of the host's output)"))
+
     def _act(self, kind: str, ro: RoPdu | None, parsed: object, now: CodecTime) -> None:
+        self._direction(kind)
         if kind == "assoc-accept":
             self._on_accept(parsed, now)
         elif kind == "assoc-refuse":
