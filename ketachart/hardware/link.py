@@ -25,7 +25,7 @@ import serial.tools.list_ports
 
 from ..domain.clock import Clock, SystemClock
 from ..domain.readings import Reading
-from .codecs.base import Codec, CodecTime, DeviceInfoEvent, DeviceSettings, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import Codec, CodecTime, DeviceSettings, FrameEvent, ReadingEvent, codec_for
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,31 @@ def list_ports() -> list[PortInfo]:
         ports.append(PortInfo(p.device, p.description or "n/a", p.hwid or "n/a", p.manufacturer, p.vid, p.pid,
                               p.serial_number))
     return sorted(ports, key=lambda p: p.device)
+
+
+class SilenceWatchdog:
+    """The one silence watchdog (sans-IO, so tests drive it with a fake clock): no valid frame for
+    ``quiet_s`` tells the codec (``Codec.silence``) once per quiet time; the link reports "silent" and, after
+    a few quiet times, reopens the port. Codecs never time silence themselves."""
+
+    def __init__(self, quiet_s: float, mono: float) -> None:
+        self.quiet_s = quiet_s
+        self.last_valid = mono
+        self._told = mono
+
+    def alive(self, mono: float) -> None:
+        """A valid frame arrived."""
+        self.last_valid = mono
+
+    def check(self, codec: Codec, now: CodecTime) -> float | None:
+        """Seconds without a valid frame when that is at least the quiet time (else None)."""
+        quiet_for = now.mono - self.last_valid
+        if quiet_for < self.quiet_s:
+            return None
+        if now.mono - max(self._told, self.last_valid) >= self.quiet_s:
+            self._told = now.mono
+            codec.silence(now)
+        return quiet_for
 
 
 class _SerialTransport:
@@ -322,8 +347,7 @@ class DeviceLink:
             self._set_state(NEGOTIATING, "waiting for the device to answer")
         else:
             self._set_state(CONNECTING, "port open, waiting for data")
-        last_valid = now.mono
-        last_restart = now.mono
+        watchdog = SilenceWatchdog(quiet, now.mono)
         streamed = False
         while not self._stop.is_set():
             data = transport.read_some()
@@ -340,7 +364,7 @@ class DeviceLink:
                         log.exception("on_reading callback failed")
                     continue
                 if isinstance(event, FrameEvent) and event.valid:
-                    last_valid = now.mono
+                    watchdog.alive(now.mono)
                     if self.state != STREAMING:
                         streamed = True
                         self._set_state(STREAMING, "")
@@ -350,25 +374,19 @@ class DeviceLink:
                     except Exception:
                         log.exception("on_event callback failed")
             codec.tick(now)
+            quiet_for = watchdog.check(codec, now)
+            if quiet_for is not None and self.state != SILENT:
+                self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
             if codec.needs_restart:
-                transport.write(codec.start(now))
-                last_restart = now.mono
+                transport.write(codec.start(now))  # re-request / re-associate, as the protocol wants
                 if self.state != SILENT:
                     self._set_state(NEGOTIATING, "re-requesting")
             out = codec.data_to_send()
             if out:
                 transport.write(out)
-            quiet_for = now.mono - last_valid
-            if quiet_for >= quiet:
-                if self.state != SILENT:
-                    self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
-                if now.mono - last_restart >= quiet:
-                    hello = codec.start(now)  # re-request / re-associate, as the protocol wants
-                    if hello:
-                        transport.write(hello)
-                    last_restart = now.mono
-                if quiet_for >= REOPEN_AFTER_QUIET * quiet and not isinstance(transport, _ListenTransport):
-                    raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
+            if (quiet_for is not None and quiet_for >= REOPEN_AFTER_QUIET * quiet
+                    and not isinstance(transport, _ListenTransport)):
+                raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
         return streamed
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import struct
+import weakref
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -58,6 +59,8 @@ from ketachart.hardware.codecs.ge_dri import (
 )
 from ketachart.hardware.sim.base import SIMS, sim_for
 from ketachart.hardware.sim.ge_dri import NIBP_INFLATE_S, NIBP_OLD_AFTER_S, GeDriSim
+
+from .devtools import Watch
 
 HOST_T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
@@ -567,28 +570,41 @@ def test_nibp_aux_time_is_authoritative_and_timestamps_the_reading():
 
 # --- quiet time ------------------------------------------------------------------------------------
 def test_silence_beyond_quiet_time_asks_for_a_new_request_once():
+    """The link's watchdog (the one owner of silence) tells the codec; the codec re-requests."""
     codec = GeDriCodec()
+    watch = Watch(codec, 0, at)
+    assert watch.dog.quiet_s == 30.0
     codec.start(at(0))
-    codec.tick(at(29))
+    watch.check(29)
     assert not codec.needs_restart
     codec.receive_data(RECORD_VECTOR, at(25))
-    codec.tick(at(50))
+    watch.see(codec.events(), 25)
+    watch.check(50)
     assert not codec.needs_restart  # a frame at 25 s keeps it alive
-    codec.tick(at(55.5))
+    watch.check(55.5)
     assert codec.needs_restart
     assert codec.start(at(56)) == displ_request()
-    codec.tick(at(80))
-    assert not codec.needs_restart  # the quiet clock restarted with the request
-    codec.tick(at(86.5))
+    watch.check(80)
+    assert not codec.needs_restart  # the watchdog tells once per quiet time
+    watch.check(86.5)
     assert codec.needs_restart
 
 
 def test_garbage_does_not_count_as_life():
     codec = GeDriCodec()
+    watch = Watch(codec, 0, at)
     codec.start(at(0))
     codec.receive_data(b"\x7e" + bytes(50) + b"\x7e", at(20))
-    codec.tick(at(31))
+    watch.see(codec.events(), 20)
+    watch.check(31)
     assert codec.needs_restart
+
+
+def test_codecs_never_time_silence_themselves():
+    codec = GeDriCodec()
+    codec.start(at(0))
+    codec.tick(at(1000))
+    assert not codec.needs_restart
 
 
 def test_no_re_request_before_the_link_ever_started():
@@ -650,15 +666,20 @@ def test_sim_single_request_is_rate_limited():
     assert len(valid_frames(feed([sim.data_to_send()])[0])) == 2
 
 
+WATCHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def run(sim: GeDriSim, codec: GeDriCodec, t0: float, t1: float, step: float = 0.5, events=None):
     """Drive device and host together on one simulated timeline (no real time passes)."""
     events = [] if events is None else events
     t = t0
+    watch = WATCHES.setdefault(codec, Watch(codec, t, at))  # one watchdog per conversation, as one link
     while t < t1:
         sim.tick(t)
         codec.receive_data(sim.data_to_send(), at(t))
         codec.tick(at(t))
-        events += codec.events()
+        events += watch.see(codec.events(), t)
+        watch.check(t)
         out = codec.data_to_send()
         if codec.needs_restart:
             out += codec.start(at(t))
@@ -751,7 +772,7 @@ def test_round_trip_recovers_after_monitor_power_cycle():
     assert valid_frames(silent) == [] and not codec.needs_restart
     after = run(sim, codec, 140.0, 300.0)
     first = readings(after)[0].device_time.timestamp() - sim.epoch
-    assert before == 12 and 140.0 < first <= 141.0  # re-requested once 30 s of silence had passed
+    assert before == 12 and 140.0 <= first <= 141.0  # re-requested once 30 s of silence had passed
     assert len(valid_frames(after)) == 16
     check_against_patient(sim, after)
 

@@ -17,6 +17,7 @@ from ketachart.hardware.codecs import philips_mib as mib
 from ketachart.hardware.codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
 from ketachart.hardware.codecs.philips_mib import PhilipsMibCodec
 from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.link import SilenceWatchdog
 from ketachart.hardware.sim import philips_wire as wire
 from ketachart.hardware.sim.philips_mib import PhilipsMibSim
 
@@ -658,6 +659,7 @@ class Conversation:
     def run(self, seconds: float, chunker: random.Random | None = None) -> None:
         if not self.started:
             self.started = True
+            self.watchdog = SilenceWatchdog(self.codec.link_hint.quiet_time_s, at(0).mono)
             self._to_sim(self.codec.start(at(0)))
         end = self.elapsed + seconds
         while self.elapsed < end - 1e-9:
@@ -668,8 +670,12 @@ class Conversation:
             if self.sim_to_host:
                 for chunk in random_chunks(data, chunker) if chunker else [data]:
                     self.codec.receive_data(chunk, now)
-            self.events += [(self.elapsed, e) for e in self.codec.events()]
+            new = self.codec.events()
+            if any(isinstance(e, FrameEvent) and e.valid for e in new):
+                self.watchdog.alive(now.mono)
+            self.events += [(self.elapsed, e) for e in new]
             self.codec.tick(now)
+            self.watchdog.check(self.codec, now)  # the link's watchdog: the one owner of silence
             out = self.codec.start(now) if self.codec.needs_restart else b""
             out += self.codec.data_to_send()
             self.events += [(self.elapsed, e) for e in self.codec.events()]
@@ -996,3 +1002,16 @@ def test_fuzz_sim_random_bytes(data, chunk):
     sim.receive_data(EXT_POLL_WIRE, 1.0)
     kinds = [mib.classify(u)[0] for u in frames_in(sim.data_to_send())]
     assert kinds == ["poll-result"]
+
+
+def test_the_codec_never_times_silence_itself_the_link_does():
+    """One owner for the silence watchdog: without the link's watchdog a polling codec stays associated."""
+    conv = Conversation(PhilipsMibSim(seed=3))
+    conv.run(20.0)
+    assert conv.codec.state == mib.POLLING
+    conv.sim_to_host = False
+    for k in range(1, 200):
+        conv.codec.tick(at(20.0 + k * 0.1))
+    assert conv.codec.state == mib.POLLING
+    conv.codec.silence(at(40.0))
+    assert conv.codec.state == mib.LOST

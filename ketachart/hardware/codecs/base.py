@@ -211,6 +211,12 @@ class Codec:
         if data:
             self._feed(bytes(data), now)
 
+    def silence(self, now: CodecTime) -> None:
+        """The link's watchdog (the one owner of silence) saw no valid frame for the quiet time. Codecs never
+        time silence themselves; they only say what it means. Default: start again (re-request,
+        re-associate) through ``needs_restart``."""
+        self.needs_restart = True
+
     def summary(self) -> dict:
         """Protocol-specific facts for ``decode``'s summary line (e.g. "this is host-side traffic")."""
         return {}

@@ -12,7 +12,7 @@ directions so the simulator (``hardware/sim/ge_dri.py``) is this codec seen from
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import ClassVar, Iterable
 
@@ -557,7 +557,8 @@ class GeDriCodec(Codec):
             raise ValueError(f"interval must be >= {MIN_DISPL_INTERVAL_S} s")
         self.interval_s = interval_s
         self.classes = classes
-        self.quiet_time_s = float(QUIET_FACTOR * interval_s)
+        # the link's silence watchdog re-requests after 3 missed records (section 11)
+        self.link_hint = replace(type(self).link_hint, quiet_time_s=float(QUIET_FACTOR * interval_s))
         self._deframer = Deframer()
         self._junk_seen = 0
         self._requested_mono: float | None = None
@@ -582,13 +583,10 @@ class GeDriCodec(Codec):
         self._requested_mono = None
         return stop_displ_request()
 
-    def tick(self, now: CodecTime) -> None:
-        """No valid frame for ``quiet_time_s`` since the last frame or request: ask the link to re-request
-        (a power-cycled monitor forgets its subscription and never says so)."""
-        if self._requested_mono is None or self.needs_restart:
-            return
-        since = max(self._requested_mono, self.last_valid_mono or self._requested_mono)
-        if now.mono - since > self.quiet_time_s:
+    def silence(self, now: CodecTime) -> None:
+        """The link's watchdog saw no valid frame for the quiet time (3 x the interval): a power-cycled
+        monitor forgets its subscription and never says so, so ask again (``needs_restart``)."""
+        if self._requested_mono is not None:
             self.needs_restart = True
 
     # --- decoding ---------------------------------------------------------------------------------

@@ -139,6 +139,14 @@ class PhilipsMibCodec(Codec):
         self._emit(DeviceInfoEvent("association", "requested"))
         return frame(encode_association_request(self.min_poll_period))
 
+    def silence(self, now: CodecTime) -> None:
+        """The link's watchdog saw no valid frame for SILENCE_LOST_S: while polling, the association is gone
+        (Abort to free the monitor's side, then start again after RESTART_WAIT_S). Associating and lost
+        states already retry on their own clock."""
+        if self.state == POLLING:
+            last_rx = self.last_valid_mono if self.last_valid_mono is not None else self._state_since
+            self._lose(now, f"no valid frame for {now.mono - max(last_rx, self._state_since):.1f} s", abort=True)
+
     def release(self, now: CodecTime) -> None:
         """Polite goodbye before the port closes (queues a Release Request)."""
         if self.state in (CONFIGURING, POLLING, ASSOCIATING):
@@ -158,10 +166,7 @@ class PhilipsMibCodec(Codec):
                 self._lose(now, f"no MDS Create Event within {MDS_CREATE_TIMEOUT_S:g} s", abort=True)
         elif self.state == POLLING:
             last_rx = self.last_valid_mono if self.last_valid_mono is not None else self._state_since
-            silent = m - max(last_rx, self._state_since)
-            if silent >= SILENCE_LOST_S:
-                self._lose(now, f"no valid frame for {silent:.1f} s", abort=True)
-                return
+            silent = m - max(last_rx, self._state_since)  # for the keep-alive only: silence is the link's
             last_result = self._last_result_at if self._last_result_at is not None else self._poll_sent_at
             if m - self._poll_sent_at >= self.poll_renew_s:
                 self._send_poll(now)
