@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, ClassVar
 
-from ...domain.plausibility import screen
+from ...domain.plausibility import PLAUSIBLE, screen
 from ...domain.readings import Reading
 
 
@@ -129,6 +129,7 @@ def chair_zone() -> tzinfo:
 
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DECIMAL_BYTES = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def parse_decimal(text: str | bytes) -> float | None:
@@ -137,12 +138,15 @@ def parse_decimal(text: str | bytes) -> float | None:
     Python's ``float`` accepts much that no device means as a number: ``1_0``, Arabic-Indic and other
     Unicode digits, ``nan``, ``inf``, exponents, surrounding whitespace. Devices sending those are sending
     junk, so every codec reads numbers through this one strict gate."""
+    if len(text) > 32:
+        return None
     if isinstance(text, (bytes, bytearray)):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError:
-            return None
-    if not text or len(text) > 32 or _DECIMAL.fullmatch(text) is None:
+        if text.isdigit() or text.replace(b".", b"", 1).isdigit():  # bytes.isdigit() is ASCII-only
+            return float(text)
+        pattern = _DECIMAL_BYTES
+    else:
+        pattern = _DECIMAL
+    if pattern.fullmatch(text) is None:
         return None
     return float(text)
 
@@ -244,13 +248,16 @@ class Codec:
         raise NotImplementedError
 
     def _emit(self, event: object) -> None:
-        if isinstance(event, ReadingEvent):
+        if type(event) is ReadingEvent:
             self.stats.readings += 1
             reading = event.reading
-            if reading.value is not None:
-                checked = screen(reading)  # sentinels and impossible values never leave a codec as numbers
-                if checked is not reading:
-                    event = ReadingEvent(checked)
+            value = reading.value
+            if value is not None:
+                # Sentinels and impossible values never leave a codec as numbers (domain/plausibility.py);
+                # the bounds test is inlined because it runs for every reading of every device.
+                bounds = PLAUSIBLE.get(reading.parameter)
+                if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                    event = ReadingEvent(screen(reading))
         self._events.append(event)
 
     def _send(self, data: bytes) -> None:

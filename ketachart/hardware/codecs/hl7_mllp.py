@@ -24,6 +24,7 @@ from .base import (
     Codec,
     CodecTime,
     DeviceInfoEvent,
+    DeviceSettings,
     FrameEvent,
     HeldResolvedEvent,
     LinkHint,
@@ -139,6 +140,7 @@ _CONVERSIONS = {
 }
 
 _DEDUP_SIZE = 4096
+_MISSING = object()
 _MDIL_CODE = re.compile(r"([0-9A-Fa-f]{4})-([0-9A-Fa-f]{4})")
 
 
@@ -257,6 +259,20 @@ def convert_unit(param: Parameter, value: float, unit_field: list[str]) -> tuple
     return value, canonical, False
 
 
+def _same(v: float) -> float:
+    return v
+
+
+def _conversion(param: Parameter, unit_field: list[str]) -> tuple[str, object]:
+    """(canonical unit, converter) for a parameter and an OBX-6; converter None: unit not recognised."""
+    ucum = unit_of(unit_field)
+    if not ucum:
+        return param.unit, (_same if not any(unit_field) else None)
+    if ucum == param.unit:
+        return param.unit, _same
+    return param.unit, _CONVERSIONS.get((ucum, param.unit))
+
+
 def identify(ident: list[str]) -> tuple[Parameter | None, str | None]:
     """OBX-3 components -> (parameter, temperature site)."""
     code = ident[0] if ident else ""
@@ -345,6 +361,22 @@ class Hl7Codec(Codec):
         self._next_hold = 1
         self._first_location: str | None = None
         self._beds_warned = False
+        self._times: dict[str, datetime | None] = {}  # one message repeats its time in MSH, OBR and every OBX
+        self._idents: dict[str, tuple[Parameter | None, str | None]] = {}
+        self._units: dict[tuple[Parameter, str], tuple[str, object]] = {}
+
+    def _time(self, text: str) -> datetime | None:
+        when = self._times.get(text, _MISSING)
+        if when is _MISSING:
+            if len(self._times) > 256:
+                self._times.clear()
+            when = self._times[text] = parse_hl7_time(text, self.device_tz)
+        return when  # type: ignore[return-value]
+
+    def configure(self, settings: DeviceSettings) -> None:
+        """Apply the chair's settings; the zone may have changed, so cached times are forgotten."""
+        super().configure(settings)
+        self._times.clear()
 
     # --- the open patient and held messages -------------------------------------------------------
     def set_patient(self, mrn: str | None) -> None:
@@ -511,13 +543,13 @@ class Hl7Codec(Codec):
                     self._hold_by_mrn[device_mrn] = hold_id
                 hold = self._holds[hold_id]
         patient = mrns[0] if mrns else ""
-        batch_time = parse_hl7_time(msh_time, self.device_tz)
+        batch_time = self._time(msh_time)
         equipment = ""
         readings: list[Reading] = []
         for seg in segments[1:]:
             tag = seg[:3]
             if tag == "OBR":
-                t = parse_hl7_time(_get(seg.split(sep), 7), self.device_tz)
+                t = self._time(_get(seg.split(sep), 7))
                 if t is not None:
                     batch_time = t
             elif tag == "OBX":
@@ -550,12 +582,17 @@ class Hl7Codec(Codec):
         if vtype not in ("NM", "SN"):
             return None  # containment rows, text, waveforms: not charted
         comp = enc[0]
-        ident = [unescape(c, enc) for c in _get(f, 3).split(comp)]
-        param, site = identify(ident)
+        code_field = f[3] if len(f) > 3 else ""
+        known = self._idents.get(code_field)
+        if known is None:
+            if len(self._idents) > 512:
+                self._idents.clear()
+            known = self._idents[code_field] = identify([unescape(c, enc) for c in code_field.split(comp)])
+        param, site = known
         if param is None:
-            self._emit(DeviceInfoEvent("unknown-observation", unescape(_get(f, 3), enc)))
+            self._emit(DeviceInfoEvent("unknown-observation", unescape(code_field, enc)))
             return None
-        obs_time = parse_hl7_time(_get(f, 14), self.device_tz) or batch_time
+        obs_time = (self._time(f[14]) if len(f) > 14 else None) or batch_time
         if obs_time is not None:
             key = (*who, _get(f, 3), _get(f, 4), obs_time)
             if key in self._seen:
@@ -577,9 +614,18 @@ class Hl7Codec(Codec):
             value = parse_decimal(raw)
             if value is None:
                 return None  # NM-typed text ("Other"), Unicode digits, nan: junk, as some vendors do routinely
-            value, unit, known = convert_unit(param, value, [unescape(c, enc) for c in _get(f, 6).split(comp)])
-            if not known:
+            unit_field = f[6] if len(f) > 6 else ""
+            conversion = self._units.get((param, unit_field))
+            if conversion is None:
+                if len(self._units) > 512:
+                    self._units.clear()
+                conversion = self._units[(param, unit_field)] = _conversion(
+                    param, [unescape(c, enc) for c in unit_field.split(comp)])
+            unit, convert = conversion
+            if convert is None:
                 flags.add(Quality.QUESTIONABLE)
+            elif convert is not _same:
+                value = convert(value)  # type: ignore[operator]
         if "DEMO" in _get(f, 8).upper():
             flags |= {Quality.DEMO, Quality.INVALID}  # never chart demo data as the patient's
         return Reading(param, value, now.wall, unit=unit, device_time=obs_time, flags=frozenset(flags),

@@ -21,9 +21,7 @@ WRONG_MODE_AFTER_S = 10.0
 _HEAD = re.compile(rb"\s*(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)\s")
 _HEAD_ANY = re.compile(rb"(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)\s")
 _FIELD = re.compile(rb"([A-Za-z][A-Za-z0-9]*)=(\S*)")
-_NOVALUE_CHARS = frozenset(b"-+.")
 _CONTROL = bytes(range(0x20)) + b"\x7f"  # NUL and friends: the Rad-7 sends them between lines
-_CONTROL_FIRST = frozenset(bytes([c]) for c in _CONTROL)
 
 # EXC bits (hex) and what they mean for SpO2 / pulse / PI.
 EXC_NO_SENSOR = 0x001
@@ -52,8 +50,14 @@ EXC_MNEMONICS: dict[str, int] = {
 }
 
 
+_EXC_FLAGS: dict[int, frozenset[Quality]] = {}
+
+
 def exception_flags(exc: int) -> frozenset[Quality]:
     """Quality flags implied by the EXC word (blocking ones veto the value)."""
+    known = _EXC_FLAGS.get(exc)
+    if known is not None:
+        return known
     flags: set[Quality] = set()
     if exc & (EXC_NO_SENSOR | EXC_OFF_PATIENT):
         flags.add(Quality.SENSOR_OFF)
@@ -65,6 +69,8 @@ def exception_flags(exc: int) -> frozenset[Quality]:
         flags.add(Quality.LOW_SIGNAL_IQ)
     if exc & (EXC_INTERFERENCE | EXC_AMBIENT_LIGHT):
         flags.add(Quality.ARTIFACT)
+    if len(_EXC_FLAGS) < 4096:
+        _EXC_FLAGS[exc] = frozenset(flags)
     return frozenset(flags)
 
 
@@ -72,7 +78,7 @@ def parse_number(raw: bytes) -> float | None:
     """Decimal value of a field, or None for Masimo's dashed no-value forms and anything unparsable."""
     if raw.endswith(b"%"):
         raw = raw[:-1]
-    if not raw or all(c in _NOVALUE_CHARS for c in raw):
+    if not raw.strip(b"-+."):  # empty, or dashes only: Masimo's "no value"
         return None
     return parse_decimal(raw)  # strict: no '1_0', Unicode digits, nan or inf
 
@@ -113,6 +119,8 @@ class MasimoCodec(Codec):
         self.device_tz: tzinfo = timezone.utc
         self._t0: float | None = None
         self._alarm: int | None = None
+        self._alarm_raw: bytes | None = None
+        self._exc_cache: dict[bytes | None, tuple[int | None, frozenset[Quality], str]] = {}
 
     def flush(self, now: CodecTime) -> None:
         """End of input (``decode``): a final line without its terminator is still a line."""
@@ -138,7 +146,7 @@ class MasimoCodec(Codec):
                 self._line(line, now)
 
     def _line(self, line: bytes, now: CodecTime) -> None:
-        if line[:1] in _CONTROL_FIRST:
+        if line[0] < 0x20 or line[0] == 0x7F:
             skipped = len(line)
             line = line.lstrip(_CONTROL)
             self.stats.junk_bytes += skipped - len(line)
@@ -167,7 +175,7 @@ class MasimoCodec(Codec):
             self._emit(FrameEvent(True, "repeat", len(line), "same line again: no new readings"))
             return
         self._last_line = whole
-        mo, dd, yy, hh, mi, ss = (int(g) for g in head.groups())
+        mo, dd, yy, hh, mi, ss = map(int, head.groups())
         try:
             device_time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=self.device_tz)
         except ValueError:
@@ -176,16 +184,23 @@ class MasimoCodec(Codec):
         for key, value in _FIELD.findall(body):
             fields[key.upper()] = value
         exc_raw = fields.get(b"EXC")
-        exc = parse_hex(exc_raw) if exc_raw is not None else 0
-        flags = exception_flags(exc or 0)
-        if exc_raw is not None and exc is None:
-            flags = flags | {Quality.QUESTIONABLE}
+        known = self._exc_cache.get(exc_raw)
+        if known is None:
+            if len(self._exc_cache) > 256:
+                self._exc_cache.clear()
+            exc = parse_hex(exc_raw) if exc_raw is not None else 0
+            flags = exception_flags(exc or 0)
+            if exc_raw is not None and exc is None:
+                flags = flags | {Quality.QUESTIONABLE}
+            known = self._exc_cache[exc_raw] = (exc, flags, f"EXC={exc or 0:X}")
+        exc, flags, exc_text = known
         self.stats.frames_ok += 1
         self.last_valid_mono = now.mono
         self._bytes_since_valid = 0
-        self._emit(FrameEvent(True, "line", len(line), f"EXC={exc or 0:X}"))
+        self._emit(FrameEvent(True, "line", len(line), exc_text))
         alarm_raw = fields.get(b"ALARM")
-        if alarm_raw is not None:
+        if alarm_raw is not None and alarm_raw != self._alarm_raw:
+            self._alarm_raw = alarm_raw
             alarm = parse_hex(alarm_raw)
             if alarm != self._alarm:
                 # ALARM bits are unpublished (notes section 3): told as device information, never an alert.
