@@ -31,7 +31,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argpa
     """Register ``sim``, ``capture``, ``decode`` and ``ports`` on the main ``ketachart`` parser."""
     p = subparsers.add_parser("sim", parents=[common_parent], help="serve a simulated device on a pseudo-terminal")
     p.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOLS_HELP)
-    p.add_argument("--scenario", choices=SCENARIOS, default="ketamine")
+    p.add_argument("--scenario", choices=SCENARIOS, default="ketamine",
+                   help="what the device plays: " + ", ".join(SCENARIOS) + " (events: sim/scenarios.py)")
     p.add_argument("--speed", type=float, default=1.0, help="device clock runs this many times faster")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tcp", action="store_true", help="serve on a loopback TCP port instead (HL7)")
