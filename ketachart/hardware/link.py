@@ -84,6 +84,16 @@ class SilenceWatchdog:
         return quiet_for
 
 
+class _Nothing(Codec):
+    """Stands in for 'every connection' when the listening watchdog fires: silence there needs no answer."""
+
+    def silence(self, now: CodecTime) -> None:
+        pass
+
+
+_NO_CODEC = _Nothing()
+
+
 class _SerialTransport:
     """pyserial port (device path, pty, socket://, loop://) read in 'first byte, then all there is' steps."""
 
@@ -126,7 +136,10 @@ class _SerialTransport:
 
 
 class _ListenTransport:
-    """``listen://host:port``: we are the TCP server and the device connects (one device at a time)."""
+    """``listen://host:port``: we are the TCP server and devices or gateways connect to us, several at once
+    (a gateway may open one connection per monitor, or reconnect before its old connection is gone)."""
+
+    MAX_CONNECTIONS = 32
 
     def __init__(self, url: str, poll_s: float) -> None:
         host, _, port = url[len("listen://"):].rpartition(":")
@@ -135,40 +148,62 @@ class _ListenTransport:
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.listener.bind((host or "0.0.0.0", int(port)))
-            self.listener.listen(1)
-        except OSError:
+            self.listener.listen(8)
+        except (OSError, ValueError):
             self.listener.close()
             raise
-        self.conn: socket.socket | None = None
+        self.conns: list[socket.socket] = []
 
     @property
     def address(self) -> tuple[str, int]:
         return self.listener.getsockname()
 
-    def read_some(self) -> bytes:
-        sock = self.conn or self.listener
-        ready, _, _ = select.select([sock], [], [], self.poll_s)
-        if not ready:
-            return b""
-        if self.conn is None:
-            self.conn, _ = self.listener.accept()
-            return b""
-        data = self.conn.recv(65536)
-        if not data:
-            raise ConnectionError("the device closed the connection")
-        return data
+    def poll(self) -> tuple[list[socket.socket], list[tuple[socket.socket, bytes]]]:
+        """Wait up to poll_s; return (new connections, [(connection, bytes or b"" when it closed)])."""
+        ready, _, _ = select.select([self.listener, *self.conns], [], [], self.poll_s)
+        new, data = [], []
+        for sock in ready:
+            if sock is self.listener:
+                conn, _ = self.listener.accept()
+                if len(self.conns) >= self.MAX_CONNECTIONS:
+                    conn.close()  # a runaway sender must not exhaust the chair's sockets
+                    continue
+                self.conns.append(conn)
+                new.append(conn)
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.drop(sock)
+            data.append((sock, chunk))
+        return new, data
 
-    def write(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.sendall(data)
+    def send(self, conn: socket.socket, data: bytes) -> None:
+        try:
+            conn.sendall(data)
+        except OSError:
+            self.drop(conn)
+
+    def drop(self, conn: socket.socket) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+        try:
+            conn.close()
+        except OSError:
+            pass
 
     def cancel(self) -> None:
         pass
 
     def close(self) -> None:
-        for s in (self.conn, self.listener):
-            if s is not None:
+        for s in (*self.conns, self.listener):
+            try:
                 s.close()
+            except OSError:
+                pass
+        self.conns = []
 
 
 class DeviceLink:
@@ -335,8 +370,90 @@ class DeviceLink:
         rate = float(getattr(self.clock, "speed", 1.0) or 1.0)  # clock seconds per real second
         return max(codec.link_hint.quiet_time_s, TRANSPORT_FLOOR_S * rate)
 
+    def _deliver(self, codec: Codec, now: CodecTime, watchdog: SilenceWatchdog) -> bool:
+        """Hand a codec's events to the callbacks; True when a valid frame was among them."""
+        valid = False
+        for event in codec.events():
+            if isinstance(event, ReadingEvent):
+                self.readings += 1
+                try:
+                    self.on_reading(event.reading)
+                except Exception:
+                    log.exception("on_reading callback failed")
+                continue
+            if isinstance(event, FrameEvent) and event.valid:
+                watchdog.alive(now.mono)
+                valid = True
+                if self.state != STREAMING:
+                    self._set_state(STREAMING, "")
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("on_event callback failed")
+        return valid
+
+    def _listen_session(self, transport: _ListenTransport) -> bool:
+        """A listening port: one codec per connection (its own framing and ACKs), one watchdog for all."""
+        host, port = transport.address
+        self._set_state(CONNECTING, f"listening on {host}:{port}")
+        now = self._now()
+        watchdog = SilenceWatchdog(self.quiet_time(codec_for(self.protocol)), now.mono)
+        codecs: dict[socket.socket, Codec] = {}
+        streamed = False
+        serial_no = 0
+        while not self._stop.is_set():
+            new, data = transport.poll()
+            now = self._now()
+            for conn in new:
+                serial_no += 1
+                codec = codec_for(self.protocol, self.settings)
+                if hasattr(codec, "_next_hold"):
+                    codec._next_hold = serial_no * 1_000_000 + 1  # hold ids unique across connections
+                codecs[conn] = self.codec = codec
+                hello = codec.start(now)
+                if hello:
+                    transport.send(conn, hello)
+            self._run_commands_all(list(codecs.values()), now)
+            for conn, chunk in data:
+                codec = codecs.get(conn)
+                if codec is None:
+                    continue
+                if chunk:
+                    codec.receive_data(chunk, now)
+                else:
+                    codec.flush(now)
+                    del codecs[conn]
+                streamed |= self._deliver(codec, now, watchdog)
+            for conn, codec in list(codecs.items()):
+                codec.tick(now)
+                if codec.needs_restart:
+                    transport.send(conn, codec.start(now))
+                out = codec.data_to_send()
+                if out:
+                    transport.send(conn, out)
+                streamed |= self._deliver(codec, now, watchdog)
+            quiet_for = watchdog.check(_NO_CODEC, now)
+            if quiet_for is not None and self.state != SILENT and codecs:
+                self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
+        return streamed
+
+    def _run_commands_all(self, codecs: list[Codec], now: CodecTime) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            for codec in codecs:
+                if cmd[0] == "patient":
+                    codec.set_patient(cmd[1])
+                elif cmd[0] == "resolve":
+                    codec.resolve_held(cmd[1], cmd[2], now)
+
     def _session(self) -> bool:
         """Run one open port until it fails or we stop. Returns whether the device ever streamed."""
+        if isinstance(self._transport, _ListenTransport):
+            return self._listen_session(self._transport)
         codec, transport = self.codec, self._transport
         assert codec is not None and transport is not None
         quiet = self.quiet_time(codec)
@@ -355,24 +472,7 @@ class DeviceLink:
             self._run_commands(codec, now)
             if data:
                 codec.receive_data(data, now)
-            for event in codec.events():
-                if isinstance(event, ReadingEvent):
-                    self.readings += 1
-                    try:
-                        self.on_reading(event.reading)
-                    except Exception:
-                        log.exception("on_reading callback failed")
-                    continue
-                if isinstance(event, FrameEvent) and event.valid:
-                    watchdog.alive(now.mono)
-                    if self.state != STREAMING:
-                        streamed = True
-                        self._set_state(STREAMING, "")
-                if self.on_event is not None:
-                    try:
-                        self.on_event(event)
-                    except Exception:
-                        log.exception("on_event callback failed")
+            streamed |= self._deliver(codec, now, watchdog)
             codec.tick(now)
             quiet_for = watchdog.check(codec, now)
             if quiet_for is not None and self.state != SILENT:
@@ -384,8 +484,7 @@ class DeviceLink:
             out = codec.data_to_send()
             if out:
                 transport.write(out)
-            if (quiet_for is not None and quiet_for >= REOPEN_AFTER_QUIET * quiet
-                    and not isinstance(transport, _ListenTransport)):
+            if quiet_for is not None and quiet_for >= REOPEN_AFTER_QUIET * quiet:
                 raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
         return streamed
 
