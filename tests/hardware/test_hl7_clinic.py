@@ -226,3 +226,26 @@ def test_adt_is_acknowledged_ignored_and_counted():
     ack = c.data_to_send().decode()
     assert "ACK^A08^ACK" in ack and "MSA|AA|ADT1" in ack
     assert c.stats.ignored["adt"] == 1
+
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 400), st.integers(1, 255), st.sampled_from(["MRN1", "MRN2", ""]),
+       st.sampled_from(["KETA^CHAIR^07", "KETA^CHAIR^08", ""]))
+def test_fuzz_gateway_messages_never_crash_and_never_chart_another_patient(pos, xor, mrn, bed):
+    """A flipped byte anywhere outside the identifying fields (HL7 has no checksum: a flipped MRN is another
+    MRN) may lose a message, never put another patient's or another bed's value on this chart."""
+    c = codec(bed="07", patient_mrn="MRN1")
+    msg = bytearray(oru([nm(HR, "61", BPM)], mrn=mrn or None, bed=bed or None))
+    pos %= len(msg)
+    for tag in (b"PID|", b"PV1|"):
+        i = msg.find(tag)
+        if i >= 0:
+            assume(not i <= pos < msg.find(b"\r", i))
+    msg[pos] ^= xor
+    charted = [r for r in readings(feed(c, bytes(msg))) if r.value is not None]
+    if mrn == "MRN2" or not bed or bed.endswith("08"):
+        assert charted == []
