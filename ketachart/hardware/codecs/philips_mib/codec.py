@@ -49,6 +49,7 @@ from .values import (
     PHYSIO_PARAMETER,
     _QUALITY_STATES,
     _reading_flags,
+    _same,
     rel_ticks,
     REL_TIME_MODULUS,
     RelativeTimeline,
@@ -61,6 +62,34 @@ HOST_KINDS = frozenset(
 )
 MONITOR_KINDS = frozenset({"assoc-accept", "assoc-refuse", "mds-create", "poll-result", "single-poll-result"})
 HOST_TRAFFIC_AFTER = 3  # host-only PDUs and not one from a monitor: host traffic
+
+# (physio id, state, unit) -> (parameter or None, UCUM unit, converter or None, no number, quality state bits,
+# unknown unit): a monitor sends a handful of these combinations, over and over.
+_SPECS: dict[tuple[int, int, int], tuple] = {}
+_FLOATS: dict[int, tuple[float | None, str]] = {}  # raw FLOAT word -> decode_float(raw)
+
+
+def _value_spec(physio_id: int, state: int, unit_code: int) -> tuple:
+    param = PHYSIO_PARAMETER.get(physio_id)
+    if param is None:
+        spec: tuple = (None, "", None, True, 0, False)
+    else:
+        conversion = UNITS.get(param, _NO_UNITS).get(unit_code)
+        unknown = conversion is None
+        unit = param.unit if unknown else conversion[0]  # type: ignore[index]
+        convert = None if unknown or conversion[1] is _same else conversion[1]  # type: ignore[index]
+        spec = (param, unit, convert, unknown or bool(state & NO_NUMBER_STATES), state & _QUALITY_STATES, unknown)
+    if len(_SPECS) < 65536:
+        _SPECS[(physio_id, state, unit_code)] = spec
+    return spec
+
+
+def _decode_float(raw: int) -> tuple[float | None, str]:
+    decoded = decode_float(raw)
+    if len(_FLOATS) >= 65536:
+        _FLOATS.clear()
+    _FLOATS[raw] = decoded
+    return decoded
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -355,30 +384,30 @@ class PhilipsMibCodec(Codec):
         return True
 
     def _emit_value(self, v: NuObs, device_time: datetime | None, now: CodecTime) -> None:
-        param = PHYSIO_PARAMETER.get(v.physio_id)
+        # Runs for every value of every poll reply: what depends only on (physio id, state, unit) is worked
+        # out once (_value_spec), the FLOAT once per raw word (_decode_float).
+        spec = _SPECS.get((v.physio_id, v.state, v.unit))
+        if spec is None:
+            spec = _value_spec(v.physio_id, v.state, v.unit)
+        param, unit, convert, no_number, quality_states, unknown_unit = spec
         if param is None:
             self.counters["unknown_physio"] += 1
             return
-        state = v.state
-        value, special = decode_float(v.raw)
-        conversion = UNITS.get(param, _NO_UNITS).get(v.unit)
-        if conversion is None:
+        if unknown_unit:
             self.counters["unknown_unit"] += 1
-            unit = param.unit
+        decoded = _FLOATS.get(v.raw)
+        if decoded is None:
+            decoded = _decode_float(v.raw)
+        value, special = decoded
+        if no_number:
             value = None
-        else:
-            unit = conversion[0]
-            if value is not None:
-                value = conversion[1](value)  # type: ignore[operator]
-        if state & NO_NUMBER_STATES:
-            value = None
-        key = (state & _QUALITY_STATES, special, conversion is None)
+        elif value is not None and convert is not None:
+            value = convert(value)
+        key = (quality_states, special, unknown_unit)
         flags = _FLAGS.get(key)
         if flags is None:
             flags = _FLAGS[key] = _reading_flags(*key)
-        self._emit(ReadingEvent(Reading(
-            param, value, now.wall, unit=unit, device_time=device_time, flags=flags, source=self.source,
-        )))
+        self._emit(ReadingEvent(Reading(param, value, now.wall, unit, device_time, flags, self.source)))
 
     # --- sending --------------------------------------------------------------------------------------
     def _send_pdu(self, user_data: bytes, now: CodecTime) -> None:
