@@ -8,7 +8,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import NamedTuple, Sequence
+
 from .values import (
     decode_abs_time,
 )
@@ -342,16 +343,16 @@ class MdsCreate:
     rel_time: int | None
 
 
-@dataclass(frozen=True)
-class NuObs:
+class NuObs(NamedTuple):
+    """One NU-observed value (a tuple: built for every value of every poll reply, so built cheaply)."""
+
     physio_id: int
     state: int
     unit: int
     raw: int
 
 
-@dataclass(frozen=True)
-class ObservationPoll:
+class ObservationPoll(NamedTuple):
     context_id: int
     handle: int
     label: int | None
@@ -564,11 +565,14 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
         return None
     observations: list[ObservationPoll] = []
     append = observations.append
-    nu_obs, unpack_nu, unpack_hh = NuObs, _NU_OBS, _HH  # locals: this loop runs for every value
+    # locals: this loop runs for every value
+    nu_obs, unpack_nu, unpack_hh, unpack_hhh, unpack_i = NuObs, _NU_OBS, _HH, _HHH, _I
+    val_obs, cmpd_obs, id_label = NOM_ATTR_NU_VAL_OBS, NOM_ATTR_NU_CMPD_VAL_OBS, NOM_ATTR_ID_LABEL
+    stamp_rel_attr, stamp_abs_attr, observation = NOM_ATTR_TIME_STAMP_REL, NOM_ATTR_TIME_STAMP_ABS, ObservationPoll
     for _ in range(count):
         if list_end - pos < 6:
             break
-        context_id, ocount, olen = _HHH(b, pos)
+        context_id, ocount, olen = unpack_hhh(b, pos)
         pos += 6
         obs_end = pos + olen
         if obs_end > list_end:
@@ -576,7 +580,7 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
         for _ in range(ocount):
             if obs_end - pos < 6:
                 break
-            handle, acount, alen = _HHH(b, pos)  # handle, then the AttributeList's count and length
+            handle, acount, alen = unpack_hhh(b, pos)  # handle, then the AttributeList's count and length
             pos += 6
             attrs_end = pos + alen
             if attrs_end > obs_end:
@@ -591,11 +595,11 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
                 val_end = pos + vlen
                 if val_end > attrs_end:
                     return None
-                if attr == NOM_ATTR_NU_VAL_OBS:
+                if attr == val_obs:
                     if vlen < 10:
                         return None
                     values.append(nu_obs(*unpack_nu(b, pos)))
-                elif attr == NOM_ATTR_NU_CMPD_VAL_OBS:
+                elif attr == cmpd_obs:
                     if vlen < 4:
                         return None
                     ccount, clen = unpack_hh(b, pos)
@@ -608,15 +612,15 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
                             break
                         values.append(nu_obs(*unpack_nu(b, cpos)))
                         cpos += 10
-                elif attr == NOM_ATTR_ID_LABEL and vlen == 4:
-                    (label,) = _I(b, pos)
-                elif attr == NOM_ATTR_TIME_STAMP_REL and vlen == 4:
-                    (stamp_rel,) = _I(b, pos)
-                elif attr == NOM_ATTR_TIME_STAMP_ABS and vlen == 8:
+                elif attr == id_label and vlen == 4:
+                    (label,) = unpack_i(b, pos)
+                elif attr == stamp_rel_attr and vlen == 4:
+                    (stamp_rel,) = unpack_i(b, pos)
+                elif attr == stamp_abs_attr and vlen == 8:
                     stamp_abs = bytes(b[pos:val_end])
                 pos = val_end
             pos = attrs_end
-            append(ObservationPoll(context_id, handle, label, tuple(values), stamp_rel, stamp_abs))
+            append(observation(context_id, handle, label, tuple(values), stamp_rel, stamp_abs))
         pos = obs_end
     return PollReply(ro.invoke_id, action, poll_number, seq, rel_time, abs_time, (obj_partition, obj_code), group,
                      tuple(observations))
