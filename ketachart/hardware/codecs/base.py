@@ -145,6 +145,8 @@ def parse_decimal(text: str | bytes) -> float | None:
             return float(text)
         pattern = _DECIMAL_BYTES
     else:
+        if text.isascii() and (text.isdigit() or text.replace(".", "", 1).isdigit()):  # the usual "52.5"
+            return float(text)
         pattern = _DECIMAL
     if pattern.fullmatch(text) is None:
         return None

@@ -41,6 +41,11 @@ ALARM_NAMES: dict[str, str] = {
     "INA14": "drop-alarm", "INA15": "air-alarm", "INA16": "kvo-end",
 }
 STATE_CODES = {"stopped": 0.0, "pumping": 1.0, "bolus": 2.0, "off": -1.0}
+_VOLUMES = (("INRT", Parameter.PUMP_RATE), ("INVI", Parameter.PUMP_VI), ("INVTB", Parameter.PUMP_VTBI))
+_NO_FLAGS: frozenset[Quality] = frozenset()
+_NOT_AVAILABLE = frozenset({Quality.UNAVAILABLE})
+_INVALID = frozenset({Quality.INVALID})
+_INFERRED = frozenset({Quality.INFERRED})
 
 
 def stuff(frame: bytes) -> bytes:
@@ -289,9 +294,10 @@ class BBraunCodec(Codec):
             drug = v.get("INSOLSN")
         if drug not in (None, "_NV", "_NA", ""):
             self._emit(DeviceInfoEvent(f"drug:{pump.address}", drug))
-        for key, param in (("INRT", Parameter.PUMP_RATE), ("INVI", Parameter.PUMP_VI), ("INVTB", Parameter.PUMP_VTBI)):
+        numbers: dict[str, float | None] = {}
+        for key, param in _VOLUMES:
             if key in v:
-                self._number(param, v[key], now, source)
+                numbers[key] = self._number(param, v[key], now, source)
         dose, unit_code = None, None
         if "DORT" in v:
             dose, unit_code = v["DORT"], v.get("DORTU")
@@ -303,12 +309,12 @@ class BBraunCodec(Codec):
         if "INBOCNT" in v and (parse_number(v["INBOCNT"]) or 0) > 0:
             self._emit(DeviceInfoEvent(f"bolus:{pump.address}", f"{v['INBOCNT']} x {v.get('INBOVAL', '?')} mL"))
         state = self._state_of(v)
-        flags: frozenset[Quality] = frozenset()
+        flags = _NO_FLAGS
         if state is None:
-            state = self._inferred_state(pump.address, v)
-            flags = frozenset({Quality.INFERRED})
-        if "INVI" in v:
-            vi = parse_number(v["INVI"])
+            state = self._inferred_state(pump.address, numbers)
+            flags = _INFERRED
+        if "INVI" in numbers:
+            vi = numbers["INVI"]
             if vi is None:
                 self._last_vi.pop(pump.address, None)
             else:
@@ -321,12 +327,12 @@ class BBraunCodec(Codec):
             self._emit(ReadingEvent(Reading(Parameter.PUMP_ALARM, float(len(alarms)), now.wall, source=source,
                                             text=",".join(alarms) if alarms else "none")))
 
-    def _inferred_state(self, address: str, v: dict[str, str]) -> str | None:
+    def _inferred_state(self, address: str, numbers: dict[str, float | None]) -> str | None:
         """No INM2/INM3/STATUS1 (ComDevices set up to send only rate, VI and VTBI): a pump whose volume
         infused rose since the last answer with a rate set is pumping; a rate of 0, or a volume that did not
         move, is stopped. The first answer says nothing yet (a programmed rate alone is not running)."""
-        rate = parse_number(v.get("INRT", ""))
-        vi = parse_number(v.get("INVI", ""))
+        rate = numbers.get("INRT")
+        vi = numbers.get("INVI")
         before = self._last_vi.get(address)
         if rate == 0.0:
             return "stopped"
@@ -334,12 +340,14 @@ class BBraunCodec(Codec):
             return None
         return "pumping" if vi > before else "stopped"
 
-    def _number(self, param: Parameter, raw: str, now: CodecTime, source: str, unit: str = "") -> None:
+    def _number(self, param: Parameter, raw: str, now: CodecTime, source: str, unit: str = "") -> float | None:
+        """Emit one numeric reading; returns the number as sent (None when there is none)."""
         value = parse_number(raw)
-        flags: frozenset[Quality] = frozenset()
+        flags: frozenset[Quality] = _NO_FLAGS
         if value is None:
-            flags = frozenset({Quality.UNAVAILABLE if raw in ("_NV", "_NA") else Quality.INVALID})
-        self._emit(ReadingEvent(Reading(param, value, now.wall, unit=unit, flags=flags, source=source)))
+            flags = _NOT_AVAILABLE if raw in ("_NV", "_NA") else _INVALID
+        self._emit(ReadingEvent(Reading(param, value, now.wall, unit, None, flags, source)))
+        return value
 
     @staticmethod
     def _state_of(v: dict[str, str]) -> str | None:

@@ -533,6 +533,11 @@ def unix_to_dt(t: int) -> datetime | None:
 # =================================================================================================
 # The codec
 # =================================================================================================
+_FLAG_SETS: dict[tuple[frozenset[Quality], Quality | None], frozenset[Quality]] = {}  # a handful, reused
+_NO_FLAGS: frozenset[Quality] = frozenset()
+_APNEA = frozenset({Quality.APNEA})
+_ARTIFACT = frozenset({Quality.ARTIFACT})
+
 @register("ge")
 class GeDriCodec(Codec):
     """Host side: asks for displayed values, decodes pushed PHDB records into Readings.
@@ -642,21 +647,13 @@ class GeDriCodec(Codec):
         q: Quality | None,
         dev: datetime | None,
         now: CodecTime,
-        extra: frozenset[Quality] = frozenset(),
+        extra: frozenset[Quality] = _NO_FLAGS,
     ) -> None:
-        flags = extra | ({q} if q is not None else set())
-        self._emit(
-            ReadingEvent(
-                Reading(
-                    parameter=param,
-                    value=None if q is not None else value,
-                    host_time=now.wall,
-                    device_time=dev,
-                    flags=frozenset(flags),
-                    source="device:ge",
-                )
-            )
-        )
+        flags = _FLAG_SETS.get((extra, q))
+        if flags is None:
+            flags = _FLAG_SETS[(extra, q)] = extra | ({q} if q is not None else frozenset())
+        self._emit(ReadingEvent(Reading(param, None if q is not None else value, now.wall, "", dev, flags,
+                                        "device:ge")))
 
     def _scaled(self, g: Group, name: str, scale: float) -> tuple[float | None, Quality | None]:
         q = group_quality(g)
@@ -672,7 +669,7 @@ class GeDriCodec(Codec):
         ecg, spo2, co2 = sub.group("ecg"), sub.group("spo2"), sub.group("co2")
 
         v, q = self._scaled(ecg, "hr", 1)
-        artifact = frozenset({Quality.ARTIFACT}) if ecg.status & (ECG_ST_NOISE | ECG_ST_ARTIFACT) else frozenset()
+        artifact = _ARTIFACT if ecg.status & (ECG_ST_NOISE | ECG_ST_ARTIFACT) else _NO_FLAGS
         self._reading(Parameter.HR, v, q, dev, now, artifact)
 
         v, q = self._scaled(spo2, "spo2", 100)
@@ -682,8 +679,7 @@ class GeDriCodec(Codec):
 
         co2_busy = bool(co2.status & (CO2_ST_CALIBRATING | CO2_ST_ZEROING))
         # The monitor's apnea detection (bit 8, "apnea alarm deactivated", is a setting, not a finding).
-        apnea = frozenset({Quality.APNEA}) if co2.status & ST_EXISTS and co2.status & (
-            CO2_ST_APNEA | CO2_ST_APNEA_RESP) else frozenset()
+        apnea = _APNEA if co2.status & ST_EXISTS and co2.status & (CO2_ST_APNEA | CO2_ST_APNEA_RESP) else _NO_FLAGS
         self._reading(Parameter.RR, *self._rr(ecg, co2, co2_busy), dev, now, apnea)
 
         temp = next((sub.group(t) for t in ("t1", "t2", "t3", "t4") if sub.group(t).status & ST_EXISTS), None)
