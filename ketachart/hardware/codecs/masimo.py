@@ -51,6 +51,15 @@ EXC_MNEMONICS: dict[str, int] = {
 
 
 _EXC_FLAGS: dict[int, frozenset[Quality]] = {}
+_UNAVAILABLE: dict[frozenset[Quality], frozenset[Quality]] = {}
+
+
+def _unavailable(flags: frozenset[Quality]) -> frozenset[Quality]:
+    """``flags`` plus unavailable (a dashed no-value field), remembered: the same few sets recur."""
+    out = _UNAVAILABLE.get(flags)
+    if out is None:
+        out = _UNAVAILABLE[flags] = flags | {Quality.UNAVAILABLE}
+    return out
 
 
 def exception_flags(exc: int) -> frozenset[Quality]:
@@ -180,9 +189,7 @@ class MasimoCodec(Codec):
             device_time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=self.device_tz)
         except ValueError:
             device_time = None
-        fields: dict[bytes, bytes] = {}
-        for key, value in _FIELD.findall(body):
-            fields[key.upper()] = value
+        fields = {key.upper(): value for key, value in _FIELD.findall(body)}
         exc_raw = fields.get(b"EXC")
         known = self._exc_cache.get(exc_raw)
         if known is None:
@@ -206,19 +213,14 @@ class MasimoCodec(Codec):
                 # ALARM bits are unpublished (notes section 3): told as device information, never an alert.
                 self._alarm = alarm
                 self._emit(DeviceInfoEvent("alarm", "unreadable" if alarm is None else f"{alarm:#06x}"))
+        wall, source, emit = now.wall, self.source, self._emit
         for key, param in _KEYS.items():
             raw = fields.get(key)
             if raw is None:
                 continue
             value = parse_number(raw)
-            f = flags
-            if value is None:
-                f = f | {Quality.UNAVAILABLE}
-            self._emit(
-                ReadingEvent(
-                    Reading(param, value, now.wall, device_time=device_time, flags=f, source=self.source)
-                )
-            )
+            emit(ReadingEvent(Reading(param, value, wall, "", device_time,
+                                      flags if value is not None else _unavailable(flags), source)))
 
     def _bad(self, line: bytes, why: str) -> None:
         self.stats.frames_bad += 1
