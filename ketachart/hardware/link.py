@@ -433,6 +433,8 @@ class DeviceLink:
                 if out:
                     transport.send(conn, out)
                 streamed |= self._deliver(codec, now, watchdog)
+            for conn in [c for c in codecs if c not in transport.conns]:  # dropped while sending
+                del codecs[conn]
             quiet_for = watchdog.check(_NO_CODEC, now)
             if quiet_for is not None and self.state != SILENT and codecs:
                 self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")

@@ -194,7 +194,7 @@ class PhilipsMibSim(DeviceSim):
     def _numerics_reply(self, poll: _Poll, t: float) -> bytes:
         tq = mib.rel_ticks(t) / mib.TICKS_PER_SECOND  # the instant the stamp names
         v = self.patient.vitals_at(tq)
-        values = {"hr": v.hr, "spo2": v.spo2, "pr": v.hr, "rr": v.rr, "etco2": v.etco2, "temp": v.temp, "pi": v.pi}
+        values = {"hr": v.hr, "spo2": v.spo2, "pr": v.pulse, "rr": v.rr, "etco2": v.etco2, "temp": v.temp, "pi": v.pi}
         artifacts = self.scenario == "artifacts"
         observations: list[wire.Observation] = []
         for key, handle, label, physio, unit, decimals in SIM_NUMERICS:
