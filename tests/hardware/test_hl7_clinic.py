@@ -249,3 +249,16 @@ def test_fuzz_gateway_messages_never_crash_and_never_chart_another_patient(pos, 
     charted = [r for r in readings(feed(c, bytes(msg))) if r.value is not None]
     if mrn == "MRN2" or not bed or bed.endswith("08"):
         assert charted == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="^~\\&|#!x", max_size=5), st.text(alphabet="\\FSTREX0123456789ABCDEF.br^&~", max_size=30))
+def test_fuzz_odd_encoding_characters_and_escapes_never_crash(enc, field):
+    """MSH-2 may declare any separators and any field may hold broken escapes: acknowledged, never a crash."""
+    msg = (f"MSH|{enc}|APP|FAC|KETACHART||{TS}||ORU^R01|Z9|P|2.6\rPID|||{field}^^^X^MR\rPV1||I|{field}\r"
+           f"OBX|1|NM|{field}^MDC_ECG_HEART_RATE^MDC|1|72|{field}|||||R|||{TS}||||{field}")
+    c = codec(patient_mrn="MRN1", bed="07", monitor=field or None)
+    c.receive_data(frame(msg), at(0))
+    c.events()
+    assert b"MSA|" in c.data_to_send()
+    unescape(field, enc)

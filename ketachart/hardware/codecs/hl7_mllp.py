@@ -184,11 +184,9 @@ def format_hl7_time(when: datetime) -> str:
 
 def unescape(text: str, enc: str = "^~\\&") -> str:
     """HL7 escape sequences (``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\Xhh\\``) back to text; formatting ones dropped."""
-    esc = enc[2] if len(enc) > 2 else "\\"
+    comp, rep, esc, sub = (enc + "^~\\&"[len(enc):])[:4] if len(enc) < 4 else enc[:4]
     if esc not in text:
         return text
-    comp, rep = enc[0], enc[1] if len(enc) > 1 else "~"
-    sub = enc[3] if len(enc) > 3 else "&"
     simple = {"F": "|", "S": comp, "T": sub, "R": rep, "E": esc}
     out: list[str] = []
     i, n = 0, len(text)
