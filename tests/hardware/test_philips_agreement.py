@@ -111,3 +111,17 @@ def test_fast_and_checked_parsers_agree_on_any_bytes(user_data):
 def test_fast_parser_really_is_used_on_well_formed_replies(user_data):
     ro = pdus.parse_ro(user_data)
     assert pdus._parse_poll_reply_fast(ro) == checked_poll_reply(ro)
+
+
+SHARED_SEEN: dict = {}  # one connection's memory, shared across examples on purpose
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated(), min_size=1, max_size=4))
+def test_remembered_observations_give_exactly_what_parsing_gives(replies):
+    """parse_poll_reply's per-connection memory (observations by their exact bytes) never changes a result."""
+    for user_data in replies:
+        ro = outcome(pdus.parse_ro, user_data)
+        if ro[0] != "ok":
+            continue
+        assert outcome(pdus.parse_poll_reply, ro[1], SHARED_SEEN) == outcome(checked_poll_reply, ro[1])

@@ -66,7 +66,7 @@ HOST_TRAFFIC_AFTER = 3  # host-only PDUs and not one from a monitor: host traffi
 # (physio id, state, unit) -> (parameter or None, UCUM unit, converter or None, no number, quality state bits,
 # unknown unit): a monitor sends a handful of these combinations, over and over.
 _SPECS: dict[tuple[int, int, int], tuple] = {}
-_FLOATS: dict[int, tuple[float | None, str]] = {}  # raw FLOAT word -> decode_float(raw)
+MEANINGS_KEPT = 8192  # distinct value words remembered per connection
 
 
 def _value_spec(physio_id: int, state: int, unit_code: int) -> tuple:
@@ -82,14 +82,6 @@ def _value_spec(physio_id: int, state: int, unit_code: int) -> tuple:
     if len(_SPECS) < 65536:
         _SPECS[(physio_id, state, unit_code)] = spec
     return spec
-
-
-def _decode_float(raw: int) -> tuple[float | None, str]:
-    decoded = decode_float(raw)
-    if len(_FLOATS) >= 65536:
-        _FLOATS.clear()
-    _FLOATS[raw] = decoded
-    return decoded
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -151,6 +143,8 @@ class PhilipsMibCodec(Codec):
         self._host_pdus = 0  # PDUs only a host sends (association/poll requests, event-report results)
         self._monitor_pdus = 0  # PDUs only a monitor sends
         self.host_traffic = False
+        self._seen_observations: dict = {}  # parse_poll_reply's memory of this connection's observations
+        self._meanings: dict[NuObs, tuple] = {}  # value word -> (parameter, number, unit, flags, problem)
 
     def summary(self) -> dict:
         return {"host_traffic": self.host_traffic}
@@ -229,7 +223,7 @@ class PhilipsMibCodec(Codec):
                 continue
             try:
                 kind, ro = classify(user_data)
-                parsed = self._parse(kind, ro, user_data)
+                parsed = self._parse(kind, ro, user_data, self._seen_observations)
             except Malformed as exc:
                 self._bad("malformed", len(user_data), str(exc))
                 continue
@@ -244,14 +238,14 @@ class PhilipsMibCodec(Codec):
         self._emit(FrameEvent(False, reason, length, detail))
 
     @staticmethod
-    def _parse(kind: str, ro: RoPdu | None, user_data: bytes) -> object:
+    def _parse(kind: str, ro: RoPdu | None, user_data: bytes, seen: dict | None = None) -> object:
         """Everything that can be Malformed happens here, before any state changes."""
         if kind == "assoc-accept":
             return find_user_info(user_data)
         if kind == "mds-create":
             return parse_mds_create(ro)
         if kind in ("poll-result", "single-poll-result"):
-            return parse_poll_reply(ro)
+            return parse_poll_reply(ro, seen)
         return None
 
     # --- acting ---------------------------------------------------------------------------------------
@@ -384,30 +378,40 @@ class PhilipsMibCodec(Codec):
         return True
 
     def _emit_value(self, v: NuObs, device_time: datetime | None, now: CodecTime) -> None:
-        # Runs for every value of every poll reply: what depends only on (physio id, state, unit) is worked
-        # out once (_value_spec), the FLOAT once per raw word (_decode_float).
+        # Runs for every value of every poll reply, and a monitor repeats most values unchanged: what a
+        # value word means (parameter, number, unit, flags) is worked out once per distinct word.
+        meaning = self._meanings.get(v)
+        if meaning is None:
+            meaning = self._meaning(v)
+        param, value, unit, flags, problem = meaning
+        if problem:
+            self.counters[problem] += 1
+            if param is None:
+                return
+        self._emit(ReadingEvent(Reading(param, value, now.wall, unit, device_time, flags, self.source)))
+
+    def _meaning(self, v: NuObs) -> tuple:
         spec = _SPECS.get((v.physio_id, v.state, v.unit))
         if spec is None:
             spec = _value_spec(v.physio_id, v.state, v.unit)
         param, unit, convert, no_number, quality_states, unknown_unit = spec
         if param is None:
-            self.counters["unknown_physio"] += 1
-            return
-        if unknown_unit:
-            self.counters["unknown_unit"] += 1
-        decoded = _FLOATS.get(v.raw)
-        if decoded is None:
-            decoded = _decode_float(v.raw)
-        value, special = decoded
-        if no_number:
-            value = None
-        elif value is not None and convert is not None:
-            value = convert(value)
-        key = (quality_states, special, unknown_unit)
-        flags = _FLAGS.get(key)
-        if flags is None:
-            flags = _FLAGS[key] = _reading_flags(*key)
-        self._emit(ReadingEvent(Reading(param, value, now.wall, unit, device_time, flags, self.source)))
+            meaning: tuple = (None, None, "", frozenset(), "unknown_physio")
+        else:
+            value, special = decode_float(v.raw)
+            if no_number:
+                value = None
+            elif value is not None and convert is not None:
+                value = convert(value)
+            key = (quality_states, special, unknown_unit)
+            flags = _FLAGS.get(key)
+            if flags is None:
+                flags = _FLAGS[key] = _reading_flags(*key)
+            meaning = (param, value, unit, flags, "unknown_unit" if unknown_unit else "")
+        if len(self._meanings) >= MEANINGS_KEPT:
+            self._meanings.clear()
+        self._meanings[v] = meaning
+        return meaning
 
     # --- sending --------------------------------------------------------------------------------------
     def _send_pdu(self, user_data: bytes, now: CodecTime) -> None:

@@ -531,15 +531,20 @@ def _observation(context_id: int, r: _Reader) -> ObservationPoll:
     return ObservationPoll(context_id, handle, label, tuple(values), stamp_rel, stamp_abs)
 
 
-def parse_poll_reply(ro: RoPdu) -> PollReply:
+def parse_poll_reply(ro: RoPdu, seen: dict | None = None) -> PollReply:
+    """The poll reply in ``ro``. ``seen`` (one per connection) remembers observations by their exact bytes:
+    a monitor repeats most of them unchanged from one second to the next."""
     try:
-        reply = _parse_poll_reply_fast(ro)
+        reply = _parse_poll_reply_fast(ro, seen)
     except struct.error:
         reply = None
     return reply if reply is not None else _parse_poll_reply_checked(ro)
 
 
-def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
+SEEN_OBSERVATIONS = 4096  # per connection: a few hundred distinct observations per minute at most
+
+
+def _parse_poll_reply_fast(ro: RoPdu, seen: dict | None = None) -> PollReply | None:
     """parse_poll_reply for a PDU whose lengths all fit; None as soon as one does not."""
     b = ro.body
     n = len(b)
@@ -581,10 +586,18 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
             if obs_end - pos < 6:
                 break
             handle, acount, alen = unpack_hhh(b, pos)  # handle, then the AttributeList's count and length
+            start = pos
             pos += 6
             attrs_end = pos + alen
             if attrs_end > obs_end:
                 return None
+            if seen is not None:
+                key = (context_id, b[start:attrs_end])
+                known = seen.get(key)
+                if known is not None:  # the same bytes parse to the same observation
+                    append(known)
+                    pos = attrs_end
+                    continue
             label = stamp_rel = stamp_abs = None
             values: list[NuObs] = []
             for _ in range(acount):
@@ -620,7 +633,12 @@ def _parse_poll_reply_fast(ro: RoPdu) -> PollReply | None:
                     stamp_abs = bytes(b[pos:val_end])
                 pos = val_end
             pos = attrs_end
-            append(observation(context_id, handle, label, tuple(values), stamp_rel, stamp_abs))
+            obs = observation(context_id, handle, label, tuple(values), stamp_rel, stamp_abs)
+            append(obs)
+            if seen is not None:
+                if len(seen) >= SEEN_OBSERVATIONS:
+                    seen.clear()
+                seen[key] = obs
         pos = obs_end
     return PollReply(ro.invoke_id, action, poll_number, seq, rel_time, abs_time, (obj_partition, obj_code), group,
                      tuple(observations))
