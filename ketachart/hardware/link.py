@@ -348,6 +348,14 @@ class DeviceLink:
             self._transport = _SerialTransport(url, self.codec, self.poll_s)
 
     def _close(self) -> None:
+        codec = self.codec
+        if codec is not None and not isinstance(self._transport, _ListenTransport):
+            try:
+                now = self._now()
+                codec.close(now)  # e.g. held HL7 messages: the question to the nurse is withdrawn
+                self._deliver(codec, now, SilenceWatchdog(0.0, now.mono))
+            except Exception:
+                log.exception("link %s: closing the codec failed", self.protocol)
         if self._transport is not None:
             try:
                 self._transport.close()
@@ -423,6 +431,7 @@ class DeviceLink:
                     codec.receive_data(chunk, now)
                 else:
                     codec.flush(now)
+                    codec.close(now)
                     del codecs[conn]
                 streamed |= self._deliver(codec, now, watchdog)
             for conn, codec in list(codecs.items()):
@@ -434,10 +443,15 @@ class DeviceLink:
                     transport.send(conn, out)
                 streamed |= self._deliver(codec, now, watchdog)
             for conn in [c for c in codecs if c not in transport.conns]:  # dropped while sending
-                del codecs[conn]
+                codec = codecs.pop(conn)
+                codec.close(now)
+                self._deliver(codec, now, watchdog)
             quiet_for = watchdog.check(_NO_CODEC, now)
             if quiet_for is not None and self.state != SILENT and codecs:
                 self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
+        for codec in codecs.values():
+            codec.close(now)
+            self._deliver(codec, now, watchdog)
         return streamed
 
     def _run_commands_all(self, codecs: list[Codec], now: CodecTime) -> None:

@@ -262,3 +262,11 @@ def test_fuzz_odd_encoding_characters_and_escapes_never_crash(enc, field):
     c.events()
     assert b"MSA|" in c.data_to_send()
     unescape(field, enc)
+
+
+def test_a_closed_connection_withdraws_its_held_question():
+    c = codec(patient_mrn="MRN1")
+    ev = feed(c, oru([nm(HR, "140", BPM)], mrn="MRN2"))
+    (hold,) = [e.hold_id for e in ev if isinstance(e, PatientMismatchEvent)]
+    c.close(at(1))
+    assert HeldResolvedEvent(hold, False, 1) in c.events() and c.held == {}

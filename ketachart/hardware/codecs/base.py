@@ -223,6 +223,9 @@ class Codec:
         re-associate) through ``needs_restart``."""
         self.needs_restart = True
 
+    def close(self, now: CodecTime) -> None:
+        """The connection ended: this codec will not be fed again (HL7 gives up its held messages)."""
+
     def summary(self) -> dict:
         """Protocol-specific facts for ``decode``'s summary line (e.g. "this is host-side traffic")."""
         return {}

@@ -382,13 +382,20 @@ class Hl7Codec(Codec):
         if (mrn or None) == self.settings.patient_mrn:
             return
         super().set_patient(mrn)
+        self._drop_holds()
+        self._accepted_mrns.clear()
+        self._rejected_mrns.clear()
+
+    def close(self, now: CodecTime) -> None:
+        """The connection ended: its held messages can no longer be answered (the question is withdrawn)."""
+        self._drop_holds()
+
+    def _drop_holds(self) -> None:
         for hold in list(self._holds.values()):
             self.stats.ignored["held-dropped"] += len(hold.readings)
             self._emit(HeldResolvedEvent(hold.hold_id, False, len(hold.readings)))
         self._holds.clear()
         self._hold_by_mrn.clear()
-        self._accepted_mrns.clear()
-        self._rejected_mrns.clear()
 
     def resolve_held(self, hold_id: int, accept: bool, now: CodecTime) -> None:
         """The nurse confirmed (the monitor's patient is this chart's) or rejected a hold. A confirmed MRN is
