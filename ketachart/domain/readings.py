@@ -24,8 +24,8 @@ class Quality(str, Enum):
     OUT_OF_RANGE = "out-of-range"
     UNAVAILABLE = "unavailable"
     MANUAL = "manual"
-    APNEA = "apnea"
-    INFERRED = "inferred"  # not said by the device but worked out from what it said (pump state from VI)  # the device reports apnea (GE CO2 group): a real 0, not a missing value
+    APNEA = "apnea"  # the device reports apnea (GE CO2 group): a real 0, not a missing value
+    INFERRED = "inferred"  # not said by the device but worked out from what it said (pump state from VI)
 
 
 # Flags under which a value must never be shown or stored as a number.
