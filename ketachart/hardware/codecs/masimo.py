@@ -42,6 +42,8 @@ _KEYS: dict[bytes, Parameter] = {
     b"PR": Parameter.PR,
     b"PI": Parameter.PI,
 }
+_UNITS = {param: param.unit for param in _KEYS.values()}
+_MISSING = object()
 # Trend-format exception mnemonics (``EXC=028:OffPat,Search``) where the hex part is unreadable.
 EXC_MNEMONICS: dict[str, int] = {
     "NOSENSOR": EXC_NO_SENSOR, "DEFECT": EXC_DEFECTIVE, "LOWPERF": EXC_LOW_PERFUSION, "SEARCH": EXC_PULSE_SEARCH,
@@ -129,6 +131,7 @@ class MasimoCodec(Codec):
         self._t0: float | None = None
         self._alarm: int | None = None
         self._alarm_raw: bytes | None = None
+        self._numbers: dict[bytes, float | None] = {}
         self._exc_cache: dict[bytes | None, tuple[int | None, frozenset[Quality], str]] = {}
 
     def flush(self, now: CodecTime) -> None:
@@ -213,13 +216,17 @@ class MasimoCodec(Codec):
                 # ALARM bits are unpublished (notes section 3): told as device information, never an alert.
                 self._alarm = alarm
                 self._emit(DeviceInfoEvent("alarm", "unreadable" if alarm is None else f"{alarm:#06x}"))
-        wall, source, emit = now.wall, self.source, self._emit
+        wall, source, emit, numbers = now.wall, self.source, self._emit, self._numbers
         for key, param in _KEYS.items():
             raw = fields.get(key)
             if raw is None:
                 continue
-            value = parse_number(raw)
-            emit(ReadingEvent(Reading(param, value, wall, "", device_time,
+            value = numbers.get(raw, _MISSING)  # an oximeter prints the same few numbers over and over
+            if value is _MISSING:
+                if len(numbers) > 1024:
+                    numbers.clear()
+                value = numbers[raw] = parse_number(raw)
+            emit(ReadingEvent(Reading(param, value, wall, _UNITS[param], device_time,  # type: ignore[arg-type]
                                       flags if value is not None else _unavailable(flags), source)))
 
     def _bad(self, line: bytes, why: str) -> None:
