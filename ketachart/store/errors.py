@@ -22,3 +22,30 @@ class ImmutableRecordError(StoreError):
 
 class NotFound(StoreError):
     pass
+
+
+class HistoryConflict(StoreError):
+    """This chair's file is older than, or diverges from, what the central holds for its device.
+
+    Charting stops (nothing new is written) until an admin resolves it; see docs/SYNC.md."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"charting is stopped on this chair: {reason}. Nothing new is saved until an admin resolves it "
+            "(docs/SYNC.md, 'History cannot fork')."
+        )
+        self.reason = reason
+
+
+class StorageProblem(StoreError):
+    """The disk is full or the location is read-only: nothing was saved (the transaction rolled back)."""
+
+
+def raise_storage_error(exc: Exception, path: object) -> None:
+    """Turn SQLite's disk-full and read-only errors into a clear ``StorageProblem``; re-raise anything else."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "disk is full" in text or "disk full" in text:
+        raise StorageProblem(f"the disk holding {path} is full: nothing was saved. Free some space, then try again.") from None
+    if "readonly" in text or "read-only" in text:
+        raise StorageProblem(f"{path} is in a read-only location: nothing was saved. Move it somewhere writable.") from None
+    raise exc

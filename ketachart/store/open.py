@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..domain.clock import Clock
 from . import encryption
-from .db import SQLITE_MAGIC
+from .db import SQLITE_MAGIC, immutability_triggers
 from .errors import DatabaseRefused
 from .keys import KeyStore
 from .models import CHART_TABLES
@@ -69,14 +69,22 @@ def verify_store(store: ChartStore, tail: int | None = None) -> list[str]:
     rows, or all of it). Empty when intact."""
     problems: list[str] = []
     with store.engine.connect() as conn:
-        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        stored = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
         conn.rollback()
     for table in CHART_TABLES:
-        for suffix in ("no_update", "no_delete"):
-            if f"{table}_{suffix}" not in names:
-                problems.append(f"the trigger protecting {table} ({suffix.replace('_', ' ')}) was removed")
+        for suffix, ddl in zip(("no_update", "no_delete"), immutability_triggers(table)):
+            name = f"{table}_{suffix}"
+            what = f"the trigger protecting {table} ({suffix.replace('_', ' ')})"
+            if name not in stored:
+                problems.append(f"{what} was removed")
+            elif _norm_sql(stored[name]) != _norm_sql(ddl.replace("IF NOT EXISTS ", "", 1)):
+                problems.append(f"{what} was replaced by a different trigger of the same name")
     problems.extend(store.verify_chain(tail=tail))
     return problems
+
+
+def _norm_sql(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 def open_store(

@@ -38,7 +38,7 @@ def test_central_tables_mirror_every_chart_column(central):
 def pushed_row(central, make_chair):
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=5)
-    assert SyncService(chair, central.chair_url).run_once().error is None
+    assert SyncService(chair, central.url_for(chair)).run_once().error is None
     return central.ids("patients").pop()
 
 
