@@ -601,6 +601,13 @@ class ChartStore:
         latest = latest_versions(rows, "user_id")
         return [r for r in rows if latest.get(r["user_id"]) is r]
 
+    def foreign_rows(self, table: str) -> list[tuple[str, str, str]]:
+        """(id, device_id, row_hash) of every row of ``table`` written by another device."""
+        t = MODEL_BY_TABLE[table].__table__
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(t.c.id, t.c.device_id, t.c.row_hash).where(t.c.device_id != self.device_id))]
+
     def possible_duplicates(self) -> list[list[str]]:
         """Groups of patient ids sharing an MRN (for an admin to review and link)."""
         seen, out = set(), []
