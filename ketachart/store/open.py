@@ -19,6 +19,7 @@ command reports the problems instead). ``store.encrypted``, ``store.key_source``
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from ..domain.clock import Clock
@@ -94,6 +95,11 @@ def open_store(
     """Open or create the chart at ``path``: encrypted unless ``unencrypted`` (see module docstring)."""
     path = Path(path).expanduser().resolve()
     kind = file_kind(path)
+    where = path if path.exists() else path.parent
+    if where.exists() and not (os.access(where, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise DatabaseRefused(
+            f"{path} is in a read-only location (KetaChart must write beside the chart: its journal and lock). "
+            "Copy it somewhere writable, or fix the permissions. The file was not changed.")
     if unencrypted:
         if kind == "opaque":
             raise DatabaseRefused(
