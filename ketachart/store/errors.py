@@ -1,5 +1,7 @@
 """Store errors. Messages are shown to users verbatim: say what happened and what to do."""
 
+from ..domain.errors import ClinicalInputError
+
 
 class StoreError(RuntimeError):
     pass
@@ -24,10 +26,11 @@ class NotFound(StoreError):
     pass
 
 
-class HistoryConflict(StoreError):
+class HistoryConflict(StoreError, ClinicalInputError):
     """This chair's file is older than, or diverges from, what the central holds for its device.
 
-    Charting stops (nothing new is written) until an admin resolves it; see docs/SYNC.md."""
+    Charting stops (nothing new is written) until an admin resolves it; see docs/SYNC.md. Also a
+    ClinicalInputError, so the screens show its message where they show any refused entry."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(
@@ -37,8 +40,10 @@ class HistoryConflict(StoreError):
         self.reason = reason
 
 
-class StorageProblem(StoreError):
-    """The disk is full or the location is read-only: nothing was saved (the transaction rolled back)."""
+class StorageProblem(StoreError, ClinicalInputError):
+    """The disk is full or the location is read-only: nothing was saved (the transaction rolled back).
+
+    Also a ClinicalInputError, so every screen that shows a nurse why something was not saved shows this."""
 
 
 def raise_storage_error(exc: Exception, path: object) -> None:
