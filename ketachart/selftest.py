@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 
 def run_selftest(db: Path, unencrypted: bool = False) -> int:
@@ -26,7 +26,7 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
     clock = SystemClock()
     try:
         store = open_store(db, unencrypted=unencrypted, holder="ketachart selftest", clock=clock, verify=False)
-    except (MemoryError, sqlite3.DatabaseError, DBAPIError) as exc:
+    except (MemoryError, sqlite3.DatabaseError, SQLAlchemyError) as exc:
         return _damaged(exc)
     try:
         try:
@@ -34,7 +34,7 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
             from .store.open import verify_store
 
             problems = verify_store(store)  # the whole chain and every trigger, not just the tail checked at open
-        except (MemoryError, sqlite3.DatabaseError, DBAPIError) as exc:
+        except (MemoryError, sqlite3.DatabaseError, SQLAlchemyError) as exc:
             return _damaged(exc)
         checks.append(("database integrity", ok, detail))
         checks.append(("hash chain", not problems, "; ".join(problems[:3]) or "intact"))
