@@ -355,7 +355,7 @@ def _grant_chair(cur: psycopg.Cursor) -> None:
         cur.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(qt))
         cur.execute(sql.SQL("GRANT SELECT ON {} TO {}, {}").format(qt, role, admin))
     cur.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "vouches"), admin))
-    cur.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "chairs"), admin))
+    cur.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, "chairs"), admin))
 
 
 # --- enrolment, identity and vouching (admin side) ---------------------------------------------------
@@ -372,11 +372,13 @@ def login_for(name: str) -> str:
     return f"kc_chair_{name}"
 
 
-def enroll_chair(cfg: CentralConfig, name: str, device_id: str) -> tuple[str, str]:
+def enroll_chair(cfg: CentralConfig, name: str, device_id: str, *, rebind: bool = False) -> tuple[str, str]:
     """Create the login of chair ``name``, bound to ``device_id``; returns (login, password).
 
-    Run with an admin's login. Refused when the name or the device is already enrolled. The password is
-    random and shown once (the caller writes it into the chair's 0600 config file).
+    Run with an admin's login. Refused when the name or the device is already enrolled, unless ``rebind``:
+    then the chair's existing login is bound to the new chart file's device (a chair restarted on a new file
+    after a history conflict) with a new password; the old device's rows stay on the central as they are.
+    The password is random and shown once (the caller writes it into the chair's 0600 config file).
     """
     import secrets
 
@@ -389,6 +391,15 @@ def enroll_chair(cfg: CentralConfig, name: str, device_id: str) -> tuple[str, st
             taken = conn.execute(
                 sql.SQL("SELECT login, device_id FROM {} WHERE login = %s OR device_id = %s").format(
                     sql.Identifier(SCHEMA, "chairs")), (login, device_id)).fetchone()
+            if rebind and taken and taken[0] == login and taken[1] != device_id and not conn.execute(
+                    sql.SQL("SELECT 1 FROM {} WHERE device_id = %s").format(sql.Identifier(SCHEMA, "chairs")),
+                    (device_id,)).fetchone():
+                conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(login), sql.Literal(password)))
+                conn.execute(sql.SQL("UPDATE {} SET device_id = %s, enrolled_at = clock_timestamp(), "
+                                     "enrolled_by = session_user WHERE login = %s").format(
+                    sql.Identifier(SCHEMA, "chairs")), (device_id, login))
+                return login, password
             if taken:
                 raise CentralRefused(
                     f"chair {name!r} or device {device_id} is already enrolled (as {taken[0]} for {taken[1]}); "

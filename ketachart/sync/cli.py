@@ -48,6 +48,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     _central_args(e)
     e.add_argument("--name", required=True, help="the chair's name (1-40 lower-case letters, digits, - or _)")
     e.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
+    e.add_argument("--rebind", action="store_true",
+                   help="give this chair's existing login to this chart file (a new file after a history conflict)")
     e.add_argument("--config", metavar="FILE", default=None,
                    help="where to write the chair's central config (default: the central.json config file)")
     e.set_defaults(func=_enroll_chair)
@@ -115,7 +117,7 @@ def _enroll_chair(args: argparse.Namespace) -> int:
     with open_store(path, unencrypted=args.unencrypted, holder="ketachart central enroll-chair") as store:
         device_id = store.device_id
     try:
-        login, password = enroll_chair(cfg, args.name, device_id)
+        login, password = enroll_chair(cfg, args.name, device_id, rebind=args.rebind)
     except CentralRefused as exc:
         raise UserError(str(exc)) from None
     parts = cfg.parts()

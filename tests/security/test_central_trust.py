@@ -181,7 +181,7 @@ def test_an_older_copy_without_new_charting_is_refused_as_older(central, make_ch
 def test_an_old_copy_of_the_chart_put_back_cannot_fork_the_record(central, make_chair, tmp_path, capsys):
     """Attack 3: restore an older copy after newer charting was synced; it must not push a second history."""
     a = make_chair("a")
-    url = central.url_for(a)
+    url, device = central.url_for(a), a.device_id
     chart_small_session(a, "A1", readings=10)
     assert SyncService(a, url).run_once().error is None
     path = a.path
@@ -214,6 +214,14 @@ def test_an_old_copy_of_the_chart_put_back_cannot_fork_the_record(central, make_
             chart_small_session(old, "A4", readings=1)
     finally:
         old.close()
+    # The admin keeps the file for investigation and gives the chair's login to a new chart file.
+    from ketachart.sync.central import enroll_chair
+    fresh = make_chair("a-new")
+    login, password = enroll_chair(CentralConfig(central.admin_url), device, fresh.device_id, rebind=True)
+    rebound = central.server.with_db(central.admin_url, central.dbname, login, password)
+    chart_small_session(fresh, "A5", readings=3)
+    assert SyncService(fresh, rebound).run_once().error is None
+    assert SyncService(fresh, url).run_once().refused  # the old password went with the old file
 
 
 def test_a_batch_the_central_lost_after_acknowledging_it_is_sent_again(central, make_chair):
