@@ -207,7 +207,7 @@ def _central_check(store, url: str | None) -> list[str]:  # noqa: ANN001
         cfg = CentralConfig.resolve(url)
     except CentralRefused:
         if url:
-            from ..cli import UserError
+            from ..errors import UserError
 
             raise UserError(f"cannot use the central given: {sys.exc_info()[1]}") from None
         return []  # standalone chair: nothing to compare with

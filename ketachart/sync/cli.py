@@ -102,7 +102,8 @@ def _enroll_chair(args: argparse.Namespace) -> int:
 
     from psycopg import conninfo
 
-    from ..cli import UserError, resolve_db
+    from ..errors import UserError
+    from ..paths import resolve_db
     from ..store.open import open_store
     from .central import enroll_chair
     from .config import CentralRefused, default_config_path
@@ -137,7 +138,7 @@ def _enroll_chair(args: argparse.Namespace) -> int:
 
 
 def _vouch(args: argparse.Namespace) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from .central import connect, read_meta, unvouched, vouch
     from .config import CentralRefused
 
