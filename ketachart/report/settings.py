@@ -1,9 +1,11 @@
 """Clinic facts the paper needs (name, address, contacts, time zone), apart from the summary they go on.
 
 Sources, first found wins: explicit values, the environment (``KETACHART_CLINIC_NAME``,
-``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``), the
-chart's ``store_meta`` keys of the same names in lower case without the prefix (``clinic_name``,
-``clinic_tz`` ...), then defaults (the system zone).
+``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``,
+``KETACHART_CLINIC_MRN_SYSTEM``, ``KETACHART_CLINIC_STAFF_SYSTEM``), the chart's ``store_meta`` keys of the same
+names in lower case without the prefix (``clinic_name``, ``clinic_tz``, ``clinic_mrn_system`` ...), then
+defaults (the system zone; no MRN system). Exports read the clinic's identity only through :meth:`resolve`, so
+where it is kept can change underneath them.
 """
 
 from __future__ import annotations
@@ -47,8 +49,13 @@ class ReportSettings:
     clinic_phone: str = ""
     clinic_email: str = ""
     tz_name: str = ""  # IANA name; empty: the system local zone
+    mrn_system: str = ""  # the URI the clinic's EHR names its MRNs by (FHIR Identifier.system); empty: not set
+    staff_system: str = ""  # the URI of the clinic's staff ids; empty: derived from the MRN system
 
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz")
+    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "clinic_mrn_system",
+            "clinic_staff_system")
+    ATTRS = {"clinic_tz": "tz_name", "clinic_mrn_system": "mrn_system", "clinic_staff_system": "staff_system"}
+    ENV = {"clinic_tz": "KETACHART_TZ"}
 
     @classmethod
     def resolve(cls, store: ChartStore | None = None, **explicit: str | None) -> "ReportSettings":
@@ -60,8 +67,8 @@ class ReportSettings:
                 meta = {}
         values = {}
         for key in cls.KEYS:
-            attr = "tz_name" if key == "clinic_tz" else key
-            env = os.environ.get("KETACHART_" + ("TZ" if key == "clinic_tz" else key.upper()))
+            attr = cls.ATTRS.get(key, key)
+            env = os.environ.get(cls.ENV.get(key, "KETACHART_" + key.upper()))
             value = explicit.get(attr) or env or meta.get(key)
             if value:
                 values[attr] = value
