@@ -28,7 +28,15 @@ What is in it (CLINICAL.md section 6):
 
 Ids are the record ids (UUIDv7, 36 characters, valid FHIR ids): for an amended entry, the id of its first
 version, so a correction updates the same resource (status ``amended``). Derived resources add a short
-suffix (``-bp``, ``-proc`` ...). Every entry is ``PUT Type/id``: exporting again updates, never duplicates.
+suffix (``-bp``, ``-proc`` ...). Entries are ``PUT Type/id``: exporting again updates, never duplicates.
+
+For an EHR to take it as it is (issue 18): every entry has a ``fullUrl`` (``urn:uuid:``) and references name
+those. The ``Patient`` is a conditional update by the MRN in the clinic's MRN system (:class:`FhirOptions`,
+from :class:`~ketachart.report.settings.ReportSettings`; no system, no export), so the EHR's own patient is
+updated, never a copy made. Staff are ``Practitioner`` entries (conditional update by staff id) referenced
+from performers, and each signature is a ``Provenance`` (ASTM E1762 signature type) on what was signed.
+``max_entries`` splits into standalone bundles (:func:`build_bundles`); ``vitals="per-minute"`` sends one
+Observation per parameter per minute (:func:`_minute_observations`). A dose not yet given is not exported.
 """
 
 from __future__ import annotations
