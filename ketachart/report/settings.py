@@ -51,10 +51,12 @@ class ReportSettings:
     tz_name: str = ""  # IANA name; empty: the system local zone
     mrn_system: str = ""  # the URI the clinic's EHR names its MRNs by (FHIR Identifier.system); empty: not set
     staff_system: str = ""  # the URI of the clinic's staff ids; empty: derived from the MRN system
+    mrn_namespace: str = ""  # HL7 v2 assigning authority namespace id (PID-3 CX.4.1) of the clinic's MRNs
 
     KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "clinic_mrn_system",
-            "clinic_staff_system")
-    ATTRS = {"clinic_tz": "tz_name", "clinic_mrn_system": "mrn_system", "clinic_staff_system": "staff_system"}
+            "clinic_staff_system", "clinic_mrn_namespace")
+    ATTRS = {"clinic_tz": "tz_name", "clinic_mrn_system": "mrn_system", "clinic_staff_system": "staff_system",
+             "clinic_mrn_namespace": "mrn_namespace"}
     ENV = {"clinic_tz": "KETACHART_TZ"}
 
     @classmethod
