@@ -1,8 +1,9 @@
 """Every export works for every session state and route (issue 18): the printed summary (PDF), FHIR (whole,
 split and per-minute) and CSV (plain and for spreadsheets) over routes IV and intranasal x states planned, in
 progress, paused, recovery, discharged and aborted. Each session is built through the store's own API on a
-FakeClock, the way the chair charts it: patient, session, pre-session check, signed dose and waste, device
-readings, observations, pause/resume, rate change, stop, discharge check, discharge or abort."""
+FakeClock through the chair service's commands, the way a nurse charts it: patient, session, pre-session check
+with the signed dose and witnessed waste, device readings, observations, pause/resume, rate change, stop, the
+signed discharge check, or an abort."""
 
 from __future__ import annotations
 
@@ -15,19 +16,22 @@ from urllib.parse import quote
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from ketachart.auth import Accounts, Signatures
+from ketachart.chair import ChairService
 from ketachart.domain.clock import FakeClock
 from ketachart.domain.codes import Parameter
-from ketachart.domain.dosing import intranasal_dose, iv_dose
 from ketachart.domain.readings import Quality, Reading
-from ketachart.domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind
+from ketachart.domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ketachart.domain.session import SessionEvent, SessionState
 from ketachart.report.cli import write_export
 from ketachart.report.csv_export import write_csv
 from ketachart.report.fhir import FhirOptions, build_bundles
 from ketachart.report.model import build_summary
 from ketachart.report.render import render_pdf
-from ketachart.store.models import Checklist, DoseAdministration, Observation
+from ketachart.store.models import Observation
 from ketachart.store.open import open_store
+from tests.chair.conftest import presession_form
+from tests.ui.helpers import FAST_HASHER, PINS
 
 pytestmark = pytest.mark.usefixtures("qapp")
 SYSTEM = "https://ehr.clinic.example/fhir/sid/mrn"
@@ -41,9 +45,14 @@ START = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def chart(tmp_path_factory):
     store = open_store(tmp_path_factory.mktemp("matrix") / "chart.db", unencrypted=True, clock=FakeClock(START))
-    store.create_user("nurse.a", "Avery Nurse", "nurse")
-    store.create_user("nurse.b", "Blake Witness", "nurse")
-    yield store
+    store.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
+    store.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    accounts = Accounts(store, hasher=FAST_HASHER)
+    accounts.sign_in("nurse.a", PINS["nurse.a"])
+    chair = ChairService(store, store.clock, writer_interval_s=0.01)
+    chair.signatures = Signatures(store, accounts)
+    yield store, chair
+    chair.shutdown()
     store.close()
 
 
@@ -64,57 +73,58 @@ def _vitals(store, sid, minutes: int) -> None:
         store.add_readings(sid, batch)
 
 
-def build_session(store, route: str, state: str) -> str:
-    """One session of ``route`` brought to ``state`` through the store's API."""
+def _sign(chair, flow):
+    result = None
+    for step in flow.steps:
+        result = flow.give(chair.signatures.verify(step.user_id, PINS[step.user_id], step.meaning))
+    assert flow.done
+    return result
+
+
+def build_session(store, chair, route: str, state: str) -> str:
+    """One session of ``route`` brought to ``state`` through the chair service's commands (device readings go
+    in through the store as the vitals writer charts them; aborting has no chair command yet)."""
     clock = store.clock
     clock.advance(6 * 3600)  # each session on its own afternoon
-    store.author = "nurse.a"
-    patient = store.create_patient(f"M-{route}-{STATES.index(state)}", "Nguyễn", "Thảo", "1980-02-29", "female", 70)
-    sid = store.create_session(patient["patient_id"], route)["id"]
+    patient = chair.create_patient(f"M-{route}-{STATES.index(state)}", "Nguyễn", "Thảo", "1980-02-29", "female", "70")
+    sid = chair.start_session(patient["patient_id"], route)
     if state == "planned":
         return sid
-    store.session_event(sid, SessionEvent.CHECK_IN)
-    store.save_checklist(sid, "pre-session", {"consent": True, "npo": True}, passed=True)
-    dose = iv_dose(70, 0.5, 10, 40, store.policy) if route == "IV" else intranasal_dose(56, store.policy)
-    row = store.record_dose(sid, dose, lot="LOT-1", prepared_by="nurse.a")
-    store.sign(DoseAdministration, row["id"], user_id="nurse.a", printed_name="Avery Nurse", meaning="performed")
-    if route == "IV":
-        waste = store.observe(sid, Kind.WASTE, value=15, data={"amount_mg": 15, "method": "sharps", "witness": "nurse.b"})
-        store.sign(Observation, waste["id"], user_id="nurse.b", printed_name="Blake Witness", meaning="witnessed")
+    form = presession_form(route=route, **({} if route == "IV" else {"waste_mg": "", "waste_method": "",
+                                                                      "waste_witness": ""}))
+    _sign(chair, chair.presession_signing(form))
     _vitals(store, sid, 2)
-    store.session_event(sid, SessionEvent.START_INFUSION,
-                        data={"rate_ml_per_h": dose.rate_ml_per_h} if route == "IV" else None)
+    assert chair.start_infusion()
     _vitals(store, sid, 3)
-    store.observe(sid, Kind.DISSOCIATION, value=2)
-    store.observe(sid, Kind.NOTE, text="Comfortable; music on")
+    chair.chart_dissociation(2)
+    chair.chart_note("Comfortable; music on")
     if state == "in progress":
         return sid
     if state == "aborted":
         store.session_event(sid, SessionEvent.ABORT, reason="patient asked to stop")
+        chair.refresh()
         return sid
-    store.session_event(sid, SessionEvent.PAUSE, reason="nausea")
+    chair.pause("nausea")
     _vitals(store, sid, 2)
     if state == "paused":
         return sid
-    store.session_event(sid, SessionEvent.RESUME)
+    chair.resume()
     if route == "IV":
-        store.change_rate(sid, 40, "dissociation 3: slowed")
+        chair.change_rate("40", "dissociation 3: slowed")
     _vitals(store, sid, 3)
-    store.session_event(sid, SessionEvent.STOP_INFUSION)
+    chair.stop_infusion("completed")
     _vitals(store, sid, 2)
     if state == "recovery":
         return sid
-    check = store.save_checklist(sid, "discharge", {"checklist": {k: True for k, _ in DISCHARGE_ITEMS},
-                                                    "padss": {k: 2 for k, _, _ in PADSS_ITEMS}},
-                                 score=10, passed=False, override_reason="matrix test: early discharge reviewed")
-    store.sign(Checklist, check["id"], user_id="nurse.a", printed_name="Avery Nurse", meaning="performed")
-    store.session_event(sid, SessionEvent.DISCHARGE)
+    _sign(chair, chair.discharge_signing({k: True for k, _ in DISCHARGE_ITEMS}, {k: 2 for k, _, _ in PADSS_ITEMS},
+                                         "matrix test: early discharge reviewed by the prescriber"))
     return sid
 
 
 @pytest.fixture(scope="module")
 def sessions(chart):
-    return {(route, state): build_session(chart, route, state) for route in ROUTES for state in STATES}
+    store, chair = chart
+    return {(route, state): build_session(store, chair, route, state) for route in ROUTES for state in STATES}
 
 
 def _references_resolve(bundles: list[dict]) -> None:
@@ -146,7 +156,7 @@ def _references_resolve(bundles: list[dict]) -> None:
 @pytest.mark.parametrize("route", ROUTES)
 def test_report_fhir_and_csv_for_every_route_and_state(chart, sessions, route, state, tmp_path, monkeypatch):
     monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", SYSTEM)
-    store, sid = chart, sessions[(route, state)]
+    store, sid = chart[0], sessions[(route, state)]
     assert store.session_state(sid) is EXPECTED[state]
 
     # the printed summary
