@@ -198,3 +198,12 @@ def test_listen_refuses_to_start_without_the_clinics_mrn_system(store, capsys, m
     store.close()
     assert main(["patients", "listen", "--port", "0", "--db", str(store.path), "--unencrypted"]) == 2
     assert "MRN system is not set" in capsys.readouterr().err
+
+
+def test_the_import_and_adt_paths_never_import_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, ketachart.patients_import, ketachart.patients_adt, ketachart.hardware.codecs.hl7_adt; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')]; sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
