@@ -33,7 +33,8 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
 
 
 def _open(args: argparse.Namespace, holder: str):
-    from .cli import UserError, resolve_db
+    from .errors import UserError
+    from .paths import resolve_db
     from .store.open import open_store
 
     path = resolve_db(args)
@@ -60,7 +61,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from .cli import UserError
+    from .errors import UserError
     from .hardware.codecs.hl7_adt import Authority
     from .patients_adt import AdtHandler, AdtServer
     from .report.fhir import FhirOptions

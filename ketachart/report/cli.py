@@ -119,7 +119,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..store.fingerprint import record_fingerprint
 
     if args.format == "csv" and (args.max_entries is not None or args.vitals != "all"):
