@@ -375,8 +375,9 @@ class Accessibility(QObject):
         app = QApplication.instance()
         app.installEventFilter(self)
         hints = QGuiApplication.styleHints()
+        self._scheme_hook = None
         if hasattr(hints, "colorSchemeChanged"):
-            hints.colorSchemeChanged.connect(lambda *_: self._os_changed())
+            self._scheme_hook = hints.colorSchemeChanged.connect(lambda *_: self._os_changed())
         self._pending: set[int] = set()
         self._queued: list[QWidget] = []
 
@@ -432,3 +433,6 @@ class Accessibility(QObject):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
+        if self._scheme_hook is not None:
+            QGuiApplication.styleHints().colorSchemeChanged.disconnect(self._scheme_hook)
+            self._scheme_hook = None
