@@ -187,7 +187,7 @@ class FhirOptions:
         if not system:
             raise ExportRefused(
                 "the clinic's MRN system is not set, so the EHR could not match the patient: an admin sets it "
-                "(clinic setting clinic_mrn_system, or KETACHART_CLINIC_MRN_SYSTEM), e.g. the URI the EHR uses "
+                "(clinic setting mrn_system, or KETACHART_MRN_SYSTEM), e.g. the URI the EHR uses "
                 "for this clinic's medical record numbers")
         for name, value in (("MRN system", system), ("staff system", settings.staff_system or "")):
             if value and (value == MRN_SYSTEM or not _ABSOLUTE_URI.match(value)):

@@ -2,9 +2,9 @@
 
 Sources, first found wins: explicit values, the environment (``KETACHART_CLINIC_NAME``,
 ``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``,
-``KETACHART_CLINIC_MRN_SYSTEM``, ``KETACHART_CLINIC_STAFF_SYSTEM``), the chart's ``store_meta`` keys of the same
-names in lower case without the prefix (``clinic_name``, ``clinic_tz``, ``clinic_mrn_system`` ...), then
-defaults (the system zone; no MRN system). Exports read the clinic's identity only through :meth:`resolve`, so
+``KETACHART_MRN_SYSTEM``, ``KETACHART_STAFF_SYSTEM``, ``KETACHART_MRN_NAMESPACE``), the chart's ``store_meta``
+keys of the same names in lower case without the prefix (``clinic_name``, ``clinic_tz``, ``mrn_system`` ...),
+then defaults (the system zone; no MRN system). Exports read the clinic's identity only through :meth:`resolve`, so
 where it is kept can change underneath them.
 """
 
@@ -53,10 +53,9 @@ class ReportSettings:
     staff_system: str = ""  # the URI of the clinic's staff ids; empty: derived from the MRN system
     mrn_namespace: str = ""  # HL7 v2 assigning authority namespace id (PID-3 CX.4.1) of the clinic's MRNs
 
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "clinic_mrn_system",
-            "clinic_staff_system", "clinic_mrn_namespace")
-    ATTRS = {"clinic_tz": "tz_name", "clinic_mrn_system": "mrn_system", "clinic_staff_system": "staff_system",
-             "clinic_mrn_namespace": "mrn_namespace"}
+    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "mrn_system",
+            "staff_system", "mrn_namespace")
+    ATTRS = {"clinic_tz": "tz_name"}
     ENV = {"clinic_tz": "KETACHART_TZ"}
 
     @classmethod

@@ -22,8 +22,8 @@ CLINIC = FhirOptions("https://ehr.clinic.example/fhir/mrn")
 
 
 @pytest.fixture(autouse=True)
-def clinic_mrn_system(monkeypatch):
-    monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", CLINIC.mrn_system)
+def mrn_system(monkeypatch):
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", CLINIC.mrn_system)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ SYSTEM = "https://ehr.clinic.example/fhir/sid/mrn"
 
 @pytest.fixture
 def actions(demo, qtbot, monkeypatch):
-    monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", SYSTEM)
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", SYSTEM)
     store, sid = demo
     parent = QWidget()
     qtbot.addWidget(parent)
@@ -59,7 +59,7 @@ def test_export_runs_in_the_background_with_progress_and_is_audited(demo, action
 def test_a_failed_export_says_what_to_do_and_writes_nothing(demo, actions, qtbot, tmp_path, monkeypatch):
     a, shown = actions
     store, _ = demo
-    monkeypatch.delenv("KETACHART_CLINIC_MRN_SYSTEM")
+    monkeypatch.delenv("KETACHART_MRN_SYSTEM")
     path = tmp_path / "no.json"
     job = a.export("fhir", str(path))
     with qtbot.waitSignal(job.failed, timeout=60_000) as blocker:

@@ -36,7 +36,7 @@ CLINIC = FhirOptions(SYSTEM, SYSTEM + "/staff")
 
 @pytest.fixture(autouse=True)
 def clinic(monkeypatch):
-    monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", SYSTEM)
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", SYSTEM)
     monkeypatch.setenv("KETACHART_TZ", "America/Chicago")
 
 
@@ -103,7 +103,7 @@ def test_patient_is_a_conditional_update_by_the_clinics_mrn(demo, bundle):
 
 def test_no_mrn_system_means_no_export_and_a_clear_message(demo, monkeypatch, tmp_path, capsys):
     store, sid = demo
-    monkeypatch.delenv("KETACHART_CLINIC_MRN_SYSTEM")
+    monkeypatch.delenv("KETACHART_MRN_SYSTEM")
     with pytest.raises(ExportRefused, match="MRN system is not set"):
         build_bundle(store, sid)
     for bad in (MRN_SYSTEM, "mrn", "https://"):
@@ -112,8 +112,8 @@ def test_no_mrn_system_means_no_export_and_a_clear_message(demo, monkeypatch, tm
     out = tmp_path / "s.json"
     assert main(["export", "--db", str(store.path), "--unencrypted", "--session", sid, "--format", "fhir",
                  "-o", str(out)]) == 2
-    assert "clinic_mrn_system" in capsys.readouterr().err and not out.exists()
-    monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", "urn:oid:2.16.840.1.113883.3.999.1")
+    assert "mrn_system" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", "urn:oid:2.16.840.1.113883.3.999.1")
     assert FhirOptions.resolve(store).staff_system == "urn:oid:2.16.840.1.113883.3.999.1:staff"
 
 

@@ -194,7 +194,7 @@ def test_adt_on_a_listening_port_creates_and_updates_demographics(store):
 
 
 def test_listen_refuses_to_start_without_the_clinics_mrn_system(store, capsys, monkeypatch):
-    monkeypatch.delenv("KETACHART_CLINIC_MRN_SYSTEM", raising=False)
+    monkeypatch.delenv("KETACHART_MRN_SYSTEM", raising=False)
     store.close()
     assert main(["patients", "listen", "--port", "0", "--db", str(store.path), "--unencrypted"]) == 2
     assert "MRN system is not set" in capsys.readouterr().err

@@ -155,7 +155,7 @@ def _references_resolve(bundles: list[dict]) -> None:
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("route", ROUTES)
 def test_report_fhir_and_csv_for_every_route_and_state(chart, sessions, route, state, tmp_path, monkeypatch):
-    monkeypatch.setenv("KETACHART_CLINIC_MRN_SYSTEM", SYSTEM)
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", SYSTEM)
     store, sid = chart[0], sessions[(route, state)]
     assert store.session_state(sid) is EXPECTED[state]
 
