@@ -212,8 +212,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.timer.stop()
+        self.a11y.shutdown()
         self.auth.shutdown()
         self.sound.set_active(False)
-        self.a11y.shutdown()
         self.c.shutdown()
         super().closeEvent(event)
