@@ -22,10 +22,10 @@ from .paths import resolve_db
 
 SUBCOMMAND_MODULES = (
     "ketachart.hardware.cli",
+    "ketachart.patients_cli",  # patients import / listen (issue 18)
     "ketachart.report.cli",
     "ketachart.sync.cli",
     "ketachart.auth.cli",
-    "ketachart.patients_cli",
 )
 
 
