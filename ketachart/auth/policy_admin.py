@@ -74,6 +74,10 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("signin_max_failures", "Failed attempts before lockout"),
         ("signin_lockout_min", "Lockout length (min)"),
     )),
+    ("Clinic board", (
+        ("board_push_s", "A chair with an open session sends its chart every (s)"),
+        ("board_initials_only", "Wall board shows initials and MRN only (true/false)"),
+    )),
 )
 CADSS_FIELD = "cadss6_item_text"
 LABELS: dict[str, str] = {key: label for _, group in POLICY_GROUPS for key, label in group}
