@@ -183,7 +183,7 @@ def run_app(args: argparse.Namespace) -> int:
         # Otherwise the window opens on its sign-in dialog (first start: the admin-creation dialog);
         # the signed-in user becomes store.author.
         # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
-        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
+        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None),
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
         sync = _install_sync(window, store, args)
         from .ui.board.launch import BoardButton  # "Clinic board…" for admins (issue 15)

@@ -22,6 +22,7 @@ from .paths import resolve_db
 
 SUBCOMMAND_MODULES = (
     "ketachart.hardware.cli",
+    "ketachart.patients_cli",  # patients import / listen (issue 18)
     "ketachart.report.cli",
     "ketachart.sync.cli",
     "ketachart.auth.cli",
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, help="save a grab of the main window and exit")
     parser.add_argument("--at", type=float, default=None, metavar="MINUTES", help="session minute for --screenshot")
     parser.add_argument("--unencrypted", action="store_true", help="demo/inspection database without encryption")
-    parser.add_argument("--theme", choices=("dark", "light"), default="dark", help="dim-room dark (default) or light")
+    parser.add_argument("--theme", choices=("dark", "light", "system"), default=None,
+                        help="dim-room dark, light, or the OS's (this run; default: the chair's remembered choice)")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800 (screenshots)")
     parser.add_argument("--shot-screen", dest="autoplay_screen", choices=("patients", "presession", "discharge"),
                         help="with --autoplay --screenshot: grab that screen when the script has filled it")

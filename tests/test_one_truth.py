@@ -23,7 +23,7 @@ from ketachart.domain.readings import Quality, Reading
 from ketachart.domain.vitals import group_nibp
 from ketachart.domain.vocabulary import OBSERVATION_KINDS, Kind
 from ketachart.report.csv_export import rows as csv_rows
-from ketachart.report.fhir import build_bundle
+from ketachart.report.fhir import FhirOptions, build_bundle
 from ketachart.report.model import build_summary
 from ketachart.report.settings import ReportSettings
 from ketachart.store.open import open_store
@@ -79,7 +79,7 @@ def views(chart):
         "view": view,
         "live": live,
         "summary": build_summary(store, sid, now, ReportSettings(tz_name="UTC")),
-        "fhir": build_bundle(store, sid),
+        "fhir": build_bundle(store, sid, options=FhirOptions("https://ehr.clinic.example/mrn")),
         "csv": csv_rows(store, sid, timezone.utc),
     }
 

@@ -1,9 +1,11 @@
 """Clinic facts the paper needs (name, address, contacts, time zone), apart from the summary they go on.
 
 Sources, first found wins: explicit values, the environment (``KETACHART_CLINIC_NAME``,
-``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``), the
-chart's ``store_meta`` keys of the same names in lower case without the prefix (``clinic_name``,
-``clinic_tz`` ...), then defaults (the system zone).
+``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``,
+``KETACHART_MRN_SYSTEM``, ``KETACHART_STAFF_SYSTEM``, ``KETACHART_MRN_NAMESPACE``), the chart's ``store_meta``
+keys of the same names in lower case without the prefix (``clinic_name``, ``clinic_tz``, ``mrn_system`` ...),
+then defaults (the system zone; no MRN system). Exports read the clinic's identity only through :meth:`resolve`, so
+where it is kept can change underneath them.
 """
 
 from __future__ import annotations
@@ -47,8 +49,14 @@ class ReportSettings:
     clinic_phone: str = ""
     clinic_email: str = ""
     tz_name: str = ""  # IANA name; empty: the system local zone
+    mrn_system: str = ""  # the URI the clinic's EHR names its MRNs by (FHIR Identifier.system); empty: not set
+    staff_system: str = ""  # the URI of the clinic's staff ids; empty: derived from the MRN system
+    mrn_namespace: str = ""  # HL7 v2 assigning authority namespace id (PID-3 CX.4.1) of the clinic's MRNs
 
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz")
+    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "mrn_system",
+            "staff_system", "mrn_namespace")
+    ATTRS = {"clinic_tz": "tz_name"}
+    ENV = {"clinic_tz": "KETACHART_TZ"}
 
     @classmethod
     def resolve(cls, store: ChartStore | None = None, **explicit: str | None) -> "ReportSettings":
@@ -60,8 +68,8 @@ class ReportSettings:
                 meta = {}
         values = {}
         for key in cls.KEYS:
-            attr = "tz_name" if key == "clinic_tz" else key
-            env = os.environ.get("KETACHART_" + ("TZ" if key == "clinic_tz" else key.upper()))
+            attr = cls.ATTRS.get(key, key)
+            env = os.environ.get(cls.ENV.get(key, "KETACHART_" + key.upper()))
             value = explicit.get(attr) or env or meta.get(key)
             if value:
                 values[attr] = value

@@ -22,7 +22,7 @@ REPAINT_MS = 500
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store, clock, controller: ChairController, accounts, *, theme: str = "dark",
+    def __init__(self, store, clock, controller: ChairController, accounts, *, theme: str | None = None,
                  repaint_ms: int = REPAINT_MS, idle_min: float | None = None, lock_tick_ms: int = 1000) -> None:
         """Built by ``ketachart.app.create_main_window`` (the chair, its signatures and ``accounts``)."""
         super().__init__()
@@ -30,7 +30,11 @@ class MainWindow(QMainWindow):
         self.clock = clock
         self.setWindowTitle("KetaChart")
         self.resize(1280, 800)
-        self.palette_ = THEMES.get(theme, THEMES["dark"])
+        from .accessibility import UiPrefs, system_theme
+
+        self.prefs = UiPrefs.for_chart(store.path)  # theme and text size, remembered for this chair
+        choice = theme or self.prefs.theme  # --theme is for this run only
+        self.palette_ = THEMES.get(system_theme() if choice == "system" else choice, THEMES["dark"])
         self.c = controller
         self.c.setParent(self)
         self.stack = QStackedWidget()
@@ -70,6 +74,9 @@ class MainWindow(QMainWindow):
         self._dirty: set[str] = {"view", "alerts"}
         self._ticks = 0
         self.repaints = 0
+        from .accessibility import Accessibility  # names, focus order, chair keys and their help, OS theme
+
+        self.a11y = Accessibility(self, self.prefs)
         self.apply_theme()
         self.timer = QTimer(self)
         self.timer.setInterval(repaint_ms)
@@ -147,12 +154,16 @@ class MainWindow(QMainWindow):
         self.show_patients()
 
     def toggle_theme(self) -> None:
-        self.palette_ = THEMES["light" if self.palette_.name == "dark" else "dark"]
+        """Dark -> light -> follow the operating system -> dark (remembered for this chair)."""
+        self.set_theme(self.a11y.next_theme())
+
+    def set_theme(self, name: str) -> None:
+        self.palette_ = THEMES.get(name, THEMES["dark"])
         self.apply_theme()
 
     def apply_theme(self) -> None:
         scale = 1.0 if self.width() >= 1500 or self.width() < 100 else 0.9
-        self.setStyleSheet(stylesheet(self.palette_, scale))
+        self.setStyleSheet(stylesheet(self.palette_, scale * self.a11y.text_scale))
         self.session.apply_palette(self.palette_)
         self.patients.apply_palette(self.palette_)
         self.mark("view")
@@ -162,7 +173,7 @@ class MainWindow(QMainWindow):
         wide = event.size().width() >= 1500
         if getattr(self, "_wide", None) != wide:
             self._wide = wide
-            self.setStyleSheet(stylesheet(self.palette_, 1.0 if wide else 0.9))
+            self.setStyleSheet(stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale))
 
     # --- the one repaint timer -------------------------------------------------------------------------
     def mark(self, what: str) -> None:
@@ -201,6 +212,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.timer.stop()
+        self.a11y.shutdown()
         self.auth.shutdown()
         self.sound.set_active(False)
         self.c.shutdown()
