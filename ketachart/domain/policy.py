@@ -32,6 +32,10 @@ class ClinicPolicy:
     nibp_at_min_after_start: int = 40
     discharge_min_after_start: int = 120
     late_entry_after_min: int = 15
+    # Spravato REMS form: the ~40 min BP is the one nearest 40 min within this many minutes either side; the
+    # BP "before completion" is the last one within this many minutes before the end of monitoring
+    rems_bp_window_min: int = 10
+    rems_completion_bp_window_min: int = 30
     monitor_silent_s: int = 30
     idle_lock_min: int = 5
     # Sign-in (ketachart.auth): failures before a lockout, and how long the lockout lasts

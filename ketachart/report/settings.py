@@ -1,6 +1,7 @@
 """Clinic facts the paper needs (name, address, contacts, time zone), apart from the summary they go on.
 
-Sources, first found wins: explicit values, the environment (``KETACHART_CLINIC_NAME``,
+Sources, first found wins: explicit values, the clinic settings in the chart (admin-managed, versioned:
+``ketachart clinic set``, :mod:`ketachart.store.records`), the environment (``KETACHART_CLINIC_NAME``,
 ``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``), the
 chart's ``store_meta`` keys of the same names in lower case without the prefix (``clinic_name``,
 ``clinic_tz`` ...), then defaults (the system zone).
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..store.readmodels import store_meta
+from ..store.records import clinic_history
 from ..store.repository import ChartStore
 
 DEFAULT_CLINIC_NAME = "Ketamine Infusion Clinic"
@@ -47,22 +49,35 @@ class ReportSettings:
     clinic_phone: str = ""
     clinic_email: str = ""
     tz_name: str = ""  # IANA name; empty: the system local zone
+    mrn_system: str = ""
+    after_hours_phone: str = ""
+    discharge_instructions: str = ""
+    settings_version: int = 0  # the clinic settings version read from the chart (0: none set)
 
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz")
+    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "mrn_system",
+            "after_hours_phone", "discharge_instructions")
 
     @classmethod
     def resolve(cls, store: ChartStore | None = None, **explicit: str | None) -> "ReportSettings":
         meta: dict[str, str] = {}
+        clinic: dict[str, str] = {}
+        version = 0
         if store is not None:
             try:
                 meta = store_meta(store, cls.KEYS)
             except Exception:  # a settings lookup must never stop a print
                 meta = {}
-        values = {}
+            try:
+                history = clinic_history(store)
+                if history:
+                    clinic, version = history[-1].settings, history[-1].version
+            except Exception:  # noqa: BLE001 - as above
+                clinic = {}
+        values: dict = {"settings_version": version}
         for key in cls.KEYS:
             attr = "tz_name" if key == "clinic_tz" else key
             env = os.environ.get("KETACHART_" + ("TZ" if key == "clinic_tz" else key.upper()))
-            value = explicit.get(attr) or env or meta.get(key)
+            value = explicit.get(attr) or clinic.get(key) or env or meta.get(key)
             if value:
                 values[attr] = value
         return cls(**values)
