@@ -74,6 +74,11 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("signin_max_failures", "Failed attempts before lockout"),
         ("signin_lockout_min", "Lockout length (min)"),
     )),
+    ("Records (REMS form, pre-session)", (
+        ("rems_bp_window_min", "REMS ~40 min BP: within (min either side)"),
+        ("rems_completion_bp_window_min", "REMS BP before completion: within (min before the end)"),
+        ("presession_required", "Pre-session items required before dosing (keys)"),
+    )),
 )
 CADSS_FIELD = "cadss6_item_text"
 LABELS: dict[str, str] = {key: label for _, group in POLICY_GROUPS for key, label in group}

@@ -237,6 +237,10 @@ OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
                     None, None, False, _record, sentence="{label}: {phrase}"),
     ObservationKind(RecordKind.HANDOUT_GIVEN, "Discharge instructions given", None, False, None, None, "",
                     None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.REMS_ENROLMENT, "REMS enrolment id", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.CLINIC_SETTINGS, "Clinic settings", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
 )}
 
 # Local concepts the charted observations carry besides their own (FHIR components).
