@@ -60,15 +60,19 @@ def _block_height(ctx: Ctx, b, width: float) -> float:
     if isinstance(b, Para):
         return ctx.text_height(b.text, b.style, width - (12 if b.bullet else 0)) + 3
     if isinstance(b, Fields):
-        return sum(_field_height(ctx, f, b, width) for f in b.fields)
+        return sum(_field_height(ctx, f, b, width, i) for i, f in enumerate(b.fields))
     if isinstance(b, Table):
         return _row_height(ctx, b.headers, b, width, True) + sum(_row_height(ctx, r, b, width) for r in b.rows)
     return 0.0
 
 
-def _field_height(ctx: Ctx, f: Field, b: Fields, width: float) -> float:
+def _label(f: Field, b: Fields, i: int) -> str:
+    return f.label if b.numbered_from is None else f"{b.numbered_from + i}. {f.label}"
+
+
+def _field_height(ctx: Ctx, f: Field, b: Fields, width: float, i: int = 0) -> float:
     lw = b.label_width
-    return max(ctx.text_height(f.label, LABEL, lw - 18), ctx.text_height(f.value, FLAGGED if f.flag else NORMAL,
+    return max(ctx.text_height(_label(f, b, i), LABEL, lw - 18), ctx.text_height(f.value, FLAGGED if f.flag else NORMAL,
                                                                            width - lw)) + 3
 
 
@@ -93,8 +97,8 @@ def _paint_block(ctx: Ctx, p: QPainter, b, x: float, y: float, width: float) -> 
     if isinstance(b, Fields):
         for i, f in enumerate(b.fields):
             lw = b.label_width
-            label = f.label if b.numbered_from is None else f"{b.numbered_from + i}. {f.label}"
-            h = _field_height(ctx, f, b, width)
+            label = _label(f, b, i)
+            h = _field_height(ctx, f, b, width, i)
             ctx.draw_text(p, x, y, lw - 18, label, LABEL)
             ctx.draw_text(p, x + lw, y, width - lw, f.value, FLAGGED if f.flag else NORMAL)
             p.setPen(QPen(RULE.lighter(130), 0.3 * k))

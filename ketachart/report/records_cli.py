@@ -4,6 +4,7 @@
     ketachart rems --db PATH --due                             finished Spravato sessions whose form is not submitted
     ketachart rems --db PATH --session ID --mark-submitted --as USER [--note TEXT]
     ketachart cs-log --db PATH --from DATE --to DATE [-o FILE.csv|.pdf]
+    ketachart handout --db PATH --session ID -o FILE.pdf [--given]
     ketachart clinic show [--history]
     ketachart clinic set KEY=VALUE ... --reason TEXT --as ADMIN
 
@@ -37,6 +38,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, YYYY-MM-DD")
     p.add_argument("-o", "--output", type=Path, metavar="FILE.csv|FILE.pdf")
     p.set_defaults(func=_cs_log)
+
+    p = subparsers.add_parser("handout", parents=[common, enc], help="print the patient's discharge instructions")
+    p.add_argument("--session", required=True, metavar="ID")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.pdf")
+    p.add_argument("--given", action="store_true", help="also chart that it was given (with its version)")
+    p.set_defaults(func=_handout)
 
     clinic = subparsers.add_parser("clinic", parents=[common], help="show or change the clinic's identity (admins)")
     csub = clinic.add_subparsers(dest="clinic_command", metavar="ACTION", required=True)
@@ -167,6 +174,30 @@ def _rems_mark(args: argparse.Namespace) -> int:
         finally:
             store.close()
     print(f"REMS form of session {args.session} marked submitted by {who.display_name}")
+    return 0
+
+
+def _handout(args: argparse.Namespace) -> int:
+    from ..store.readmodels import session_exists
+    from .cli import ensure_gui_app
+    from .handout import handout_doc
+    from .paper import render_doc
+
+    if args.output.suffix.lower() != ".pdf":
+        raise _user_error("the handout is written as a PDF: -o FILE.pdf")
+    store = _open(args, "ketachart handout", lock=args.given)
+    try:
+        if not session_exists(store, args.session):
+            raise _user_error(f"no session {args.session} in {store.path}")
+        ensure_gui_app()
+        render_doc(handout_doc(store, args.session, datetime.now(timezone.utc)), args.output, "letter")
+        if args.given:
+            from ..chair.records import RecordsCommands
+
+            RecordsCommands(store).give_handout(args.session)
+    finally:
+        store.close()
+    print(f"{args.output}: discharge instructions" + (" (charted as given)" if args.given else ""))
     return 0
 
 

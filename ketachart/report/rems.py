@@ -10,6 +10,7 @@ from typing import Callable
 
 from ..domain.monitoring import MonitoringPoints, bp_figure, bp_in_range
 from ..domain.records import us_date
+from ..domain.session import SessionEvent
 from ..domain.vocabulary import Kind, describe, yes_no
 from ..store.records import rems_enrolment
 from ..store.repository import ChartStore
@@ -36,7 +37,14 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
     pre = {o.data.get("item"): o.data.get("answer") for o in view.observations_of(Kind.PRECHECK)}
     policy = store.policy
     started = points.started
-    performer = next((s["printed_name"] for s in view.signatures if s["meaning"] == "performed"), None)
+    # the monitoring HCP: who signed the dose as performed, else who started the administration (never the
+    # prescriber's signature on the order)
+    performer = None
+    if view.dose:
+        performer = next((s["printed_name"] for s in view.dose.signatures if s["meaning"] == "performed"), None)
+    start_ev = next((e for e in view.events if e["event"] == SessionEvent.START_INFUSION.value), None)
+    if performer is None and start_ev is not None:
+        performer = who(start_ev["author"])
     if performer is None and view.dose:
         performer = who(view.dose.row["author"])
     total_min = points.total_minutes
