@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import UserError  # noqa: F401  (re-exported: subcommands raise ketachart.cli.UserError)
-from .paths import default_db_path
+from .errors import UserError
+from .paths import resolve_db
 
 SUBCOMMAND_MODULES = (
     "ketachart.hardware.cli",
@@ -27,8 +27,6 @@ SUBCOMMAND_MODULES = (
     "ketachart.auth.cli",
     "ketachart.report.records_cli",  # rems, cs-log, clinic (issue 16)
 )
-
-
 
 
 def _common() -> argparse.ArgumentParser:
@@ -76,10 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.add_subcommands(sub, common)
     return parser
-
-
-def resolve_db(args: argparse.Namespace) -> Path:
-    return Path(args.db).expanduser() if args.db else default_db_path()
 
 
 def _demo_session(args: argparse.Namespace) -> int:
