@@ -78,6 +78,7 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("rems_bp_window_min", "REMS ~40 min BP: within (min either side)"),
         ("rems_completion_bp_window_min", "REMS BP before completion: within (min before the end)"),
         ("presession_required", "Pre-session items required before dosing (keys)"),
+        ("order_required_before_dose", "A prescriber's signed order before the dose is prepared"),
     )),
 )
 CADSS_FIELD = "cadss6_item_text"

@@ -123,6 +123,12 @@ class RecordsCommands:
 
     def check_can_prepare(self, session_id: str, dose: IvDose | IntranasalDose) -> dict:
         """Order signed and matching the dose, required pre-session items answered. Returns the order row."""
+        order = self.check_order_matches(session_id, dose)
+        self.check_presession(session_id)
+        return order
+
+    def check_order_matches(self, session_id: str, dose: IvDose | IntranasalDose) -> dict:
+        """The session's signed order, matching the dose's drug, route and amount (or ClinicalInputError)."""
         order = order_of(self.store, session_id)
         if order is None:
             raise ClinicalInputError("no signed order for this session: a prescriber signs the order before the "
@@ -135,7 +141,6 @@ class RecordsCommands:
             raise ClinicalInputError(f"the dose {dose.dose_mg:g} mg differs from the ordered {d['dose_mg']:g} mg")
         if d.get("mg_per_kg") is not None and isinstance(dose, IvDose) and abs(dose.mg_per_kg - float(d["mg_per_kg"])) > 1e-6:
             raise ClinicalInputError(f"the dose {dose.mg_per_kg:g} mg/kg differs from the ordered {d['mg_per_kg']:g} mg/kg")
-        self.check_presession(session_id)
         return order
 
     def prepare_dose(self, session_id: str, dose: IvDose | IntranasalDose, product: Product, *,
@@ -185,3 +190,51 @@ class RecordsCommands:
         return record_handout(self.store, session_id, version, digest)
 
 
+
+
+# --- the chair's pre-session save (ChairService calls these two; they keep its hunks small) ------------------
+
+
+def check_presession_records(store: ChartStore, session_id: str, items: dict[str, str], dose: IvDose | IntranasalDose,
+                             lot: str = "", strength: str = "", vial_ml: str = "", expiry: str = "") -> dict:
+    """Before the pre-session save writes anything: the required items answered (typed now or charted before),
+    the prescriber's signed order when the policy asks for one (and the dose matching it), the product's lot not
+    expired. Returns what :func:`write_presession_records` writes. Raises ClinicalInputError naming the gap."""
+    rc = RecordsCommands(store)
+    for key, answer in items.items():
+        if key not in ITEM_BY_KEY:
+            raise ClinicalInputError(f"unknown pre-session item {key!r}")
+        if answer not in (YES, NO, NOT_ASKED, None):
+            raise ClinicalInputError(f"{ITEM_BY_KEY[key].question}: answer Yes, No or Not asked")
+    answers = {**rc.presession_answers(session_id), **{k: v for k, v in items.items() if v is not None}}
+    session = rc._session(session_id)
+    patient = store.patient(session["patient_id"])
+    check_presession_answers(answers, session["route"], patient.get("sex"), tuple(store.policy.presession_required))
+    order = order_of(store, session_id)
+    if order is not None or store.policy.order_required_before_dose:
+        order = rc.check_order_matches(session_id, dose) if order is not None else None
+        if order is None:
+            raise ClinicalInputError("no signed order for this session: a prescriber signs the order before the "
+                                     "dose is prepared")
+    product = None
+    if any(str(x).strip() for x in (strength, vial_ml, expiry)):
+        product = rc.check_product(strength, vial_ml, lot, expiry)
+    return {"items": {k: v for k, v in items.items() if v is not None}, "order": order, "product": product}
+
+
+def write_presession_records(store: ChartStore, session_id: str, checked: dict, dose_row: dict) -> list[dict]:
+    """Inside the pre-session transaction: the item answers and the preparation record citing the order."""
+    rows = [store.observe(session_id, Kind.PRECHECK, data={"item": k, "answer": v})
+            for k, v in checked["items"].items()]
+    product, order = checked["product"], checked["order"]
+    if product is not None or order is not None:
+        data = {"lot": dose_row.get("lot"), "order_id": order["id"] if order else None, "dose_id": dose_row["id"]}
+        text = f"lot {dose_row.get('lot')}"
+        if product is not None:
+            data.update(strength_mg_per_ml=product.strength_mg_per_ml, vial_ml=product.vial_ml,
+                        expiry=product.expiry.isoformat(), vial_mg=product.vial_mg)
+            text = Product(product.strength_mg_per_ml, product.vial_ml, dose_row.get("lot") or "", product.expiry).words()
+        if order is not None:
+            text += f"; dose {dose_row['dose_mg']:g} mg per order {order['id'][-8:]}"
+        rows.append(store.observe(session_id, RecordKind.CS_PRODUCT, text=text, data=data))
+    return rows
