@@ -12,12 +12,10 @@ from typing import TextIO
 from ..domain.records import reconcile
 from ..domain.session import SessionEvent
 from ..domain.vocabulary import Kind
-from ..store.models import Session
-from ..store.records import data_of_row, order_of, product_of, reconciliation_of
+from ..store.records import all_sessions, data_of_row, order_of, product_of, reconciliation_of
 from ..store.repository import ChartStore
 from ..store.views import SessionView, session_view
-from .paper import Doc, Para, Table
-from .render import SMALL
+from .paper_model import Doc, Para, Table
 from .settings import LocalClock, ReportSettings
 
 
@@ -75,7 +73,7 @@ def cs_log_rows(store: ChartStore, first: date, last: date, clk: LocalClock) -> 
         return users.get(uid or "", uid or "")
 
     out: list[tuple[datetime, int, CsRow]] = []
-    for s in store.rows(Session):
+    for s in all_sessions(store):
         view = session_view(store, s["id"])
         if view.dose is None:
             continue
@@ -159,7 +157,7 @@ def cs_log_doc(rows: list[CsRow], first: date, last: date, settings: ReportSetti
     blocks = [Table(headers, table_rows, [0.08, 0.09, 0.11, 0.16, 0.13, 0.09, 0.09, 0.09, 0.16], [r.flag for r in rows]),
               Para(f"{sum(1 for r in rows if r.entry == 'administration')} administrations, "
                    f"{sum(1 for r in rows if r.entry != 'administration')} wastes; {flagged} flagged (red: no order, "
-                   "no lot, no witness, or the vial does not reconcile).", SMALL)]
+                   "no lot, no witness, or the vial does not reconcile).", "small")]
     return Doc(
         title="Controlled-substance log (Schedule III: ketamine, esketamine)",
         subtitle=[f"{settings.clinic_name} - {first.isoformat()} to {last.isoformat()}",

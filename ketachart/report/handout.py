@@ -11,8 +11,7 @@ from ..domain.vocabulary import Kind, route_words
 from ..store.repository import ChartStore
 from ..store.views import session_view
 from .fields import Field
-from .paper import Doc, Fields, Heading, Para
-from .render import BOLD, SMALL
+from .paper_model import Doc, Fields, Heading, Para
 from .settings import LocalClock, ReportSettings
 
 
@@ -43,8 +42,8 @@ def handout_doc(store: ChartStore, session_id: str, now: datetime, settings: Rep
         Heading("Whom to call"),
         Fields([Field(f"{settings.clinic_name}", call), Field("After hours", after),
                 Field("Emergency", "911")], label_width=130),
-        Para("Bring this sheet to your next visit if you had any problem after today's treatment.", SMALL),
-        Para("Given by: ______________________   Patient / escort: ______________________", BOLD),
+        Para("Bring this sheet to your next visit if you had any problem after today's treatment.", "small"),
+        Para("Given by: ______________________   Patient / escort: ______________________", "bold"),
     ]
     version = settings.settings_version
     return Doc(

@@ -4,7 +4,6 @@ fonts and measuring (:mod:`.render`), so all papers look alike. Safe from a work
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF
@@ -12,53 +11,19 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from .. import __version__
 from .fields import Field
+from .paper_model import Doc, Fields, Heading, Para, Table
 from .render import BOLD, FLAGGED, HEADING, LABEL, NORMAL, PDF_DPI, RULE, SMALL, TITLE, Ctx, Style, page_size
 
+STYLES = {"normal": NORMAL, "small": SMALL, "bold": BOLD}
+
 MARGIN = 40.0
-
-
-@dataclass
-class Heading:
-    text: str
-
-
-@dataclass
-class Fields:
-    fields: list[Field]
-    label_width: float = 210.0
-    numbered_from: int | None = None  # print "1." "2." ... before each label (the form's item numbers)
-
-
-@dataclass
-class Para:
-    text: str
-    style: Style = NORMAL
-    bullet: bool = False
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[str]]
-    widths: list[float]  # fractions of the text width
-    flagged: list[bool] = field(default_factory=list)
-
-
-@dataclass
-class Doc:
-    title: str
-    subtitle: list[str]
-    blocks: list
-    footer: str
-    pdf_title: str
-    landscape: bool = False
 
 
 def _block_height(ctx: Ctx, b, width: float) -> float:
     if isinstance(b, Heading):
         return ctx.text_height(b.text, HEADING, width) + 6
     if isinstance(b, Para):
-        return ctx.text_height(b.text, b.style, width - (12 if b.bullet else 0)) + 3
+        return ctx.text_height(b.text, STYLES[b.style], width - (12 if b.bullet else 0)) + 3
     if isinstance(b, Fields):
         return sum(_field_height(ctx, f, b, width, i) for i, f in enumerate(b.fields))
     if isinstance(b, Table):
@@ -91,9 +56,9 @@ def _paint_block(ctx: Ctx, p: QPainter, b, x: float, y: float, width: float) -> 
         return y + h + 3
     if isinstance(b, Para):
         if b.bullet:
-            ctx.draw_text(p, x, y, 10, "\u2022", b.style)
-            return y + ctx.draw_text(p, x + 12, y, width - 12, b.text, b.style) + 3
-        return y + ctx.draw_text(p, x, y, width, b.text, b.style) + 3
+            ctx.draw_text(p, x, y, 10, "\u2022", STYLES[b.style])
+            return y + ctx.draw_text(p, x + 12, y, width - 12, b.text, STYLES[b.style]) + 3
+        return y + ctx.draw_text(p, x, y, width, b.text, STYLES[b.style]) + 3
     if isinstance(b, Fields):
         for i, f in enumerate(b.fields):
             lw = b.label_width

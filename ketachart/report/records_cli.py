@@ -58,13 +58,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
 
 
 def _user_error(msg: str):
-    from ..cli import UserError
+    from ..errors import UserError
 
     return UserError(msg)
 
 
 def _open(args: argparse.Namespace, holder: str, lock: bool = False):
-    from ..cli import resolve_db
+    from ..paths import resolve_db
     from ..store.open import open_store
 
     path = resolve_db(args)

@@ -15,8 +15,7 @@ from ..store.records import in_sessions, rems_submission
 from ..store.repository import ChartStore
 from ..store.views import session_view
 from .model import Summary
-from .paper import Doc, Fields, Heading, Para
-from .render import SMALL
+from .paper_model import Doc, Fields, Heading, Para
 from .settings import LocalClock
 
 
@@ -32,8 +31,8 @@ def rems_doc(summary: Summary) -> Doc:
         n += len(fields)
     gaps = [f.label for _, fields in summary.rems for f in fields if f.flag]
     blocks.append(Para("Fields in red are missing from the chart or outside the expected range: check them before "
-                       "submitting." if gaps else "Every field was filled from the chart.", SMALL))
-    blocks.append(Para("Submitted by: ______________________   Date (MM/DD/YYYY): ____________", SMALL))
+                       "submitting." if gaps else "Every field was filled from the chart.", "small"))
+    blocks.append(Para("Submitted by: ______________________   Date (MM/DD/YYYY): ____________", "small"))
     status = " - IN PROGRESS, not final" if summary.in_progress else ""
     return Doc(
         title="SPRAVATO REMS - Patient Monitoring Form",

@@ -123,6 +123,11 @@ def in_sessions(store: ChartStore) -> list[dict]:
     return store.rows(Session, route="IN")
 
 
+def all_sessions(store: ChartStore) -> list[dict]:
+    """Every session row (the controlled-substance log reads them by date)."""
+    return store.rows(Session)
+
+
 # --- controlled substance ------------------------------------------------------------------------
 
 

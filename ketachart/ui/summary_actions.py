@@ -35,7 +35,26 @@ class SummaryActions(QObject):
         self.print_action = menu.addAction("Print…", lambda: self.print_summary())
         self.preview_action = menu.addAction("Print preview…", lambda: self.print_preview())
         self.pdf_action = menu.addAction("Save as PDF…", lambda: self.save_pdf())
+        # issue 16: the REMS form page and the discharge handout (ui/records_actions.py)
+        self.rems_action = menu.addAction("REMS form as PDF…", lambda: self._records("save_rems_pdf"))
+        self.handout_action = menu.addAction("Discharge handout as PDF (charted as given)…",
+                                             lambda: self._records("save_handout_pdf"))
         self.button.setMenu(menu)
+
+    def _records(self, name: str, path: str | None = None) -> str | None:
+        from . import records_actions
+
+        sid = self.session_id()
+        if not sid:
+            self.show("no session to print", "error")
+            return None
+        try:
+            text = getattr(records_actions, name)(self.parent_widget, self.store, sid, path)
+        except Exception as exc:  # noqa: BLE001 - shown on the message line, nothing half-written
+            self.show(f"{exc}", "error")
+            return None
+        self.show(text, "saved" if text != "cancelled" else "info")
+        return text
 
     def _run(self, start: Callable[[str], report_actions.ReportJob | None], what: str):
         sid = self.session_id()
