@@ -49,6 +49,7 @@ from ..domain.vocabulary import (
     describe,
     route_words,
 )
+from ..store.records import clinic_settings
 from ..store.readmodels import StoredReading, session_record
 from ..store.repository import ChartStore
 from ..store.views import Entry, SessionView, session_view
@@ -143,7 +144,8 @@ def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None
 
     entries.append(_entry({
         "resourceType": "Patient", "id": pid,
-        "identifier": [{"use": "usual", "system": MRN_SYSTEM, "value": p["mrn"]}],
+        "identifier": [{"use": "usual", "system": clinic_settings(store).get("mrn_system") or MRN_SYSTEM,
+                        "value": p["mrn"]}],  # the clinic's MRN system from its settings (issue 16)
         "name": [{"family": p["family_name"], "given": [p["given_name"]] if p["given_name"] else []}],
         "gender": p["sex"] if p["sex"] in ("male", "female", "other", "unknown") else "unknown",
         "birthDate": p["birth_date"],
