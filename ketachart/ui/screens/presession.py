@@ -82,8 +82,8 @@ class PresessionScreen(QWidget):
         f.addRow("Escort phone", self.escort_phone)
         f.addRow(self.no_driving)
         cols[0].addWidget(checks)
-        self.items = PresessionItemsBox()  # issue 16: the complete pre-session items
-        cols[0].addWidget(self.items)
+        self.items = PresessionItemsBox()  # issue 16: the complete pre-session items, under the three columns
+        grid.addWidget(self.items, 1, 0, 1, 3)
         cols[0].addStretch(1)
 
         # weight + baseline
@@ -130,7 +130,7 @@ class PresessionScreen(QWidget):
         pg.addWidget(self.phq_total, 3, 0, 1, 6)
         for c in (0, 2, 4):
             pg.setColumnStretch(c, 1)
-        grid.addWidget(phq, 1, 0, 1, 3)
+        grid.addWidget(phq, 2, 0, 1, 3)
 
         # dose
         dose = QGroupBox("Dose")

@@ -30,10 +30,12 @@ class PresessionItemsBox(QGroupBox):
         self.buttons.clear()
         self._groups.clear()
         self._items = items_for(route, sex)
-        for row, item in enumerate(self._items):
+        half = (len(self._items) + 1) // 2  # two item columns: the box stays short under the three form columns
+        for n, item in enumerate(self._items):
+            row, base = n % half, 4 * (n // half)
             label = QLabel(item.question)
             label.setWordWrap(True)
-            self._grid.addWidget(label, row, 0)
+            self._grid.addWidget(label, row, base)
             group = QButtonGroup(self)
             group.setExclusive(True)
             self.buttons[item.key] = {}
@@ -43,10 +45,11 @@ class PresessionItemsBox(QGroupBox):
                 b.setMinimumHeight(34)
                 b.setAccessibleName(f"{item.question}: {words}")
                 group.addButton(b)
-                self._grid.addWidget(b, row, col)
+                self._grid.addWidget(b, row, base + col)
                 self.buttons[item.key][code] = b
             self._groups.append(group)
         self._grid.setColumnStretch(0, 1)
+        self._grid.setColumnStretch(4, 1)
 
     def answers(self) -> dict[str, str]:
         """Item key -> "yes" | "no" | "not-asked", only for items someone answered."""
