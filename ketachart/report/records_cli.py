@@ -5,6 +5,9 @@
     ketachart rems --db PATH --session ID --mark-submitted --as USER [--note TEXT]
     ketachart cs-log --db PATH --from DATE --to DATE [-o FILE.csv|.pdf]
     ketachart handout --db PATH --session ID -o FILE.pdf [--given]
+    ketachart rems --db PATH --mrn MRN --enrolment-id ID --as USER [--reason TEXT]
+    ketachart order --db PATH --session ID --drug ketamine|esketamine (--dose-mg N | --mg-per-kg N) [--minutes N] --as PRESCRIBER
+    ketachart cs-reconcile --db PATH --session ID --delivered MG [--remaining MG] [--note TEXT] --as USER
     ketachart clinic show [--history]
     ketachart clinic set KEY=VALUE ... --reason TEXT --as ADMIN
 
@@ -31,7 +34,27 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p.add_argument("--mark-submitted", action="store_true", help="chart that the session's form was submitted")
     p.add_argument("--as", dest="user", help="your user id (for --mark-submitted)")
     p.add_argument("--note", default="", help="e.g. the REMS portal confirmation number")
+    p.add_argument("--mrn", help="with --enrolment-id: record the patient's REMS enrolment id")
+    p.add_argument("--enrolment-id", dest="enrolment_id", help="the patient's Spravato REMS enrolment id")
+    p.add_argument("--reason", default="", help="why an enrolment id is corrected")
     p.set_defaults(func=_rems)
+
+    p = subparsers.add_parser("order", parents=[common, enc], help="a prescriber signs the session's order")
+    p.add_argument("--session", required=True, metavar="ID")
+    p.add_argument("--drug", required=True, choices=("ketamine", "esketamine"))
+    p.add_argument("--dose-mg", dest="dose_mg", help="dose in mg (or --mg-per-kg)")
+    p.add_argument("--mg-per-kg", dest="mg_per_kg", help="dose in mg/kg (or --dose-mg)")
+    p.add_argument("--minutes", help="infusion length (IV)")
+    p.add_argument("--as", dest="user", required=True, help="your prescriber user id")
+    p.set_defaults(func=_order)
+
+    p = subparsers.add_parser("cs-reconcile", parents=[common, enc], help="reconcile the session's vial")
+    p.add_argument("--session", required=True, metavar="ID")
+    p.add_argument("--delivered", required=True, help="mg delivered to the patient")
+    p.add_argument("--remaining", default="0", help="mg left in the vial and kept (default 0)")
+    p.add_argument("--note", default="", help="what happened, when the vial does not reconcile")
+    p.add_argument("--as", dest="user", required=True, help="who signs a discrepancy")
+    p.set_defaults(func=_cs_reconcile)
 
     p = subparsers.add_parser("cs-log", parents=[common, enc], help="controlled-substance log for a period")
     p.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
@@ -90,7 +113,97 @@ def _settings_clock(store):
 # --- rems --------------------------------------------------------------------------------------------
 
 
+def _signed_in(args: argparse.Namespace, store, fn):
+    """Run ``fn(signer)`` as the user of ``--as`` once their PIN/password is checked; exit 2 on a wrong one."""
+    from ..auth.accounts import Accounts
+    from ..auth.errors import AuthError
+    from ..chair.records import Signer
+
+    accounts = Accounts(store)
+    try:
+        try:
+            who = accounts.sign_in(args.user, _secret(f"PIN/password for {args.user}: ")).user
+        except AuthError as exc:
+            print(f"ketachart: {exc}", file=sys.stderr)
+            return 2, None
+        return 0, fn(Signer(who.user_id, who.display_name, who.role))
+    finally:
+        accounts.sign_out("command finished")
+
+
+def _number(text: str | None, what: str) -> float | None:
+    if text in (None, ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise _user_error(f"{what} must be a number, not {text!r}") from None
+
+
+def _order(args: argparse.Namespace) -> int:
+    from ..chair.records import RecordsCommands
+    from ..store.readmodels import session_exists
+
+    store = _open(args, "ketachart order", lock=True)
+    try:
+        if not session_exists(store, args.session):
+            raise _user_error(f"no session {args.session} in {store.path}")
+        rc = RecordsCommands(store)
+        status, row = _signed_in(args, store, lambda who: rc.sign_order(
+            args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes))
+    finally:
+        store.close()
+    if status == 0:
+        print(f"order signed: {row['text']}")
+    return status
+
+
+def _cs_reconcile(args: argparse.Namespace) -> int:
+    from ..chair.records import RecordsCommands
+    from ..store.readmodels import session_exists
+
+    delivered = _number(args.delivered, "--delivered")
+    remaining = _number(args.remaining, "--remaining") or 0.0
+    store = _open(args, "ketachart cs-reconcile", lock=True)
+    try:
+        if not session_exists(store, args.session):
+            raise _user_error(f"no session {args.session} in {store.path}")
+        rc = RecordsCommands(store)
+        status, row = _signed_in(args, store, lambda who: rc.reconcile_vial(
+            args.session, delivered_mg=delivered, remaining_mg=remaining, signer=who, note=args.note))
+    finally:
+        store.close()
+    if status == 0:
+        print(f"vial reconciliation charted: {row['text']}")
+    return status
+
+
+def _rems_enrol(args: argparse.Namespace) -> int:
+    from ..store.records import rems_enrolment, set_rems_enrolment
+
+    store = _open(args, "ketachart rems", lock=True)
+    try:
+        patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
+        if patient is None:
+            raise _user_error(f"no patient with MRN {args.mrn}")
+        if rems_enrolment(store, patient["patient_id"]) not in (None, args.enrolment_id.strip()) \
+                and not args.reason.strip():
+            raise _user_error("the patient already has a REMS enrolment id: say why it changes with --reason")
+
+        status, _row = _signed_in(args, store, lambda who: set_rems_enrolment(
+            store, patient["patient_id"], args.enrolment_id, args.reason or None))
+    finally:
+        store.close()
+    if status == 0:
+        print(f"REMS enrolment id recorded for MRN {args.mrn}")
+    return status
+
+
 def _rems(args: argparse.Namespace) -> int:
+    if args.enrolment_id or args.mrn:
+        if not (args.enrolment_id and args.mrn and args.user):
+            raise _user_error("record an enrolment id with --mrn MRN --enrolment-id ID --as USER")
+        return _rems_enrol(args)
     if args.due:
         if args.session or args.output or args.mark_submitted:
             raise _user_error("--due lists every form due; give it without --session, -o or --mark-submitted")

@@ -59,7 +59,7 @@ def _in_session(store) -> str:
     store.observe(sid, Kind.MANUAL_VITALS, data={"NIBP_SYS": 124, "NIBP_DIA": 79, "label": "baseline"})
     rc.sign_order(sid, Signer("d.cho", "Dana Cho, MD", "prescriber"), drug="esketamine", dose_mg=56)
     rc.prepare_dose(sid, intranasal_dose(56, store.policy),
-                    rc.check_product(140, 0.2, "SPR-5566", "2027-06-30"), prepared_by=DEMO_NURSE[0])
+                    rc.check_product(140, 0.4, "SPR-5566", "2027-06-30"), prepared_by=DEMO_NURSE[0])
     clock.advance(60)
     store.session_event(sid, SessionEvent.START_INFUSION)
     start = clock.now()
@@ -98,6 +98,9 @@ def chart(tmp_path_factory):
     r = run(path, "users", "add", "nurse.b", "--name", "Bo Nurse, RN", "--role", "nurse", "--as", "admin.a",
             stdin="4321\n1357\n1357\n")
     assert r.returncode == 0, r.stderr
+    r = run(path, "users", "add", "dr.c", "--name", "Dana Cho, MD", "--role", "prescriber", "--as", "admin.a",
+            stdin="4321\n9753\n9753\n")
+    assert r.returncode == 0, r.stderr
     store = open_store(path, unencrypted=True, clock=FakeClock(datetime(2026, 1, 8, 14, 0, tzinfo=timezone.utc)))
     try:
         demo = [write_demo_session(store, seed=s) for s in range(7)]  # Mon 5 Jan .. Sun 11 Jan 2026, 09:00
@@ -121,6 +124,7 @@ def test_cs_log_over_a_week_of_demo_sessions(chart, tmp_path):
     spravato = next(x for x in admin if x["session_id"] == in_sid)
     assert spravato["lot"] == "SPR-5566" and spravato["order"].startswith("esketamine 56 mg IN")
     assert spravato["delivered_mg"] == "56" and "Dana Cho, MD" in spravato["order"]
+    assert spravato["reconciliation"] == "reconciled (from the chart)" and spravato["flag"] == "0"
     # the demo IV sessions stop early (pump volume at stop) with no end waste: the log says so
     iv = [x for x in admin if x["session_id"] in demo]
     assert all("DISCREPANCY" in x["reconciliation"] and x["flag"] == "1" for x in iv)
@@ -233,3 +237,54 @@ def test_screenshots_of_the_records(chart, tmp_path_factory):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", "-f", "1", "-l", "1", str(pdf), str(stem)],
                        check=True)
         assert stem.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_a_prescriber_signs_an_order_and_a_vial_is_reconciled_from_the_command_line(chart):
+    db, demo, in_sid = chart
+    store = open_store(db, unencrypted=True)
+    try:
+        p = store.create_patient("ORD-1", "Park", "Min", "1970-05-05", "male", 80.0)
+        sid = store.create_session(p["patient_id"], "IV")["id"]
+    finally:
+        store.close()
+    args = ("order", "--session", sid, "--drug", "ketamine", "--mg-per-kg", "0.5", "--minutes", "40")
+    r = run(db, *args, "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 2 and "not a prescriber" in r.stderr
+    r = run(db, "order", "--session", sid, "--drug", "ketamine", "--mg-per-kg", "0.5", "--as", "dr.c", stdin="9753\n")
+    assert r.returncode == 2 and "duration" in r.stderr
+    r = run(db, *args, "--as", "dr.c", stdin="9753\n")
+    assert r.returncode == 0, r.stderr
+    assert "ketamine 0.5 mg/kg IV over 40 min; signed by Dana Cho, MD" in r.stdout
+    # the Spravato session's two devices reconcile; a discrepancy needs a note
+    r = run(db, "cs-reconcile", "--session", in_sid, "--delivered", "28", "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 2 and "does not reconcile (+28 mg)" in r.stderr
+    r = run(db, "cs-reconcile", "--session", in_sid, "--delivered", "56", "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 0, r.stderr
+    assert "vial 56 mg = delivered 56 + waste 0 + remaining 0: reconciled" in r.stdout
+    r = run(db, "cs-log", "--from", "2026-01-08", "--to", "2026-01-08")
+    row = next(x for x in csv.DictReader(io.StringIO(r.stdout)) if x["session_id"] == in_sid)
+    assert row["reconciliation"] == "reconciled"
+
+
+def test_the_rems_enrolment_id_is_recorded_with_the_patient(chart):
+    db, demo, _ = chart
+    r = run(db, "rems", "--mrn", "DEMO-0001", "--enrolment-id", "RP-55", "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 0, r.stderr
+    r = run(db, "rems", "--mrn", "DEMO-0001", "--enrolment-id", "RP-56", "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 2 and "--reason" in r.stderr
+    r = run(db, "rems", "--mrn", "DEMO-0001", "--enrolment-id", "RP-56", "--reason", "typo", "--as", "nurse.b",
+            stdin="1357\n")
+    assert r.returncode == 0, r.stderr
+    store = open_store(db, unencrypted=True, lock=False)
+    try:
+        from ketachart.store.records import rems_enrolment
+
+        pid = next(p["patient_id"] for p in store.patients() if p["mrn"] == "DEMO-0001")
+        assert rems_enrolment(store, pid) == "RP-56"
+        versions = [o for o in store.rows(Observation, patient_id=pid) if o["kind"] == "rems-enrolment"]
+        assert [v["text"] for v in versions] == ["RP-55", "RP-56"] and versions[1]["reason"] == "typo"
+        assert versions[0]["author"] == "nurse.b"
+    finally:
+        store.close()
+    r = run(db, "rems", "--mrn", "NOPE", "--enrolment-id", "RP-1", "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 2 and "no patient with MRN NOPE" in r.stderr
