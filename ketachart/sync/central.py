@@ -212,6 +212,8 @@ def init_central(cfg: CentralConfig) -> tuple[int, int]:
                 )
                 _ensure_chair_role(cur)
                 _grant_chair(cur)
+                from .central_board import apply_board_schema  # the clinic board (issue 15)
+                apply_board_schema(cur)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise CentralRefused(
             f"the login for {cfg.display()} may not create the KetaChart schema or roles ({_first_line(exc)}); "
