@@ -20,12 +20,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import select
-
 from ..domain.errors import ClinicalInputError
 from ..domain.policy import ClinicPolicy
 from ..errors import UserError
-from ..store.models import AuditEvent, PolicyVersion
 from .accounts import Accounts, SignedInUser
 
 CHANGE_ACTION = "policy-change"
@@ -201,16 +198,8 @@ class PolicyHistoryRow:
 
 def policy_history(store) -> list[PolicyHistoryRow]:  # noqa: ANN001
     """Every recorded policy version, newest first, with the keys and reason of its ``policy-change`` event."""
-    with store.engine.connect() as conn:
-        versions = conn.execute(
-            select(PolicyVersion.version, PolicyVersion.recorded_at, PolicyVersion.author)
-            .order_by(PolicyVersion.version.desc())
-        ).all()
-        events = conn.execute(
-            select(AuditEvent.target, AuditEvent.details)
-            .where(AuditEvent.action == CHANGE_ACTION)
-            .order_by(AuditEvent.recorded_at, AuditEvent.device_seq)
-        ).all()
+    versions = store.policy_versions()
+    events = store.audit_details(CHANGE_ACTION)
     why: dict[str, dict] = {}
     for target, details in events:
         try:
