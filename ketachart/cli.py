@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "ketachart.sync.cli",
     "ketachart.auth.cli",
     "ketachart.board_app",
+    "ketachart.report.records_cli",  # rems, cs-log, clinic (issue 16)
 )
 
 

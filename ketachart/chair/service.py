@@ -37,6 +37,7 @@ from ..store.models import Checklist, Course, DoseAdministration, Observation, R
 from ..store.views import SessionView, session_view
 from ..store.vitals_writer import VitalsWriter
 from .forms import PresessionForm, number
+from .records import check_presession_records, write_presession_records
 from .saved_trace import trace_saved, trace_vitals_committed
 from .signing import SignatureStep, SigningFlow
 
@@ -286,6 +287,9 @@ class ChairService:
                 raise ClinicalInputError("waste of a controlled substance needs a witness")
             if form.waste_witness.strip() == self.store.author:
                 raise ClinicalInputError("the witness must be someone else")
+        # issue 16: required pre-session items, the prescriber's order, the product's expiry (chair/records.py)
+        v["records"] = check_presession_records(self.store, self.session_id, form.items, v["dose"],
+                                                form.lot, form.vial_strength_mg_per_ml, form.vial_ml, form.expiry)
         return v
 
     def presession_signing(self, form: PresessionForm) -> SigningFlow:
@@ -345,6 +349,7 @@ class ChairService:
             written.append(self.store.save_checklist(
                 sid, "pre-session", {**items_saved, "baseline_bp": f"{v['sys']:g}/{v['dia']:g}"}, passed=True))
             dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
+            written += write_presession_records(self.store, sid, v["records"], dose_row)  # issue 16
             waste_row = None
             if waste > 0:
                 waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={

@@ -103,6 +103,7 @@ class Autoplay(QObject):
                 p.b_dia.setText("79")
             for cb, v in zip(p.phq, (2, 2, 1, 2, 1, 2, 1, 1, 0)):
                 cb.setCurrentIndex(v + 1)
+            p.items.answer_all_safe()  # the complete pre-session items (issue 16)
             p.lot.setText("KET02417")
             p.waste_mg.setText("13.8")
             p.waste_method.setCurrentIndex(1)

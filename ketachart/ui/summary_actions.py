@@ -35,6 +35,10 @@ class SummaryActions(QObject):
         self.print_action = menu.addAction("Print…", lambda: self.print_summary())
         self.preview_action = menu.addAction("Print preview…", lambda: self.print_preview())
         self.pdf_action = menu.addAction("Save as PDF…", lambda: self.save_pdf())
+        # issue 16: the REMS form page and the discharge handout (ui/records_actions.py)
+        self.rems_action = menu.addAction("REMS form as PDF…", lambda: self._records("save_rems_pdf"))
+        self.handout_action = menu.addAction("Discharge handout as PDF (charted as given)…",
+                                             lambda: self._records("save_handout_pdf"))
         menu.addSeparator()
         export = menu.addMenu("Export")
         self.export_actions = {kind: export.addAction(spec[0], lambda kind=kind: self.export(kind))
@@ -43,6 +47,21 @@ class SummaryActions(QObject):
         self.button.setAccessibleName(text.rstrip("…"))
         self.button.setAccessibleDescription("Print, preview or save the session summary as PDF, or export the "
                                              "session for the EHR (FHIR) or a spreadsheet (CSV)")
+
+    def _records(self, name: str, path: str | None = None) -> str | None:
+        from . import records_actions
+
+        sid = self.session_id()
+        if not sid:
+            self.show("no session to print", "error")
+            return None
+        try:
+            text = getattr(records_actions, name)(self.parent_widget, self.store, sid, path)
+        except Exception as exc:  # noqa: BLE001 - shown on the message line, nothing half-written
+            self.show(f"{exc}", "error")
+            return None
+        self.show(text, "saved" if text != "cancelled" else "info")
+        return text
 
     def _run(self, start: Callable[[str], report_actions.ReportJob | None], what: str, preparing: str = "the summary"):
         sid = self.session_id()

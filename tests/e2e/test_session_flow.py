@@ -32,6 +32,7 @@ def fill_presession(window, weight="80"):
     f.waste_mg.setText("10")
     f.waste_method.setCurrentIndex(1)
     f.waste_witness.setText("nurse.b")
+    f.items.answer_all_safe()  # the complete pre-session items (issue 16)
 
 
 def sign_presession(window):

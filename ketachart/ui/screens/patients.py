@@ -49,6 +49,7 @@ class PatientsScreen(QWidget):
         self.search.textChanged.connect(self.reload)
         row.addWidget(self.search, 1)
         row.addWidget(button("New patient…", self.open_new_patient))
+        row.addWidget(button("REMS forms due…", self.open_rems_due))  # issue 16
         left.addLayout(row)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Name", "MRN", "Born", "Sex"])
@@ -189,6 +190,12 @@ class PatientsScreen(QWidget):
             self.in_button.setEnabled(False)
         else:
             self.iv_button.setText("Start IV session")
+
+    def open_rems_due(self) -> None:
+        from ..records_actions import RemsDueDialog
+
+        self.dialog = RemsDueDialog(self.c.store, self)
+        self.dialog.open()
 
     def selected_finished_session(self) -> str | None:
         """The session picked in the course list, when it has ended (its summary is a final record)."""

@@ -25,6 +25,7 @@ from ...chair import USER_ERRORS, PresessionForm
 from ..controller import ChairController
 from ..signing import SigningRun
 from .common import MessageLine, button, screen_layout
+from .presession_items import PresessionItemsBox
 
 REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
         ("psychostimulants", "Psychostimulants"), ("maois", "MAOIs"), ("opioids", "Opioids"))
@@ -81,6 +82,8 @@ class PresessionScreen(QWidget):
         f.addRow("Escort phone", self.escort_phone)
         f.addRow(self.no_driving)
         cols[0].addWidget(checks)
+        self.items = PresessionItemsBox()  # issue 16: the complete pre-session items, under the three columns
+        grid.addWidget(self.items, 1, 0, 1, 3)
         cols[0].addStretch(1)
 
         # weight + baseline
@@ -127,7 +130,7 @@ class PresessionScreen(QWidget):
         pg.addWidget(self.phq_total, 3, 0, 1, 6)
         for c in (0, 2, 4):
             pg.setColumnStretch(c, 1)
-        grid.addWidget(phq, 1, 0, 1, 3)
+        grid.addWidget(phq, 2, 0, 1, 3)
 
         # dose
         dose = QGroupBox("Dose")
@@ -210,6 +213,7 @@ class PresessionScreen(QWidget):
         if p.get("weight_kg") and not self.weight.text():
             self.weight.setText(f"{p['weight_kg']:g}")
         (self.intranasal if v.session["route"] == "IN" else self.iv).setChecked(True)
+        self.items.set_patient(v.session["route"], p.get("sex"))
         self.update_preview()
 
     def form(self) -> PresessionForm:
@@ -223,7 +227,7 @@ class PresessionScreen(QWidget):
             route="IN" if self.intranasal.isChecked() else "IV", mg_per_kg=self.mg_per_kg.text(),
             concentration=self.conc.text(), minutes=self.minutes.text(), in_dose_mg=self.in_dose.currentData(),
             lot=self.lot.text(), waste_mg=self.waste_mg.text(), waste_method=self.waste_method.currentText(),
-            waste_witness=self.waste_witness.text(),
+            waste_witness=self.waste_witness.text(), items=self.items.answers(),
         )
 
     def update_preview(self) -> None:
