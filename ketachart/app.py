@@ -20,9 +20,13 @@ DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the
 
 def create_main_window(store: ChartStore, clock: Clock, **options):
     """The main window for a store; what ``selftest`` and ``run_app`` both build."""
+    from .ui.about import add_about_button, app_icon
     from .ui.main_window import MainWindow
 
-    return MainWindow(store, clock, **options)
+    window = MainWindow(store, clock, **options)
+    window.setWindowIcon(app_icon())
+    add_about_button(window)
+    return window
 
 
 def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
@@ -142,6 +146,12 @@ def run_app(args: argparse.Namespace) -> int:
         speed = 1.0
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("KetaChart")
+    from . import __version__
+    from .ui.about import app_icon
+
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("ketachart")  # Wayland/X11 match the window to ketachart.desktop and its icon
+    app.setWindowIcon(app_icon())
     store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
     window = None
     sync = None

@@ -37,6 +37,10 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
         app.processEvents()
         image = window.grab()
         checks.append(("main window", not image.isNull() and image.width() > 0, f"{image.width()}x{image.height()}"))
+        from .ui.about import app_icon
+
+        checks.append(("application icon", not window.windowIcon().isNull() and not app_icon().isNull(),
+                       f"{len(app_icon().availableSizes())} sizes"))
         window.close()
         import numpy  # noqa: F401  - the plot stack must import inside a bundle too
         import pyqtgraph  # noqa: F401
@@ -44,6 +48,9 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
         checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
     finally:
         store.close()
+    from . import __version__
+
+    checks.insert(0, ("version", __version__ != "0+unknown", f"KetaChart {__version__}"))
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
