@@ -71,6 +71,24 @@ def share_new_files_with_group() -> None:
         os.umask(0o007)
 
 
+def share_chart_files_with_group(db_path: Path) -> None:
+    """Make the chart and its WAL files group-writable when they sit in a group-shared folder.
+
+    SQLite creates database files 0644 minus the umask, so without this a colleague's login could read the
+    chart but not write it. Files owned by another login are left as they are (their owner did this).
+    """
+    if IS_WINDOWS or not is_group_shared_dir(db_path.parent):
+        return
+    for suffix in ("", "-wal", "-shm"):
+        p = db_path.with_name(db_path.name + suffix)
+        try:
+            st = p.stat()
+            if st.st_uid == os.getuid() and (st.st_mode & 0o660) != 0o660:
+                os.chmod(p, (stat.S_IMODE(st.st_mode) | 0o660) & ~0o007)
+        except OSError:
+            pass
+
+
 # --- private files (key files, credentials) ------------------------------------------------------------
 def create_private_file(path: Path) -> int:
     """Create ``path`` (must not exist) for a secret and return its fd: owner only, or owner and the group
