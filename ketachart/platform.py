@@ -61,6 +61,17 @@ def is_group_shared_dir(path: Path) -> bool:
     return bool(st.st_mode & stat.S_ISGID) and bool(st.st_mode & stat.S_IWGRP)
 
 
+def is_machine_wide(db_path: Path) -> bool:
+    """The chart sits in the machine-wide folder (or another folder shared with a group), not a login's own."""
+    folder = Path(db_path).expanduser().parent
+    try:
+        if folder.resolve() == machine_data_dir().resolve():
+            return True
+    except OSError:
+        pass
+    return is_group_shared_dir(folder)
+
+
 def share_new_files_with_group() -> None:
     """Files created from now on are readable and writable by the group (the chart, its WAL, lock, key).
 

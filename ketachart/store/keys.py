@@ -95,7 +95,7 @@ class KeyStore:
         secret = self.env.get(ENV_KEY)
         if secret:
             return DbKey(secret, raw=False, source=ENV_KEY)
-        kr = self._keyring()
+        kr = self._keyring() if _per_user_keyring_ok(db_path) else None
         if kr is not None:
             try:
                 stored = kr.get_password(KEYRING_SERVICE, str(db_path))
@@ -126,7 +126,7 @@ class KeyStore:
         if secret:
             return DbKey(secret, raw=False, source=ENV_KEY)
         new = secrets.token_hex(RAW_KEY_BYTES)
-        kr = self._keyring()
+        kr = self._keyring() if _per_user_keyring_ok(db_path) else None
         if kr is not None:
             try:
                 kr.set_password(KEYRING_SERVICE, str(db_path), new)
@@ -145,3 +145,11 @@ class KeyStore:
         finally:
             os.close(fd)
         return DbKey(new, raw=True, source=f"key file {kf}")
+
+
+def _per_user_keyring_ok(db_path: Path) -> bool:
+    """The machine-wide chart is opened by every nurse's login, so its key never goes in one login's keyring
+    (the others could not find it): it is the group-readable key file beside the chart instead."""
+    from ..platform import is_machine_wide
+
+    return not is_machine_wide(db_path)

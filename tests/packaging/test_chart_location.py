@@ -109,3 +109,39 @@ def test_a_chart_created_in_the_group_folder_is_shared_with_the_group(machine_di
     key = db.with_name("chart.db.key")
     assert stat.S_IMODE(key.stat().st_mode) == 0o640
     assert stat.S_IMODE(db.with_name("chart.db.lock").stat().st_mode) & 0o060 == 0o060
+
+
+def test_the_machine_wide_charts_key_never_goes_in_one_logins_keyring(tmp_path: Path, monkeypatch) -> None:
+    """Nurse B's login could not read nurse A's keyring: the shared chart's key is the group key file."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    from ketachart.store.keys import KeyStore, key_file_path
+
+    class LoginKeyring(KeyringBackend):  # stands for one OS login's keyring (Credential Locker, Keychain)
+        priority = 10
+        store: dict = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.store.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(LoginKeyring())
+    try:
+        own = tmp_path / "own"
+        own.mkdir(mode=0o700)
+        assert KeyStore(env={}).create(own / "demo.db").source == "OS keyring"
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o2770)
+        key = KeyStore(env={}).create(shared / "chart.db")
+        assert key.source.startswith("key file") and key_file_path(shared / "chart.db").exists()
+        assert KeyStore(env={}).find(shared / "chart.db").secret == key.secret
+    finally:
+        keyring.set_keyring(previous)
