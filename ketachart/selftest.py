@@ -46,6 +46,7 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
         import pyqtgraph  # noqa: F401
 
         checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
+        checks.append(_central_driver())
     finally:
         store.close()
     from . import __version__
@@ -54,6 +55,17 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _central_driver() -> tuple[str, bool, str]:
+    """The PostgreSQL driver for sync loads (the Linux bundle uses the system's libpq: Debian's libpq5)."""
+    try:
+        import psycopg
+
+        return ("central sync driver", True, f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}, libpq "
+                f"{psycopg.pq.version()})")
+    except ImportError as exc:
+        return ("central sync driver", False, f"{exc}; install the PostgreSQL client library (Debian: libpq5)")
 
 
 def _pragma(store, name: str):
