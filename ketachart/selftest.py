@@ -47,6 +47,7 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
 
         checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
         checks.append(_central_driver())
+        checks.append(_collation())
     finally:
         store.close()
     from . import __version__
@@ -55,6 +56,16 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _collation() -> tuple[str, bool, str]:
+    """Qt's ICU data answers (the Linux bundle ships a trimmed copy: packaging/icu_trim.py)."""
+    from PySide6.QtCore import QCollator, QLocale
+
+    c = QCollator(QLocale("en_US"))
+    # code-point order would put "Banana" before "apple" and "eclairs" before "éclair"
+    ok = c.compare("apple", "Banana") < 0 and c.compare("éclair", "eclairs") < 0
+    return ("text collation (ICU)", ok, "en_US" if ok else "ICU collation data missing: names would sort wrongly")
 
 
 def _central_driver() -> tuple[str, bool, str]:

@@ -8,8 +8,9 @@ QT_LIBS="libegl1 libgl1 libglib2.0-0 libfontconfig1 libxkbcommon0 libdbus-1-3 li
 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-randr0 \
 libxcb-xinerama0 libxcb-xfixes0 libx11-xcb1"
 # poppler-utils: pdftotext/pdftoppm for the report tests; fonts so printed pages have real glyphs;
-# libpq5: the PostgreSQL client library the Linux bundle uses for sync (build.spec).
-TOOLS="poppler-utils fonts-dejavu-core libpq5"
+# libpq5: the PostgreSQL client library the Linux bundle uses for sync (build.spec);
+# binutils and icu-devtools: strip and trim the bundle's libraries (build.spec, packaging/icu_trim.py).
+TOOLS="poppler-utils fonts-dejavu-core libpq5 binutils icu-devtools"
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
