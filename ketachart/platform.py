@@ -176,13 +176,15 @@ def has_pty() -> bool:
     return not IS_WINDOWS and hasattr(os, "openpty")
 
 
-def open_raw_pty() -> tuple[int, int]:
-    """A new pseudo-terminal pair (master, slave) in raw mode, as a serial line to a device would be."""
+def open_raw_pty() -> tuple[int, int, str]:
+    """A new pseudo-terminal (master, slave, slave's path) in raw mode, as a serial line to a device would
+    be; the master (the simulated device's end) does not block."""
     import tty
 
     master, slave = os.openpty()
     tty.setraw(slave)
-    return master, slave
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
 
 
 # --- the app's own resources ------------------------------------------------------------------------------

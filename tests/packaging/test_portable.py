@@ -30,6 +30,7 @@ OS_FUNCTIONS_NOT_EVERYWHERE = {
     "pread", "pwrite", "preadv", "pwritev", "fchmod", "fchown", "chown", "lchown", "openpty", "forkpty", "fork",
     "getuid", "geteuid", "getgid", "getegid", "getgroups", "setsid", "killpg", "getpgid", "mkfifo", "mknod",
     "statvfs", "fstatvfs", "sysconf", "getloadavg", "posix_fallocate", "posix_fadvise", "sync", "uname",
+    "ttyname", "ctermid", "tcgetpgrp", "set_blocking", "get_blocking",  # the last two: Windows only from 3.12
 }
 
 
@@ -134,10 +135,13 @@ def test_machine_wide_locations(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pty_is_raw(tmp_path: Path) -> None:
     if not plat.has_pty():
         pytest.skip("no pseudo-terminals on this OS")
-    master, slave = plat.open_raw_pty()
+    master, slave, name = plat.open_raw_pty()
     try:
+        assert name.startswith("/dev/")
         os.write(master, b"\x03\r")  # raw: ^C and CR arrive as bytes, not a signal or a newline
         assert os.read(slave, 2) == b"\x03\r"
+        with pytest.raises(BlockingIOError):  # the device's end never blocks the simulator thread
+            os.read(master, 1)
     finally:
         os.close(master)
         os.close(slave)
