@@ -25,7 +25,7 @@ from pathlib import Path
 from . import __version__
 from .cli_types import check_output_paths, output_path  # noqa: F401  (re-exported for subcommand modules)
 from .errors import UserError  # noqa: F401  (re-exported: subcommands raise ketachart.cli.UserError)
-from .paths import default_db_path
+from .paths import resolve_db  # noqa: F401  (re-exported)
 
 SUBCOMMAND_MODULES = (
     "ketachart.hardware.cli",
@@ -37,7 +37,7 @@ SUBCOMMAND_MODULES = (
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, default=None, help="chart database file (default: the platform data dir)")
+    common.add_argument("--db", type=Path, default=None, help="chart database file (default: this chair's machine-wide chart)")
     return common
 
 
@@ -87,10 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.add_subcommands(sub, common)
     return parser
-
-
-def resolve_db(args: argparse.Namespace) -> Path:
-    return Path(args.db).expanduser() if args.db else default_db_path()
 
 
 def _demo_session(args: argparse.Namespace) -> int:
