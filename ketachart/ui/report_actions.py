@@ -133,7 +133,7 @@ class ReportJob(QObject):
         printer.setPageSize(page_size(self.paper))
         printer.setDocName(f"Session summary {self.session_id}")
         if self.mode == "print":
-            from .spooler import PrintProblem, check_can_print, send_to_printer, show_problem
+            from .spooler import PrintProblem, check_can_print, send_to_printer, show_problem, watch_job
 
             try:  # through the spooler; no printer, a stopped queue or a rejected job is told (ui/spooler.py)
                 check_can_print()
@@ -150,6 +150,7 @@ class ReportJob(QObject):
             self.pages = result.pages
             self._audit("print", {"format": "printer", "pages": self.pages, **result.audit})
             self.finished.emit(result.message)
+            self.watch = watch_job(self.parent_widget, result)  # a printer that stops before printing is told
         else:
             preview = QPrintPreviewDialog(printer, self.parent_widget)
             preview.setWindowTitle("Print preview - session summary")

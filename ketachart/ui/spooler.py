@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from PySide6.QtCore import QObject, QTimer, Signal
+
 SAVE_INSTEAD = "Use Save as PDF for now"
 
 
@@ -165,6 +167,59 @@ def _print_native(summary, printer, name: str, progress) -> PrintResult:
         raise PrintProblem(f"The printer {name} did not take the summary. Check the printer, or choose another one. "
                            f"{SAVE_INSTEAD}.")
     return PrintResult(pages, name, message=f"Sent {pages} page(s) to {name}", audit={"printer": name})
+
+
+def pending_jobs(queue: str) -> set[str]:
+    """Job ids the spooler has not finished on ``queue`` (pending, held or printing)."""
+    out = _run(["lpstat", "-W", "not-completed", "-o", queue]).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def watch_job(parent, result: PrintResult, interval_ms: int = 1000, timeout_s: float = 180.0):
+    """After ``lp`` took the job: tell the nurse if the printer stops before it has printed it (printer off,
+    unplugged, out of paper: CUPS then stops the queue and keeps the job). Returns the watcher or None."""
+    if not result.job or not _cups():
+        return None
+    return JobWatch(parent, result.printer, result.job, interval_ms, timeout_s).start()
+
+
+class JobWatch(QObject):
+    """Polls the spooler until the job is done, the queue stops (``problem``) or ``timeout_s`` passes."""
+
+    problem = Signal(str)
+    done = Signal()
+
+    def __init__(self, parent, queue: str, job: str, interval_ms: int, timeout_s: float) -> None:
+        super().__init__(parent)
+        self.parent_widget, self.queue, self.job = parent, queue, job
+        self.message = ""  # what the nurse was told, if anything
+        self.polls_left = max(1, int(timeout_s * 1000 / interval_ms))
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._poll)
+
+    def start(self) -> "JobWatch":
+        self.timer.start()
+        return self
+
+    def _poll(self) -> None:
+        self.polls_left -= 1
+        if self.job not in pending_jobs(self.queue):
+            self.timer.stop()
+            self.done.emit()
+            return
+        state = _run(["lpstat", "-p", self.queue]).stdout
+        if " disabled since" in state:
+            self.timer.stop()
+            message = (f"The printer {self.queue} stopped before it printed the summary{_reason(state)}. The job "
+                       f"{self.job} is waiting in its queue and comes out when the printer is back: check that "
+                       f"the printer is on, connected and has paper, then ask IT to resume the queue "
+                       f"(cupsenable {self.queue}). Or choose another printer and print again.")
+            self.message = message
+            show_problem(self.parent_widget, message)
+            self.problem.emit(message)
+        elif self.polls_left <= 0:
+            self.timer.stop()
 
 
 def show_problem(parent, message: str) -> None:

@@ -48,7 +48,7 @@ def cups():
     out = Path(tempfile.mkdtemp(prefix="ketachart-cups-out-"))
     out.chmod(0o1777)
     tag = f"ketachart_test_{os.getpid()}"
-    queues = {kind: f"{tag}_{kind}" for kind in ("pdf", "stopped", "rejecting")}
+    queues = {kind: f"{tag}_{kind}" for kind in ("pdf", "stopped", "rejecting", "failing")}
     confs = []
     try:
         for q in queues.values():
@@ -60,6 +60,10 @@ def cups():
             r = _run("lpadmin", "-p", q, "-E", "-v", f"cups-pdf:/{q}", "-P", str(PPD),
                      "-o", "pdftops-renderer-default=pdftocairo")
             assert r.returncode == 0, r.stderr
+        # a printer that is not there (a serial port that does not exist): CUPS stops the queue and keeps the job
+        r = _run("lpadmin", "-p", queues["failing"], "-v", "serial:/dev/ketachart-no-such-port?baud=9600",
+                 "-o", "printer-error-policy=stop-printer")
+        assert r.returncode == 0, r.stderr
         assert _run("cupsdisable", "-r", "Paused by the test", queues["stopped"]).returncode == 0
         assert _run("cupsreject", "-r", "Rejecting by the test", queues["rejecting"]).returncode == 0
         yield queues, out
@@ -103,6 +107,7 @@ def _print(qtbot, store, sid, queue, monkeypatch, parent=None):
     job.failed.connect(lambda m: outcome.setdefault("failed", m))
     qtbot.waitUntil(lambda: bool(outcome), timeout=120_000)
     assert seen == [queue]
+    _print.job = job
     return outcome
 
 
@@ -123,6 +128,9 @@ def test_the_summary_prints_through_the_spooler_and_comes_out(cups, demo, qtbot,
     assert "finished" in outcome, outcome
     assert outcome["finished"].startswith(f"Sent 2 page(s) to {queues['pdf']} (job {queues['pdf']}-")
     pdf = _spooled_pdf(out)
+    watch = _print.job.watch  # the spooler finished the job: nothing to tell
+    qtbot.waitUntil(lambda: not watch.timer.isActive(), timeout=60_000)
+    assert watch.message == ""
     info = dict(line.split(":", 1) for line in _run("pdfinfo", str(pdf)).stdout.splitlines() if ":" in line)
     assert int(info["Pages"]) == 2
     assert f"Session summary {sid}" in info["Title"]
@@ -132,6 +140,18 @@ def test_the_summary_prints_through_the_spooler_and_comes_out(cups, demo, qtbot,
     audit = store.rows(AuditEvent)[before:]
     assert [a["action"] for a in audit] == ["print"]
     assert queues["pdf"] in audit[0]["details"] and '"pages": 2' in audit[0]["details"]
+
+
+def test_a_printer_that_stops_before_printing_the_job_is_told(cups, demo, qtbot, monkeypatch):
+    (queues, _out), (store, sid) = cups, demo
+    outcome = _print(qtbot, store, sid, queues["failing"], monkeypatch)
+    assert outcome.get("finished", "").startswith(f"Sent 2 page(s) to {queues['failing']}"), outcome
+    watch = _print.job.watch
+    assert watch is not None
+    qtbot.waitUntil(lambda: not watch.timer.isActive(), timeout=120_000)
+    assert f"The printer {queues['failing']} stopped before it printed the summary" in watch.message
+    assert "Unable to open serial port" in watch.message and f"cupsenable {queues['failing']}" in watch.message
+    assert watch.job in _run("lpstat", "-o", queues["failing"]).stdout  # kept: it prints when the printer is back
 
 
 def test_a_stopped_queue_is_shown_to_the_nurse_with_what_to_do_and_nothing_is_queued(cups, demo, qtbot, monkeypatch):
