@@ -45,6 +45,8 @@ def add_about_button(window) -> QPushButton:
     button = QPushButton(f"KetaChart {__version__}")
     button.setObjectName("aboutButton")
     button.setFlat(True)
+    # quiet beside Lock and Sign out: it is information, not an action a nurse needs during a session
+    button.setStyleSheet("QPushButton#aboutButton { border: none; background: transparent; font-weight: normal; }")
     button.setAccessibleName("About KetaChart")
     button.setAccessibleDescription("Shows the KetaChart version and where this chair's chart is kept")
     button.clicked.connect(lambda: show_about(window, getattr(getattr(window, "store", None), "path", "")))

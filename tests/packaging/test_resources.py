@@ -74,3 +74,22 @@ def test_the_wheel_carries_the_resources(tmp_path: Path) -> None:
     assert "share/ketachart/icons/ketachart-256.png" in data
     assert "share/applications/ketachart.desktop" in data
     assert "share/icons/hicolor/scalable/apps/ketachart.svg" in data
+
+
+def test_about_button_shows_the_version_and_where_the_chart_is(qtbot, tmp_path) -> None:
+    from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+
+    from ketachart.ui.about import add_about_button, app_icon
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.store = type("S", (), {"path": tmp_path / "chart.db"})()
+    button = add_about_button(window)
+    assert button.text() == f"KetaChart {ketachart.__version__}" and button.accessibleName() == "About KetaChart"
+    assert not app_icon().isNull() and 256 in [s.width() for s in app_icon().availableSizes()]
+    button.click()
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox) or any(
+        isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()), timeout=5_000)
+    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    assert f"KetaChart {ketachart.__version__}" in box.text() and str(tmp_path / "chart.db") in box.text()
+    box.close()
