@@ -15,13 +15,14 @@ import shutil
 import socket
 import tempfile
 import threading
-import tty
 from datetime import timedelta
 from typing import Callable
 
 from ...domain.clock import Clock, SystemClock
+from ...platform import has_pty, open_raw_pty
 from .base import DeviceSim, sim_for
 
+HAS_PTY = has_pty()
 TICK_S = 0.02  # how often the sim is ticked when the host is quiet (real seconds)
 FLAKY_UP_S = 40.0  # flaky: host-clock seconds of good line between drops
 FLAKY_DOWN_S = 20.0  # flaky: host-clock seconds the line stays down
@@ -32,7 +33,8 @@ class SimServer:
 
     protocol  codec/sim name; scenario as in ``sim/base.SCENARIOS``; speed: device seconds per clock second
     clock     host clock (FakeClock in tests); start_t: device time (s since infusion start) at start()
-    tcp       serve on 127.0.0.1:<free port> (``socket://`` URL) instead of a pty
+    tcp       serve on 127.0.0.1:<free port> (``socket://`` URL) instead of a pty; always so where the
+              system has no pseudo-terminals (Windows), so ``--demo`` works there too
     on_state  optional callback(str) for "up", "silent", "unplugged" (the CLI prints it on stderr)
     """
 
@@ -46,7 +48,7 @@ class SimServer:
         self.speed = speed
         self.clock = clock or SystemClock()
         self.sim = sim or sim_for(protocol, scenario=scenario, seed=seed)
-        self.tcp = tcp
+        self.tcp = tcp or not HAS_PTY
         self.start_t = start_t
         self.on_state = on_state
         self.tick_s = tick_s
@@ -140,13 +142,11 @@ class SimServer:
 
     # --- ports ----------------------------------------------------------------------------------
     def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
+        master, slave, slave_path = open_raw_pty()  # POSIX only (ketachart/platform.py); TCP elsewhere
         tmp = self._link_path + ".new"
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        os.symlink(os.ttyname(slave), tmp)
+        os.symlink(slave_path, tmp)
         os.replace(tmp, self._link_path)
         # We keep the slave open too: without it the master reports EIO whenever the host has the port
         # closed, and the device could not "talk into the void" as a real one does.
