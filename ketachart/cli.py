@@ -32,6 +32,7 @@ SUBCOMMAND_MODULES = (
     "ketachart.report.cli",
     "ketachart.sync.cli",
     "ketachart.auth.cli",
+    "ketachart.board_app",
 )
 
 
