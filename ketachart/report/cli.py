@@ -19,17 +19,19 @@ from pathlib import Path
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from ..cli_types import output_path
+
     p = subparsers.add_parser("report", parents=[common], help="print a session summary to PDF")
     p.add_argument("--session", required=True, metavar="ID", help="session id")
-    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.pdf")
-    p.add_argument("--paper", choices=("a4", "letter"), default="a4")
+    p.add_argument("-o", "--output", required=True, type=output_path, metavar="FILE.pdf", help="the PDF file to write")
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="paper size (default a4)")
     p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
     p.set_defaults(func=_report)
 
     e = subparsers.add_parser("export", parents=[common], help="export a session as FHIR R4 or CSV")
     e.add_argument("--session", required=True, metavar="ID", help="session id")
-    e.add_argument("--format", required=True, choices=("fhir", "csv"))
-    e.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    e.add_argument("--format", required=True, choices=("fhir", "csv"), help="FHIR R4 JSON bundle or CSV")
+    e.add_argument("-o", "--output", required=True, type=output_path, metavar="FILE", help="the file to write")
     e.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
     add_export_options(e)
     e.set_defaults(func=_export)

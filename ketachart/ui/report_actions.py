@@ -133,14 +133,24 @@ class ReportJob(QObject):
         printer.setPageSize(page_size(self.paper))
         printer.setDocName(f"Session summary {self.session_id}")
         if self.mode == "print":
-            dlg = QPrintDialog(printer, self.parent_widget)
-            dlg.setMinimumWidth(640)  # with the app's large touch fonts Qt's own size clips "Properties" and "..."
-            if dlg.exec() != QPrintDialog.DialogCode.Accepted:
-                self.failed.emit("cancelled")
+            from .spooler import PrintProblem, check_can_print, send_to_printer, show_problem, watch_job
+
+            try:  # through the spooler; no printer, a stopped queue or a rejected job is told (ui/spooler.py)
+                check_can_print()
+                dlg = QPrintDialog(printer, self.parent_widget)
+                dlg.setMinimumWidth(640)  # with the app's large touch fonts Qt's own size clips "Properties" and "..."
+                if dlg.exec() != QPrintDialog.DialogCode.Accepted:
+                    self.failed.emit("cancelled")
+                    return
+                result = send_to_printer(summary, printer)
+            except PrintProblem as exc:
+                show_problem(self.parent_widget, str(exc))
+                self.failed.emit(str(exc))
                 return
-            self.pages = render_to_printer(summary, printer)
-            self._audit("print", {"format": "printer", "pages": self.pages})
-            self.finished.emit(f"Sent {self.pages} page(s) to the printer")
+            self.pages = result.pages
+            self._audit("print", {"format": "printer", "pages": self.pages, **result.audit})
+            self.finished.emit(result.message)
+            self.watch = watch_job(self.parent_widget, result)  # a printer that stops before printing is told
         else:
             preview = QPrintPreviewDialog(printer, self.parent_widget)
             preview.setWindowTitle("Print preview - session summary")
