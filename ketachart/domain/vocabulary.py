@@ -296,6 +296,11 @@ def event_text(event: str | SessionEvent, data: dict | None, route: str = "IV") 
         text += f" at {data['rate_ml_per_h']:g} mL/h"
     if data.get("volume_ml"):
         text += f", {data['volume_ml']:g} mL given"
+    if "completed" in data:
+        text += " (completed)" if data["completed"] else " EARLY"
+    if data.get("delivered_mg") is not None:
+        text += f", {data['delivered_mg']:g} mg delivered ({data.get('delivered_ml', 0):g} mL"
+        text += {"pump": ", pump", "typed": ", typed", "ordered": ""}.get(data.get("delivered_source", ""), "") + ")"
     if data.get("reason"):
         text += f" - {data['reason']}"
     return text

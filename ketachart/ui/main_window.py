@@ -113,7 +113,9 @@ class MainWindow(QMainWindow):
 
     def route(self) -> None:
         v = self.c.view
-        if v is None:
+        if v is None and self.c.planned is not None:
+            self.show_presession()
+        elif v is None:
             self.show_patients()
         elif v.state is SessionState.PLANNED or (v.state is SessionState.CHECKED_IN and v.dose is None):
             self.show_presession()
@@ -143,8 +145,11 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.discharge)
 
     def _after_discharge(self, _sid: str) -> None:
+        pid = self.c.view.patient["patient_id"] if self.c.view is not None else None
         self.c.close_session()
         self.show_patients()
+        if pid:
+            self.patients.select_patient(pid)  # by id: the list may have grown or reordered meanwhile
 
     def toggle_theme(self) -> None:
         self.palette_ = THEMES["light" if self.palette_.name == "dark" else "dark"]

@@ -445,11 +445,27 @@ class SessionScreen(QWidget):
                               lambda v: self.c.change_rate(v["rate"], v["reason"])))
 
     def open_stop(self) -> None:
+        """Completed or stopped early (with the reason), and the amount delivered: the pump's volume infused
+        when a pump is connected, else typed (empty on a completed infusion = the ordered volume)."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
-        self._show(FormDialog(self, "Stop infusion", [Field("reason", "Reason (optional when completed)",
-                                                            default="Infusion completed")],
-                              lambda v: self.c.stop_infusion(v["reason"]), submit_text="Stop infusion"))
+        pump = self.c.pump_volume_infused()
+        dose = self.c.view.dose.row if self.c.view and self.c.view.dose else {}
+        ordered = f"{dose.get('volume_ml') or 0:g} mL ({dose.get('dose_mg') or 0:g} mg)"
+        if pump is not None:
+            intro = f"Ordered {ordered}. The pump reports {pump:g} mL infused: that is charted as delivered."
+            volume = []
+        else:
+            intro = (f"Ordered {ordered}. No pump is connected: type the volume delivered "
+                     "(leave empty when the whole ordered volume ran).")
+            volume = [Field("delivered_ml", "Volume delivered (mL)", placeholder="mL")]
+        self._show(FormDialog(self, "Stop infusion", [
+            Field("outcome", "Outcome", "combo", "completed",
+                  [("completed", "Completed as ordered"), ("early", "Stopped early")]),
+            Field("reason", "Reason (required when stopped early)"), *volume],
+            lambda v: self.c.stop_infusion(v["reason"], completed=v["outcome"] == "completed",
+                                           delivered_ml=v.get("delivered_ml")),
+            submit_text="Stop infusion", intro=intro))
 
     def open_ack(self) -> None:
         alerts = self.c.unacknowledged()

@@ -1,0 +1,113 @@
+"""The nurse's flow through the real window: every session starts clean, one session per chair, nothing lost."""
+
+from __future__ import annotations
+
+from ketachart.domain.session import SessionState
+from ketachart.store.models import DoseAdministration
+from tests.e2e.test_session_flow import fill_presession, sign_discharge, sign_presession
+from tests.ui.helpers import feed, go, vitals, wait_writer
+
+
+def add_patient(window, mrn, family, given, weight):
+    p = window.patients
+    p.open_new_patient()
+    p.dialog.set_values(mrn=mrn, family=family, given=given, dob="1980-01-02", sex="female", weight=weight)
+    assert p.dialog.submit()
+    p.select_mrn(mrn)
+    return p.selected()
+
+
+def discharge_now(window):
+    d = window.discharge
+    window.show_discharge()
+    for cb in d.items.values():
+        cb.setChecked(True)
+    for cb in d.padss.values():
+        cb.setCurrentIndex(1)
+    sign_discharge(window)
+
+
+def test_two_patients_in_a_row_on_one_chair(window, qtbot, store, clock):
+    a = add_patient(window, "MRN-A", "Adams", "Ann", "80")
+    window.patients.start("IV")
+    f = window.presession
+    assert f.copy_button.isEnabled() is False  # no earlier session of her own
+    fill_presession(window)
+    f.meds.setText("sertraline 50 mg")
+    f.rems["benzodiazepines"].setChecked(True)
+    sign_presession(window)
+    sid_a = window.c.session_id
+    window.session.start_infusion()
+    feed(window, qtbot, vitals(clock, 60))
+
+    # a second patient while Adams is infusing: refused with the reason, nothing stored, her vitals go on
+    b = add_patient(window, "MRN-B", "Baker", "Bo", "60")
+    window.show_patients()
+    window.patients.select_patient(b["patient_id"])
+    assert window.patients.start("IV") is None
+    assert "infusing for ADAMS, Ann" in window.patients.message.text()
+    assert store.sessions_for_patient(b["patient_id"]) == []
+    assert window.c.session_id == sid_a
+    feed(window, qtbot, vitals(clock, 40))  # the 40 s that used to vanish into the other patient's session
+    wait_writer(window, qtbot)
+    assert len(store.readings(sid_a)) == 2 * 100
+    assert all(r["session_id"] == sid_a for r in store.readings(sid_a))
+
+    window.patients.select_patient(a["patient_id"])
+    assert window.patients.start("IV") == sid_a  # her own session resumes
+    assert window.stack.currentWidget() is window.session
+    go(window.c.clock, 40)
+    window.session.open_stop()
+    window.session.dialog.set_values(outcome="completed")
+    assert window.session.dialog.submit()
+    go(window.c.clock, 81)
+    discharge_now(window)
+    assert store.session_state(sid_a) is SessionState.DISCHARGED
+    assert window.stack.currentWidget() is window.patients
+    assert window.patients.selected()["patient_id"] == a["patient_id"]  # selected by id, not by row
+
+    # Baker's pre-session starts empty except the clinic's defaults
+    window.patients.select_patient(b["patient_id"])
+    window.patients.start("IV")
+    assert window.stack.currentWidget() is f
+    pol = store.policy
+    assert [w.text() for w in (f.weight, f.b_sys, f.b_dia, f.b_hr, f.b_spo2, f.meds, f.escort_name, f.escort_phone,
+                               f.lot, f.waste_mg, f.waste_witness, f.fasting)] == [""] * 12
+    assert not any(cb.isChecked() for cb in (f.consent, f.no_driving, *f.rems.values()))
+    assert f.waste_method.currentText() == ""
+    assert (f.mg_per_kg.text(), f.conc.text(), f.minutes.text()) == (
+        f"{pol.mg_per_kg_default:g}", f"{pol.concentration_mg_per_ml_default:g}", str(pol.infusion_min_default))
+    assert "Weight" in f.steps.text()  # no dose on someone else's weight
+    assert not f.copy_button.isEnabled()
+    # leaving an unsaved pre-session stores nothing
+    f.cancel()
+    assert store.sessions_for_patient(b["patient_id"]) == []
+    window.patients.select_patient(b["patient_id"])
+    window.patients.start("IV")
+    fill_presession(window, weight="60")
+    sign_presession(window)
+    assert store.rows(DoseAdministration, session_id=window.c.session_id)[0]["dose_mg"] == 30.0
+
+
+def test_copy_from_last_session_is_explicit_and_dated(window, qtbot, store, clock):
+    a = add_patient(window, "MRN-A", "Adams", "Ann", "80")
+    window.patients.start("IV")
+    fill_presession(window)
+    window.presession.meds.setText("sertraline 50 mg")
+    window.presession.rems["opioids"].setChecked(True)
+    sign_presession(window)
+    sid = window.c.session_id
+    window.c.cancel_session("patient felt unwell before the start")
+    assert store.session_state(sid) is SessionState.ABORTED
+    go(clock, 60 * 24 * 7)
+    window.show_patients()
+    window.patients.select_patient(a["patient_id"])
+    window.patients.start("IV")
+    f = window.presession
+    assert f.meds.text() == "" and not f.rems["opioids"].isChecked() and f.weight.text() == ""
+    assert f.copy_button.isEnabled() and "Copy from last session (" in f.copy_button.text()
+    f.copy_button.click()
+    assert f.meds.text() == "sertraline 50 mg" and f.rems["opioids"].isChecked()
+    assert f.escort_name.text() == "Pat Rivera"
+    assert f.weight.text() == "" and f.lot.text() == "" and not f.consent.isChecked()  # today's facts stay empty
+    assert "copied from the session of" in f.message.text()
