@@ -37,6 +37,7 @@ import json
 from datetime import datetime, timezone
 from html import escape
 
+from ..domain.administration import end_text
 from ..domain.codes import BP_PANEL_LOINC, BP_PANEL_MDC, Parameter
 from ..domain.session import SessionEvent
 from ..domain.vitals import NIBP_PARTS, group_nibp, running_spans
@@ -204,6 +205,11 @@ def _medication(view, users, subject, encounter, started, stopped, readings, fin
     pump = [r for r in readings if r.parameter == Parameter.PUMP_VI.value and r.usable is not None]
     if pump:
         notes.append(f"pump-reported volume infused {pump[-1].usable:g} mL at {_iso(pump[-1].at)}")
+    end, balance = view.administration_end, view.balance()
+    if end is not None and end.delivered_mg is not None:
+        notes.append(end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else ""))
+        notes.append(balance.text())
+        dosage["dose"] = _quantity(end.delivered_mg, "mg")  # what was given; the ordered amount is in the note
     if view.dose.amended:
         notes.append(f"amended: {d.get('reason') or ''}")
     effective = {"start": _iso(started)} if started else {"start": _iso(d["effective_at"])}
@@ -211,7 +217,8 @@ def _medication(view, users, subject, encounter, started, stopped, readings, fin
         effective["end"] = _iso(stopped)
     parent = {
         "resourceType": "MedicationAdministration", "id": ma_id, "contained": [medication],
-        "status": ("stopped" if view.event_time(SessionEvent.ABORT) else "completed")
+        "status": ("stopped" if view.event_time(SessionEvent.ABORT) or (end is not None and not end.completed)
+                   else "completed")
         if (stopped or (d["route"] == "IN" and final)) else "in-progress",
         "medicationReference": {"reference": "#med"},
         "subject": subject, "context": encounter,

@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain.administration import end_text
 from ..domain.codes import Parameter
 from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..domain.session import SessionEvent
@@ -360,6 +361,11 @@ def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopp
         Field("Started", clk.hm(started) if started else "not started"),
         Field("Stopped", clk.hm(stopped) if stopped else ("-" if d["route"] == "IN" else "still running")),
     ]
+    end, balance = view.administration_end, view.balance()
+    if end is not None and d["route"] == "IV":
+        fields.append(Field("Outcome", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else ""),
+                            flag=not end.completed))
+        fields.append(Field("Ordered / delivered / wasted", balance.text(), flag=balance.discrepancy))
     if d["route"] == "IV" and started:
         timing = view.timing(stopped or now)
         fields.append(Field("Running time", format_duration(timing.infusion_elapsed)

@@ -111,3 +111,71 @@ def test_copy_from_last_session_is_explicit_and_dated(window, qtbot, store, cloc
     assert f.escort_name.text() == "Pat Rivera"
     assert f.weight.text() == "" and f.lot.text() == "" and not f.consent.isChecked()  # today's facts stay empty
     assert "copied from the session of" in f.message.text()
+
+
+def _checked_in(window, qtbot):
+    add_patient(window, "MRN-S", "Stone", "Sam", "80")
+    window.patients.start("IV")
+    fill_presession(window)
+    sign_presession(window)
+    return window.c.session_id
+
+
+def _summary_and_fhir(store, sid, clock):
+    from ketachart.report.fhir import build_bundle
+    from ketachart.report.model import build_summary
+
+    summary = build_summary(store, sid, now=clock.now())
+    fields = {f.label: f for f in summary.dose.fields}
+    bundle = build_bundle(store, sid)
+    ma = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"
+          and "partOf" not in e["resource"]][0]  # the administration (its running segments are partOf it)
+    return fields, ma
+
+
+def test_early_stop_without_a_pump_charts_the_typed_volume(window, qtbot, store, clock):
+    sid = _checked_in(window, qtbot)
+    s = window.session
+    s.start_infusion()
+    go(clock, 7 + 52 / 60)
+    s.open_stop()
+    assert "delivered_ml" in s.dialog.widgets  # no pump: the nurse types it
+    s.dialog.set_values(outcome="early", reason="", delivered_ml="7.9")
+    assert not s.dialog.submit()
+    assert "stopped early" in s.dialog.error.text()
+    s.dialog.set_values(outcome="early", reason="patient distressed", delivered_ml="")
+    assert not s.dialog.submit()
+    assert "type the volume delivered" in s.dialog.error.text()
+    s.dialog.set_values(outcome="early", reason="patient distressed", delivered_ml="7.9")
+    assert s.dialog.submit()
+    assert window.c.state is SessionState.RECOVERY
+    (stop,) = [e for e in window.c.view.events if e["event"] == "stop-infusion"]
+    assert stop["details"] == {"completed": False, "delivered_ml": 7.9, "delivered_mg": 7.9, "delivered_source": "typed",
+                               "reason": "patient distressed"}
+    assert "stopped early: 7.9 of 40 mg delivered" in s.message.text()
+    fields, ma = _summary_and_fhir(store, sid, clock)
+    assert fields["Outcome"].value.startswith("Infusion stopped early: 7.9 of 40 mg") and fields["Outcome"].flag
+    bal = fields["Ordered / delivered / wasted"]
+    assert "ordered 40 mg, delivered 7.9 mg" in bal.value and "DISCREPANCY 32.1 mg" in bal.value and bal.flag
+    assert ma["status"] == "stopped" and ma["dosage"]["dose"]["value"] == 7.9
+    assert any("DISCREPANCY 32.1 mg" in n["text"] for n in ma["note"])
+
+
+def test_early_stop_with_a_pump_charts_the_pump_volume(window, qtbot, store, clock):
+    from ketachart.domain.codes import Parameter
+    from ketachart.domain.readings import Reading
+
+    sid = _checked_in(window, qtbot)
+    s = window.session
+    s.start_infusion()
+    go(clock, 10)
+    feed(window, qtbot, [Reading(Parameter.PUMP_VI, 9.8, clock.now(), source="device:bbraun")])
+    s.open_stop()
+    assert "delivered_ml" not in s.dialog.widgets  # the pump's number, not a typed one
+    s.dialog.set_values(outcome="early", reason="hypertension 182/104")
+    assert s.dialog.submit()
+    (stop,) = [e for e in window.c.view.events if e["event"] == "stop-infusion"]
+    assert stop["details"]["delivered_ml"] == 9.8 and stop["details"]["delivered_source"] == "pump"
+    fields, ma = _summary_and_fhir(store, sid, clock)
+    assert "9.8 of 40 mg delivered (9.8 mL, pump volume infused)" in fields["Outcome"].value
+    assert ma["dosage"]["dose"]["value"] == 9.8
