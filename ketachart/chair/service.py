@@ -104,7 +104,7 @@ class ChairService:
         self.on_message: Callable[[str, str], None] = _nothing  # text, kind: saved | error | info
         self.on_discharge_due: Callable[[], None] = _nothing
         self.on_session_closed: Callable[[str], None] = _nothing
-        self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals, for the live view
+        self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals (not stored as readings)
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
@@ -607,7 +607,11 @@ class ChairService:
         self._saved(f"Intervention {drug.strip()}", row, kind="intervention")
         return row
 
-    def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "") -> dict:
+    def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "",
+                            taken_at: str = "") -> dict:
+        """Vitals the nurse measured by hand, "taken at" HH:MM (empty = now): charted ONCE, as a manual-vitals
+        observation (never also as device readings: not in the monitor's HR trace, the live tiles' monitor
+        values, nor a second FHIR Observation), and judged by the alert rules."""
         sid = self._observe_open()
         s = number(sys_, "Systolic BP", 50, 260, required=False)
         d = number(dia, "Diastolic BP", 20, 180, required=False)
@@ -619,11 +623,10 @@ class ChairService:
             raise ClinicalInputError("enter at least one value")
         if s is not None and d is not None and d >= s:
             raise ClinicalInputError("diastolic must be below systolic")
-        now = self.clock.now()
+        when = self.parse_time(taken_at) or self.clock.now()
         data = {k: v for k, v in (("NIBP_SYS", s), ("NIBP_DIA", d), ("HR", h), ("SPO2", o)) if v is not None}
-        row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data)
-        readings = [Reading(Parameter(k), v, now, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
-        self.store.add_readings(sid, readings)
+        row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data, effective_at=when if taken_at.strip() else None)
+        readings = [Reading(Parameter(k), v, when, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
         self.on_readings_charted(readings)
         findings = [f for r in readings for f in self.rules.feed(r)]
         if findings:

@@ -54,7 +54,7 @@ class ChairController(QObject):
         self.chair.on_message = self.message.emit
         self.chair.on_discharge_due = self.discharge_due.emit
         self.chair.on_session_closed = self.session_closed.emit
-        self.chair.on_readings_charted = lambda readings: self.live.feed(readings)  # manual vitals on the plot
+        # manual vitals are drawn from the chart (hollow markers), never fed into the monitor's live traces
         self.vitals_saved = 0
         self.vitals_error = ""
         self.bridge.add_listener(self._on_readings)

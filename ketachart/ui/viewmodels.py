@@ -64,7 +64,19 @@ def _live_numeric(live: LiveData, param: Parameter, key: str, label: str, unit: 
     return NumericVM(key, label, f"{latest.value:.0f}", unit, level, cue)
 
 
-def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0) -> list[NumericVM]:
+def manual_bp(view) -> list[tuple[datetime, float, float, str]]:
+    """BPs the nurse charted by hand (the typed baseline included): (at, sys, dia, "baseline" | "manual")."""
+    out = []
+    for e in view.observations_of(Kind.MANUAL_VITALS) if view is not None else ():
+        d = e.data
+        if d.get("NIBP_SYS") is not None and d.get("NIBP_DIA") is not None:
+            label = "baseline" if d.get("label") == "baseline" else "manual"
+            out.append((e.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), label))
+    return sorted(out, key=lambda b: b[0])
+
+
+def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0,
+             manual: list | None = None) -> list[NumericVM]:
     out = [
         _live_numeric(live, Parameter.HR, "hr", "HR", "/min", now, stale_s, lambda v: ("alarm", "LOW") if v < policy.hr_low
                       else ("warn", "HIGH") if v > policy.hr_high else ("normal", "")),
@@ -72,6 +84,11 @@ def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float
                       lambda v: ("alarm", "LOW") if v <= policy.spo2_low else ("normal", "")),
     ]
     bp = live.last_nibp()
+    source = ""
+    last_manual = manual[-1] if manual else None
+    if last_manual is not None and (bp is None or last_manual[0] > bp[0]):  # a newer BP taken by hand
+        bp = (last_manual[0], last_manual[1], last_manual[2], None)
+        source = f"{last_manual[3]} · "
     if bp is None:
         out.append(NumericVM("bp", "NIBP", "--/--", "mmHg", "stale", "NO BP YET"))
     else:
@@ -82,7 +99,7 @@ def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float
         cue = "HIGH" if high else ("OLD" if old else "")
         mean = f"mean {m:.0f} · " if m is not None else ""
         out.append(NumericVM("bp", "NIBP", f"{s:.0f}/{d:.0f}", "mmHg", level, cue,
-                             f"{mean}taken {local(at)} · {age_text(now - at)}"))
+                             f"{source}{mean}taken {local(at)} · {age_text(now - at)}"))
     return out
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from PySide6.QtCore import Qt
+
 from ketachart.domain.session import SessionState
-from ketachart.store.models import DoseAdministration
+from ketachart.store.models import DoseAdministration, Observation
 from tests.e2e.test_session_flow import fill_presession, sign_discharge, sign_presession
 from tests.ui.helpers import feed, go, vitals, wait_writer
 
@@ -179,3 +183,35 @@ def test_early_stop_with_a_pump_charts_the_pump_volume(window, qtbot, store, clo
     fields, ma = _summary_and_fhir(store, sid, clock)
     assert "9.8 of 40 mg delivered (9.8 mL, pump volume infused)" in fields["Outcome"].value
     assert ma["dosage"]["dose"]["value"] == 9.8
+
+
+def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock):
+    from ketachart.report.fhir import build_bundle
+
+    sid = _checked_in(window, qtbot)
+    s = window.session
+    window._repaint()
+    assert s.tiles["bp"].value.text() == "124/78" and "baseline" in s.tiles["bp"].sub.text()  # the typed baseline
+    assert len(s.plot.manual_sys.data) == 1
+    s.start_infusion()
+    feed(window, qtbot, vitals(clock, 30, hr=72))
+    go(clock, 5)
+    taken = (clock.now() - timedelta(minutes=3)).astimezone().strftime("%H:%M")
+    s.open_vitals()
+    s.dialog.set_values(sys="142", dia="88", hr="51", taken_at=taken)
+    assert s.dialog.submit()
+    feed(window, qtbot, vitals(clock, 2, hr=72))
+    wait_writer(window, qtbot)
+    window._repaint()
+    manual = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == "manual-vitals"]
+    assert len(manual) == 2  # the baseline and this one
+    assert manual[-1]["effective_at"].astimezone().strftime("%H:%M") == taken
+    assert not [r for r in store.readings(sid) if r["source"] == "manual"]  # not also as readings
+    assert s.tiles["hr"].value.text() == "72"  # the hand-counted 51 never enters the monitor's HR tile
+    assert 51 not in list(window.c.live.hr.arrays()[1])  # ... nor its trace
+    assert s.tiles["bp"].value.text() == "142/88" and "manual" in s.tiles["bp"].sub.text()
+    assert len(s.plot.manual_sys.data) == 2 and s.plot.manual_sys.opts["brush"].style() == Qt.BrushStyle.NoBrush
+    bundle = build_bundle(store, sid)
+    bps = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+           and "85354-9" in str(e["resource"].get("code"))]
+    assert len([b for b in bps if "142" in str(b)]) == 1  # one FHIR Observation for the one BP

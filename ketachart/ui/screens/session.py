@@ -336,13 +336,14 @@ class SessionScreen(QWidget):
         now = self.c.clock.now()
         policy = self.c.policy
         stale = max(30.0, 3 * self.c.speed)
-        for n in vm.numerics(self.c.live, now, policy, stale_s=stale):
+        manual = vm.manual_bp(self.c.view)
+        for n in vm.numerics(self.c.live, now, policy, stale_s=stale, manual=manual):
             self.tiles[n.key].render(n, self.pal)
         last = self.c.live.last_nibp()
         for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
             tile.render(cvm, self.pal)
         markers, alerts = plot_markers(self._entries)
-        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy)
+        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy, manual)
         parts = []
         for conn in self.c.devices.connections.values():
             word = STATE_WORDS.get(conn.state, conn.state)
@@ -412,8 +413,8 @@ class SessionScreen(QWidget):
     def open_vitals(self) -> None:
         self._show(FormDialog(self, "Manual vitals", [
             Field("sys", "Systolic BP (mmHg)"), Field("dia", "Diastolic BP (mmHg)"), Field("hr", "Heart rate (/min)"),
-            Field("spo2", "SpO2 (%)"),
-        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"])))
+            Field("spo2", "SpO2 (%)"), Field("taken_at", "Taken at (HH:MM)", placeholder="now"),
+        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"], v["taken_at"])))
 
     def start_infusion(self) -> None:
         if self.c.state is not SessionState.CHECKED_IN:
