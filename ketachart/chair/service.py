@@ -33,7 +33,7 @@ from ..domain.scales import (
     phq9,
 )
 from ..domain.session import SessionEvent, SessionState
-from ..domain.vocabulary import Kind, kind_of
+from ..domain.vocabulary import Kind, dose_words, drug_of, kind_of
 from ..store.errors import NotFound
 from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange, Session
 from ..store.views import SessionView, session_view
@@ -95,6 +95,7 @@ class ChairService:
         self.session_id: str | None = None
         self.view: SessionView | None = None
         self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...): the monitor-silent rule
+        self._watching_since: dict[str, datetime] = {}  # by source: first tick a connection had sent nothing
         self.pump_latest: dict[Parameter, Reading] = {}  # the pump's last report of each kind (the pump tile)
         self._discharge_offered = False
         self._chart_opened: str | None = None
@@ -126,10 +127,12 @@ class ChairService:
         self._discharge_offered = False
         history = self.store.readings(session_id)
         self.rules = AlertRules(self.policy)
-        self.last_reading_at = {}
+        # what the devices last sent is the chair's, not the session's: a monitor streaming while the session
+        # opens is not "silent" (a false "No reading from the GE" at start came from forgetting it here)
         for row in history:  # rebuild what the rules remember; findings were stored when they happened
-            if row.get("source"):
-                self.last_reading_at[row["source"]] = utc(row["effective_at"])
+            src = row.get("source")
+            if src and (src not in self.last_reading_at or utc(row["effective_at"]) > self.last_reading_at[src]):
+                self.last_reading_at[src] = utc(row["effective_at"])
             if row["value"] is None:
                 continue
             try:
@@ -209,9 +212,11 @@ class ChairService:
         findings = []
         for conn in self.devices.monitors() if self.devices is not None else ():
             last = self.last_reading_at.get(conn.source)
-            silent = last is None or (now - last).total_seconds() > quiet
-            if last is None and conn.state not in ("streaming", "silent", "lost"):
-                silent = False  # still connecting at start-up: not yet "silent"
+            if last is None:  # nothing yet since Connect: silent only after a whole quiet period of it
+                since = self._watching_since.setdefault(conn.source, now)
+                silent = conn.state in ("streaming", "silent", "lost") and (now - since).total_seconds() > quiet
+            else:
+                silent = (now - last).total_seconds() > quiet
             findings += self.rules.monitor_silent(silent, now, conn.label)
         if findings:
             self._raise(findings)
@@ -391,11 +396,11 @@ class ChairService:
         v = self._check_presession(form)
         self._need_signatures("the dose")
         dose = v["dose"]
-        steps = [SignatureStep("performed", f"Dose: ketamine {form.route} {dose.dose_mg:g} mg, lot {form.lot.strip()}",
+        steps = [SignatureStep("performed", f"Dose: {dose_words(form.route, dose.dose_mg)}, lot {form.lot.strip()}",
                                user_id=self.store.author, cancelled="dose not signed; nothing was saved")]
         if v["waste"] > 0:
             steps.append(SignatureStep(
-                "witnessed", f"Waste witness: {v['waste']:g} mg ketamine, {form.waste_method.strip()}. The witness "
+                "witnessed", f"Waste witness: {v['waste']:g} mg {drug_of(form.route)}, {form.waste_method.strip()}. The witness "
                 "signs with their own user id and PIN.", user_id=form.waste_witness.strip(),
                 not_user=self.store.author, cancelled="waste not witnessed; nothing was saved"))
 

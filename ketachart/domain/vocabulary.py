@@ -345,3 +345,15 @@ DRUG_LABELS = {"ketamine": "Ketamine (Schedule III)", "esketamine": "Esketamine 
 
 def route_words(route: str) -> RouteWords:
     return ROUTES.get(route, ROUTES["IV"])
+
+
+def drug_of(route: str) -> str:
+    """The drug a route gives: IV ketamine, intranasal esketamine."""
+    return "esketamine" if route == "IN" else "ketamine"
+
+
+def dose_words(route: str, dose_mg: float) -> str:
+    """A dose as a nurse says it: "ketamine IV 40 mg", "esketamine (Spravato) intranasal 84 mg (3 devices)"."""
+    if route == "IN":
+        return f"esketamine (Spravato) intranasal {dose_mg:g} mg ({int(dose_mg // 28)} devices)"
+    return f"ketamine IV {dose_mg:g} mg"

@@ -45,6 +45,8 @@ class MainWindow(QMainWindow):
         for w in (self.blank, self.patients, self.presession, self.session, self.discharge):
             self.stack.addWidget(w)
         self.stack.setCurrentWidget(self.blank)
+        self._current_screen = self.blank
+        self.stack.currentChanged.connect(self._screen_changed)
         self.status_label = QLabel(f"Chart: {store.path}  ·  chair {store.device_id}")
         self.status_label.setObjectName("muted")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -100,6 +102,13 @@ class MainWindow(QMainWindow):
 
     def show_blank(self) -> None:
         self.stack.setCurrentWidget(self.blank)
+
+    def _screen_changed(self, _index: int) -> None:
+        """Stale text goes with the screen it was about: the message line of the screen just left is cleared."""
+        left, self._current_screen = self._current_screen, self.stack.currentWidget()
+        line = getattr(left, "message", None)
+        if line is not None and hasattr(line, "clear") and left is not self._current_screen:
+            line.clear()
 
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:

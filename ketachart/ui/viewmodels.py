@@ -269,6 +269,8 @@ def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
         vm.next_due = f"session {len(done) + 1} due {course.next_due.astimezone().strftime('%a %d %b')}"
         if course.overdue:
             vm.next_due += " (overdue)"
+    elif sessions:  # sessions listed, none completed yet: never "No sessions yet" above them
+        vm.phase = "No completed session yet"
     phq = observation_versions(store, patient_id=patient_id, kind=Kind.PHQ9)
     phq = store.current(phq)
     for o in phq:

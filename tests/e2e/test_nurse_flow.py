@@ -215,3 +215,49 @@ def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock)
     bps = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
            and "85354-9" in str(e["resource"].get("code"))]
     assert len([b for b in bps if "142" in str(b)]) == 1  # one FHIR Observation for the one BP
+
+
+def test_no_false_monitor_silent_at_connect_or_start(window, qtbot, store, clock):
+    """A monitor streaming while the session opens and starts is not "silent"; one that connected and then
+    sent nothing for the whole quiet period is."""
+    from ketachart.hardware.devices import Connection
+    from ketachart.store.models import Alert
+
+    c = window.c
+    quiet = max(store.policy.monitor_silent_s, 3.0 * c.speed)
+    conn = Connection("monitor", "ge", "sim", state="streaming")
+    c.devices.connections["monitor"] = conn
+    feed(window, qtbot, vitals(clock, 20))  # streaming before anyone's session exists
+    sid = _checked_in(window, qtbot)  # the session is created and opened now
+    c.tick()
+    window.session.start_infusion()
+    feed(window, qtbot, vitals(clock, 5))
+    c.tick()
+    clock.advance(quiet - 2)
+    c.tick()
+    assert not [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "monitor-silent"]
+    clock.advance(4)
+    c.tick()
+    assert [a["rule"] for a in store.rows(Alert, session_id=sid)] == ["monitor-silent"]  # real silence still alerts
+
+    # a second monitor that has just connected and not yet sent: not silent until a quiet period has passed
+    c.devices.connections["monitor 2"] = Connection("monitor 2", "philips", "sim", state="streaming")
+    feed(window, qtbot, vitals(clock, 2))
+    c.tick()
+    assert len(store.rows(Alert, session_id=sid)) == 1
+
+
+def test_stale_text_goes_with_its_screen(window, qtbot, store, clock):
+    sid = _checked_in(window, qtbot)
+    s = window.session
+    window._repaint()
+    assert "Pre-session checks and dose" in s.message.text()  # the confirmation of what was just saved stays
+    window.show_patients()
+    window.patients.select_patient(window.c.view.patient["patient_id"])
+    assert window.patients.phase.text() == "No completed session yet"  # not "No sessions yet" above one
+    add_patient(window, "MRN-Z", "Adams", "Zoe", "70")  # "Patient Adams, Zoe saved" is said on the chair's line
+    window.patients.select_patient(window.c.view.patient["patient_id"])
+    window.patients.start("IV")
+    window._repaint()
+    assert window.stack.currentWidget() is s and window.c.session_id == sid
+    assert "Adams" not in s.message.text()  # not about this session

@@ -227,8 +227,8 @@ class PatientsScreen(QWidget):
         def submit(v: dict) -> None:
             row = self.c.create_patient(v["mrn"], v["family"], v["given"], v["dob"], v["sex"], v["weight"])
             self.search.setText("")
-            self.reload()
-            self.select_mrn(row["mrn"])
+            self.reload(select_id=row["patient_id"])
+            self.message.show_message(f"Patient {v['family']}, {v['given']} saved", "saved")
 
         self.dialog = FormDialog(self, "New patient", [
             Field("mrn", "MRN"), Field("family", "Family name"), Field("given", "Given name"),

@@ -21,13 +21,14 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.codes import Parameter
+from ...domain.vocabulary import PRECHECK_LABELS
 from ...chair import USER_ERRORS, PresessionForm
 from ..controller import ChairController
 from ..signing import SigningRun
 from .common import Field, FormDialog, MessageLine, button, screen_layout
 
-REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
-        ("psychostimulants", "Psychostimulants"), ("maois", "MAOIs"), ("opioids", "Opioids"))
+REMS = tuple((k, PRECHECK_LABELS[f"rems_{k}"])  # the paper's words (domain.vocabulary), one truth
+             for k in ("benzodiazepines", "sedative_hypnotics", "psychostimulants", "maois", "opioids"))
 PHQ9_SHORT = ("Little interest", "Feeling down", "Sleep", "Tired", "Appetite", "Feeling bad about self",
               "Concentration", "Slow / restless", "Thoughts of self-harm")
 
@@ -62,7 +63,7 @@ class PresessionScreen(QWidget):
         # checks
         checks = QGroupBox("Checks")
         f = QFormLayout(checks)
-        self.consent = QCheckBox("Consent on file")
+        self.consent = QCheckBox(PRECHECK_LABELS["consent_on_file"])
         self.fasting = QLineEdit()
         self.fasting.setPlaceholderText("hours")
         self.meds = QLineEdit()
@@ -73,14 +74,14 @@ class PresessionScreen(QWidget):
             rems_box.addWidget(cb, i // 2, i % 2)
         self.escort_name = QLineEdit()
         self.escort_phone = QLineEdit()
-        self.no_driving = QCheckBox("No driving until tomorrow: acknowledged")
+        self.no_driving = QCheckBox(PRECHECK_LABELS["no_driving_acknowledged"])
         f.addRow(self.consent)
-        f.addRow("Fasting (h)", self.fasting)
-        f.addRow("Medications", self.meds)
+        f.addRow(PRECHECK_LABELS["fasting_hours"], self.fasting)
+        f.addRow(PRECHECK_LABELS["current_meds"], self.meds)
         f.addRow(QLabel("REMS: concomitant (tick if taking)"))
         f.addRow(rems_box)
-        f.addRow("Escort name", self.escort_name)
-        f.addRow("Escort phone", self.escort_phone)
+        f.addRow(PRECHECK_LABELS["escort_name"], self.escort_name)
+        f.addRow(PRECHECK_LABELS["escort_phone"], self.escort_phone)
         f.addRow(self.no_driving)
         cols[0].addWidget(checks)
         cols[0].addStretch(1)
@@ -95,7 +96,7 @@ class PresessionScreen(QWidget):
         bp.addWidget(self.b_sys)
         bp.addWidget(QLabel("/"))
         bp.addWidget(self.b_dia)
-        f.addRow("Weight today (kg)", self.weight)
+        f.addRow(PRECHECK_LABELS["weight_kg"], self.weight)
         f.addRow("BP (mmHg)", bp)
         f.addRow("HR (/min)", self.b_hr)
         f.addRow("SpO2 (%)", self.b_spo2)

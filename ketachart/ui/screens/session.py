@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from ...domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, cadss6_labels
 from ...domain.session import SessionState
+from ...domain.vocabulary import OBSERVATION_KINDS as _K
+from ...domain.vocabulary import Kind, dose_words
 from .. import viewmodels as vm
 from ..controller import ChairController
 from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
@@ -214,17 +216,17 @@ class SessionScreen(QWidget):
         # quick entry
         q1 = QHBoxLayout()
         q1.setSpacing(6)
-        lab = QLabel("Dissociation")
+        lab = QLabel(_K[Kind.DISSOCIATION].label)
         lab.setObjectName("clockLabel")
         q1.addWidget(lab)
         self.diss_buttons = []
         for v in range(5):
             b = button(str(v), lambda v=v: self.c.attempt(self.c.chart_dissociation, v), name="score",
-                       tip=f"Dissociation {v}: {DISSOCIATION_LABELS[v]}")
+                       tip=f"{_K[Kind.DISSOCIATION].label} {v}: {DISSOCIATION_LABELS[v]}")
             self.diss_buttons.append(b)
             q1.addWidget(b)
         q1.addSpacing(16)
-        lab = QLabel("MOAA/S")
+        lab = QLabel(f"{_K[Kind.SEDATION].label} (MOAA/S)")
         lab.setObjectName("clockLabel")
         q1.addWidget(lab)
         self.sed_buttons = []
@@ -242,10 +244,10 @@ class SessionScreen(QWidget):
         q2 = QHBoxLayout()
         q2.setSpacing(6)
         self.quick = {
-            "nausea": button("Nausea [N]", self.open_nausea, shortcut="N"),
-            "cadss": button("CADSS-6 [C]", self.open_cadss, shortcut="C"),
-            "note": button("Note [T]", self.open_note, shortcut="T"),
-            "intervention": button("Intervention [I]", self.open_intervention, shortcut="I"),
+            "nausea": button(f"{_K[Kind.NAUSEA].label} [N]", self.open_nausea, shortcut="N"),
+            "cadss": button(f"{_K[Kind.CADSS6].label} [C]", self.open_cadss, shortcut="C"),
+            "note": button(f"{_K[Kind.NOTE].label} [T]", self.open_note, shortcut="T"),
+            "intervention": button(f"{_K[Kind.INTERVENTION].label} [I]", self.open_intervention, shortcut="I"),
             "vitals": button("Vitals [V]", self.open_vitals, shortcut="V"),
         }
         for b in self.quick.values():
@@ -265,7 +267,7 @@ class SessionScreen(QWidget):
                      "P": self.pause_or_resume, "R": self.open_rate, "Q": self.open_stop, "X": self.want_discharge.emit,
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.c.message.connect(self.message.show_message)
+        self.c.message.connect(self._on_message)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """Every quick entry has a key (no modifiers; the screen has no text fields to type into)."""
@@ -280,6 +282,16 @@ class SessionScreen(QWidget):
         self.pal = pal
         self.plot.apply_palette(pal)
 
+    _message_session: str | None = None  # the session open when the message line was last written
+
+    def _on_message(self, text: str, kind: str) -> None:
+        """The chair's "saved"/error line, about this session: said while another screen shows about the session
+        already on screen here (a new patient saved on the patient list), it belongs to that screen."""
+        if not self.isVisible() and self.c.session_id == self._message_session and kind != "error":
+            return
+        self._message_session = self.c.session_id
+        self.message.show_message(text, kind)
+
     def render_view(self) -> None:
         """After a command or a new alert: header, entries, buttons, banner."""
         v = self.c.view
@@ -289,9 +301,12 @@ class SessionScreen(QWidget):
             self.entry_list.clear()
             self.banner.hide()
             return
+        if self._message_session != v.id:  # said about another session (or none): it goes
+            self._message_session = v.id
+            self.message.clear()
         p = v.patient
         dose = v.dose.row if v.dose else None
-        dose_text = f" · {dose['drug']} {dose['route']} {dose['dose_mg']:g} mg" if dose else ""
+        dose_text = f" · {dose_words(dose['route'], dose['dose_mg'])}" if dose else ""
         self.patient_label.set_full_text(f"{p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · session "
                                          f"{v.session_number}{dose_text}")
         self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
