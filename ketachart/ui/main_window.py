@@ -53,6 +53,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_label, 1)
         self.vitals_label = QLabel()
         self.vitals_label.setObjectName("muted")
+        # one line, bounded: a long or two-line writer error must never grow the window past the screen
+        self.vitals_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.vitals_label.setMaximumWidth(360)
         self.statusBar().addPermanentWidget(self.vitals_label)
         self.user_label = QLabel("")
         self.statusBar().addPermanentWidget(self.user_label)
@@ -202,7 +205,9 @@ class MainWindow(QMainWindow):
             self.discharge.update_decision()
         self.sound.set_active(bool(self.c.unacknowledged()))
         err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
-        self.vitals_label.setText(f"vitals saved: {self.c.vitals_saved}{err}")
+        text = f"vitals saved: {self.c.vitals_saved}{err}"
+        self.vitals_label.setText(" ".join(text.split()))  # one line; the whole text in the tooltip
+        self.vitals_label.setToolTip(text if err else "")
 
     def lock_clocks_text(self) -> str:
         """The clocks for the lock screen: times only, never who the patient is."""
