@@ -6,7 +6,7 @@ and of "now", so a repaint after a restart shows the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
@@ -14,7 +14,7 @@ from ..domain.course import course_phase
 from ..domain.policy import ClinicPolicy
 from ..domain.session import SessionState
 from ..domain.timeline import format_duration
-from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, event_text, rate_change_text
+from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, dose_words, event_text, rate_change_text
 from ..store.readmodels import observation_versions
 from ..store.views import data_of
 from .livedata import LiveData
@@ -191,9 +191,11 @@ def signature_flags(entry) -> list[str]:
     return flags
 
 
-def entries(view) -> list[EntryVM]:
+def entries(view, names: dict | None = None) -> list[EntryVM]:
+    """The Charted list, newest first; people by display name (``names``: user id -> display name)."""
     if view is None:
         return []
+    names = names or {}
     out: list[EntryVM] = []
     for e in view.observations:
         if e.row["kind"] == Kind.PRECHECK:
@@ -231,15 +233,15 @@ def entries(view) -> list[EntryVM]:
         d = view.dose.row
         extra = f", {d['volume_ml']:g} mL over {d['minutes']} min at {d['rate_ml_per_h']:g} mL/h" if d.get("volume_ml") else ""
         out.append(EntryVM(view.dose.id, "dose_administrations", d["effective_at"], local(d["effective_at"]),
-                           f"Dose {d['drug']} {d['route']} {d['dose_mg']:g} mg{extra}; lot {d.get('lot') or '-'}",
+                           f"Dose {dose_words(d['route'], d['dose_mg'])}{extra}; lot {d.get('lot') or '-'}",
                            d["author"], tuple(signature_flags(view.dose))))
     for a in view.alerts:
         ack = a.acks[-1] if a.acks else None
-        flags = (f"ACKNOWLEDGED {local(ack['effective_at'])} by {ack['author']}: {ack['action']}",) if ack else ("NOT ACKNOWLEDGED",)
+        flags = (f"ACKNOWLEDGED {local(ack['effective_at'])} by {names.get(ack['author'], ack['author'])}: {ack['action']}",) if ack else ("NOT ACKNOWLEDGED",)
         out.append(EntryVM(a.row["id"], "alerts", a.row["effective_at"], local(a.row["effective_at"]),
                            f"ALERT {a.row['message']} (policy v{a.row['policy_version']})", "system", flags))
     out.sort(key=lambda e: e.at, reverse=True)
-    return out
+    return [replace(e, author=names.get(e.author, e.author)) for e in out]
 
 
 # --- course ----------------------------------------------------------------------------------------

@@ -261,3 +261,18 @@ def test_stale_text_goes_with_its_screen(window, qtbot, store, clock):
     window._repaint()
     assert window.stack.currentWidget() is s and window.c.session_id == sid
     assert "Adams" not in s.message.text()  # not about this session
+
+
+def test_charted_list_names_people_and_shows_the_newest(window, qtbot, store, clock):
+    _checked_in(window, qtbot)
+    s = window.session
+    s.start_infusion()
+    for i in range(12):
+        go(clock, 1)
+        s.sed_buttons[0].click()
+    window._repaint()
+    first = s.entry_list.item(0).text()
+    assert "MOAA/S 5" in first and "Ada Nurse, RN" in first and "nurse.a" not in first  # newest first, by name
+    assert s.entry_list.verticalScrollBar().value() == 0  # scrolled to the newest
+    texts = [s.entry_list.item(i).text() for i in range(s.entry_list.count())]
+    assert any("Dose ketamine IV 40 mg" in t for t in texts)

@@ -320,10 +320,11 @@ class SessionScreen(QWidget):
         open_ = not s.is_final
         for b in self.diss_buttons + self.sed_buttons + list(self.quick.values()):
             b.setEnabled(open_)
-        self._entries = vm.entries(v)
+        names = {u["user_id"]: u["display_name"] for u in self.c.store.users()}
+        self._entries = vm.entries(v, names)
         self.entry_list.clear()
         for e in self._entries:
-            text = f"{e.time}  {e.text}"
+            text = f"{e.time}  {e.text}" + (f"  · {e.author}" if e.author and e.author != "system" else "")
             if e.flags:
                 text += "\n   " + " · ".join(e.flags)
             if e.history:
@@ -333,6 +334,7 @@ class SessionScreen(QWidget):
             if e.table == "alerts" and "NOT ACKNOWLEDGED" in e.flags:
                 item.setForeground(Qt.GlobalColor.red)
             self.entry_list.addItem(item)
+        self.entry_list.scrollToTop()  # the newest entry (the list is newest first) is always in view
         self.render_banner()
 
     def render_banner(self) -> None:
