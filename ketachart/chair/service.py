@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from ..auth.errors import AuthError
-from ..domain.administration import AdministrationEnd, end_text
+from ..domain.administration import AdministrationEnd, end_text, remaining_minutes, volume_infused_ml
 from ..domain.alerts import AlertFinding, AlertRules
 from ..domain.clock import utc
 from ..domain.codes import Parameter
@@ -511,10 +511,39 @@ class ChairService:
         row = self.store.session_event(self._need_session(), SessionEvent.RESUME)
         self._saved("Infusion resumed", row, kind="resume")
 
+    def current_rate(self) -> float | None:
+        """The rate in force now (mL/h): the last rate change, else the start's rate, else the dose's."""
+        v = self.view
+        if v is None or v.dose is None:
+            return None
+        if v.rate_changes:
+            return float(max(v.rate_changes, key=lambda r: r.row["effective_at"]).row["rate_ml_per_h"])
+        start = [e for e in v.events if e["event"] == SessionEvent.START_INFUSION.value]
+        rate = (start[0]["details"].get("rate_ml_per_h") if start else None) or v.dose.row.get("rate_ml_per_h")
+        return float(rate) if rate else None
+
+    def remaining_at(self, rate: object) -> tuple[float, float] | None:
+        """(mL left, minutes to run them) at ``rate`` mL/h, from the volume infused so far; None if unknown."""
+        v = self.view
+        try:
+            new_rate = float(str(rate).replace(",", "."))
+        except (TypeError, ValueError):
+            return None
+        if v is None or v.dose is None or not v.dose.row.get("volume_ml") or new_rate <= 0:
+            return None
+        start = [e for e in v.events if e["event"] == SessionEvent.START_INFUSION.value]
+        start_rate = (start[0]["details"].get("rate_ml_per_h") if start else None) or v.dose.row.get("rate_ml_per_h") or 0
+        infused = volume_infused_ml(v.infusion_spans(), float(start_rate),
+                                    [(r.row["effective_at"], float(r.row["rate_ml_per_h"])) for r in v.rate_changes],
+                                    self.clock.now())
+        return remaining_minutes(float(v.dose.row["volume_ml"]), infused, new_rate)
+
     def change_rate(self, rate: str, reason: str) -> None:
         value = number(rate, "Rate (mL/h)", 0.1, 1000)
+        left = self.remaining_at(value)
         row = self.store.change_rate(self._need_session(), value, reason)
-        self._saved(f"Rate {value:g} mL/h", row, kind="rate")
+        tail = f": {left[0]:.1f} mL left, about {left[1]:.0f} min" if left else ""
+        self._saved(f"Rate {value:g} mL/h{tail}", row, kind="rate")
 
     def pump_volume_infused(self) -> float | None:
         """The connected pump's volume infused (mL), when it reported one in the last minute."""

@@ -9,6 +9,7 @@ then reconciled: whatever was drawn up and neither delivered nor wasted is a dis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 # Below this the balance is rounding (pump volumes to 0.1 mL of up to 10 mg/mL): docs/CLINICAL.md, "Delivered".
 BALANCE_TOLERANCE_MG = 0.5
@@ -72,3 +73,29 @@ def end_text(end: AdministrationEnd, ordered_mg: float) -> str:
         return what
     src = {"pump": "pump volume infused", "typed": "volume typed", "ordered": "ordered volume"}.get(end.delivered_source, "")
     return f"{what}: {end.delivered_mg:g} of {ordered_mg:g} mg delivered ({end.delivered_ml:g} mL, {src})"
+
+
+def volume_infused_ml(spans, start_rate: float, rate_changes: list[tuple[datetime, float]], now: datetime) -> float:
+    """mL run in so far: each running span (``InfusionSpan``s, pauses excluded) at the rate in force, which
+    starts at ``start_rate`` and changes at each ``(at, rate)``."""
+    changes = sorted(rate_changes)
+    total = 0.0
+    for span in spans:
+        if span.paused:
+            continue
+        t, end = span.start, span.end or now
+        while t < end:
+            rate = start_rate
+            for at, r in changes:
+                if at <= t:
+                    rate = r
+            nxt = min([at for at, _ in changes if t < at < end] or [end])
+            total += rate * (nxt - t).total_seconds() / 3600.0
+            t = nxt
+    return total
+
+
+def remaining_minutes(volume_ml: float, infused_ml: float, rate_ml_per_h: float) -> tuple[float, float]:
+    """(remaining mL, minutes to run it at ``rate_ml_per_h``): the time left follows the volume left."""
+    left = max(0.0, volume_ml - infused_ml)
+    return left, (left / rate_ml_per_h * 60.0 if rate_ml_per_h > 0 else float("inf"))

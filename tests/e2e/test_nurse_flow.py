@@ -276,3 +276,24 @@ def test_charted_list_names_people_and_shows_the_newest(window, qtbot, store, cl
     assert s.entry_list.verticalScrollBar().value() == 0  # scrolled to the newest
     texts = [s.entry_list.item(i).text() for i in range(s.entry_list.count())]
     assert any("Dose ketamine IV 40 mg" in t for t in texts)
+
+
+def test_rate_dialog_offers_reductions_and_recomputes_the_time_left(window, qtbot, store, clock):
+    from PySide6.QtWidgets import QPushButton
+
+    _checked_in(window, qtbot)
+    s = window.session
+    s.start_infusion()
+    go(clock, 10)  # 10 mL of 40 mL run at 60 mL/h
+    s.open_rate()
+    assert any("Current rate 60 mL/h" in lab.text() for lab in s.dialog.findChildren(type(s.dialog.live_line)))
+    minus25 = s.dialog.findChild(QPushButton, "minus25")
+    assert minus25 is not None and "45 mL/h" in minus25.text()
+    minus25.click()
+    assert s.dialog.values()["rate"] == "45"
+    assert s.dialog.live_line.text() == "30.0 mL left: about 40 min at 45 mL/h"
+    s.dialog.findChild(QPushButton, "minus50").click()
+    assert s.dialog.live_line.text() == "30.0 mL left: about 60 min at 30 mL/h"
+    s.dialog.set_values(rate="40")  # custom
+    assert s.dialog.submit()
+    assert "Rate 40 mL/h: 30.0 mL left, about 45 min" in s.message.text()

@@ -457,10 +457,29 @@ class SessionScreen(QWidget):
             self._show(FormDialog(self, "Pause infusion", [Field("reason", "Reason")], lambda v: self.c.pause(v["reason"])))
 
     def open_rate(self) -> None:
+        """The current rate, -25 % / -50 % in one tap (or a custom rate), and the time left at the new rate
+        from the volume still to run."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
-        self._show(FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
-                              lambda v: self.c.change_rate(v["rate"], v["reason"])))
+        current = self.c.current_rate()
+
+        def left(v: dict) -> str:
+            r = self.c.remaining_at(v.get("rate"))
+            return f"{r[0]:.1f} mL left: about {r[1]:.0f} min at {v['rate']} mL/h" if r else ""
+
+        dialog = FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
+                            lambda v: self.c.change_rate(v["rate"], v["reason"]), live=left,
+                            intro=f"Current rate {current:g} mL/h" if current else "")
+        if current:
+            row = QHBoxLayout()
+            for pct in (25, 50):
+                new = round(current * (100 - pct) / 100, 1)
+                b = button(f"-{pct} % ({new:g} mL/h)", lambda n=new, p=pct: dialog.set_values(
+                    rate=f"{n:g}", reason=dialog.values()["reason"] or f"rate reduced {p}%"))
+                b.setObjectName(f"minus{pct}")
+                row.addWidget(b)
+            dialog.layout().insertLayout(2, row)
+        self._show(dialog)
 
     def open_stop(self) -> None:
         """Completed or stopped early (with the reason), and the amount delivered: the pump's volume infused
