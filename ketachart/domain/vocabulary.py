@@ -294,7 +294,7 @@ def event_text(event: str | SessionEvent, data: dict | None, route: str = "IV") 
     text = event_label(event, route)
     if data.get("rate_ml_per_h"):
         text += f" at {data['rate_ml_per_h']:g} mL/h"
-    if data.get("volume_ml"):
+    if data.get("volume_ml") and data.get("delivered_mg") is None:
         text += f", {data['volume_ml']:g} mL given"
     if "completed" in data:
         text += " (completed)" if data["completed"] else " EARLY"

@@ -363,9 +363,9 @@ def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopp
     ]
     end, balance = view.administration_end, view.balance()
     if end is not None and d["route"] == "IV":
-        fields.append(Field("Outcome", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else ""),
-                            flag=not end.completed))
-        fields.append(Field("Ordered / delivered / wasted", balance.text(), flag=balance.discrepancy))
+        fields.append(Field("Delivered", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else "")
+                            + (f"; {balance.text()}" if balance.discrepancy or balance.wasted_after_mg else ""),
+                            flag=not end.completed or balance.discrepancy))
     if d["route"] == "IV" and started:
         timing = view.timing(stopped or now)
         fields.append(Field("Running time", format_duration(timing.infusion_elapsed)

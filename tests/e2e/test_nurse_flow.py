@@ -158,9 +158,9 @@ def test_early_stop_without_a_pump_charts_the_typed_volume(window, qtbot, store,
                                "reason": "patient distressed"}
     assert "stopped early: 7.9 of 40 mg delivered" in s.message.text()
     fields, ma = _summary_and_fhir(store, sid, clock)
-    assert fields["Outcome"].value.startswith("Infusion stopped early: 7.9 of 40 mg") and fields["Outcome"].flag
-    bal = fields["Ordered / delivered / wasted"]
-    assert "ordered 40 mg, delivered 7.9 mg" in bal.value and "DISCREPANCY 32.1 mg" in bal.value and bal.flag
+    out = fields["Delivered"]
+    assert out.value.startswith("Infusion stopped early: 7.9 of 40 mg") and out.flag
+    assert "ordered 40 mg, delivered 7.9 mg" in out.value and "DISCREPANCY 32.1 mg" in out.value
     assert ma["status"] == "stopped" and ma["dosage"]["dose"]["value"] == 7.9
     assert any("DISCREPANCY 32.1 mg" in n["text"] for n in ma["note"])
 
@@ -181,7 +181,7 @@ def test_early_stop_with_a_pump_charts_the_pump_volume(window, qtbot, store, clo
     (stop,) = [e for e in window.c.view.events if e["event"] == "stop-infusion"]
     assert stop["details"]["delivered_ml"] == 9.8 and stop["details"]["delivered_source"] == "pump"
     fields, ma = _summary_and_fhir(store, sid, clock)
-    assert "9.8 of 40 mg delivered (9.8 mL, pump volume infused)" in fields["Outcome"].value
+    assert "9.8 of 40 mg delivered (9.8 mL, pump volume infused)" in fields["Delivered"].value
     assert ma["dosage"]["dose"]["value"] == 9.8
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ketachart.store.models import Observation
 from ketachart.ui.autoplay import Autoplay
 from tests.ui.helpers import PINS
 
@@ -47,3 +48,32 @@ def test_a_whole_autoplay_session_fits_1280x800(window, qtbot, store, clock):
             assert _visible_in_window(window, b), (b.text(), play.log[-3:])
         clock.advance(15)
     assert play.finished, play.log[-5:]
+
+
+def test_a_spravato_autoplay_session_from_check_in_to_discharge(window, qtbot, store, clock):
+    """``--autoplay --route in``: an intranasal esketamine session, devices charted with their times, no
+    infusion rate, esketamine named on the screen and the summary, discharged."""
+    from ketachart.domain.session import SessionState
+    from ketachart.report.model import build_summary
+    from ketachart.store.models import DoseAdministration, RateChange
+
+    play = _Autoplay(window, clock, ("nurse.a", ""), ("nurse.b", ""), route="in")
+    steps = 0
+    while not play.finished and steps < 2000:
+        play.step()
+        window._repaint()
+        qtbot.wait(1)
+        steps += 1
+        if window.stack.currentWidget() is window.session and window.c.view is not None:
+            assert not window.session.rate_button.isEnabled()
+            assert "esketamine" in window.session.patient_label.full_text
+        clock.advance(15)
+    assert play.finished, play.log[-5:]
+    (dose,) = store.rows(DoseAdministration)
+    sid = dose["session_id"]
+    assert dose["route"] == "IN" and dose["drug"] == "esketamine" and dose["dose_mg"] == 56
+    assert store.session_state(sid) is SessionState.DISCHARGED and store.rows(RateChange) == []
+    summary = build_summary(store, sid, now=clock.now())
+    assert "Esketamine" in summary.dose.drug
+    notes = [o["text"] for o in store.rows(Observation) if o["kind"] == "note"]
+    assert any("Device 1 of 2" in n for n in notes) and any("Device 2 of 2" in n for n in notes)
