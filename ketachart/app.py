@@ -216,7 +216,7 @@ def run_app(args: argparse.Namespace) -> int:
             window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
             if args.autoplay:
                 autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None),
-                                    pin=DEMO_PIN)
+                                    pin=DEMO_PIN, route=getattr(args, "route", "iv"))
                 autoplay.start()
         window.show()
         if args.demo and not (args.autoplay or args.screenshot) and not store.patients():

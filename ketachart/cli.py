@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--theme", choices=("dark", "light", "system"), default=None,
                         help="dim-room dark, light, or the OS's (this run; default: the chair's remembered choice)")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800 (screenshots)")
+    parser.add_argument("--route", choices=("iv", "in"), default="iv",
+                        help="with --autoplay: iv (IV ketamine, default) or in (intranasal esketamine, Spravato)")
     parser.add_argument("--shot-screen", dest="autoplay_screen", choices=("patients", "presession", "discharge"),
                         help="with --autoplay --screenshot: grab that screen when the script has filled it")
     parser.add_argument("--central", metavar="URL", default=None,
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same session")
     p.add_argument("--unencrypted", action="store_true", help="leave the database unencrypted for inspection")
     p.add_argument("--hours", type=float, default=None, help="monitoring length (default about 130 min)")
+    p.add_argument("--route", choices=("iv", "in"), default="iv",
+                   help="iv: IV ketamine infusion (default); in: intranasal esketamine (Spravato)")
     p.set_defaults(func=_demo_session)
 
     p = sub.add_parser("selftest", parents=[common], help="open the database and main window offscreen and check them")
@@ -101,7 +105,7 @@ def _demo_session(args: argparse.Namespace) -> int:
 
     with open_store(resolve_db(args), unencrypted=args.unencrypted, holder="ketachart demo-session") as store:
         minutes = args.hours * 60 if args.hours else None
-        session_id = write_demo_session(store, seed=args.seed, monitoring_minutes=minutes)
+        session_id = write_demo_session(store, seed=args.seed, monitoring_minutes=minutes, route=args.route.upper())
     print(session_id)
     return 0
 

@@ -191,3 +191,19 @@ def test_sessions_refuses_bad_input_with_exit_2(demo_db, tmp_path):
     assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
     r = ketachart("sessions", "--db", str(tmp_path / "missing.db"))
     assert r.returncode == 2 and "no database at" in r.stderr
+
+
+def test_demo_session_route_in_writes_a_finished_spravato_session(tmp_path):
+    path = tmp_path / "in.db"
+    result = ketachart("demo-session", "--db", str(path), "--route", "in", "--unencrypted")
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip().splitlines()[-1]
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT route FROM sessions WHERE id=?", (session_id,)).fetchone()[0] == "IN"
+    assert con.execute("SELECT drug, dose_mg FROM dose_administrations").fetchone() == ("esketamine", 56.0)
+    events = [r[0] for r in con.execute("SELECT event FROM session_events WHERE session_id=? ORDER BY effective_at", (session_id,))]
+    assert events[0] == "check-in" and events[-1] == "discharge"
+    assert con.execute("SELECT count(*) FROM rate_changes").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM vital_readings WHERE parameter LIKE 'PUMP%'").fetchone()[0] == 0
+    bad = ketachart("demo-session", "--db", str(tmp_path / "x.db"), "--route", "im", "--unencrypted")
+    assert bad.returncode == 2

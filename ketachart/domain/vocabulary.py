@@ -319,8 +319,13 @@ def event_text(event: str | SessionEvent, data: dict | None, route: str = "IV") 
     text = event_label(event, route)
     if data.get("rate_ml_per_h"):
         text += f" at {data['rate_ml_per_h']:g} mL/h"
-    if data.get("volume_ml"):
+    if data.get("volume_ml") and data.get("delivered_mg") is None:
         text += f", {data['volume_ml']:g} mL given"
+    if "completed" in data:
+        text += " (completed)" if data["completed"] else " EARLY"
+    if data.get("delivered_mg") is not None:
+        text += f", {data['delivered_mg']:g} mg delivered ({data.get('delivered_ml', 0):g} mL"
+        text += {"pump": ", pump", "typed": ", typed", "ordered": ""}.get(data.get("delivered_source", ""), "") + ")"
     if data.get("reason"):
         text += f" - {data['reason']}"
     return text
@@ -365,3 +370,15 @@ DRUG_LABELS = {"ketamine": "Ketamine (Schedule III)", "esketamine": "Esketamine 
 
 def route_words(route: str) -> RouteWords:
     return ROUTES.get(route, ROUTES["IV"])
+
+
+def drug_of(route: str) -> str:
+    """The drug a route gives: IV ketamine, intranasal esketamine."""
+    return "esketamine" if route == "IN" else "ketamine"
+
+
+def dose_words(route: str, dose_mg: float) -> str:
+    """A dose as a nurse says it: "ketamine IV 40 mg", "esketamine (Spravato) intranasal 84 mg (3 devices)"."""
+    if route == "IN":
+        return f"esketamine (Spravato) intranasal {dose_mg:g} mg ({int(dose_mg // 28)} devices)"
+    return f"ketamine IV {dose_mg:g} mg"

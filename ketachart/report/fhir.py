@@ -51,6 +51,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import quote
 
+from ..domain.administration import end_text
 from ..domain.codes import BP_PANEL_LOINC, BP_PANEL_MDC, Parameter
 from ..domain.errors import ClinicalInputError
 from ..domain.session import SessionEvent
@@ -429,6 +430,11 @@ def _medication(view, users, subject, encounter, started, stopped, readings, fin
     pump = [r for r in readings if r.parameter == Parameter.PUMP_VI.value and r.usable is not None]
     if pump:
         notes.append(f"pump-reported volume infused {pump[-1].usable:g} mL at {_iso(pump[-1].at)}")
+    end, balance = view.administration_end, view.balance()
+    if end is not None and end.delivered_mg is not None:
+        notes.append(end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else ""))
+        notes.append(balance.text())
+        dosage["dose"] = _quantity(end.delivered_mg, "mg")  # what was given; the ordered amount is in the note
     if view.dose.amended:
         notes.append(f"amended: {d.get('reason') or ''}")
     began = view.infusion_started_at  # administration (IV infusion or first IN device) really started
@@ -441,7 +447,7 @@ def _medication(view, users, subject, encounter, started, stopped, readings, fin
     if began is None:
         status = "not-done"  # the session ended before the dose was given
     elif stopped:
-        status = "completed"
+        status = "stopped" if end is not None and not end.completed else "completed"  # an early stop
     elif aborted_at:
         status = "stopped"
     else:

@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain.administration import end_text
 from ..domain.codes import Parameter
 from ..domain.monitoring import MonitoringPoints, bp_figure, monitoring_points
 from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
@@ -362,6 +363,11 @@ def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopp
         Field("Started", clk.hm(started) if started else "not started"),
         Field("Stopped", clk.hm(stopped) if stopped else ("-" if d["route"] == "IN" else "still running")),
     ]
+    end, balance = view.administration_end, view.balance()
+    if end is not None and d["route"] == "IV":
+        fields.append(Field("Delivered", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else "")
+                            + (f"; {balance.text()}" if balance.discrepancy or balance.wasted_after_mg else ""),
+                            flag=not end.completed or balance.discrepancy))
     if d["route"] == "IV" and started:
         timing = view.timing(stopped or now)
         fields.append(Field("Running time", format_duration(timing.infusion_elapsed)

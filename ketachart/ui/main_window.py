@@ -49,12 +49,17 @@ class MainWindow(QMainWindow):
         for w in (self.blank, self.patients, self.presession, self.session, self.discharge):
             self.stack.addWidget(w)
         self.stack.setCurrentWidget(self.blank)
+        self._current_screen = self.blank
+        self.stack.currentChanged.connect(self._screen_changed)
         self.status_label = QLabel(f"Chart: {store.path}  ·  chair {store.device_id}")
         self.status_label.setObjectName("muted")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.vitals_label = QLabel()
         self.vitals_label.setObjectName("muted")
+        # one line, bounded: a long or two-line writer error must never grow the window past the screen
+        self.vitals_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.vitals_label.setMaximumWidth(360)
         self.statusBar().addPermanentWidget(self.vitals_label)
         self.user_label = QLabel("")
         self.statusBar().addPermanentWidget(self.user_label)
@@ -108,6 +113,13 @@ class MainWindow(QMainWindow):
     def show_blank(self) -> None:
         self.stack.setCurrentWidget(self.blank)
 
+    def _screen_changed(self, _index: int) -> None:
+        """Stale text goes with the screen it was about: the message line of the screen just left is cleared."""
+        left, self._current_screen = self._current_screen, self.stack.currentWidget()
+        line = getattr(left, "message", None)
+        if line is not None and hasattr(line, "clear") and left is not self._current_screen:
+            line.clear()
+
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:
         """Reopen a session in progress (crash recovery), else show the patient list."""
@@ -120,7 +132,9 @@ class MainWindow(QMainWindow):
 
     def route(self) -> None:
         v = self.c.view
-        if v is None:
+        if v is None and self.c.planned is not None:
+            self.show_presession()
+        elif v is None:
             self.show_patients()
         elif v.state is SessionState.PLANNED or (v.state is SessionState.CHECKED_IN and v.dose is None):
             self.show_presession()
@@ -150,8 +164,11 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.discharge)
 
     def _after_discharge(self, _sid: str) -> None:
+        pid = self.c.view.patient["patient_id"] if self.c.view is not None else None
         self.c.close_session()
         self.show_patients()
+        if pid:
+            self.patients.select_patient(pid)  # by id: the list may have grown or reordered meanwhile
 
     def toggle_theme(self) -> None:
         """Dark -> light -> follow the operating system -> dark (remembered for this chair)."""
@@ -199,7 +216,9 @@ class MainWindow(QMainWindow):
             self.discharge.update_decision()
         self.sound.set_active(bool(self.c.unacknowledged()))
         err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
-        self.vitals_label.setText(f"vitals saved: {self.c.vitals_saved}{err}")
+        text = f"vitals saved: {self.c.vitals_saved}{err}"
+        self.vitals_label.setText(" ".join(text.split()))  # one line; the whole text in the tooltip
+        self.vitals_label.setToolTip(text if err else "")
 
     def lock_clocks_text(self) -> str:
         """The clocks for the lock screen: times only, never who the patient is."""

@@ -86,7 +86,9 @@ def test_dose_rate_changes_and_scales_round_trip(demo, bundle):
     view = session_view(store, sid)
     mas = _resources(bundle, "MedicationAdministration")
     parent = next(m for m in mas if "partOf" not in m)
-    assert parent["dosage"]["dose"]["value"] == view.dose.row["dose_mg"]
+    end = view.administration_end  # the dose given is what was delivered (the ordered amount is in a note)
+    assert parent["dosage"]["dose"]["value"] == (end.delivered_mg if end else view.dose.row["dose_mg"])
+    assert any(f"ordered {view.dose.row['dose_mg']:g} mg" in n["text"] for n in parent["note"])
     assert parent["contained"][0]["batch"]["lotNumber"] == view.dose.row["lot"]
     assert parent["dosage"]["route"]["coding"][0]["code"] == "47625008"
     children = sorted((m for m in mas if "partOf" in m), key=lambda m: m["effectivePeriod"]["start"])
