@@ -67,7 +67,15 @@ def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
 
 
 def _demo_history(store: ChartStore) -> None:
-    """A fresh demo chart gets a few finished sessions, so the course view has a history to show."""
+    """A fresh demo chart gets a demo clinic identity (so every export works, FHIR included) and a few finished
+    sessions, so the course view has a history to show."""
+    from .store.records import clinic_settings, set_clinic_settings
+    from .store.repository import SYSTEM_AUTHOR
+
+    if not clinic_settings(store):
+        set_clinic_settings(store, {"clinic_name": "KetaChart demo clinic",
+                                    "mrn_system": "https://demo-clinic.example/fhir/mrn"},
+                            reason="demo chart", author=SYSTEM_AUTHOR)
     if store.patients():
         return
     from datetime import timedelta

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noqa: ANN001
-    patients = subparsers.add_parser("patients", parents=[common], help="bring patients in from a file or the EHR")
+    patients = subparsers.add_parser("patients", help="bring patients in from a file or the EHR")
     sub = patients.add_subparsers(dest="patients_command", metavar="ACTION", required=True)
     p = sub.add_parser("import", parents=[common], help="create or update patients from a CSV file",
                        description="Accepted headers: MRN, Family name/Last name, Given name/First name, "

@@ -196,7 +196,8 @@ class RecordsCommands:
 
 
 def check_presession_records(store: ChartStore, session_id: str, items: dict[str, str], dose: IvDose | IntranasalDose,
-                             lot: str = "", strength: str = "", vial_ml: str = "", expiry: str = "") -> dict:
+                             lot: str = "", strength: str = "", vial_ml: str = "", expiry: str = "",
+                             planned: tuple[dict, str] | None = None) -> dict:
     """Before the pre-session save writes anything: the required items answered (typed now or charted before),
     the prescriber's signed order when the policy asks for one (and the dose matching it), the product's lot not
     expired. Returns what :func:`write_presession_records` writes. Raises ClinicalInputError naming the gap."""
@@ -206,11 +207,16 @@ def check_presession_records(store: ChartStore, session_id: str, items: dict[str
             raise ClinicalInputError(f"unknown pre-session item {key!r}")
         if answer not in (YES, NO, NOT_ASKED, None):
             raise ClinicalInputError(f"{ITEM_BY_KEY[key].question}: answer Yes, No or Not asked")
-    answers = {**rc.presession_answers(session_id), **{k: v for k, v in items.items() if v is not None}}
-    session = rc._session(session_id)
-    patient = store.patient(session["patient_id"])
-    check_presession_answers(answers, session["route"], patient.get("sex"), tuple(store.policy.presession_required))
-    order = order_of(store, session_id)
+    typed = {k: v for k, v in items.items() if v is not None}
+    if session_id is None:  # a pre-session not stored yet (``planned`` = (patient, route)): only what is typed now
+        patient, route = planned
+        answers, order = typed, None
+    else:
+        answers = {**rc.presession_answers(session_id), **typed}
+        session = rc._session(session_id)
+        patient, route = store.patient(session["patient_id"]), session["route"]
+        order = order_of(store, session_id)
+    check_presession_answers(answers, route, patient.get("sex"), tuple(store.policy.presession_required))
     if order is not None or store.policy.order_required_before_dose:
         order = rc.check_order_matches(session_id, dose) if order is not None else None
         if order is None:

@@ -391,7 +391,9 @@ class ChairService:
                 raise ClinicalInputError("the witness must be someone else")
         # issue 16: required pre-session items, the prescriber's order, the product's expiry (chair/records.py)
         v["records"] = check_presession_records(self.store, self.session_id, form.items, v["dose"],
-                                                form.lot, form.vial_strength_mg_per_ml, form.vial_ml, form.expiry)
+                                                form.lot, form.vial_strength_mg_per_ml, form.vial_ml, form.expiry,
+                                                planned=(self.planned.patient, self.planned.route)
+                                                if self.planned is not None else None)
         return v
 
     def presession_signing(self, form: PresessionForm) -> SigningFlow:

@@ -126,12 +126,12 @@ def _checked_in(window, qtbot):
 
 
 def _summary_and_fhir(store, sid, clock):
-    from ketachart.report.fhir import build_bundle
+    from ketachart.report.fhir import FhirOptions, build_bundle
     from ketachart.report.model import build_summary
 
     summary = build_summary(store, sid, now=clock.now())
     fields = {f.label: f for f in summary.dose.fields}
-    bundle = build_bundle(store, sid)
+    bundle = build_bundle(store, sid, options=FhirOptions("https://ehr.clinic.example/mrn"))
     ma = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"
           and "partOf" not in e["resource"]][0]  # the administration (its running segments are partOf it)
     return fields, ma
@@ -186,7 +186,7 @@ def test_early_stop_with_a_pump_charts_the_pump_volume(window, qtbot, store, clo
 
 
 def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock):
-    from ketachart.report.fhir import build_bundle
+    from ketachart.report.fhir import FhirOptions, build_bundle
 
     sid = _checked_in(window, qtbot)
     s = window.session
@@ -211,7 +211,7 @@ def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock)
     assert 51 not in list(window.c.live.hr.arrays()[1])  # ... nor its trace
     assert s.tiles["bp"].value.text() == "142/88" and "manual" in s.tiles["bp"].sub.text()
     assert len(s.plot.manual_sys.data) == 2 and s.plot.manual_sys.opts["brush"].style() == Qt.BrushStyle.NoBrush
-    bundle = build_bundle(store, sid)
+    bundle = build_bundle(store, sid, options=FhirOptions("https://ehr.clinic.example/mrn"))
     bps = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
            and "85354-9" in str(e["resource"].get("code"))]
     assert len([b for b in bps if "142" in str(b)]) == 1  # one FHIR Observation for the one BP
