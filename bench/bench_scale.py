@@ -2,7 +2,8 @@
 
 The year-sized chart (250 demo sessions, ``--quick``: far fewer) is built by this benchmark itself through
 the real store API (``write_demo_session``, each session in one ``atomic`` transaction) and cached between
-runs under ``$KETACHART_BENCH_CACHE`` (default ``~/.cache/ketachart-bench``), keyed by the schema version
+runs under ``$KETACHART_BENCH_CACHE`` (default ``~/.cache/ketachart-bench``; ``$KETACHART_BENCH_SCALE_SESSIONS``
+builds another size, said in each line), keyed by the schema version
 and a digest of the store and demo code, so a change to either builds a fresh one. Every figure carries the
 chart's size (``sessions``, ``rows``, ``file_mb``).
 
@@ -102,6 +103,7 @@ def build_chart(sessions: int) -> tuple[Path, dict]:
     con.close()
     size = _file_bytes(tmp)
     tmp.rename(path)
+    Path(f"{tmp}.lock").unlink(missing_ok=True)
     info = {"sessions": sessions, "rows": rows, "file_bytes": size, "build_s": round(build_s, 1),
             "bytes_per_session": round((size - empty_bytes) / sessions),
             "rows_per_session": round((rows - empty_rows) / sessions)}
@@ -125,10 +127,11 @@ def _run_cli(args: list[str], cwd: Path) -> tuple[float, float, subprocess.Compl
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    peak_kb = 0.0
+    peak_kb, cpu = 0.0, 0.0
     for line in done.stderr.splitlines():
         if line.startswith("PEAK_KB "):
-            peak_kb = float(line.split()[1])
+            peak_kb, cpu = float(line.split()[1]), float(line.split()[2])
+    done.cpu_s = cpu  # type: ignore[attr-defined]  - CPU seconds: the machine may be shared
     return seconds, peak_kb / 1024, done
 
 
@@ -137,7 +140,8 @@ def _run_cli(args: list[str], cwd: Path) -> tuple[float, float, subprocess.Compl
 _PEAK_CHILD = """
 import resource, subprocess, sys
 code = subprocess.call([sys.executable, '-m', 'ketachart.cli', *sys.argv[1:]])
-print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print('PEAK_KB', use.ru_maxrss, use.ru_utime + use.ru_stime, file=sys.stderr)
 sys.exit(code)
 """
 
@@ -168,12 +172,14 @@ def _open_s(path: Path, repeat: int = 3) -> float:
 
 
 def run(quick: bool = False):
-    sessions = QUICK_SESSIONS if quick else YEAR_SESSIONS
+    sessions = QUICK_SESSIONS if quick else int(os.environ.get("KETACHART_BENCH_SCALE_SESSIONS") or YEAR_SESSIONS)
     path, info = build_chart(sessions)
     size = {"sessions": info["sessions"], "rows": info["rows"], "file_mb": round(info["file_bytes"] / 1e6, 1),
             "build_s": info["build_s"], "cached": info["cached"]}
     if quick:
         size["quick"] = f"--quick: {sessions} sessions, not the year-sized {YEAR_SESSIONS}"
+    elif sessions != YEAR_SESSIONS:
+        size["note"] = f"KETACHART_BENCH_SCALE_SESSIONS={sessions}, not the year-sized {YEAR_SESSIONS}"
     yield {"name": "store.scale_chart", "value": size["rows"], "unit": "rows", **size}
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
@@ -181,7 +187,8 @@ def run(quick: bool = False):
         seconds, peak_mb, done = _run_cli(["verify", "--db", str(path), "--unencrypted"], work)
         ok = done.returncode == 0
         yield {"name": "store.verify_rows_s", "value": round(info["rows"] / seconds), "unit": "rows/s",
-               "seconds": round(seconds, 2), "ok": ok, "baseline_raw_sqlite_read_rows_s": round(raw_rows_s),
+               "seconds": round(seconds, 2), "cpu_s": round(done.cpu_s, 2),
+               "rows_per_cpu_s": round(info["rows"] / done.cpu_s) if done.cpu_s else None, "ok": ok, "baseline_raw_sqlite_read_rows_s": round(raw_rows_s),
                **({} if ok else {"output": (done.stdout + done.stderr)[-400:]}), **size}
         yield {"name": "store.verify_peak_mb", "value": round(peak_mb, 1), "unit": "MB", **size}
         seconds, peak_mb, done = _run_cli(["selftest", "--db", str(path), "--unencrypted"], work)
