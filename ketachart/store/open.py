@@ -60,7 +60,7 @@ def file_kind(path: Path) -> str:
 
 
 # Rows of the hash chain checked at every open: the newest ones, where a tamperer covering recent charting
-# would have to work. The whole chain is checked by ``selftest`` and ``ketachart verify`` (a year of 1 Hz
+# would have to work. The whole chain is checked by ``ketachart verify`` (``selftest``: a longer tail; a year of 1 Hz
 # charting is millions of rows: checking all of them would make every start take minutes).
 OPEN_VERIFY_TAIL_ROWS = 5000
 
