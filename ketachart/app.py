@@ -28,6 +28,7 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
     from .chair import ChairService
     from .hardware.devices import DeviceManager
     from .ui.bridge import ReadingBridge
+    from .ui.about import add_about_button, app_icon
     from .ui.controller import ChairController
     from .ui.main_window import MainWindow
 
@@ -36,7 +37,10 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
                          on_writer_report=bridge.writer_report.emit)  # writer thread -> queued to the GUI thread
     accounts = accounts or Accounts(store)
     chair.signatures = Signatures(store, accounts)
-    return MainWindow(store, clock, ChairController(chair, bridge), accounts, **options)
+    window = MainWindow(store, clock, ChairController(chair, bridge), accounts, **options)
+    window.setWindowIcon(app_icon())
+    add_about_button(window)
+    return window
 
 
 def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
@@ -163,6 +167,12 @@ def run_app(args: argparse.Namespace) -> int:
         speed = 1.0
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("KetaChart")
+    from . import __version__
+    from .ui.about import app_icon
+
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("ketachart")  # Wayland/X11 match the window to ketachart.desktop and its icon
+    app.setWindowIcon(app_icon())
     store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
     window = None
     sync = None
@@ -183,7 +193,7 @@ def run_app(args: argparse.Namespace) -> int:
         # Otherwise the window opens on its sign-in dialog (first start: the admin-creation dialog);
         # the signed-in user becomes store.author.
         # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
-        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
+        window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None),
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
         sync = _install_sync(window, store, args)
         from .ui.board.launch import BoardButton  # "Clinic board…" for admins (issue 15)
@@ -206,7 +216,7 @@ def run_app(args: argparse.Namespace) -> int:
             window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
             if args.autoplay:
                 autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None),
-                                    pin=DEMO_PIN)
+                                    pin=DEMO_PIN, route=getattr(args, "route", "iv"))
                 autoplay.start()
         window.show()
         if args.demo and not (args.autoplay or args.screenshot) and not store.patients():

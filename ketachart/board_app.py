@@ -16,19 +16,23 @@ from pathlib import Path
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("board", parents=[common], help="the clinic board: every chair at a glance, live")
+    from .cli_types import output_path
+
+    # no --db: the board reads the central, never a chair's chart
+    p = subparsers.add_parser("board", help="the clinic board: every chair at a glance, live")
     p.add_argument("--central", metavar="URL", default=None,
                    help="central PostgreSQL URL of the board's read-only login (else $KETACHART_CENTRAL / config)")
-    p.add_argument("--sslmode", default=None)
-    p.add_argument("--sslrootcert", default=None, metavar="FILE")
+    p.add_argument("--sslmode", default=None, help="TLS mode (disable, require, verify-ca, verify-full ...)")
+    p.add_argument("--sslrootcert", default=None, metavar="FILE", help="CA certificate for verify-ca/verify-full")
     p.add_argument("--demo", action="store_true", help="simulated chairs on a private central (needs PostgreSQL)")
     p.add_argument("--chairs", type=int, default=8, help="with --demo: how many simulated chairs (1-20)")
     p.add_argument("--initials", action="store_true", help="initials and MRN only, whatever the clinic policy says")
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     p.add_argument("--poll-s", type=float, default=30.0, help="fallback re-read of every chair (seconds)")
-    p.add_argument("--screenshot", type=Path, default=None, help="save a grab of the board and exit")
+    p.add_argument("--screenshot", type=output_path, default=None, metavar="FILE.png",
+                   help="save a grab of the board and exit")
     p.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1920x1080")
-    p.add_argument("--theme", choices=("dark", "light"), default="dark")
+    p.add_argument("--theme", choices=("dark", "light"), default="dark", help="dark (default) or light")
     p.add_argument("--quit-after", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run_board)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from .domain.alerts import AlertRules
 from .domain.clock import FakeClock
 from .domain.codes import Parameter
-from .domain.dosing import iv_dose
+from .domain.dosing import intranasal_dose, iv_dose
 from .domain.readings import Quality, Reading
 from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, evaluate_discharge, padss_total
 from .domain.session import SessionEvent
@@ -49,8 +49,12 @@ def _ensure_user(store: ChartStore, user_id: str, name: str) -> None:
 
 
 def write_demo_session(store: ChartStore, seed: int = 0, monitoring_minutes: float | None = None,
-                       start: datetime | None = None) -> str:
-    """Write one finished IV session; returns its id. Deterministic for a given seed and start."""
+                       start: datetime | None = None, route: str = "IV") -> str:
+    """Write one finished session (``route`` IV ketamine or IN esketamine/Spravato); returns its id.
+    Deterministic for a given seed, start and route."""
+    route = route.upper()
+    if route not in ("IV", "IN"):
+        raise ValueError("route must be IV or IN")
     rng = random.Random(seed)
     real_clock = store.clock
     start = start or datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc) + timedelta(days=seed % 300, hours=(seed // 300) % 8)
@@ -61,22 +65,25 @@ def write_demo_session(store: ChartStore, seed: int = 0, monitoring_minutes: flo
         for uid, name in (DEMO_NURSE, DEMO_WITNESS):
             _ensure_user(store, uid, name)
         store.author = DEMO_NURSE[0]
-        return _write(store, clock, rng, seed, start, monitoring_minutes or 130.0)
+        return _write(store, clock, rng, seed, start, monitoring_minutes or 130.0, route)
     finally:
         store.clock = real_clock
         store.author = previous_author
 
 
-def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, start: datetime, minutes: float) -> str:
+def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, start: datetime, minutes: float,
+           route: str = "IV") -> str:
+    intranasal = route == "IN"
     family, given, dob, sex = NAMES[seed % len(NAMES)]
     mrn = f"DEMO-{seed:04d}"
     existing = [p for p in store.patients() if p["mrn"] == mrn]
     weight = round(58 + rng.uniform(0, 40), 1)
     patient = existing[0] if existing else store.create_patient(mrn, family, given, dob, sex, weight)
     pid = patient["patient_id"]
-    courses = store.rows(Course, patient_id=pid)
-    course = courses[0] if courses else store.create_course(pid, "IV", "IV ketamine, induction")
-    session = store.create_session(pid, "IV", course["id"], chair="Chair 2")
+    courses = [c for c in store.rows(Course, patient_id=pid) if c["route"] == route]
+    course = courses[0] if courses else store.create_course(
+        pid, route, "Intranasal esketamine, induction" if intranasal else "IV ketamine, induction")
+    session = store.create_session(pid, route, course["id"], chair="Chair 2")
     sid = session["id"]
     store.audit("open-chart", f"patients:{pid}")
     sim = SimPatient(seed=seed + 1, scenario="ketamine")
@@ -109,9 +116,13 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
     first_s, last_s = -10 * 60, int(minutes * 60)
     nibp_times = sorted(set(int(t) for t in sim.nibp_times(first_s, last_s)))
     baseline = sim.nibp_at(first_s)
-    dose = iv_dose(weight, policy.mg_per_kg_default, policy.concentration_mg_per_ml_default,
-                   policy.infusion_min_default, policy)
-    rate = dose.rate_ml_per_h
+    if intranasal:
+        dose = intranasal_dose(56, policy)
+        rate = 0.0
+    else:
+        dose = iv_dose(weight, policy.mg_per_kg_default, policy.concentration_mg_per_ml_default,
+                       policy.infusion_min_default, policy)
+        rate = dose.rate_ml_per_h
     spo2_dip = (45 * 60, 45 * 60 + 25)  # a short desaturation while deeply dissociated
     infusion_stop_min = 42.0
     rate_change_s = int(24.5 * 60)
@@ -137,7 +148,7 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
                 out += [Reading(Parameter.NIBP_SYS, bp.sys, host, source="device:ge"),
                         Reading(Parameter.NIBP_DIA, bp.dia, host, source="device:ge"),
                         Reading(Parameter.NIBP_MEAN, bp.mean, host, source="device:ge")]
-            if 0 <= t <= infusion_stop_min * 60 and t % 10 == 0:
+            if not intranasal and 0 <= t <= infusion_stop_min * 60 and t % 10 == 0:
                 current_rate = rate if t < rate_change_s else reduced_rate
                 out += [Reading(Parameter.PUMP_RATE, current_rate, host, source="device:bbraun"),
                         Reading(Parameter.PUMP_VI, round(delivered_ml(t), 1), host, source="device:bbraun")]
@@ -173,12 +184,15 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
 
     # --- dose, waste, start ---------------------------------------------------------------------
     chart_until(-3)
-    dose_row = store.record_dose(sid, dose, lot=f"KET{2400 + seed:05d}", prepared_by=DEMO_NURSE[0])
+    dose_row = store.record_dose(sid, dose, lot=f"{'ESK' if intranasal else 'KET'}{2400 + seed:05d}",
+                                 prepared_by=DEMO_NURSE[0])
+    store.sign(DoseAdministration, dose_row["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
+    if intranasal:  # Spravato: two 28 mg devices, 5 minutes apart; the 40-minute BP; no pump, no infusion
+        return _write_intranasal(store, sid, chart_until, at, minutes, pending_alerts)
     vial_mg = 50.0 if dose.dose_mg <= 50 else 100.0
     waste = store.observe(sid, Kind.WASTE, value=round(vial_mg - dose.dose_mg, 1),
                           data={"amount_mg": round(vial_mg - dose.dose_mg, 1), "method": "sharps container, rendered unrecoverable",
                                 "witness": DEMO_WITNESS[0], "vial_mg": vial_mg})
-    store.sign(DoseAdministration, dose_row["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
     store.sign(Observation, waste["id"], user_id=DEMO_WITNESS[0], printed_name=DEMO_WITNESS[1], meaning="witnessed")
     chart_until(0)
     store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate})
@@ -216,7 +230,7 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
         (41, lambda: store.amend(Observation, state["nausea"]["id"], "Mis-keyed: patient rated nausea 3, not 6", value=3)),
         # the reduced rate means less than the prepared volume ran in 42 min: chart what the pump delivered
         (infusion_stop_min, lambda: store.session_event(
-            sid, SessionEvent.STOP_INFUSION, data={"volume_ml": round(delivered_ml(infusion_stop_min * 60), 1)})),
+            sid, SessionEvent.STOP_INFUSION, data=_delivered(dose, delivered_ml(infusion_stop_min * 60)))),
         (47, acknowledge_all),
         (55, obs(Kind.DISSOCIATION, 1)),
         (60, obs(Kind.SEDATION, 5)),
@@ -243,6 +257,44 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
     checklist = store.save_checklist(sid, "discharge", {"checklist": check, "padss": padss}, score=padss_total(padss),
                                      passed=decision.passed,
                                      override_reason=None if decision.passed else "; ".join(decision.reasons))
+    store.sign(Checklist, checklist["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
+    chart_until(minutes)
+    store.session_event(sid, SessionEvent.DISCHARGE)
+    return sid
+
+
+def _delivered(dose, ml: float) -> dict:
+    """The administration end the chair records at Stop (domain.administration): what the pump delivered."""
+    ml = round(ml, 1)
+    return {"completed": True, "delivered_ml": ml, "delivered_mg": round(ml * dose.concentration_mg_per_ml, 2),
+            "delivered_source": "pump", "volume_ml": ml}
+
+
+def _write_intranasal(store: ChartStore, sid: str, chart_until, at, minutes: float, pending_alerts: list) -> str:
+    """The rest of a Spravato session: each device charted with its time, the 40-minute BP, discharge at 2 h."""
+    chart_until(0)
+    store.session_event(sid, SessionEvent.START_INFUSION)
+    store.observe(sid, Kind.NOTE, text="Device 1 of 2 (28 mg esketamine) administered, one spray each nostril")
+    chart_until(5)
+    store.observe(sid, Kind.NOTE, text="Device 2 of 2 (28 mg esketamine) administered, 5 min after device 1")
+    chart_until(6)
+    store.session_event(sid, SessionEvent.STOP_INFUSION,
+                        data={"completed": True, "delivered_mg": 56.0, "delivered_source": "devices"})
+    for minute, kind, value in ((10, Kind.SEDATION, 5), (20, Kind.DISSOCIATION, 2), (40, Kind.DISSOCIATION, 1),
+                                (60, Kind.SEDATION, 5), (90, Kind.DISSOCIATION, 0)):
+        chart_until(minute)
+        store.observe(sid, kind, value=value)
+        if minute == 40:
+            store.observe(sid, Kind.NOTE, text="40-minute post-dose BP taken (monitor NIBP)")
+    chart_until(100)
+    for alert in pending_alerts:
+        store.acknowledge_alert(alert["id"], "Reviewed with prescriber; continue monitoring")
+    pending_alerts.clear()
+    chart_until(minutes - 5)
+    check = {key: True for key, _ in DISCHARGE_ITEMS}
+    padss = {key: 2 for key, _, _ in PADSS_ITEMS}
+    checklist = store.save_checklist(sid, "discharge", {"checklist": check, "padss": padss}, score=padss_total(padss),
+                                     passed=True)
     store.sign(Checklist, checklist["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
     chart_until(minutes)
     store.session_event(sid, SessionEvent.DISCHARGE)

@@ -55,16 +55,46 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
         app.processEvents()
         image = window.grab()
         checks.append(("main window", not image.isNull() and image.width() > 0, f"{image.width()}x{image.height()}"))
+        from .ui.about import app_icon
+
+        checks.append(("application icon", not window.windowIcon().isNull() and not app_icon().isNull(),
+                       f"{len(app_icon().availableSizes())} sizes"))
         window.close()
         import numpy  # noqa: F401  - the plot stack must import inside a bundle too
         import pyqtgraph  # noqa: F401
 
         checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
+        checks.append(_central_driver())
+        checks.append(_collation())
     finally:
         store.close()
+    from . import __version__
+
+    checks.insert(0, ("version", __version__ != "0+unknown", f"KetaChart {__version__}"))
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _collation() -> tuple[str, bool, str]:
+    """Qt's ICU data answers (the Linux bundle ships a trimmed copy: packaging/icu_trim.py)."""
+    from PySide6.QtCore import QCollator, QLocale
+
+    c = QCollator(QLocale("en_US"))
+    # code-point order would put "Banana" before "apple" and "eclairs" before "éclair"
+    ok = c.compare("apple", "Banana") < 0 and c.compare("éclair", "eclairs") < 0
+    return ("text collation (ICU)", ok, "en_US" if ok else "ICU collation data missing: names would sort wrongly")
+
+
+def _central_driver() -> tuple[str, bool, str]:
+    """The PostgreSQL driver for sync loads (the Linux bundle uses the system's libpq: Debian's libpq5)."""
+    try:
+        import psycopg
+
+        return ("central sync driver", True, f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}, libpq "
+                f"{psycopg.pq.version()})")
+    except ImportError as exc:
+        return ("central sync driver", False, f"{exc}; install the PostgreSQL client library (Debian: libpq5)")
 
 
 def _damaged(exc: BaseException) -> int:

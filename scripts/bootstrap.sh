@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 QT_LIBS="libegl1 libgl1 libglib2.0-0 libfontconfig1 libxkbcommon0 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 \
 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-randr0 \
 libxcb-xinerama0 libxcb-xfixes0 libx11-xcb1"
-# poppler-utils: pdftotext/pdftoppm for the report tests; fonts so printed pages have real glyphs.
-TOOLS="poppler-utils fonts-dejavu-core"
+# poppler-utils: pdftotext/pdftoppm for the report tests; fonts so printed pages have real glyphs;
+# libpq5: the PostgreSQL client library the Linux bundle uses for sync (build.spec);
+# binutils and icu-devtools: strip and trim the bundle's libraries (build.spec, packaging/icu_trim.py).
+TOOLS="poppler-utils fonts-dejavu-core libpq5 binutils icu-devtools"
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -37,8 +39,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.ketachart-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# requirements/constraints.txt locks every third-party version (scripts/lock-deps.sh regenerates it).
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[test]"
   touch "$stamp"
 fi

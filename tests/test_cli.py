@@ -97,6 +97,118 @@ def test_unknown_database_problems_are_one_clear_line(tmp_path):
     assert bad.read_text() == "not a database\n" * 100
 
 
+# --- command line polish ---------------------------------------------------------------------------------
+def _walk(parser, path=()):
+    """Every (sub)parser of the ketachart command with its command path."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, path + (name,))
+
+
+def _options(parser):
+    import argparse
+
+    return [a for a in parser._actions
+            if not isinstance(a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction))]
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    from ketachart.cli import build_parser
+
+    missing = [f"ketachart {' '.join(path)} {a.option_strings[0] if a.option_strings else a.dest}"
+               for path, parser in _walk(build_parser()) for a in _options(parser)
+               if not a.help or (a.help == argparse.SUPPRESS and a.dest != "quit_after")]
+    assert missing == []
+
+
+def test_options_a_command_ignores_are_not_offered():
+    """A group (`users`, `policy`, `central`) passes nothing on, and a command without a chart takes no --db."""
+    import argparse
+
+    from ketachart.cli import build_parser
+
+    offered = {" ".join(path): {s for a in _options(p) for s in a.option_strings} for path, p in _walk(build_parser())}
+    groups = [path for path, p in _walk(build_parser()) if path and any(
+        isinstance(a, argparse._SubParsersAction) for a in p._actions)]
+    assert {" ".join(g) for g in groups} >= {"users", "policy", "central"}
+    for g in groups:
+        assert not offered[" ".join(g)] & {"--db", "--unencrypted"}, g
+    for command in ("sim", "capture", "decode", "ports", "central init"):
+        assert "--db" not in offered[command], command
+    for command in ("report", "export", "sessions", "selftest", "users add", "policy show", "verify", "sync"):
+        assert "--db" in offered[command], command
+
+
+def test_app_options_before_a_command_are_refused_not_ignored(tmp_path):
+    r = ketachart("--db", str(tmp_path / "other.db"), "selftest")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "ketachart selftest --db" in r.stderr
+    assert not (tmp_path / "other.db").exists()
+
+
+@pytest.mark.parametrize("target,why", [
+    ("{tmp}/no-such-folder/out.pdf", "does not exist"),
+    ("{tmp}", "is a folder"),
+    ("/proc/ketachart-out.pdf", "permission denied"),  # not writable even for root
+])
+def test_an_unwritable_output_path_is_one_line_and_exit_2(demo_db, tmp_path, target, why):
+    path, session_id = demo_db
+    out = target.format(tmp=tmp_path)
+    for args in (("report", "--db", str(path), "--unencrypted", "--session", session_id, "-o", out),
+                 ("export", "--db", str(path), "--unencrypted", "--session", session_id, "--format", "csv", "-o", out),
+                 ("encrypt-db", "--db", str(path), "--out", out)):
+        r = ketachart(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.strip().count("\n") == 0 and why in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_sessions_lists_id_patient_date_route_status(demo_db):
+    path, session_id = demo_db
+    r = ketachart("sessions", "--db", str(path), "--unencrypted")
+    assert r.returncode == 0, r.stderr
+    header, *rows = r.stdout.strip().splitlines()
+    assert header.split() == ["SESSION", "MRN", "PATIENT", "DATE", "ROUTE", "STATUS"]
+    line = next(row for row in rows if row.startswith(session_id))
+    assert line.split()[-2:] == ["IV", "discharged"]
+    mrn = line.split()[1]
+    r = ketachart("sessions", "--db", str(path), "--unencrypted", "--patient", mrn)
+    assert r.returncode == 0 and session_id in r.stdout
+    r = ketachart("sessions", "--db", str(path), "--unencrypted", "--from", "2999-01-01")
+    assert r.returncode == 0 and r.stdout == "" and "no sessions on or after 2999-01-01" in r.stderr
+
+
+def test_sessions_refuses_bad_input_with_exit_2(demo_db, tmp_path):
+    path, _ = demo_db
+    r = ketachart("sessions", "--db", str(path), "--unencrypted", "--patient", "NO-SUCH-MRN")
+    assert r.returncode == 2 and "no patient with MRN NO-SUCH-MRN" in r.stderr
+    r = ketachart("sessions", "--db", str(path), "--unencrypted", "--from", "1st of March")
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+    r = ketachart("sessions", "--db", str(tmp_path / "missing.db"))
+    assert r.returncode == 2 and "no database at" in r.stderr
+
+
+def test_demo_session_route_in_writes_a_finished_spravato_session(tmp_path):
+    path = tmp_path / "in.db"
+    result = ketachart("demo-session", "--db", str(path), "--route", "in", "--unencrypted")
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip().splitlines()[-1]
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT route FROM sessions WHERE id=?", (session_id,)).fetchone()[0] == "IN"
+    assert con.execute("SELECT drug, dose_mg FROM dose_administrations").fetchone() == ("esketamine", 56.0)
+    events = [r[0] for r in con.execute("SELECT event FROM session_events WHERE session_id=? ORDER BY effective_at", (session_id,))]
+    assert events[0] == "check-in" and events[-1] == "discharge"
+    assert con.execute("SELECT count(*) FROM rate_changes").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM vital_readings WHERE parameter LIKE 'PUMP%'").fetchone()[0] == 0
+    bad = ketachart("demo-session", "--db", str(tmp_path / "x.db"), "--route", "im", "--unencrypted")
+    assert bad.returncode == 2
+
+
 def test_selftest_rehashes_only_the_chain_tail_and_names_verify_for_the_full_check(tmp_path, monkeypatch, capsys):
     """At any chart age selftest takes seconds: it re-hashes the newest rows, not every row (that is verify)."""
     from ketachart import selftest

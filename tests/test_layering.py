@@ -13,8 +13,9 @@ import ketachart
 
 PURE_PACKAGES = ["domain", "store", "sync", "hardware", "auth", "chair", "report"]
 PURE_MODULES = ["ketachart.demo", "ketachart.paths", "ketachart.errors", "ketachart.cli"]
-# The report's rendering (QPainter/QPdfWriter) and its command, which prints through it, are its Qt part.
-QT_PARTS = ("ketachart.report.render", "ketachart.report.cli")
+# The report's rendering (QPainter/QPdfWriter: the summary and the form-like papers) and its command, which
+# prints through it, are its Qt part.
+QT_PARTS = ("ketachart.report.render", "ketachart.report.cli", "ketachart.report.paper")
 
 
 def modules_of(package: str) -> list[str]:

@@ -23,7 +23,7 @@ from ketachart.domain.readings import Quality, Reading
 from ketachart.domain.vitals import group_nibp
 from ketachart.domain.vocabulary import OBSERVATION_KINDS, Kind
 from ketachart.report.csv_export import rows as csv_rows
-from ketachart.report.fhir import build_bundle
+from ketachart.report.fhir import FhirOptions, build_bundle
 from ketachart.report.model import build_summary
 from ketachart.report.settings import ReportSettings
 from ketachart.store.open import open_store
@@ -79,7 +79,7 @@ def views(chart):
         "view": view,
         "live": live,
         "summary": build_summary(store, sid, now, ReportSettings(tz_name="UTC")),
-        "fhir": build_bundle(store, sid),
+        "fhir": build_bundle(store, sid, options=FhirOptions("https://ehr.clinic.example/mrn")),
         "csv": csv_rows(store, sid, timezone.utc),
     }
 
@@ -144,20 +144,30 @@ def _extremes(values) -> tuple[int, int]:
 
 
 def test_vitals_minimum_and_maximum_use_one_validity_rule(views, chart):
+    """Over the monitored period (from the start of administration, issue 16): every view agrees."""
     store, sid, _, _ = chart
     live = views["live"]
-    screen = {"hr": _extremes(live.hr.arrays()[1]), "spo2": _extremes(live.spo2.arrays()[1]),
-              "bp_sys": _extremes([s for _, s, d, _ in live.nibp if s is not None and d is not None])}
+    t0 = views["view"].infusion_started_at.timestamp()
+
+    def from_start(arrays):
+        t, v = arrays
+        return [x for tt, x in zip(t, v) if tt >= t0]
+
+    screen = {"hr": _extremes(from_start(live.hr.arrays())), "spo2": _extremes(from_start(live.spo2.arrays())),
+              "bp_sys": _extremes([s for t, s, d, _ in live.nibp if s is not None and d is not None and t >= t0])}
     paper = _paper_extremes(views["summary"])
 
-    device_obs = [o for o in _resources(views["fhir"], "Observation") if "method" not in o and "valueQuantity" in o]
+    monitored = [o for o in _resources(views["fhir"], "Observation")
+                 if "effectiveDateTime" in o and _fhir_time(o["effectiveDateTime"]) >= round(t0, 3)]
+    device_obs = [o for o in monitored if "method" not in o and "valueQuantity" in o]
     fhir = {"hr": _extremes([o["valueQuantity"]["value"] for o in device_obs if HR_MDC in _mdc(o)]),
             "spo2": _extremes([o["valueQuantity"]["value"] for o in device_obs if str(Parameter.SPO2.mdc) in _mdc(o)]),
-            "bp_sys": _extremes([c["valueQuantity"]["value"] for o in _resources(views["fhir"], "Observation")
+            "bp_sys": _extremes([c["valueQuantity"]["value"] for o in monitored
                                  if "method" not in o and o["code"]["coding"][0]["code"] == "85354-9"
                                  and all("valueQuantity" in c for c in o["component"][:2])
                                  for c in o["component"][:1]])}
-    usable = [r for r in views["csv"] if r["record"] == "reading" and r["usable"] == 1]
+    usable = [r for r in views["csv"] if r["record"] == "reading" and r["usable"] == 1
+              and datetime.fromisoformat(r["effective_at"]).timestamp() >= t0]
     csv = {"hr": _extremes([float(r["value"]) for r in usable if r["parameter"] == "HR"]),
            "spo2": _extremes([float(r["value"]) for r in usable if r["parameter"] == "SPO2"]),
            "bp_sys": paper["bp_sys"]}  # CSV pairs below; the BP extreme is checked there

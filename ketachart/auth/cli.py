@@ -27,39 +27,39 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     enc = argparse.ArgumentParser(add_help=False)
     enc.add_argument("--unencrypted", action="store_true", help="the database is plain SQLite (demo/inspection)")
 
-    users = subparsers.add_parser("users", parents=[common], help="manage user accounts (admins)")
+    users = subparsers.add_parser("users", help="manage user accounts (admins)")
     usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
 
     p = usub.add_parser("add", parents=[common, enc], help="add a user (the first user is the admin)")
-    p.add_argument("user_id")
+    p.add_argument("user_id", help="sign-in name, e.g. j.smith")
     p.add_argument("--name", required=True, help="printed name, as it appears on signatures")
-    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True)
-    p.add_argument("--as", dest="admin", help="your admin user id (not needed for the very first admin)")
+    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True, help="what the user may do")
+    p.add_argument("--as", dest="admin", metavar="ADMIN", help="your admin user id (not needed for the very first admin)")
     p.set_defaults(func=_users_add)
 
     p = usub.add_parser("list", parents=[common, enc], help="list users, active and inactive")
-    p.add_argument("--as", dest="admin", required=True)
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_users_list)
 
     p = usub.add_parser("deactivate", parents=[common, enc], help="mark a user inactive (their charting stays)")
-    p.add_argument("user_id")
-    p.add_argument("--reason", required=True)
-    p.add_argument("--as", dest="admin", required=True)
+    p.add_argument("user_id", help="the user to deactivate")
+    p.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_users_deactivate)
 
     p = usub.add_parser("reset-pin", parents=[common, enc], help="set a new PIN/password (lifts a lockout)")
-    p.add_argument("user_id")
-    p.add_argument("--as", dest="admin", required=True)
+    p.add_argument("user_id", help="the user whose PIN/password is reset")
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_users_reset)
 
-    policy = subparsers.add_parser("policy", parents=[common], help="show or change the clinic policy (admins)")
+    policy = subparsers.add_parser("policy", help="show or change the clinic policy (admins)")
     psub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     p = psub.add_parser("show", parents=[common, enc], help="print the policy in force as KEY=VALUE lines")
     p.set_defaults(func=_policy_show)
     p = psub.add_parser("set", parents=[common, enc], help="record a new policy version with some values changed")
     p.add_argument("changes", nargs="+", metavar="KEY=VALUE", help="e.g. dose_cap_mg=120 nibp_interval_min=10")
     p.add_argument("--reason", required=True, help="why the clinic changed it (kept in the audit trail)")
-    p.add_argument("--as", dest="admin", required=True)
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_policy_set)
 
     p = subparsers.add_parser("verify", parents=[common, enc], help="detect hand edits: hash chain and triggers")
@@ -68,7 +68,9 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.set_defaults(func=_verify)
 
     p = subparsers.add_parser("encrypt-db", parents=[common], help="write an encrypted copy of an unencrypted chart")
-    p.add_argument("--out", type=Path, required=True, help="the new encrypted file")
+    from ..cli_types import output_path
+
+    p.add_argument("--out", type=output_path, required=True, help="the new encrypted file")
     p.set_defaults(func=_encrypt_db)
 
 

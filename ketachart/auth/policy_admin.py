@@ -75,6 +75,12 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("board_push_s", "A chair with an open session sends its chart every (s)"),
         ("board_initials_only", "Wall board shows initials and MRN only (true/false)"),
     )),
+    ("Records (REMS form, pre-session)", (
+        ("rems_bp_window_min", "REMS ~40 min BP: within (min either side)"),
+        ("rems_completion_bp_window_min", "REMS BP before completion: within (min before the end)"),
+        ("presession_required", "Pre-session items required before dosing (keys)"),
+        ("order_required_before_dose", "A prescriber's signed order before the dose is prepared (true/false)"),
+    )),
 )
 CADSS_FIELD = "cadss6_item_text"
 LABELS: dict[str, str] = {key: label for _, group in POLICY_GROUPS for key, label in group}

@@ -49,6 +49,11 @@ class PresessionForm:
     waste_mg: str = ""
     waste_method: str = ""
     waste_witness: str = ""
+    # complete pre-session items (domain/records.py): key -> "yes" | "no" | "not-asked"; unticked is absent
+    items: dict = field(default_factory=dict)
+    vial_strength_mg_per_ml: str = ""  # the product: strength, vial size and expiry (an expired lot is refused)
+    vial_ml: str = ""
+    expiry: str = ""  # YYYY-MM-DD
 
     def waste(self) -> float:
         """The wasted amount in mg (0 when none was typed)."""

@@ -10,10 +10,12 @@ adapter that turns the ``on_*`` hooks into signals, and tests drive this class d
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
 from ..auth.errors import AuthError
+from ..domain.administration import AdministrationEnd, end_text, remaining_minutes, volume_infused_ml
 from ..domain.alerts import AlertFinding, AlertRules
 from ..domain.clock import utc
 from ..domain.codes import Parameter
@@ -31,12 +33,13 @@ from ..domain.scales import (
     phq9,
 )
 from ..domain.session import SessionEvent, SessionState
-from ..domain.vocabulary import Kind, kind_of
+from ..domain.vocabulary import Kind, dose_words, drug_of, kind_of
 from ..store.errors import NotFound
-from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange
+from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange, Session
 from ..store.views import SessionView, session_view
 from ..store.vitals_writer import VitalsWriter
 from .forms import PresessionForm, number
+from .records import check_presession_records, write_presession_records
 from .saved_trace import trace_saved, trace_vitals_committed
 from .signing import SignatureStep, SigningFlow
 
@@ -44,8 +47,26 @@ USER_ERRORS = (ClinicalInputError, IllegalTransition, NotFound)  # what a nurse 
 SIGNING_ERRORS = USER_ERRORS + (AuthError,)  # ... and, while signing, a wrong PIN or a locked account
 
 
+PUMP_PARAMETERS = frozenset({Parameter.PUMP_RATE, Parameter.PUMP_VI, Parameter.PUMP_VTBI, Parameter.PUMP_STATE,
+                             Parameter.PUMP_ALARM})
+PUMP_FRESH_S = 60.0  # a pump report older than this is not "the pump's volume now"
+
+
 def _nothing(*_args) -> None:
     return None
+
+
+def course_label(route: str) -> str:
+    return "IV ketamine course" if route == "IV" else "Intranasal esketamine course"
+
+
+@dataclass
+class PlannedSession:
+    """A pre-session being filled in for ``patient``: held in memory only; saving it creates the session."""
+
+    patient: dict
+    route: str
+    number: int  # the session's number in its course, once saved
 
 
 def baseline_bp(view: SessionView | None) -> tuple[float, float] | None:
@@ -60,6 +81,8 @@ def baseline_bp(view: SessionView | None) -> tuple[float, float] | None:
 class ChairService:
     """The open session at this chair and every command on it. Call from one thread (the UI's)."""
 
+    planned: PlannedSession | None = None  # a pre-session being filled in: nothing stored until saved
+
     def __init__(self, store, clock, devices=None, *, speed: float = 1.0, writer_interval_s: float = 1.0,
                  on_writer_report: Callable[[int, str], None] | None = None) -> None:
         self.store = store
@@ -73,14 +96,17 @@ class ChairService:
         self.session_id: str | None = None
         self.view: SessionView | None = None
         self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...): the monitor-silent rule
+        self._watching_since: dict[str, datetime] = {}  # by source: first tick a connection had sent nothing
+        self.pump_latest: dict[Parameter, Reading] = {}  # the pump's last report of each kind (the pump tile)
         self._discharge_offered = False
         self._chart_opened: str | None = None
+        self.planned: PlannedSession | None = None  # a pre-session being filled in: nothing stored until saved
         # hooks for the UI adapter (no-ops here): all called on the caller's thread
         self.on_view_changed: Callable[[], None] = _nothing
         self.on_message: Callable[[str, str], None] = _nothing  # text, kind: saved | error | info
         self.on_discharge_due: Callable[[], None] = _nothing
         self.on_session_closed: Callable[[str], None] = _nothing
-        self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals, for the live view
+        self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals (not stored as readings)
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
@@ -102,10 +128,12 @@ class ChairService:
         self._discharge_offered = False
         history = self.store.readings(session_id)
         self.rules = AlertRules(self.policy)
-        self.last_reading_at = {}
+        # what the devices last sent is the chair's, not the session's: a monitor streaming while the session
+        # opens is not "silent" (a false "No reading from the GE" at start came from forgetting it here)
         for row in history:  # rebuild what the rules remember; findings were stored when they happened
-            if row.get("source"):
-                self.last_reading_at[row["source"]] = utc(row["effective_at"])
+            src = row.get("source")
+            if src and (src not in self.last_reading_at or utc(row["effective_at"]) > self.last_reading_at[src]):
+                self.last_reading_at[src] = utc(row["effective_at"])
             if row["value"] is None:
                 continue
             try:
@@ -157,6 +185,8 @@ class ChairService:
         """Device readings (in arrival order): chart them (writer thread) and judge them by the alert rules."""
         for r in batch:
             self.last_reading_at[r.source] = r.host_time
+            if r.parameter in PUMP_PARAMETERS:
+                self.pump_latest[r.parameter] = r
         if self.session_id is None or (self.view and self.view.state.is_final):
             return
         self.writer.submit(self.session_id, [r for r in batch if r.worth_charting])
@@ -183,9 +213,11 @@ class ChairService:
         findings = []
         for conn in self.devices.monitors() if self.devices is not None else ():
             last = self.last_reading_at.get(conn.source)
-            silent = last is None or (now - last).total_seconds() > quiet
-            if last is None and conn.state not in ("streaming", "silent", "lost"):
-                silent = False  # still connecting at start-up: not yet "silent"
+            if last is None:  # nothing yet since Connect: silent only after a whole quiet period of it
+                since = self._watching_since.setdefault(conn.source, now)
+                silent = conn.state in ("streaming", "silent", "lost") and (now - since).total_seconds() > quiet
+            else:
+                silent = (now - last).total_seconds() > quiet
             findings += self.rules.monitor_silent(silent, now, conn.label)
         if findings:
             self._raise(findings)
@@ -217,18 +249,88 @@ class ChairService:
         self.on_message(f"Patient {family}, {given} saved", "saved")
         return row
 
+    def chair_busy(self, patient_id: str) -> str:
+        """Why this chair cannot start a session for ``patient_id`` now ('' when it can): one chair runs one
+        session at a time, so another patient's session that has begun (checked in, infusing, paused or in
+        recovery) must be discharged or ended first."""
+        for s in self.store.open_sessions():
+            if s["patient_id"] == patient_id:
+                continue
+            state = self.store.session_state(s["id"])
+            if state is SessionState.PLANNED:
+                continue
+            other = self.store.patient(s["patient_id"])
+            return (f"this chair has a session {state.value} for {other['family_name'].upper()}, "
+                    f"{other['given_name']}; discharge it (or end it with a reason) before starting another")
+        return ""
+
     def start_session(self, patient_id: str, route: str = "IV") -> str:
-        """Open the patient's session in progress, else plan a new one (in the course for ``route``)."""
+        """Open the patient's session in progress (returns its id), else begin a pre-session for ``route``
+        (returns ''): nothing is stored until the pre-session is saved. Refused while another patient's
+        session is under way at this chair."""
         open_ = [s for s in self.store.sessions_for_patient(patient_id) if not self.store.session_state(s["id"]).is_final]
         if open_:
+            self.planned = None
             self.open_session(open_[-1]["id"])
             return open_[-1]["id"]
+        busy = self.chair_busy(patient_id)
+        if busy:
+            raise ClinicalInputError(busy)
+        if route not in ("IV", "IN"):
+            raise ClinicalInputError("route must be IV (ketamine) or IN (esketamine)")
+        patient = self.store.patient(patient_id)
         courses = [c for c in self.store.rows(Course, patient_id=patient_id) if c["route"] == route]
-        course = courses[-1] if courses else self.store.create_course(
-            patient_id, route, "IV ketamine course" if route == "IV" else "Intranasal esketamine course")
-        row = self.store.create_session(patient_id, route, course["id"], chair=self.store.device_id)
-        self.open_session(row["id"])
-        return row["id"]
+        number = 1 + (len(self.store.rows(Session, course_id=courses[-1]["id"])) if courses else 0)
+        if self.session_id is not None:
+            self.close_session()
+        self.planned = PlannedSession(patient, route, number)
+        self.audit_open_chart(patient_id)
+        self.on_view_changed()
+        return ""
+
+    def last_presession(self, patient_id: str) -> tuple[datetime, PresessionForm] | None:
+        """This patient's own last saved pre-session (its date and what may be copied), for the explicit
+        "Copy from last session" button. Copied: medications, REMS answers, escort and the dose settings;
+        never consent, no-driving, weight, baseline vitals, PHQ-9, lot or waste (today's facts)."""
+        for s in sorted(self.store.sessions_for_patient(patient_id), key=lambda r: r["effective_at"], reverse=True):
+            view = session_view(self.store, s["id"])
+            check = view.checklist("pre-session")
+            if check is None:
+                continue
+            items = check.items
+            form = PresessionForm(
+                current_meds=str(items.get("current_meds") or ""),
+                rems={k[5:]: bool(v) for k, v in items.items() if k.startswith("rems_")},
+                escort_name=str(items.get("escort_name") or ""), escort_phone=str(items.get("escort_phone") or ""),
+                route=s["route"])
+            if view.dose is not None:
+                d = view.dose.row
+                if s["route"] == "IN":
+                    form.in_dose_mg = f"{d['dose_mg']:g}"
+                else:
+                    form.mg_per_kg = f"{d['mg_per_kg']:g}" if d.get("mg_per_kg") else ""
+                    form.concentration = (f"{d['concentration_mg_per_ml']:g}"
+                                          if d.get("concentration_mg_per_ml") else "")
+                    form.minutes = f"{d['minutes']:g}" if d.get("minutes") else ""
+            return utc(check.row["effective_at"]), form
+        return None
+
+    def cancel_session(self, reason: str = "") -> None:
+        """Leave a pre-session: an unsaved one simply goes (nothing was stored); a stored session that has not
+        started (planned or checked in) is ended with the reason (an abort event), never deleted."""
+        if self.session_id is None:
+            if self.planned is not None:
+                self.planned = None
+                self.on_message("Pre-session closed; nothing was saved", "info")
+                self.on_view_changed()
+            return
+        if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
+            raise ClinicalInputError(f"the session is {self.state.value}; only a session not yet started can be cancelled")
+        if not (reason or "").strip():
+            raise ClinicalInputError("cancelling a session needs a reason")
+        row = self.store.session_event(self.session_id, SessionEvent.ABORT, reason=reason.strip())
+        self._saved("Session cancelled", row, kind="cancel")
+        self.close_session()
 
     # --- pre-session --------------------------------------------------------------------------------
     def preview_dose(self, form: PresessionForm) -> IvDose | IntranasalDose:
@@ -248,9 +350,10 @@ class ChairService:
 
     def _check_presession(self, form: PresessionForm) -> dict:
         """Validate the whole form; the values to write, or a ClinicalInputError naming the first problem."""
-        self._need_session()
-        if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
-            raise ClinicalInputError("pre-session checks are done; the session has started")
+        if self.planned is None:
+            self._need_session()
+            if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
+                raise ClinicalInputError("pre-session checks are done; the session has started")
         weight = check_weight(form.weight_kg, self.policy)
         if not form.consent:
             raise ClinicalInputError("consent on file must be confirmed before dosing")
@@ -272,7 +375,7 @@ class ChairService:
             if not all(v["phq_items"]):
                 raise ClinicalInputError("PHQ-9: answer all 9 items, or leave all empty")
             v["phq"] = phq9(v["phq_items"])
-        view_route = self.view.session["route"] if self.view else form.route
+        view_route = self.planned.route if self.planned else self.view.session["route"] if self.view else form.route
         if form.route != view_route:
             raise ClinicalInputError(f"this session is {view_route}; start a new session for another route")
         v["dose"] = self.preview_dose(PresessionForm(**{**form.__dict__, "weight_kg": str(weight)}))
@@ -286,6 +389,9 @@ class ChairService:
                 raise ClinicalInputError("waste of a controlled substance needs a witness")
             if form.waste_witness.strip() == self.store.author:
                 raise ClinicalInputError("the witness must be someone else")
+        # issue 16: required pre-session items, the prescriber's order, the product's expiry (chair/records.py)
+        v["records"] = check_presession_records(self.store, self.session_id, form.items, v["dose"],
+                                                form.lot, form.vial_strength_mg_per_ml, form.vial_ml, form.expiry)
         return v
 
     def presession_signing(self, form: PresessionForm) -> SigningFlow:
@@ -294,11 +400,11 @@ class ChairService:
         v = self._check_presession(form)
         self._need_signatures("the dose")
         dose = v["dose"]
-        steps = [SignatureStep("performed", f"Dose: ketamine {form.route} {dose.dose_mg:g} mg, lot {form.lot.strip()}",
+        steps = [SignatureStep("performed", f"Dose: {dose_words(form.route, dose.dose_mg)}, lot {form.lot.strip()}",
                                user_id=self.store.author, cancelled="dose not signed; nothing was saved")]
         if v["waste"] > 0:
             steps.append(SignatureStep(
-                "witnessed", f"Waste witness: {v['waste']:g} mg ketamine, {form.waste_method.strip()}. The witness "
+                "witnessed", f"Waste witness: {v['waste']:g} mg {drug_of(form.route)}, {form.waste_method.strip()}. The witness "
                 "signs with their own user id and PIN.", user_id=form.waste_witness.strip(),
                 not_user=self.store.author, cancelled="waste not witnessed; nothing was saved"))
 
@@ -319,9 +425,21 @@ class ChairService:
         if v["waste"] > 0 and witness is None:
             raise ClinicalInputError("waste of a controlled substance needs a witness's signature")
         sid, dose, waste = self.session_id, v["dose"], v["waste"]
+        planned = self.planned
         written: list[dict] = []
         with self.store.atomic():
-            if self.state is SessionState.PLANNED:
+            if planned is not None:  # the session, and its course if this is the first, are created now
+                busy = self.chair_busy(planned.patient["patient_id"])
+                if busy:
+                    raise ClinicalInputError(busy)
+                pid = planned.patient["patient_id"]
+                courses = [c for c in self.store.rows(Course, patient_id=pid) if c["route"] == planned.route]
+                course = courses[-1] if courses else self.store.create_course(pid, planned.route, course_label(planned.route))
+                new = self.store.create_session(pid, planned.route, course["id"], chair=self.store.device_id)
+                written += ([] if courses else [course]) + [new]
+                sid = new["id"]
+                written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
+            elif self.state is SessionState.PLANNED:
                 written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
             items_saved = {
                 "consent_on_file": True, "fasting_hours": v["fasting"], "current_meds": form.current_meds.strip(),
@@ -341,10 +459,11 @@ class ChairService:
                 written.append(self.store.observe(
                     sid, Kind.PHQ9, value=v["phq"].total,
                     data={"items": [int(i) for i in v["phq_items"]], "band": v["phq"].band},
-                    patient_id=self.view.patient["patient_id"] if self.view else None))
+                    patient_id=planned.patient["patient_id"] if planned else self.view.patient["patient_id"]))
             written.append(self.store.save_checklist(
                 sid, "pre-session", {**items_saved, "baseline_bp": f"{v['sys']:g}/{v['dia']:g}"}, passed=True))
             dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
+            written += write_presession_records(self.store, sid, v["records"], dose_row)  # issue 16
             waste_row = None
             if waste > 0:
                 waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
@@ -353,6 +472,9 @@ class ChairService:
             written.append(sigs.sign_as(DoseAdministration, dose_row["id"], nurse))
             if waste_row is not None:
                 written.append(sigs.sign_as(Observation, waste_row["id"], witness))
+        if planned is not None:
+            self.planned = None
+            self.open_session(sid)
         self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg", *written, dose_row, waste_row, kind="presession")
         return {"dose": dose_row, "waste": waste_row}
 
@@ -394,14 +516,75 @@ class ChairService:
         row = self.store.session_event(self._need_session(), SessionEvent.RESUME)
         self._saved("Infusion resumed", row, kind="resume")
 
+    def current_rate(self) -> float | None:
+        """The rate in force now (mL/h): the last rate change, else the start's rate, else the dose's."""
+        v = self.view
+        if v is None or v.dose is None:
+            return None
+        if v.rate_changes:
+            return float(max(v.rate_changes, key=lambda r: r.row["effective_at"]).row["rate_ml_per_h"])
+        start = [e for e in v.events if e["event"] == SessionEvent.START_INFUSION.value]
+        rate = (start[0]["details"].get("rate_ml_per_h") if start else None) or v.dose.row.get("rate_ml_per_h")
+        return float(rate) if rate else None
+
+    def remaining_at(self, rate: object) -> tuple[float, float] | None:
+        """(mL left, minutes to run them) at ``rate`` mL/h, from the volume infused so far; None if unknown."""
+        v = self.view
+        try:
+            new_rate = float(str(rate).replace(",", "."))
+        except (TypeError, ValueError):
+            return None
+        if v is None or v.dose is None or not v.dose.row.get("volume_ml") or new_rate <= 0:
+            return None
+        start = [e for e in v.events if e["event"] == SessionEvent.START_INFUSION.value]
+        start_rate = (start[0]["details"].get("rate_ml_per_h") if start else None) or v.dose.row.get("rate_ml_per_h") or 0
+        infused = volume_infused_ml(v.infusion_spans(), float(start_rate),
+                                    [(r.row["effective_at"], float(r.row["rate_ml_per_h"])) for r in v.rate_changes],
+                                    self.clock.now())
+        return remaining_minutes(float(v.dose.row["volume_ml"]), infused, new_rate)
+
     def change_rate(self, rate: str, reason: str) -> None:
         value = number(rate, "Rate (mL/h)", 0.1, 1000)
+        left = self.remaining_at(value)
         row = self.store.change_rate(self._need_session(), value, reason)
-        self._saved(f"Rate {value:g} mL/h", row, kind="rate")
+        tail = f": {left[0]:.1f} mL left, about {left[1]:.0f} min" if left else ""
+        self._saved(f"Rate {value:g} mL/h{tail}", row, kind="rate")
 
-    def stop_infusion(self, reason: str = "") -> None:
-        row = self.store.session_event(self._need_session(), SessionEvent.STOP_INFUSION, reason=reason or None, data={})
-        self._saved("Infusion stopped", row, kind="stop")
+    def pump_volume_infused(self) -> float | None:
+        """The connected pump's volume infused (mL), when it reported one in the last minute."""
+        r = self.pump_latest.get(Parameter.PUMP_VI)
+        if r is None or r.value is None or (self.clock.now() - r.host_time).total_seconds() > PUMP_FRESH_S:
+            return None
+        return float(r.value)
+
+    def stop_infusion(self, reason: str = "", *, completed: bool = True, delivered_ml: object = None) -> dict:
+        """End the administration: completed, or stopped early with a reason, and the amount delivered
+        (the pump's volume infused when a pump is connected, else the typed volume; a completed infusion with
+        neither delivered its ordered volume). Charted as the stop-infusion event's data."""
+        sid = self._need_session()
+        reason = (reason or "").strip()
+        if not completed and not reason:
+            raise ClinicalInputError("say why the infusion was stopped early")
+        dose = self.view.dose.row if self.view and self.view.dose else None
+        end = AdministrationEnd(completed, None, None, "", reason)
+        if dose is not None and dose["route"] == "IV" and dose.get("volume_ml"):
+            ordered_ml, conc = float(dose["volume_ml"]), float(dose["concentration_mg_per_ml"])
+            pump = self.pump_volume_infused()
+            typed = number(delivered_ml, "Volume delivered (mL)", 0, ordered_ml + 0.5, required=False)
+            if pump is not None:
+                ml, source = min(pump, ordered_ml + 0.5), "pump"
+            elif typed is not None:
+                ml, source = typed, "typed"
+            elif completed:
+                ml, source = ordered_ml, "ordered"
+            else:
+                raise ClinicalInputError("no pump is connected: type the volume delivered (mL)")
+            end = AdministrationEnd(completed, round(ml, 2), round(ml * conc, 2), source, reason)
+        data = {k: v for k, v in end.as_data().items() if v is not None}
+        row = self.store.session_event(sid, SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
+        ordered = float(dose["dose_mg"]) if dose else 0.0
+        self._saved(end_text(end, ordered) if dose else "Infusion stopped", row, kind="stop")
+        return row
 
     # --- charting -------------------------------------------------------------------------------------
     def _observe_open(self) -> str:
@@ -463,7 +646,11 @@ class ChairService:
         self._saved(f"Intervention {drug.strip()}", row, kind="intervention")
         return row
 
-    def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "") -> dict:
+    def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "",
+                            taken_at: str = "") -> dict:
+        """Vitals the nurse measured by hand, "taken at" HH:MM (empty = now): charted ONCE, as a manual-vitals
+        observation (never also as device readings: not in the monitor's HR trace, the live tiles' monitor
+        values, nor a second FHIR Observation), and judged by the alert rules."""
         sid = self._observe_open()
         s = number(sys_, "Systolic BP", 50, 260, required=False)
         d = number(dia, "Diastolic BP", 20, 180, required=False)
@@ -475,11 +662,10 @@ class ChairService:
             raise ClinicalInputError("enter at least one value")
         if s is not None and d is not None and d >= s:
             raise ClinicalInputError("diastolic must be below systolic")
-        now = self.clock.now()
+        when = self.parse_time(taken_at) or self.clock.now()
         data = {k: v for k, v in (("NIBP_SYS", s), ("NIBP_DIA", d), ("HR", h), ("SPO2", o)) if v is not None}
-        row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data)
-        readings = [Reading(Parameter(k), v, now, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
-        self.store.add_readings(sid, readings)
+        row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data, effective_at=when if taken_at.strip() else None)
+        readings = [Reading(Parameter(k), v, when, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
         self.on_readings_charted(readings)
         findings = [f for r in readings for f in self.rules.feed(r)]
         if findings:

@@ -32,6 +32,18 @@ class ClinicPolicy:
     nibp_at_min_after_start: int = 40
     discharge_min_after_start: int = 120
     late_entry_after_min: int = 15
+    # Spravato REMS form: the ~40 min BP is the one nearest 40 min within this many minutes either side; the
+    # BP "before completion" is the last one within this many minutes before the end of monitoring
+    rems_bp_window_min: int = 10
+    rems_completion_bp_window_min: int = 30
+    # Complete pre-session items (domain/records.py) that must be answered Yes or No before dosing
+    presession_required: tuple[str, ...] = (
+        "pregnant_or_breastfeeding", "allergies", "alcohol_substance_24h", "psychosis_mania_history",
+        "aneurysmal_vascular_disease", "arteriovenous_malformation", "intracerebral_haemorrhage",
+        "identity_two_identifiers", "fasting_food_2h", "fasting_liquids_30min", "fasting_iv_policy")
+    # A prescriber's signed order before the chair may prepare a dose (off until the chair screen has the order
+    # step; records.RecordsCommands always asks for it, and the cs-log flags a dose without one)
+    order_required_before_dose: bool = False
     monitor_silent_s: int = 30
     idle_lock_min: int = 5
     # Sign-in (ketachart.auth): failures before a lockout, and how long the lockout lasts
@@ -83,6 +95,12 @@ class ClinicPolicy:
         low, high = self.infusion_min_range if len(self.infusion_min_range) == 2 else (0, 0)
         if not (0 < low <= self.infusion_min_default <= high):
             raise ClinicalInputError("policy: the default infusion length must lie within an increasing range [min, max]")
+        from .records import ITEM_BY_KEY
+
+        unknown = [k for k in self.presession_required if k not in ITEM_BY_KEY]
+        if unknown:
+            raise ClinicalInputError(f"policy: unknown pre-session item(s) {', '.join(map(str, unknown))}; "
+                                     f"known: {', '.join(ITEM_BY_KEY)}")
         if not all(isinstance(d, (int, float)) and d > 0 for d in self.intranasal_doses_mg):
             raise ClinicalInputError("policy: intranasal doses must be positive numbers of mg")
 

@@ -24,6 +24,7 @@ from .scales import (
     phq9,
     whole_number_in,
 )
+from .records import ANSWERS, ITEM_BY_KEY, RecordKind
 from .session import SessionEvent
 
 
@@ -44,7 +45,7 @@ class Kind:
 
     ALL = (
         DISSOCIATION, NAUSEA, SEDATION, CADSS6, PHQ9, BPRS, NOTE, INTERVENTION, MANUAL_VITALS, PRECHECK, WASTE,
-    )
+    ) + RecordKind.ALL  # the audit records (domain/records.py)
 
 
 # --- how a charted value reads ---------------------------------------------------------------------
@@ -73,6 +74,8 @@ def yes_no(value: object) -> str:
         return "No"
     if value is None:
         return "not recorded"
+    if isinstance(value, str) and value in ANSWERS:
+        return ANSWERS[value]  # Yes / No / Not asked of the complete pre-session items
     return str(value)
 
 
@@ -90,6 +93,9 @@ PRECHECK_LABELS = {
     "no_driving_acknowledged": "No driving until tomorrow acknowledged",
     "weight_kg": "Weight today (kg)",
 }
+
+
+PRECHECK_LABELS.update({i.key: i.question for i in ITEM_BY_KEY.values()})  # the complete pre-session items
 
 
 def precheck_label(item: str | None) -> str:
@@ -168,6 +174,11 @@ def _precheck(value, text, data) -> tuple[str, bool]:
     return f"{precheck_label(data.get('item'))}: {yes_no(data.get('answer'))}", False
 
 
+def _record(value, text, data) -> tuple[str, bool]:
+    """An audit record in words (REMS submitted, CS order/product/reconciliation, handout given)."""
+    return text or "", False
+
+
 def _whole(lo: int, hi: int, what: str) -> Callable[[object], int]:
     def check(value: object) -> int:
         return whole_number_in(value, lo, hi, what)
@@ -216,6 +227,20 @@ OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
                     None, None, False, _precheck, sentence="{label} - {phrase}"),
     ObservationKind(Kind.WASTE, "Waste", None, False, None, None, "",
                     None, None, False, _waste),
+    ObservationKind(RecordKind.REMS_SUBMITTED, "REMS form submitted", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.CS_ORDER, "Order", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.CS_PRODUCT, "Product", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.CS_RECONCILE, "Vial reconciliation", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.HANDOUT_GIVEN, "Discharge instructions given", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.REMS_ENROLMENT, "REMS enrolment id", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
+    ObservationKind(RecordKind.CLINIC_SETTINGS, "Clinic settings", None, False, None, None, "",
+                    None, None, False, _record, sentence="{label}: {phrase}"),
 )}
 
 # Local concepts the charted observations carry besides their own (FHIR components).
@@ -294,8 +319,13 @@ def event_text(event: str | SessionEvent, data: dict | None, route: str = "IV") 
     text = event_label(event, route)
     if data.get("rate_ml_per_h"):
         text += f" at {data['rate_ml_per_h']:g} mL/h"
-    if data.get("volume_ml"):
+    if data.get("volume_ml") and data.get("delivered_mg") is None:
         text += f", {data['volume_ml']:g} mL given"
+    if "completed" in data:
+        text += " (completed)" if data["completed"] else " EARLY"
+    if data.get("delivered_mg") is not None:
+        text += f", {data['delivered_mg']:g} mg delivered ({data.get('delivered_ml', 0):g} mL"
+        text += {"pump": ", pump", "typed": ", typed", "ordered": ""}.get(data.get("delivered_source", ""), "") + ")"
     if data.get("reason"):
         text += f" - {data['reason']}"
     return text
@@ -340,3 +370,15 @@ DRUG_LABELS = {"ketamine": "Ketamine (Schedule III)", "esketamine": "Esketamine 
 
 def route_words(route: str) -> RouteWords:
     return ROUTES.get(route, ROUTES["IV"])
+
+
+def drug_of(route: str) -> str:
+    """The drug a route gives: IV ketamine, intranasal esketamine."""
+    return "esketamine" if route == "IN" else "ketamine"
+
+
+def dose_words(route: str, dose_mg: float) -> str:
+    """A dose as a nurse says it: "ketamine IV 40 mg", "esketamine (Spravato) intranasal 84 mg (3 devices)"."""
+    if route == "IN":
+        return f"esketamine (Spravato) intranasal {dose_mg:g} mg ({int(dose_mg // 28)} devices)"
+    return f"ketamine IV {dose_mg:g} mg"

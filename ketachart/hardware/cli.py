@@ -38,19 +38,19 @@ def _protocols() -> list[str]:
 
 def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argparse.ArgumentParser) -> None:
     """Register ``sim``, ``capture``, ``listen``, ``decode`` and ``ports`` on the main ``ketachart`` parser."""
-    p = subparsers.add_parser("sim", parents=[common_parent], help="serve a simulated device on a pseudo-terminal")
+    p = subparsers.add_parser("sim", help="serve a simulated device on a pseudo-terminal")
     p.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOLS_HELP)
     p.add_argument("--scenario", choices=SCENARIOS, default="ketamine",
                    help="what the device plays: " + ", ".join(SCENARIOS) + " (events: sim/scenarios.py)")
     p.add_argument("--speed", type=float, default=1.0, help="device clock runs this many times faster")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same values")
     p.add_argument("--tcp", action="store_true",
                    help="serve on a loopback TCP port (prints PORT socket://127.0.0.1:N) instead of a pseudo-terminal")
     p.add_argument("--start", type=float, default=-120.0, metavar="SECONDS",
                    help="device time at start, in seconds from the infusion start (default -120)")
     p.set_defaults(func=cmd_sim)
 
-    p = subparsers.add_parser("capture", parents=[common_parent], help="print readings from a device as JSON lines")
+    p = subparsers.add_parser("capture", help="print readings from a device as JSON lines")
     p.add_argument("--protocol", required=True, help=PROTOCOLS_HELP)
     p.add_argument("--port", required=True, metavar="PATH", help="serial port, pty path or URL (socket://, listen://)")
     p.add_argument("--seconds", type=float, default=None, metavar="N", help="stop after N seconds (default: Ctrl-C)")
@@ -58,7 +58,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argpa
     p.set_defaults(func=cmd_capture)
 
     p = subparsers.add_parser(
-        "listen", parents=[common_parent], help="receive from gateways that push (HL7 over MLLP), several at once",
+        "listen", help="receive from gateways that push (HL7 over MLLP), several at once",
         description="Listen on a TCP port for devices or gateways that connect and push (HL7 ORU^R01 over MLLP); "
                     "each connection is acknowledged on its own; readings are printed as JSON lines.")
     p.add_argument("--protocol", default="hl7", help="protocol of the senders (default hl7)")
@@ -68,14 +68,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argpa
     _device_options(p)
     p.set_defaults(func=cmd_listen)
 
-    p = subparsers.add_parser("decode", parents=[common_parent], help="decode a raw device-to-host byte capture")
+    p = subparsers.add_parser("decode", help="decode a raw device-to-host byte capture")
     p.add_argument("--protocol", required=True, help=PROTOCOLS_HELP)
-    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("file", metavar="FILE", type=Path, help="the raw capture (bytes as the device sent them)")
     p.add_argument("--frames", action="store_true", help="one line per frame with its validity instead of readings")
     _device_options(p)
     p.set_defaults(func=cmd_decode)
 
-    p = subparsers.add_parser("ports", parents=[common_parent], help="list serial ports and their USB adapters")
+    p = subparsers.add_parser("ports", help="list serial ports and their USB adapters")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.add_argument("--probe", action="store_true",
                    help="listen on (and politely poll) each port with each protocol; print what answered as JSON "

@@ -8,6 +8,12 @@ amendment replaced: originals are kept, like on paper), ``data`` (the observatio
 (readings: 1 when the value counts by the one validity rule, 0 for an invalid, sensor-off or artefact
 reading, which the screen and the summary leave out of plots, alarms and minimum/maximum), ``display`` (an
 observation as the chair screen words it).
+
+``--excel`` (:data:`EXCEL_COLUMNS`) is for a spreadsheet opened by double-click: UTF-8 with a byte-order mark
+(the caller opens the file with ``utf-8-sig``) so accents survive, CRLF line ends, times in the clinic's zone as
+``YYYY-MM-DD HH:MM:SS`` (which spreadsheets read as dates) with the row's UTC offset in ``utc_offset``, and the
+patient and session on every row (so a filtered or sorted sheet still says whose it is). Text cells a
+spreadsheet would run as a formula (starting with ``= + - @``) get a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -23,8 +29,14 @@ from ..domain.vocabulary import OBSERVATION_KINDS, SCORE_KINDS, describe
 from ..store.readmodels import observation_versions
 from ..store.repository import ChartStore
 
+PATIENT_COLUMNS = ["patient_mrn", "patient_name", "patient_birth_date", "session_id", "session_route", "session_date"]
+TEXT_COLUMNS = ("text", "reason", "display", "data", "patient_name", "author", "source", "flags")
 COLUMNS = ["record", "id", "effective_at", "recorded_at", "parameter", "value", "unit", "text", "source", "flags",
            "loinc", "mdc", "author", "late_entry", "amends", "reason", "current", "data", "usable", "display"]
+
+
+EXCEL_COLUMNS = PATIENT_COLUMNS + COLUMNS[:4] + ["utc_offset"] + COLUMNS[4:]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _iso(dt: datetime, zone: tzinfo) -> str:
@@ -72,8 +84,48 @@ def rows(store: ChartStore, session_id: str, zone: tzinfo = timezone.utc) -> lis
     return out
 
 
-def write_csv(store: ChartStore, session_id: str, stream: io.TextIOBase, zone: tzinfo = timezone.utc) -> int:
-    """Write the CSV to an open text stream (newline=''); returns the number of data rows."""
+def _local(text: str) -> tuple[str, str]:
+    """"2026-01-05T09:00:00.000+01:00" -> ("2026-01-05 09:00:00", "+01:00")."""
+    dt = datetime.fromisoformat(text)
+    offset = dt.strftime("%z")
+    return dt.strftime("%Y-%m-%d %H:%M:%S"), f"{offset[:3]}:{offset[3:]}" if offset else ""
+
+
+def _safe(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+def excel_rows(store: ChartStore, session_id: str, zone: tzinfo) -> list[dict]:
+    """:func:`rows` for a spreadsheet (see the module docstring)."""
+    from ..store.views import session_view
+
+    view = session_view(store, session_id)
+    p = view.patient
+    started = view.session["effective_at"]
+    who = {
+        "patient_mrn": p["mrn"], "patient_name": f"{p['family_name']}, {p['given_name']}".rstrip(", "),
+        "patient_birth_date": p["birth_date"], "session_id": session_id, "session_route": view.session["route"],
+        "session_date": _local(_iso(started, zone))[0][:10],
+    }
+    out = []
+    for row in rows(store, session_id, zone):
+        effective, offset = _local(row["effective_at"])
+        recorded, _ = _local(row["recorded_at"])
+        full = {**who, **row, "effective_at": effective, "recorded_at": recorded, "utc_offset": offset}
+        out.append({k: _safe(v) if k in TEXT_COLUMNS or k in PATIENT_COLUMNS else v for k, v in full.items()})
+    return out
+
+
+def write_csv(store: ChartStore, session_id: str, stream: io.TextIOBase, zone: tzinfo = timezone.utc, *,
+              excel: bool = False) -> int:
+    """Write the CSV to an open text stream (newline=''); returns the number of data rows. ``excel``: the
+    spreadsheet form (open the stream with ``encoding="utf-8-sig"`` for the byte-order mark)."""
+    if excel:
+        data = excel_rows(store, session_id, zone)
+        writer = csv.DictWriter(stream, fieldnames=EXCEL_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(data)
+        return len(data)
     data = rows(store, session_id, zone)
     writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -18,7 +18,9 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain.administration import end_text
 from ..domain.codes import Parameter
+from ..domain.monitoring import MonitoringPoints, bp_figure, monitoring_points
 from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..domain.session import SessionEvent
 from ..domain.timeline import format_duration
@@ -265,9 +267,10 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
             manual_bp.append(NibpPair(o.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), manual=True))
     all_bp = sorted(device_nibp(readings) + manual_bp, key=lambda b: b.at)
 
+    points = session_points(view, all_bp, started, discharged, now, store.policy)
     dose = _dose_record(view, clk, who, series, started, stopped, now) if view.dose else None
     prechecks = _prechecks(view)
-    vitals = _vitals_rows(clk, series, all_bp, started, stopped, discharged or (None if view.state.is_final else now))
+    vitals = _vitals_rows(clk, series, all_bp, points, stopped)
     timeline = _timeline(view, clk, who)
     alerts = [
         AlertItem(
@@ -312,8 +315,8 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
         start_offset=x(started) if started else None,
     )
 
-    rems = (rems_form(view, store, clk, settings, series.get(Parameter.SPO2.value, []), all_bp, started, discharged,
-                      now, who) if route == "IN" else None)
+    rems = (rems_form(view, store, clk, settings, series.get(Parameter.SPO2.value, []), points, who)
+            if route == "IN" else None)
     return Summary(
         clinic_name=settings.clinic_name,
         clinic_address=settings.clinic_address,
@@ -360,6 +363,11 @@ def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopp
         Field("Started", clk.hm(started) if started else "not started"),
         Field("Stopped", clk.hm(stopped) if stopped else ("-" if d["route"] == "IN" else "still running")),
     ]
+    end, balance = view.administration_end, view.balance()
+    if end is not None and d["route"] == "IV":
+        fields.append(Field("Delivered", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else "")
+                            + (f"; {balance.text()}" if balance.discrepancy or balance.wasted_after_mg else ""),
+                            flag=not end.completed or balance.discrepancy))
     if d["route"] == "IV" and started:
         timing = view.timing(stopped or now)
         fields.append(Field("Running time", format_duration(timing.infusion_elapsed)
@@ -421,44 +429,72 @@ def _median_before(points, at: datetime, seconds: int = 60) -> tuple[float | Non
     return statistics.median(vals), at
 
 
-def _vitals_rows(clk: LocalClock, series, bps: list[NibpPair], started, stopped, end) -> list[VitalsRow]:
+def session_points(view: SessionView, bps: list[NibpPair], started, ended_at, now, policy) -> MonitoringPoints:
+    """The monitored moments (pre-dose, ~40 min, before completion, ready to leave) the summary and the REMS
+    form both print, by the one rule in :mod:`ketachart.domain.monitoring`."""
+    documented = []
+    for o in view.observations_of(Kind.MANUAL_VITALS):
+        d = o.data
+        if d.get("label") == "baseline" and d.get("NIBP_SYS") is not None and d.get("NIBP_DIA") is not None:
+            documented.append(NibpPair(o.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), manual=True))
+    documented.sort(key=lambda b: b.at)
+
+    def scale(kind: str) -> list[tuple[datetime, float]]:
+        return sorted((o.row["effective_at"], o.row["value"]) for o in view.observations_of(kind)
+                      if o.row["value"] is not None)
+
+    return monitoring_points(documented_baseline=documented, bps=bps, started=started, ended_at=ended_at, now=now,
+                             bp_window_min=policy.rems_bp_window_min,
+                             completion_window_min=policy.rems_completion_bp_window_min,
+                             sedation=scale(Kind.SEDATION), dissociation=scale(Kind.DISSOCIATION))
+
+
+def bp_words(clk: LocalClock, b: NibpPair | None) -> str:
+    """A BP on paper: "124/79 (manual) at 08:52" (the figure is :func:`bp_figure`, the same on the REMS form)."""
+    return bp_figure(b) + (" (manual)" if b.manual else "") + f" at {clk.hm(b.at)}" if b else "-"
+
+
+def _vitals_rows(clk: LocalClock, series, bps: list[NibpPair], points: MonitoringPoints, stopped) -> list[VitalsRow]:
     hr = series.get(HEART_RATE, [])
     spo2 = series.get(Parameter.SPO2.value, [])
+    started = points.started
     rows: list[VitalsRow] = []
 
-    def bp_words(b: NibpPair | None) -> str:
-        return f"{b.sys:.0f}/{b.dia:.0f}" + (" (manual)" if b.manual else "") + f" at {clk.hm(b.at)}" if b else "-"
-
-    def bp_near(target: datetime, before_only: bool, window_min: float) -> NibpPair | None:
-        cands = [b for b in bps if (b.at <= target + timedelta(seconds=5) if before_only else True)
-                 and abs((b.at - target).total_seconds()) <= window_min * 60]
-        if not cands:
-            return None
-        return min(cands, key=lambda b: abs((b.at - target).total_seconds()))
-
-    def row(label: str, target: datetime | None, before_only: bool, window: float, note: str = "") -> None:
+    def row(label: str, target: datetime | None, bp: NibpPair | None, note: str = "") -> None:
         if target is None:
             rows.append(VitalsRow(label, "-", "-", "-", "-", "not reached"))
             return
-        bp = bp_near(target, before_only, window)
         h, _ = _median_before(hr, target)
         s, _ = _median_before(spo2, target)
-        rows.append(VitalsRow(label, clk.hm(target), bp_words(bp) if bp else "no BP", _num(h), _num(s), note))
+        rows.append(VitalsRow(label, clk.hm(target), bp_words(clk, bp) if bp else "no BP", _num(h), _num(s), note))
 
-    row("Baseline (before start)", started, True, 30)
-    row("~40 min after start", started + timedelta(minutes=40) if started else None, False, 10)
-    row("End of infusion", stopped, False, 10)
-    row("Discharge / last", end, True, 60)
-    # min / max over the session (usable readings only: the one validity rule)
+    if started is not None and points.predose is not None and not points.predose_documented:
+        base_note = "no documented pre-dose BP: latest monitor BP"
+    elif started is not None and points.predose is None:
+        base_note = "NOT RECORDED"
+    else:
+        base_note = ""
+    row("Baseline (before start)", started, points.predose, base_note)
+    row("~40 min after start", points.at40_target, points.at40, "" if points.at40 or started is None else "NOT RECORDED")
+    stop_bp = None
+    if stopped is not None:
+        near = [b for b in bps if abs((b.at - stopped).total_seconds()) <= 600]
+        stop_bp = min(near, key=lambda b: abs((b.at - stopped).total_seconds())) if near else None
+    row("End of infusion", stopped, stop_bp)
+    row("Discharge / last" if points.ended else "Last (monitoring ongoing)", points.end if started else None,
+        points.completion, "" if points.completion or started is None else "NOT RECORDED")
+    # min / max over the monitored period, from the start of administration (usable readings only)
+    monitored_bp = [b for b in bps if started is None or b.at >= started]
     for label, fn in (("Minimum", min), ("Maximum", max)):
-        def extreme(points):
-            if not points:
+        def extreme(points_):
+            points_ = [p for p in points_ if started is None or p[0] >= started]
+            if not points_:
                 return "-"
-            t, v, _ = fn(points, key=lambda p: p[1])
+            t, v, _ = fn(points_, key=lambda p: p[1])
             return f"{v:.0f} at {clk.hm(t)}"
 
-        rows.append(VitalsRow(label, "", bp_words(fn(bps, key=lambda b: b.sys) if bps else None),
-                              extreme(hr), extreme(spo2)))
+        rows.append(VitalsRow(label, "", bp_words(clk, fn(monitored_bp, key=lambda b: b.sys) if monitored_bp else None),
+                              extreme(hr), extreme(spo2), "from the start of administration" if started else ""))
     return rows
 
 

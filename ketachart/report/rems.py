@@ -1,87 +1,103 @@
 """The Spravato REMS patient monitoring form (intranasal sessions), filled from the chart in the form's order,
-ready to transcribe. Built by :func:`ketachart.report.model.build_summary`; no Qt, no SQL."""
+ready to submit. Every BP comes from its moment with its window (:mod:`ketachart.domain.monitoring`, the same
+points the summary prints); a field the chart cannot fill reads "not recorded" and is flagged. Built by
+:func:`ketachart.report.model.build_summary`; no Qt, no SQL.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Callable
 
-from ..domain.vitals import NibpPair
+from ..domain.monitoring import MonitoringPoints, bp_figure, bp_in_range
+from ..domain.records import us_date
+from ..domain.session import SessionEvent
 from ..domain.vocabulary import Kind, describe, yes_no
+from ..store.records import rems_enrolment
 from ..store.repository import ChartStore
 from ..store.views import SessionView
 from .fields import Field
 from .settings import LocalClock, ReportSettings
 
+NOT_RECORDED = "not recorded"
+
+
+def first_treatment(view: SessionView, store: ChartStore) -> bool:
+    """First esketamine treatment of the patient: first session of its course, or with no course, no earlier
+    intranasal session of the patient."""
+    if view.course is not None:
+        return view.session_number == 1
+    return not [s for s in store.sessions_for_patient(view.patient["patient_id"])
+                if s["route"] == "IN" and s["effective_at"] < view.session["effective_at"]]
+
 
 def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: ReportSettings, spo2: list,
-              bps: list[NibpPair], started: datetime | None, discharged: datetime | None, now: datetime,
-              who: Callable[[str | None], str]) -> list[tuple[str, list[Field]]]:
-    """The Spravato REMS patient monitoring form, in its order, ready to transcribe (docs/CLINICAL.md)."""
+              points: MonitoringPoints, who: Callable[[str | None], str]) -> list[tuple[str, list[Field]]]:
+    """The Spravato REMS patient monitoring form, in its order (docs/CLINICAL.md)."""
     p = view.patient
     pre = {o.data.get("item"): o.data.get("answer") for o in view.observations_of(Kind.PRECHECK)}
     policy = store.policy
-    earlier_in = [s for s in store.sessions_for_patient(p["patient_id"])
-                  if s["route"] == "IN" and s["effective_at"] < view.session["effective_at"]]
-    performer = next((s["printed_name"] for s in view.signatures if s["meaning"] == "performed"), None)
+    started = points.started
+    # the monitoring HCP: who signed the dose as performed, else who started the administration (never the
+    # prescriber's signature on the order)
+    performer = None
+    if view.dose:
+        performer = next((s["printed_name"] for s in view.dose.signatures if s["meaning"] == "performed"), None)
+    start_ev = next((e for e in view.events if e["event"] == SessionEvent.START_INFUSION.value), None)
+    if performer is None and start_ev is not None:
+        performer = who(start_ev["author"])
     if performer is None and view.dose:
         performer = who(view.dose.row["author"])
-    end = discharged or now
-    total_min = (end - started).total_seconds() / 60 if started else None
+    total_min = points.total_minutes
+    ready = points.ready_at
+    enrolment = rems_enrolment(store, p["patient_id"])
 
-    # when would the patient have been ready to leave: the last charted sign of sedation/dissociation resolved
-    ready = None
-    if started:
-        unresolved_last = None
-        for o in view.observations:
-            k, v = o.row["kind"], o.row["value"]
-            if (k == Kind.SEDATION and v is not None and v < 5) or (k == Kind.DISSOCIATION and v and v > 0):
-                unresolved_last = o.row["effective_at"]
-        if unresolved_last is None:
-            resolved = [o.row["effective_at"] for o in view.observations
-                        if o.row["kind"] in (Kind.SEDATION, Kind.DISSOCIATION) and o.row["effective_at"] >= started]
-            ready = resolved[0] if resolved else None
-        else:
-            after = [o.row["effective_at"] for o in view.observations
-                     if o.row["kind"] in (Kind.SEDATION, Kind.DISSOCIATION) and o.row["effective_at"] > unresolved_last]
-            ready = after[0] if after else None
-
-    def bp_at(target, before_only):
-        if target is None:
-            return None
-        c = [b for b in bps if (not before_only or b.at <= target + timedelta(seconds=5))]
-        if not c:
-            return None
-        return min(c, key=lambda b: abs((b.at - target).total_seconds()))
-
-    def bp_text(b):
-        return f"{b.sys:.0f}/{b.dia:.0f} mmHg at {clk.hm(b.at)}" if b else "not recorded"
-
-    def in_range(b):
+    def bp_text(b, what: str) -> Field:
         if b is None:
-            return "not recorded"
-        ok = b.sys < policy.predose_sys_warn and b.dia < policy.predose_dia_warn
-        return "Yes" if ok else f"No ({b.sys:.0f}/{b.dia:.0f})"
+            return Field(what, NOT_RECORDED, flag=True)
+        return Field(what, f"{bp_figure(b)} mmHg at {clk.hm(b.at)}")
 
-    before = bp_at(started, True)
-    at40 = bp_at(started + timedelta(minutes=40), False) if started else None
-    completion = bp_at(end, True)
-    sedation = [o.row["value"] for o in view.observations_of(Kind.SEDATION) if o.row["value"] is not None]
-    dissoc = [o.row["value"] for o in view.observations_of(Kind.DISSOCIATION) if o.row["value"] is not None]
+    def in_range(b, what: str) -> Field:
+        ok = bp_in_range(b, policy.predose_sys_warn, policy.predose_dia_warn)
+        if ok is None:
+            return Field(what, NOT_RECORDED, flag=True)
+        limit = f"{policy.predose_sys_warn}/{policy.predose_dia_warn}"
+        return Field(what, f"Yes (BP {bp_figure(b)} below {limit})" if ok else f"No (BP {bp_figure(b)})", flag=not ok)
+
+    sedation = [o.row["value"] for o in view.observations_of(Kind.SEDATION)
+                if o.row["value"] is not None and (started is None or o.row["effective_at"] >= started)]
+    dissoc = [o.row["value"] for o in view.observations_of(Kind.DISSOCIATION)
+              if o.row["value"] is not None and (started is None or o.row["effective_at"] >= started)]
     spo2_alerts = [a for a in view.alerts if a.row["rule"] == "spo2-low"]
-    spo2_min = min((v for _, v, _ in spo2), default=None)
+    spo2_min = min((v for t, v, _ in spo2 if started is None or t >= started), default=None)
     others = [a.row["message"] for a in view.alerts if a.row["rule"] not in ("spo2-low",)]
     others += [describe(Kind.NAUSEA, o.row["value"], None, o.data).phrase for o in view.observations_of(Kind.NAUSEA)
                if (o.row["value"] or 0) >= policy.nausea_antiemetic_at or o.data.get("vomiting")]
     others += [o.row["text"] or "intervention" for o in view.observations_of(Kind.INTERVENTION)]
     dose_mg = view.dose.row["dose_mg"] if view.dose else None
-    dose_choice = "56 mg" if dose_mg == 56 else "84 mg" if dose_mg == 84 else (f"other: {dose_mg:g} mg" if dose_mg else "not recorded")
+    dose_choice = "56 mg" if dose_mg == 56 else "84 mg" if dose_mg == 84 else (f"other: {dose_mg:g} mg" if dose_mg else NOT_RECORDED)
+    lot = view.dose.row.get("lot") if view.dose else None
+    if total_min is None:
+        total = Field("Total minutes, first device administration to end of monitoring", NOT_RECORDED, flag=True)
+    else:
+        total = Field("Total minutes, first device administration to end of monitoring",
+                      f"{total_min:.0f}" + ("" if points.ended else " (monitoring ongoing)"),
+                      flag=total_min < policy.discharge_min_after_start or not points.ended)
+    if ready is not None and started is not None:
+        ready_field = Field("If no 2-hour minimum, ready to leave after (minutes)",
+                            f"{(ready - started).total_seconds() / 60:.0f} (sedation and dissociation charted "
+                            f"resolved {clk.hm(ready)})")
+    else:
+        missing = [w for w, t in (("sedation", points.sedation_resolved_at),
+                                  ("dissociation", points.dissociation_resolved_at)) if t is None]
+        ready_field = Field("If no 2-hour minimum, ready to leave after (minutes)",
+                            f"{NOT_RECORDED} ({' and '.join(missing)} not charted resolved)", flag=True)
     return [
         ("Patient", [
             Field("Patient name", f"{p['given_name']} {p['family_name']}"),
-            Field("Date of birth", p["birth_date"]),
+            Field("Date of birth", us_date(p["birth_date"])),
             Field("Sex", p["sex"]),
-            Field("First treatment", "No" if earlier_in else "Yes"),
+            Field("REMS patient enrolment id", enrolment or NOT_RECORDED, flag=not enrolment),
+            Field("First treatment", "Yes" if first_treatment(view, store) else "No"),
         ]),
         ("Concomitant medications", [
             Field("Benzodiazepines", yes_no(pre.get("rems_benzodiazepines"))),
@@ -90,35 +106,31 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
             Field("MAOIs", yes_no(pre.get("rems_maois"))),
         ]),
         ("Monitoring and setting", [
-            Field("Monitoring HCP name", performer or "not recorded"),
+            Field("Monitoring HCP name", performer or NOT_RECORDED, flag=performer is None),
             Field("HCP phone", settings.clinic_phone or "________________"),
             Field("HCP email", settings.clinic_email or "________________"),
             Field("Setting name", settings.clinic_name),
             Field("Setting address", settings.clinic_address or "________________"),
         ]),
         ("Treatment", [
-            Field("Treatment date", clk.local(started or view.session["effective_at"]).strftime("%Y-%m-%d")),
-            Field("Dose", dose_choice),
-            Field("Lot number", (view.dose.row.get("lot") if view.dose else None) or "not recorded"),
-            Field("Total minutes, first device administration to end of monitoring",
-                  f"{total_min:.0f}" + ("" if discharged else " (monitoring ongoing)") if total_min is not None else "-",
-                  flag=total_min is not None and total_min < policy.discharge_min_after_start),
-            Field("If no 2-hour minimum, ready to leave after (minutes)",
-                  f"{(ready - started).total_seconds() / 60:.0f} (sedation and dissociation charted resolved {clk.hm(ready)})"
-                  if ready and started else "not determinable from the chart"),
+            Field("Treatment date", us_date(clk.local(started or view.session["effective_at"]).date())),
+            Field("Dose", dose_choice, flag=dose_mg is None),
+            Field("Lot number", lot or NOT_RECORDED, flag=not lot),
+            total,
+            ready_field,
         ]),
         ("Vital signs", [
-            Field("Vital signs in range before administration", in_range(before)),
-            Field("Vital signs in range before completion of monitoring", in_range(completion)),
-            Field("BP before administration", bp_text(before)),
-            Field("BP ~40 min after administration", bp_text(at40)),
-            Field("BP before completion of monitoring", bp_text(completion)),
+            in_range(points.predose, "Vital signs in range before administration"),
+            in_range(points.completion, "Vital signs in range before completion of monitoring"),
+            bp_text(points.predose, "BP before administration"),
+            bp_text(points.at40, "BP ~40 min after administration"),
+            bp_text(points.completion, "BP before completion of monitoring"),
         ]),
         ("Adverse events", [
             Field("Sedation", ("Yes (lowest MOAA/S %g)" % min(sedation)) if sedation and min(sedation) < 5
-                  else "No" if sedation else "not assessed"),
+                  else "No" if sedation else "not assessed", flag=not sedation),
             Field("Dissociation", ("Yes (highest %g/4)" % max(dissoc)) if dissoc and max(dissoc) > 0
-                  else "No" if dissoc else "not assessed"),
+                  else "No" if dissoc else "not assessed", flag=not dissoc),
             Field("Respiratory depression", ("Yes: " + "; ".join(a.row["message"] for a in spo2_alerts)) if spo2_alerts
                   else f"No (lowest SpO2 {spo2_min:.0f}%)" if spo2_min is not None else "No SpO2 recorded"),
             Field("Other adverse events", "; ".join(others) if others else "None charted"),

@@ -1,9 +1,12 @@
 """Clinic facts the paper needs (name, address, contacts, time zone), apart from the summary they go on.
 
-Sources, first found wins: explicit values, the environment (``KETACHART_CLINIC_NAME``,
-``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``), the
-chart's ``store_meta`` keys of the same names in lower case without the prefix (``clinic_name``,
-``clinic_tz`` ...), then defaults (the system zone).
+Sources, first found wins: explicit values, the clinic settings in the chart (admin-managed, versioned:
+``ketachart clinic set``, :mod:`ketachart.store.records`), the environment (``KETACHART_CLINIC_NAME``,
+``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``, ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``,
+``KETACHART_MRN_SYSTEM``, ``KETACHART_STAFF_SYSTEM``, ``KETACHART_MRN_NAMESPACE``), the chart's ``store_meta``
+keys of the same names in lower case without the prefix (``clinic_name``, ``clinic_tz``, ``mrn_system`` ...),
+then defaults (the system zone; no MRN system). Exports read the clinic's identity only through :meth:`resolve`, so
+where it is kept can change underneath them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..store.readmodels import store_meta
+from ..store.records import clinic_history
 from ..store.repository import ChartStore
 
 DEFAULT_CLINIC_NAME = "Ketamine Infusion Clinic"
@@ -47,22 +51,39 @@ class ReportSettings:
     clinic_phone: str = ""
     clinic_email: str = ""
     tz_name: str = ""  # IANA name; empty: the system local zone
+    mrn_system: str = ""  # the URI the clinic's EHR names its MRNs by (FHIR Identifier.system); empty: not set
+    staff_system: str = ""  # the URI of the clinic's staff ids; empty: derived from the MRN system
+    mrn_namespace: str = ""  # HL7 v2 assigning authority namespace id (PID-3 CX.4.1) of the clinic's MRNs
+    after_hours_phone: str = ""
+    discharge_instructions: str = ""
+    settings_version: int = 0  # the clinic settings version read from the chart (0: none set)
 
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz")
+    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz", "mrn_system",
+            "staff_system", "mrn_namespace", "after_hours_phone", "discharge_instructions")
+    ATTRS = {"clinic_tz": "tz_name"}
+    ENV = {"clinic_tz": "KETACHART_TZ"}
 
     @classmethod
     def resolve(cls, store: ChartStore | None = None, **explicit: str | None) -> "ReportSettings":
         meta: dict[str, str] = {}
+        clinic: dict[str, str] = {}
+        version = 0
         if store is not None:
             try:
                 meta = store_meta(store, cls.KEYS)
             except Exception:  # a settings lookup must never stop a print
                 meta = {}
-        values = {}
+            try:
+                history = clinic_history(store)
+                if history:
+                    clinic, version = history[-1].settings, history[-1].version
+            except Exception:  # noqa: BLE001 - as above
+                clinic = {}
+        values: dict = {"settings_version": version}
         for key in cls.KEYS:
-            attr = "tz_name" if key == "clinic_tz" else key
-            env = os.environ.get("KETACHART_" + ("TZ" if key == "clinic_tz" else key.upper()))
-            value = explicit.get(attr) or env or meta.get(key)
+            attr = cls.ATTRS.get(key, key)
+            env = os.environ.get(cls.ENV.get(key, "KETACHART_" + key.upper()))
+            value = explicit.get(attr) or clinic.get(key) or env or meta.get(key)
             if value:
                 values[attr] = value
         return cls(**values)

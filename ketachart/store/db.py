@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, QueuePool
@@ -127,22 +127,23 @@ class InstanceLock:
     """An exclusive lock file beside the database so a second app instance is refused by name."""
 
     path: Path
-    fd: int
+    file: IO[bytes] | None
 
     @classmethod
     def acquire(cls, db_path: Path, holder: str) -> "InstanceLock":
-        import fcntl
+        from ..platform import AlreadyLocked, lock_exclusive, read_at, rewrite
 
         lock_path = db_path.with_name(db_path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o660)  # umask applies
+        f = os.fdopen(fd, "r+b", buffering=0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            lock_exclusive(f)
+        except AlreadyLocked:
             try:
-                info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+                info = json.loads(read_at(f, 4096).decode() or "{}")
             except (ValueError, UnicodeDecodeError):
                 info = {}
-            os.close(fd)
+            f.close()
             who = f"{info.get('holder', 'another KetaChart')} (pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})"
             raise DatabaseInUse(f"{db_path} is already open in {who}. Close it there first.") from None
         info = {
@@ -151,14 +152,13 @@ class InstanceLock:
             "host": socket.gethostname(),
             "since": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        return cls(lock_path, fd)
+        rewrite(f, json.dumps(info).encode())
+        return cls(lock_path, f)
 
     def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = -1
+        if self.file is not None:
+            self.file.close()  # closing drops the lock
+            self.file = None
 
 
 def make_engine(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -96,7 +95,7 @@ class KeyStore:
         secret = self.env.get(ENV_KEY)
         if secret:
             return DbKey(secret, raw=False, source=ENV_KEY)
-        kr = self._keyring()
+        kr = self._keyring() if _per_user_keyring_ok(db_path) else None
         if kr is not None:
             try:
                 stored = kr.get_password(KEYRING_SERVICE, str(db_path))
@@ -107,9 +106,11 @@ class KeyStore:
                 return DbKey(stored, raw=True, source="OS keyring")
         kf = key_file_path(db_path)
         if kf.exists():
-            mode = stat.S_IMODE(kf.stat().st_mode)
-            if mode & 0o077:
-                log.warning("key file %s is readable by others (mode %o); it should be 0600", kf, mode)
+            from ..platform import private_file_problem
+
+            problem = private_file_problem(kf)
+            if problem:
+                log.warning("key file %s %s", kf, problem)
             text = kf.read_text().strip()
             if not _valid_raw(text):
                 from .errors import DatabaseRefused
@@ -125,7 +126,7 @@ class KeyStore:
         if secret:
             return DbKey(secret, raw=False, source=ENV_KEY)
         new = secrets.token_hex(RAW_KEY_BYTES)
-        kr = self._keyring()
+        kr = self._keyring() if _per_user_keyring_ok(db_path) else None
         if kr is not None:
             try:
                 kr.set_password(KEYRING_SERVICE, str(db_path), new)
@@ -135,11 +136,20 @@ class KeyStore:
                 log.warning("could not store the key in the OS keyring (%s); using a key file", type(exc).__name__)
         kf = key_file_path(db_path)
         kf.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        from ..platform import create_private_file
+
+        fd = create_private_file(kf)  # 0600, or 0640 in the machine-wide folder shared with the ketachart group
         try:
-            os.fchmod(fd, 0o600)  # whatever the umask
             os.write(fd, (new + "\n").encode())
             os.fsync(fd)
         finally:
             os.close(fd)
         return DbKey(new, raw=True, source=f"key file {kf}")
+
+
+def _per_user_keyring_ok(db_path: Path) -> bool:
+    """The machine-wide chart is opened by every nurse's login, so its key never goes in one login's keyring
+    (the others could not find it): it is the group-readable key file beside the chart instead."""
+    from ..platform import is_machine_wide
+
+    return not is_machine_wide(db_path)

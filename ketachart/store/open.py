@@ -132,6 +132,9 @@ def open_store(
         key_source = key.source
     store.encrypted = not unencrypted
     store.key_source = key_source
+    from ..platform import share_chart_files_with_group
+
+    share_chart_files_with_group(path)  # machine-wide chart: every nurse's login in the ketachart group opens it
     try:
         store.chain_problems = verify_store(store, tail=OPEN_VERIFY_TAIL_ROWS) if verify else []
     except BaseException:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..domain.administration import AdministrationEnd, Balance
 from ..domain.session import SessionEvent, SessionState
 from ..domain.timeline import InfusionTiming, SessionClocks, StateChange, compute_clocks, infusion_timing
 from ..domain.vitals import InfusionSpan, infusion_spans
@@ -163,6 +164,23 @@ class SessionView:
     @property
     def in_progress(self) -> bool:
         return not self.state.is_final
+
+    @property
+    def administration_end(self) -> AdministrationEnd | None:
+        """The stop's outcome and delivered amount, as charted (None before the stop, or on older charts)."""
+        stops = [e for e in self.events if e["event"] == SessionEvent.STOP_INFUSION.value]
+        return AdministrationEnd.from_data(stops[-1]["details"]) if stops else None
+
+    def balance(self) -> Balance | None:
+        """Ordered, delivered and wasted after the start (the undelivered remainder): the one reconciliation
+        the screen, the summary and FHIR show."""
+        if self.dose is None:
+            return None
+        end = self.administration_end
+        prepared = self.dose.row["effective_at"]  # waste charted with the dose is the vial's excess, not the remainder
+        wasted = sum(float(w.data.get("amount_mg", w.row["value"]) or 0) for w in self.observations_of("waste")
+                     if w.row["effective_at"] > prepared)
+        return Balance(float(self.dose.row["dose_mg"]), end.delivered_mg if end else None, wasted)
 
 
 def session_view(store: ChartStore, session_id: str) -> SessionView:

@@ -37,10 +37,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p.add_argument("--progress", action="store_true", help="print progress lines to stderr")
     p.set_defaults(func=_sync)
 
-    c = subparsers.add_parser("central", parents=[common], help="manage the clinic's central database")
+    c = subparsers.add_parser("central", help="manage the clinic's central database")
     csub = c.add_subparsers(dest="central_command", metavar="ACTION")
     c.set_defaults(func=lambda args: (c.print_help(), 2)[1])
-    i = csub.add_parser("init", parents=[common], help="create or migrate the central schema and the chair role")
+    i = csub.add_parser("init", help="create or migrate the central schema and the chair role")
     _central_args(i)
     i.set_defaults(func=_central_init)
     e = csub.add_parser("enroll-chair", parents=[common],

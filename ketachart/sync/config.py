@@ -57,13 +57,11 @@ def _private_file_text(path: Path, what: str) -> str:
         raise CentralRefused(f"the {what} {path} does not exist") from None
     if not stat.S_ISREG(st.st_mode):
         raise CentralRefused(f"the {what} {path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise CentralRefused(
-            f"the {what} {path} can be read by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"it holds credentials, so it must be private: chmod 600 {path}"
-        )
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise CentralRefused(f"the {what} {path} belongs to another user; it must be owned by the user running KetaChart")
+    from ..platform import private_file_problem
+
+    problem = private_file_problem(path, st)
+    if problem:
+        raise CentralRefused(f"the {what} {path} {problem}")
     return path.read_text(encoding="utf-8")
 
 

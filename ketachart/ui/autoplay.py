@@ -23,8 +23,9 @@ DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
 
 class Autoplay(QObject):
     def __init__(self, window, clock, nurse: tuple[str, str], witness: tuple[str, str], screen: str | None = None,
-                 tick_ms: int = 100, pin: str = "") -> None:
+                 tick_ms: int = 100, pin: str = "", route: str = "IV") -> None:
         super().__init__(window)
+        self.route = route.upper()  # IV ketamine infusion, or IN esketamine (Spravato): devices, no pump
         self.w = window
         self.c = window.c
         self.clock = clock
@@ -85,7 +86,7 @@ class Autoplay(QObject):
             return
         if self._once("check-in", START_MIN + 1.5):
             if c.view is None or c.view.state.is_final:
-                w.patients.start("IV")
+                w.patients.start(self.route)
             w.route()
         if self._once("presession", START_MIN + 3):
             p = w.presession
@@ -103,10 +104,15 @@ class Autoplay(QObject):
                 p.b_dia.setText("79")
             for cb, v in zip(p.phq, (2, 2, 1, 2, 1, 2, 1, 1, 0)):
                 cb.setCurrentIndex(v + 1)
-            p.lot.setText("KET02417")
-            p.waste_mg.setText("13.8")
-            p.waste_method.setCurrentIndex(1)
-            p.waste_witness.setText(self.witness[0])
+            p.items.answer_all_safe()  # the complete pre-session items (issue 16)
+            if self.route == "IN":
+                p.in_dose.setCurrentIndex(0)  # 56 mg: two devices
+                p.lot.setText("ESK02417")
+            else:
+                p.lot.setText("KET02417")
+                p.waste_mg.setText("13.8")
+                p.waste_method.setCurrentIndex(1)
+                p.waste_witness.setText(self.witness[0])
             p.update_preview()
             self.screens_ready.add("presession")
         if self.hold_screen == "presession":
@@ -122,18 +128,24 @@ class Autoplay(QObject):
             if dlg is not None:
                 dlg.set_values(reason="Repeat BP reviewed with prescriber; proceed")
                 dlg.submit()
+        intranasal = self.route == "IN"
         for minute, key, action in (
             (5, "sed5", lambda: s.sed_buttons[0].click()),
+            (0.2, "device1", lambda: self._form(s.open_note, text="Device 1 of 2 (28 mg esketamine) administered")
+             if intranasal else None),
+            (5.1, "device2", lambda: self._form(s.open_note, text="Device 2 of 2 (28 mg esketamine), 5 min after device 1")
+             if intranasal else None),
+            (6, "in-done", lambda: self._form(s.open_stop, outcome="completed") if intranasal else None),
             (10, "diss1", lambda: s.diss_buttons[1].click()),
             (15, "nausea1", lambda: self._pick(s.open_nausea, 1)),
             (20, "diss2", lambda: s.diss_buttons[2].click()),
             (24, "diss3", lambda: s.diss_buttons[3].click()),
-            (25, "rate", self._rate),
+            (25, "rate", lambda: None if intranasal else self._rate()),
             (30, "sed4", lambda: s.sed_buttons[1].click()),
             (36, "nausea6", lambda: self._pick(s.open_nausea, 6)),
             (37, "ondansetron", lambda: self._form(s.open_intervention, drug="ondansetron", dose="4", unit="mg", route="IV")),
             (38.5, "note", lambda: self._form(s.open_note, text="Eyes closed, calm, responds to voice. Music on.")),
-            (40, "stop", lambda: self._form(s.open_stop, reason="Infusion completed")),
+            (40, "stop", lambda: None if intranasal else self._form(s.open_stop, outcome="completed")),
             (41, "amend", self._amend),
             (50, "diss1b", lambda: s.diss_buttons[1].click()),
             (55, "cadss", lambda: self._form(s.open_cadss, **{"1": 1, "2": 0, "6": 1, "7": 0, "15": 0, "22": 0})),

@@ -21,8 +21,8 @@ from .livedata import LiveData
 # The service's commands and read-outs a screen may call through the controller.
 COMMANDS = frozenset({
     "policy", "state", "unacknowledged", "audit_open_chart", "refresh", "patients",
-    "session_in_progress",
-    "create_patient", "start_session", "preview_dose", "predose_warning", "presession_signing",
+    "session_in_progress", "planned", "chair_busy", "last_presession", "cancel_session", "pump_volume_infused", "current_rate", "remaining_at",
+    "create_patient", "preview_dose", "predose_warning", "presession_signing",
     "save_presession", "baseline_over_limit", "start_infusion", "pause", "resume", "change_rate", "stop_infusion",
     "parse_time", "chart_dissociation", "chart_sedation", "chart_nausea", "chart_cadss6", "chart_note",
     "chart_intervention", "chart_manual_vitals", "amend_observation", "amend_rate_change", "acknowledge",
@@ -54,7 +54,7 @@ class ChairController(QObject):
         self.chair.on_message = self.message.emit
         self.chair.on_discharge_due = self.discharge_due.emit
         self.chair.on_session_closed = self.session_closed.emit
-        self.chair.on_readings_charted = lambda readings: self.live.feed(readings)  # manual vitals on the plot
+        # manual vitals are drawn from the chart (hollow markers), never fed into the monitor's live traces
         self.vitals_saved = 0
         self.vitals_error = ""
         self.bridge.add_listener(self._on_readings)
@@ -97,6 +97,17 @@ class ChairController(QObject):
 
     def close_session(self) -> None:
         self.chair.close_session()
+
+    def start_session(self, patient_id: str, route: str = "IV") -> str:
+        """The service's start; a new pre-session shows no one's vitals until its session exists."""
+        sid = self.chair.start_session(patient_id, route)
+        if sid:
+            self.live = LiveData(gap_s=self.live.hr.gap_s)
+            self.live.load_history(self.store.readings(sid))
+        else:
+            self.live = LiveData(gap_s=self.live.hr.gap_s)
+        self._view_changed()
+        return sid
 
     def _view_changed(self) -> None:
         self.view_changed.emit()

@@ -22,7 +22,7 @@ REPAINT_MS = 500
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store, clock, controller: ChairController, accounts, *, theme: str = "dark",
+    def __init__(self, store, clock, controller: ChairController, accounts, *, theme: str | None = None,
                  repaint_ms: int = REPAINT_MS, idle_min: float | None = None, lock_tick_ms: int = 1000) -> None:
         """Built by ``ketachart.app.create_main_window`` (the chair, its signatures and ``accounts``)."""
         super().__init__()
@@ -30,7 +30,11 @@ class MainWindow(QMainWindow):
         self.clock = clock
         self.setWindowTitle("KetaChart")
         self.resize(1280, 800)
-        self.palette_ = THEMES.get(theme, THEMES["dark"])
+        from .accessibility import UiPrefs, system_theme
+
+        self.prefs = UiPrefs.for_chart(store.path)  # theme and text size, remembered for this chair
+        choice = theme or self.prefs.theme  # --theme is for this run only
+        self.palette_ = THEMES.get(system_theme() if choice == "system" else choice, THEMES["dark"])
         self.c = controller
         self.c.setParent(self)
         self.stack = QStackedWidget()
@@ -45,12 +49,17 @@ class MainWindow(QMainWindow):
         for w in (self.blank, self.patients, self.presession, self.session, self.discharge):
             self.stack.addWidget(w)
         self.stack.setCurrentWidget(self.blank)
+        self._current_screen = self.blank
+        self.stack.currentChanged.connect(self._screen_changed)
         self.status_label = QLabel(f"Chart: {store.path}  ·  chair {store.device_id}")
         self.status_label.setObjectName("muted")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.vitals_label = QLabel()
         self.vitals_label.setObjectName("muted")
+        # one line, bounded: a long or two-line writer error must never grow the window past the screen
+        self.vitals_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.vitals_label.setMaximumWidth(360)
         self.statusBar().addPermanentWidget(self.vitals_label)
         self.user_label = QLabel("")
         self.statusBar().addPermanentWidget(self.user_label)
@@ -70,6 +79,9 @@ class MainWindow(QMainWindow):
         self._dirty: set[str] = {"view", "alerts"}
         self._ticks = 0
         self.repaints = 0
+        from .accessibility import Accessibility  # names, focus order, chair keys and their help, OS theme
+
+        self.a11y = Accessibility(self, self.prefs)
         self.apply_theme()
         self.timer = QTimer(self)
         self.timer.setInterval(repaint_ms)
@@ -101,6 +113,13 @@ class MainWindow(QMainWindow):
     def show_blank(self) -> None:
         self.stack.setCurrentWidget(self.blank)
 
+    def _screen_changed(self, _index: int) -> None:
+        """Stale text goes with the screen it was about: the message line of the screen just left is cleared."""
+        left, self._current_screen = self._current_screen, self.stack.currentWidget()
+        line = getattr(left, "message", None)
+        if line is not None and hasattr(line, "clear") and left is not self._current_screen:
+            line.clear()
+
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:
         """Reopen a session in progress (crash recovery), else show the patient list."""
@@ -113,7 +132,9 @@ class MainWindow(QMainWindow):
 
     def route(self) -> None:
         v = self.c.view
-        if v is None:
+        if v is None and self.c.planned is not None:
+            self.show_presession()
+        elif v is None:
             self.show_patients()
         elif v.state is SessionState.PLANNED or (v.state is SessionState.CHECKED_IN and v.dose is None):
             self.show_presession()
@@ -143,16 +164,23 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.discharge)
 
     def _after_discharge(self, _sid: str) -> None:
+        pid = self.c.view.patient["patient_id"] if self.c.view is not None else None
         self.c.close_session()
         self.show_patients()
+        if pid:
+            self.patients.select_patient(pid)  # by id: the list may have grown or reordered meanwhile
 
     def toggle_theme(self) -> None:
-        self.palette_ = THEMES["light" if self.palette_.name == "dark" else "dark"]
+        """Dark -> light -> follow the operating system -> dark (remembered for this chair)."""
+        self.set_theme(self.a11y.next_theme())
+
+    def set_theme(self, name: str) -> None:
+        self.palette_ = THEMES.get(name, THEMES["dark"])
         self.apply_theme()
 
     def apply_theme(self) -> None:
         scale = 1.0 if self.width() >= 1500 or self.width() < 100 else 0.9
-        self.setStyleSheet(stylesheet(self.palette_, scale))
+        self.setStyleSheet(stylesheet(self.palette_, scale * self.a11y.text_scale))
         self.session.apply_palette(self.palette_)
         self.patients.apply_palette(self.palette_)
         self.mark("view")
@@ -162,7 +190,7 @@ class MainWindow(QMainWindow):
         wide = event.size().width() >= 1500
         if getattr(self, "_wide", None) != wide:
             self._wide = wide
-            self.setStyleSheet(stylesheet(self.palette_, 1.0 if wide else 0.9))
+            self.setStyleSheet(stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale))
 
     # --- the one repaint timer -------------------------------------------------------------------------
     def mark(self, what: str) -> None:
@@ -188,7 +216,9 @@ class MainWindow(QMainWindow):
             self.discharge.update_decision()
         self.sound.set_active(bool(self.c.unacknowledged()))
         err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
-        self.vitals_label.setText(f"vitals saved: {self.c.vitals_saved}{err}")
+        text = f"vitals saved: {self.c.vitals_saved}{err}"
+        self.vitals_label.setText(" ".join(text.split()))  # one line; the whole text in the tooltip
+        self.vitals_label.setToolTip(text if err else "")
 
     def lock_clocks_text(self) -> str:
         """The clocks for the lock screen: times only, never who the patient is."""
@@ -201,6 +231,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.timer.stop()
+        self.a11y.shutdown()
         self.auth.shutdown()
         self.sound.set_active(False)
         self.c.shutdown()

@@ -105,6 +105,12 @@ class LivePlot(QWidget):
         self.mean_points = pg.ScatterPlotItem(symbol="d", size=10)
         for item in (self.sys_points, self.dia_points, self.mean_points):
             self.top.addItem(item)
+        # BPs taken by hand (and the typed baseline): hollow, like on paper; never joined to the monitor's
+        self.manual_sys = pg.ScatterPlotItem(symbol="t", size=16, hoverable=True, tip=self._tip)
+        self.manual_dia = pg.ScatterPlotItem(symbol="t1", size=16)
+        self.top.addItem(self.manual_sys)
+        self.top.addItem(self.manual_dia)
+        self._manual: tuple = ()
         self.spo2_curve = self.bottom.plot([], [], connect="finite", name="SpO2")
         self.spo2_limit = pg.InfiniteLine(angle=0, movable=False)
         self.bottom.addItem(self.spo2_limit)
@@ -138,6 +144,9 @@ class LivePlot(QWidget):
         self.dia_points.setPen(pg.mkPen(pal.plot_bg))
         self.mean_points.setBrush(pg.mkBrush(pal.plot_bg))
         self.mean_points.setPen(pg.mkPen(pal.bp, width=2))
+        for item in (self.manual_sys, self.manual_dia):
+            item.setPen(pg.mkPen(pal.bp, width=2))
+            item.setBrush(pg.mkBrush(None))
         self.spo2_limit.setPen(pg.mkPen(pal.alarm, width=1, style=Qt.PenStyle.DashLine))
         self.sys_limit.setPen(pg.mkPen(pal.alarm, width=1, style=Qt.PenStyle.DashLine))
         self.events.setBrush(pg.mkBrush(pal.event))
@@ -178,9 +187,16 @@ class LivePlot(QWidget):
 
     # --- drawing --------------------------------------------------------------------------------------
     def refresh(self, live, now_s: float, infusion: list[tuple[float, float | None, bool]], markers: list, alerts: list,
-                policy=None) -> None:
-        """Redraw what changed. infusion: [(start, end or None, paused)], markers/alerts: [(t, text)]."""
+                policy=None, manual: list | None = None) -> None:
+        """Redraw what changed. infusion: [(start, end or None, paused)], markers/alerts: [(t, text)],
+        manual: [(at, sys, dia, label)] BPs charted by hand (hollow)."""
         t0 = time.perf_counter()
+        manual_key = tuple((m[0].timestamp(), m[1], m[2], m[3]) for m in manual or ())
+        if manual_key != self._manual:
+            self._manual = manual_key
+            self.manual_sys.setData([m[0] for m in manual_key], [m[1] for m in manual_key],
+                                    data=[f"BP {m[1]:.0f}/{m[2]:.0f} ({m[3]})" for m in manual_key])
+            self.manual_dia.setData([m[0] for m in manual_key], [m[2] for m in manual_key])
         parts = {
             "hr": live.hr.version, "spo2": live.spo2.version, "nibp": live.nibp_version,
             "markers": (len(markers), markers[-1] if markers else None, len(alerts), alerts[-1] if alerts else None),

@@ -133,14 +133,24 @@ class ReportJob(QObject):
         printer.setPageSize(page_size(self.paper))
         printer.setDocName(f"Session summary {self.session_id}")
         if self.mode == "print":
-            dlg = QPrintDialog(printer, self.parent_widget)
-            dlg.setMinimumWidth(640)  # with the app's large touch fonts Qt's own size clips "Properties" and "..."
-            if dlg.exec() != QPrintDialog.DialogCode.Accepted:
-                self.failed.emit("cancelled")
+            from .spooler import PrintProblem, check_can_print, send_to_printer, show_problem, watch_job
+
+            try:  # through the spooler; no printer, a stopped queue or a rejected job is told (ui/spooler.py)
+                check_can_print()
+                dlg = QPrintDialog(printer, self.parent_widget)
+                dlg.setMinimumWidth(640)  # with the app's large touch fonts Qt's own size clips "Properties" and "..."
+                if dlg.exec() != QPrintDialog.DialogCode.Accepted:
+                    self.failed.emit("cancelled")
+                    return
+                result = send_to_printer(summary, printer)
+            except PrintProblem as exc:
+                show_problem(self.parent_widget, str(exc))
+                self.failed.emit(str(exc))
                 return
-            self.pages = render_to_printer(summary, printer)
-            self._audit("print", {"format": "printer", "pages": self.pages})
-            self.finished.emit(f"Sent {self.pages} page(s) to the printer")
+            self.pages = result.pages
+            self._audit("print", {"format": "printer", "pages": self.pages, **result.audit})
+            self.finished.emit(result.message)
+            self.watch = watch_job(self.parent_widget, result)  # a printer that stops before printing is told
         else:
             preview = QPrintPreviewDialog(printer, self.parent_widget)
             preview.setWindowTitle("Print preview - session summary")
@@ -191,3 +201,136 @@ def print_preview(parent: QWidget | None, store, session_id: str, paper: str = "
                   open_reader: Callable | None = None) -> ReportJob:
     """Build in the background, then open a print preview (which can print)."""
     return ReportJob(parent, store, session_id, "preview", paper=paper, open_reader=open_reader).start()
+
+
+# --- exports (FHIR, CSV) from the app ----------------------------------------------------------------------
+
+EXPORT_FORMATS = {
+    # key: (menu text, file filter, default name, write_export arguments)
+    "fhir": ("FHIR for the EHR…", "FHIR JSON (*.json)", "session-fhir.json", {"fmt": "fhir"}),
+    "fhir-minute": ("FHIR, vitals per minute…", "FHIR JSON (*.json)", "session-fhir-per-minute.json",
+                    {"fmt": "fhir", "vitals": "per-minute"}),
+    "csv": ("CSV…", "CSV (*.csv)", "session.csv", {"fmt": "csv"}),
+    "excel": ("CSV for Excel…", "CSV (*.csv)", "session-excel.csv", {"fmt": "csv", "excel": True}),
+}
+
+
+def explain_export_error(exc: BaseException) -> str:
+    """What went wrong and what the nurse (or IT) can do about it."""
+    from ..domain.errors import ClinicalInputError
+
+    if isinstance(exc, ClinicalInputError):
+        return f"{exc}"
+    if isinstance(exc, PermissionError):
+        return f"The file could not be written there ({exc.strerror}). Choose another folder, e.g. Documents."
+    if isinstance(exc, OSError):
+        return (f"The file could not be written ({exc.strerror or exc}). Check that the drive is connected and has "
+                "space, then try again.")
+    return (f"The export failed ({type(exc).__name__}: {exc}). Try again; if it fails again, tell IT and keep "
+            "the chart open (nothing in the chart was changed).")
+
+
+class _ExportSignals(QObject):
+    progress = Signal(int, int)
+    done = Signal(object, str)  # Written, fingerprint
+    error = Signal(str)
+
+
+class _ExportWorker(QRunnable):
+    def __init__(self, open_reader: Callable, session_id: str, path: Path, kwargs: dict, signals: _ExportSignals):
+        super().__init__()
+        self.open_reader, self.session_id, self.path, self.kwargs, self.signals = (
+            open_reader, session_id, path, kwargs, signals)
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # worker thread: its own read connection; nothing here touches a widget
+        try:
+            from ..report.cli import write_export
+            from ..store.fingerprint import record_fingerprint
+
+            reader = self.open_reader()
+            try:
+                kwargs = dict(self.kwargs)
+                fmt = kwargs.pop("fmt")
+                written = write_export(reader, self.session_id, fmt, self.path, progress=self.signals.progress.emit,
+                                       **kwargs)
+                fingerprint, _ = record_fingerprint(reader, self.session_id)
+            finally:
+                reader.close()
+            self.signals.done.emit(written, fingerprint)
+        except Exception as exc:  # shown with what to do; .part files never replace a good file
+            self.signals.error.emit(explain_export_error(exc))
+
+
+class ExportJob(QObject):
+    """One export in flight: progress dialog, worker thread, audit in the GUI thread, result or reason."""
+
+    finished = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None, store, session_id: str, kind: str, path: Path, *,
+                 open_reader: Callable | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self.store, self.session_id, self.kind, self.path = store, session_id, kind, Path(path)
+        self.parent_widget = parent
+        self.kwargs = dict(EXPORT_FORMATS[kind][3])
+        self.open_reader = open_reader or _default_reader(store)
+        self.signals = _ExportSignals()
+        self.signals.progress.connect(self._progress)
+        self.signals.done.connect(self._done)
+        self.signals.error.connect(self._error)
+        self.dialog = QProgressDialog("Preparing the export...", None, 0, 0, parent)
+        self.dialog.setWindowTitle("Export")
+        self.dialog.setAccessibleName("Export progress")
+        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.dialog.setMinimumDuration(300)
+        self.dialog.setAutoClose(False)
+        self.dialog.setAutoReset(False)
+        self.pool = pool or QThreadPool.globalInstance()
+        self.message = ""
+
+    def start(self) -> "ExportJob":
+        self.pool.start(_ExportWorker(self.open_reader, self.session_id, self.path, self.kwargs, self.signals))
+        return self
+
+    def _progress(self, done: int, total: int) -> None:
+        self.dialog.setMaximum(max(total, 1))
+        self.dialog.setValue(done)
+        self.dialog.setLabelText(f"Exporting... step {done} of {total}")
+
+    def _done(self, written, fingerprint: str) -> None:
+        self.dialog.close()
+        details = {"format": self.kwargs["fmt"], "entries": written.count, "fingerprint": fingerprint}
+        if written.files > 1:
+            details["files"] = written.files
+        if self.kwargs.get("vitals"):
+            details["vitals"] = self.kwargs["vitals"]
+        if self.store is not None:
+            self.store.audit("export", f"sessions:{self.session_id}", details)
+        unit = "entries" if self.kwargs["fmt"] == "fhir" else "rows"
+        self.message = f"Exported {written.count} {unit} to {', '.join(str(p) for p in written.paths)}"
+        self.finished.emit(self.message)
+
+    def _error(self, message: str) -> None:
+        self.dialog.close()
+        self.message = message
+        if self.parent_widget is not None:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Export", f"The export was not made.\n\n{message}",
+                              QMessageBox.StandardButton.Ok, self.parent_widget)
+            box.setAccessibleName("Export failed")
+            box.setAccessibleDescription(message)
+            box.open()
+            self.error_box = box
+        self.failed.emit(message)
+
+
+def export_session(parent: QWidget | None, store, session_id: str, kind: str, path: str | Path | None = None, *,
+                   open_reader: Callable | None = None) -> ExportJob | None:
+    """Export in the background; asks for a file when ``path`` is None (None if cancelled)."""
+    text, filt, default, _ = EXPORT_FORMATS[kind]
+    if path is None:
+        chosen, _ = QFileDialog.getSaveFileName(parent, "Export session", default, filt)
+        if not chosen:
+            return None
+        path = chosen
+    return ExportJob(parent, store, session_id, kind, Path(path), open_reader=open_reader).start()

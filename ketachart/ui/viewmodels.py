@@ -6,7 +6,7 @@ and of "now", so a repaint after a restart shows the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
@@ -14,7 +14,7 @@ from ..domain.course import course_phase
 from ..domain.policy import ClinicPolicy
 from ..domain.session import SessionState
 from ..domain.timeline import format_duration
-from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, event_text, rate_change_text
+from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, dose_words, event_text, rate_change_text
 from ..store.readmodels import observation_versions
 from ..store.views import data_of
 from .livedata import LiveData
@@ -64,7 +64,19 @@ def _live_numeric(live: LiveData, param: Parameter, key: str, label: str, unit: 
     return NumericVM(key, label, f"{latest.value:.0f}", unit, level, cue)
 
 
-def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0) -> list[NumericVM]:
+def manual_bp(view) -> list[tuple[datetime, float, float, str]]:
+    """BPs the nurse charted by hand (the typed baseline included): (at, sys, dia, "baseline" | "manual")."""
+    out = []
+    for e in view.observations_of(Kind.MANUAL_VITALS) if view is not None else ():
+        d = e.data
+        if d.get("NIBP_SYS") is not None and d.get("NIBP_DIA") is not None:
+            label = "baseline" if d.get("label") == "baseline" else "manual"
+            out.append((e.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), label))
+    return sorted(out, key=lambda b: b[0])
+
+
+def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0,
+             manual: list | None = None) -> list[NumericVM]:
     out = [
         _live_numeric(live, Parameter.HR, "hr", "HR", "/min", now, stale_s, lambda v: ("alarm", "LOW") if v < policy.hr_low
                       else ("warn", "HIGH") if v > policy.hr_high else ("normal", "")),
@@ -72,6 +84,11 @@ def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float
                       lambda v: ("alarm", "LOW") if v <= policy.spo2_low else ("normal", "")),
     ]
     bp = live.last_nibp()
+    source = ""
+    last_manual = manual[-1] if manual else None
+    if last_manual is not None and (bp is None or last_manual[0] > bp[0]):  # a newer BP taken by hand
+        bp = (last_manual[0], last_manual[1], last_manual[2], None)
+        source = f"{last_manual[3]} · "
     if bp is None:
         out.append(NumericVM("bp", "NIBP", "--/--", "mmHg", "stale", "NO BP YET"))
     else:
@@ -82,7 +99,7 @@ def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float
         cue = "HIGH" if high else ("OLD" if old else "")
         mean = f"mean {m:.0f} · " if m is not None else ""
         out.append(NumericVM("bp", "NIBP", f"{s:.0f}/{d:.0f}", "mmHg", level, cue,
-                             f"{mean}taken {local(at)} · {age_text(now - at)}"))
+                             f"{source}{mean}taken {local(at)} · {age_text(now - at)}"))
     return out
 
 
@@ -174,9 +191,11 @@ def signature_flags(entry) -> list[str]:
     return flags
 
 
-def entries(view) -> list[EntryVM]:
+def entries(view, names: dict | None = None) -> list[EntryVM]:
+    """The Charted list, newest first; people by display name (``names``: user id -> display name)."""
     if view is None:
         return []
+    names = names or {}
     out: list[EntryVM] = []
     for e in view.observations:
         if e.row["kind"] == Kind.PRECHECK:
@@ -214,15 +233,15 @@ def entries(view) -> list[EntryVM]:
         d = view.dose.row
         extra = f", {d['volume_ml']:g} mL over {d['minutes']} min at {d['rate_ml_per_h']:g} mL/h" if d.get("volume_ml") else ""
         out.append(EntryVM(view.dose.id, "dose_administrations", d["effective_at"], local(d["effective_at"]),
-                           f"Dose {d['drug']} {d['route']} {d['dose_mg']:g} mg{extra}; lot {d.get('lot') or '-'}",
+                           f"Dose {dose_words(d['route'], d['dose_mg'])}{extra}; lot {d.get('lot') or '-'}",
                            d["author"], tuple(signature_flags(view.dose))))
     for a in view.alerts:
         ack = a.acks[-1] if a.acks else None
-        flags = (f"ACKNOWLEDGED {local(ack['effective_at'])} by {ack['author']}: {ack['action']}",) if ack else ("NOT ACKNOWLEDGED",)
+        flags = (f"ACKNOWLEDGED {local(ack['effective_at'])} by {names.get(ack['author'], ack['author'])}: {ack['action']}",) if ack else ("NOT ACKNOWLEDGED",)
         out.append(EntryVM(a.row["id"], "alerts", a.row["effective_at"], local(a.row["effective_at"]),
                            f"ALERT {a.row['message']} (policy v{a.row['policy_version']})", "system", flags))
     out.sort(key=lambda e: e.at, reverse=True)
-    return out
+    return [replace(e, author=names.get(e.author, e.author)) for e in out]
 
 
 # --- course ----------------------------------------------------------------------------------------
@@ -252,6 +271,8 @@ def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
         vm.next_due = f"session {len(done) + 1} due {course.next_due.astimezone().strftime('%a %d %b')}"
         if course.overdue:
             vm.next_due += " (overdue)"
+    elif sessions:  # sessions listed, none completed yet: never "No sessions yet" above them
+        vm.phase = "No completed session yet"
     phq = observation_versions(store, patient_id=patient_id, kind=Kind.PHQ9)
     phq = store.current(phq)
     for o in phq:

@@ -6,8 +6,13 @@ import pytest
 
 from ketachart.auth import Accounts, Signatures
 from ketachart.chair import ChairService, PresessionForm
+from ketachart.domain.records import ITEM_BY_KEY, NO, YES
 from ketachart.store.open import open_store
 from tests.ui.helpers import FAST_HASHER, PINS
+
+
+# the complete pre-session items answered as for a patient who may be dosed (issue 16)
+ALL_ITEMS_ANSWERED = {k: (YES if i.safe_answer == YES else NO) for k, i in ITEM_BY_KEY.items()}
 
 
 @pytest.fixture
@@ -37,7 +42,7 @@ def chair(store, clock, signatures):
 
 
 def presession_form(**changes) -> PresessionForm:
-    values = dict(consent=True, escort_name="Pat Rivera", escort_phone="555-0142", no_driving=True, weight_kg="80",
+    values = dict(items=ALL_ITEMS_ANSWERED, consent=True, escort_name="Pat Rivera", escort_phone="555-0142", no_driving=True, weight_kg="80",
                   baseline_sys="124", baseline_dia="78", baseline_hr="72", lot="KET123", waste_mg="10",
                   waste_method="sharps container, rendered unrecoverable", waste_witness="nurse.b")
     values.update(changes)

@@ -32,6 +32,7 @@ def fill_presession(window, weight="80"):
     f.waste_mg.setText("10")
     f.waste_method.setCurrentIndex(1)
     f.waste_witness.setText("nurse.b")
+    f.items.answer_all_safe()  # the complete pre-session items (issue 16)
 
 
 def sign_presession(window):
@@ -149,9 +150,9 @@ def test_whole_session(window, qtbot, store, clock):
 
 
 def test_bad_input_is_answered_and_nothing_saved(window, qtbot, store, clock):
-    new_patient(window)
+    pid = new_patient(window)["patient_id"]
     window.patients.start("IV")
-    sid = window.c.session_id
+    assert window.c.session_id is None  # a pre-session stores nothing until it is saved
     fill_presession(window, weight="seventy")
     assert not window.presession.submit()
     assert "Weight must be a number" in window.presession.message.text()
@@ -160,8 +161,8 @@ def test_bad_input_is_answered_and_nothing_saved(window, qtbot, store, clock):
     assert not window.presession.submit()
     assert "hard cap" in window.presession.message.text()
     assert "hard cap" in window.presession.steps.text()
-    assert store.session_events(sid) == [] and store.rows(DoseAdministration, session_id=sid) == []
-    assert store.rows(Observation, session_id=sid) == []
+    assert store.sessions_for_patient(pid) == [] and store.rows(DoseAdministration) == []
+    assert store.rows(Observation) == []
 
     # letters in a new patient's weight: the dialog stays open with the reason, no patient is written
     window.patients.open_new_patient()
@@ -265,14 +266,13 @@ def test_presession_with_a_signature_that_fails_saves_nothing(window, qtbot, sto
     """The form, dose, waste and signatures are one transaction: a failure while signing leaves no trace."""
     from ketachart.domain.errors import ClinicalInputError
 
-    new_patient(window)
+    pid = new_patient(window)["patient_id"]
     window.patients.start("IV")
     fill_presession(window)
-    sid = window.c.session_id
     form = window.presession.form()
     nurse = window.signatures.verify("nurse.a", PINS["nurse.a"], "performed")
     witness = window.signatures.verify("nurse.b", PINS["nurse.b"], "witnessed")
-    note = window.c.chart_note("used up the witness's re-authentication")
+    note = store.observe(None, "note", text="used up the witness's re-authentication")
     window.signatures.sign_as(Observation, note["id"], witness)  # ... so the waste signature fails, late
 
     before = {t: len(store.rows(t)) for t in (Observation, DoseAdministration, Checklist, Signature)}
@@ -283,7 +283,7 @@ def test_presession_with_a_signature_that_fails_saves_nothing(window, qtbot, sto
     else:
         raise AssertionError("the signature failure must reach the caller")
     assert {t: len(store.rows(t)) for t in before} == before
-    assert store.session_state(sid) is SessionState.PLANNED
+    assert store.sessions_for_patient(pid) == []  # not even the session: it is created with the saved form
     assert store.verify_chain() == []
 
 

@@ -11,19 +11,25 @@ from fhir.resources.R4B.bundle import Bundle  # fhir.resources 8 ships R5 by def
 
 from ketachart.cli import main
 from ketachart.report.csv_export import COLUMNS, write_csv
-from ketachart.report.fhir import LOCAL_CODESYSTEM, MDC, build_bundle
+from ketachart.report.fhir import LOCAL_CODESYSTEM, MDC, FhirOptions, build_bundle
 from ketachart.store.models import AuditEvent, Observation
 from ketachart.store.views import session_view
 
 # The report command paints with Qt; with the pytest-qt QApplication present it does not create its own
 # QGuiApplication (which would make later widget tests in the same process abort).
 pytestmark = pytest.mark.usefixtures("qapp")
+CLINIC = FhirOptions("https://ehr.clinic.example/fhir/mrn")
+
+
+@pytest.fixture(autouse=True)
+def mrn_system(monkeypatch):
+    monkeypatch.setenv("KETACHART_MRN_SYSTEM", CLINIC.mrn_system)
 
 
 @pytest.fixture(scope="module")
 def bundle(demo):
     store, sid = demo
-    return build_bundle(store, sid)
+    return build_bundle(store, sid, options=CLINIC)
 
 
 def _resources(bundle, kind):
@@ -34,7 +40,8 @@ def test_bundle_validates_as_a_fhir_transaction(bundle):
     parsed = Bundle.model_validate(bundle)
     assert parsed.type == "transaction"
     assert all(e["request"]["method"] == "PUT" for e in bundle["entry"])
-    assert all(e["request"]["url"] == f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"])
+    assert all(e["request"]["url"] == f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]
+               if e["resource"]["resourceType"] not in ("Patient", "Practitioner"))
     (enc,) = _resources(bundle, "Encounter")
     assert enc["class"]["code"] == "AMB" and enc["status"] == "finished"
     assert len(_resources(bundle, "Patient")) == len(_resources(bundle, "Procedure")) == 1
@@ -79,7 +86,9 @@ def test_dose_rate_changes_and_scales_round_trip(demo, bundle):
     view = session_view(store, sid)
     mas = _resources(bundle, "MedicationAdministration")
     parent = next(m for m in mas if "partOf" not in m)
-    assert parent["dosage"]["dose"]["value"] == view.dose.row["dose_mg"]
+    end = view.administration_end  # the dose given is what was delivered (the ordered amount is in a note)
+    assert parent["dosage"]["dose"]["value"] == (end.delivered_mg if end else view.dose.row["dose_mg"])
+    assert any(f"ordered {view.dose.row['dose_mg']:g} mg" in n["text"] for n in parent["note"])
     assert parent["contained"][0]["batch"]["lotNumber"] == view.dose.row["lot"]
     assert parent["dosage"]["route"]["coding"][0]["code"] == "47625008"
     children = sorted((m for m in mas if "partOf" in m), key=lambda m: m["effectivePeriod"]["start"])
@@ -97,7 +106,7 @@ def test_dose_rate_changes_and_scales_round_trip(demo, bundle):
 
 def test_re_export_gives_identical_ids(demo, bundle):
     store, sid = demo
-    again = build_bundle(store, sid)
+    again = build_bundle(store, sid, options=CLINIC)
     assert [e["request"]["url"] for e in again["entry"]] == [e["request"]["url"] for e in bundle["entry"]]
     assert len({e["request"]["url"] for e in bundle["entry"]}) == len(bundle["entry"])
 

@@ -79,7 +79,7 @@ def test_rate_change_bad_input_then_saved_then_corrected(window, qtbot, store, c
     assert store.rows(RateChange, session_id=sid) == []
     s.dialog.set_values(rate="54", reason="Dissociation 3: reduced by 10%")
     assert s.dialog.submit()
-    assert "Rate 54 mL/h - saved" in s.message.text()
+    assert "Rate 54 mL/h: 28.0 mL left, about 31 min - saved" in s.message.text()
     (rc,) = store.rows(RateChange, session_id=sid)
     window._repaint()
     entry = next(e for e in s._entries if e.entry_id == rc["id"])

@@ -22,7 +22,9 @@ def test_save_as_pdf_from_the_session_screen(window, qtbot, store, tmp_path):
     sid = checked_in_session(window, qtbot)
     s = window.session
     assert s.summary.button.isVisible()
-    assert [a.text() for a in s.summary.button.menu().actions()] == ["Print…", "Print preview…", "Save as PDF…"]
+    assert [a.text() for a in s.summary.button.menu().actions()] == [
+        "Print…", "Print preview…", "Save as PDF…", "REMS form as PDF…",
+        "Discharge handout as PDF (charted as given)…", "", "Export"]  # records (issue 16), exports (issue 18)
     path = tmp_path / "summary.pdf"
     job = s.summary.save_pdf(str(path))
     assert "preparing" in s.message.text()  # returned at once: the event loop was never blocked

@@ -19,9 +19,10 @@ from datetime import timedelta
 from typing import Callable
 
 from ...domain.clock import Clock, SystemClock
+from ...platform import has_pty, open_raw_pty
 from .base import DeviceSim, sim_for
 
-HAS_PTY = hasattr(os, "openpty")
+HAS_PTY = has_pty()
 TICK_S = 0.02  # how often the sim is ticked when the host is quiet (real seconds)
 FLAKY_UP_S = 40.0  # flaky: host-clock seconds of good line between drops
 FLAKY_DOWN_S = 20.0  # flaky: host-clock seconds the line stays down
@@ -141,15 +142,11 @@ class SimServer:
 
     # --- ports ----------------------------------------------------------------------------------
     def _open_pty(self) -> None:
-        import tty  # POSIX only: never imported where there are no pseudo-terminals
-
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
+        master, slave, slave_path = open_raw_pty()  # POSIX only (ketachart/platform.py); TCP elsewhere
         tmp = self._link_path + ".new"
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        os.symlink(os.ttyname(slave), tmp)
+        os.symlink(slave_path, tmp)
         os.replace(tmp, self._link_path)
         # We keep the slave open too: without it the master reports EIO whenever the host has the port
         # closed, and the device could not "talk into the void" as a real one does.

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from .. import viewmodels as vm
 from ..controller import ChairController
 from ..theme import Palette
+from ...chair import USER_ERRORS
 from .common import Field, FormDialog, MessageLine, button
 
 
@@ -49,6 +50,7 @@ class PatientsScreen(QWidget):
         self.search.textChanged.connect(self.reload)
         row.addWidget(self.search, 1)
         row.addWidget(button("New patient…", self.open_new_patient))
+        row.addWidget(button("REMS forms due…", self.open_rems_due))  # issue 16
         left.addLayout(row)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Name", "MRN", "Born", "Sex"])
@@ -124,15 +126,27 @@ class PatientsScreen(QWidget):
         self.phq_curve.setPen(pg.mkPen(pal.accent, width=2))
         self.phq_curve.setSymbolBrush(pg.mkBrush(pal.accent))
 
-    def reload(self) -> None:
+    def reload(self, select_id: str | None = None) -> None:
+        """Refill the list keeping the selected patient by id (never by row): new rows written in the
+        background (the demo, a sync) never move the selection to someone else."""
+        keep = select_id or (self.selected() or {}).get("patient_id")
         self._patients = self.c.patients(self.search.text() or None)
+        self.table.blockSignals(True)
+        self.table.clearSelection()
         self.table.setRowCount(len(self._patients))
         for i, p in enumerate(self._patients):
             for j, text in enumerate((f"{p['family_name'].upper()}, {p['given_name']}", p["mrn"], p["birth_date"], p["sex"])):
                 self.table.setItem(i, j, QTableWidgetItem(text))
-        if self._patients and not self.table.selectedItems():
+        rows = [i for i, p in enumerate(self._patients) if p["patient_id"] == keep]
+        if rows:
+            self.table.selectRow(rows[0])
+        elif self._patients:
             self.table.selectRow(0)
+        self.table.blockSignals(False)
         self.show_course()
+
+    def select_patient(self, patient_id: str) -> None:
+        self.reload(select_id=patient_id)
 
     def selected(self) -> dict | None:
         rows = self.table.selectionModel().selectedRows()
@@ -190,6 +204,12 @@ class PatientsScreen(QWidget):
         else:
             self.iv_button.setText("Start IV session")
 
+    def open_rems_due(self) -> None:
+        from ..records_actions import RemsDueDialog
+
+        self.dialog = RemsDueDialog(self.c.store, self)
+        self.dialog.open()
+
     def selected_finished_session(self) -> str | None:
         """The session picked in the course list, when it has ended (its summary is a final record)."""
         item = self.sessions.currentItem()
@@ -200,8 +220,13 @@ class PatientsScreen(QWidget):
         p = self.selected()
         if p is None:
             return None
-        sid = self.c.attempt(self.c.start_session, p["patient_id"], route)
-        if sid:
+        try:
+            sid = self.c.start_session(p["patient_id"], route)
+        except USER_ERRORS as exc:  # e.g. another patient's session is under way at this chair
+            self.message.show_message(str(exc), "error")
+            return None
+        self.message.clear()
+        if sid is not None:  # '' is a new pre-session (nothing stored yet)
             self.session_opened.emit(sid)
         return sid
 
@@ -209,8 +234,8 @@ class PatientsScreen(QWidget):
         def submit(v: dict) -> None:
             row = self.c.create_patient(v["mrn"], v["family"], v["given"], v["dob"], v["sex"], v["weight"])
             self.search.setText("")
-            self.reload()
-            self.select_mrn(row["mrn"])
+            self.reload(select_id=row["patient_id"])
+            self.message.show_message(f"Patient {v['family']}, {v['given']} saved", "saved")
 
         self.dialog = FormDialog(self, "New patient", [
             Field("mrn", "MRN"), Field("family", "Family name"), Field("given", "Given name"),

@@ -21,13 +21,15 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.codes import Parameter
+from ...domain.vocabulary import PRECHECK_LABELS
 from ...chair import USER_ERRORS, PresessionForm
 from ..controller import ChairController
 from ..signing import SigningRun
-from .common import MessageLine, button, screen_layout
+from .common import Field, FormDialog, MessageLine, button, screen_layout
+from .presession_items import PresessionItemsBox
 
-REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
-        ("psychostimulants", "Psychostimulants"), ("maois", "MAOIs"), ("opioids", "Opioids"))
+REMS = tuple((k, PRECHECK_LABELS[f"rems_{k}"])  # the paper's words (domain.vocabulary), one truth
+             for k in ("benzodiazepines", "sedative_hypnotics", "psychostimulants", "maois", "opioids"))
 PHQ9_SHORT = ("Little interest", "Feeling down", "Sleep", "Tired", "Appetite", "Feeling bad about self",
               "Concentration", "Slow / restless", "Thoughts of self-harm")
 
@@ -39,6 +41,8 @@ class PresessionScreen(QWidget):
     def __init__(self, controller: ChairController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.c = controller
+        self.dialog = None
+        self._last = None  # (date, PresessionForm) this patient's last pre-session, for the copy button
         root, self.title = screen_layout(self, "Pre-session", "Patients", self.want_patients.emit)
 
         scroll = QScrollArea()
@@ -60,7 +64,7 @@ class PresessionScreen(QWidget):
         # checks
         checks = QGroupBox("Checks")
         f = QFormLayout(checks)
-        self.consent = QCheckBox("Consent on file")
+        self.consent = QCheckBox(PRECHECK_LABELS["consent_on_file"])
         self.fasting = QLineEdit()
         self.fasting.setPlaceholderText("hours")
         self.meds = QLineEdit()
@@ -71,16 +75,18 @@ class PresessionScreen(QWidget):
             rems_box.addWidget(cb, i // 2, i % 2)
         self.escort_name = QLineEdit()
         self.escort_phone = QLineEdit()
-        self.no_driving = QCheckBox("No driving until tomorrow: acknowledged")
+        self.no_driving = QCheckBox(PRECHECK_LABELS["no_driving_acknowledged"])
         f.addRow(self.consent)
-        f.addRow("Fasting (h)", self.fasting)
-        f.addRow("Medications", self.meds)
+        f.addRow(PRECHECK_LABELS["fasting_hours"], self.fasting)
+        f.addRow(PRECHECK_LABELS["current_meds"], self.meds)
         f.addRow(QLabel("REMS: concomitant (tick if taking)"))
         f.addRow(rems_box)
-        f.addRow("Escort name", self.escort_name)
-        f.addRow("Escort phone", self.escort_phone)
+        f.addRow(PRECHECK_LABELS["escort_name"], self.escort_name)
+        f.addRow(PRECHECK_LABELS["escort_phone"], self.escort_phone)
         f.addRow(self.no_driving)
         cols[0].addWidget(checks)
+        self.items = PresessionItemsBox()  # issue 16: the complete pre-session items, under the three columns
+        grid.addWidget(self.items, 1, 0, 1, 3)
         cols[0].addStretch(1)
 
         # weight + baseline
@@ -93,7 +99,7 @@ class PresessionScreen(QWidget):
         bp.addWidget(self.b_sys)
         bp.addWidget(QLabel("/"))
         bp.addWidget(self.b_dia)
-        f.addRow("Weight today (kg)", self.weight)
+        f.addRow(PRECHECK_LABELS["weight_kg"], self.weight)
         f.addRow("BP (mmHg)", bp)
         f.addRow("HR (/min)", self.b_hr)
         f.addRow("SpO2 (%)", self.b_spo2)
@@ -127,7 +133,7 @@ class PresessionScreen(QWidget):
         pg.addWidget(self.phq_total, 3, 0, 1, 6)
         for c in (0, 2, 4):
             pg.setColumnStretch(c, 1)
-        grid.addWidget(phq, 1, 0, 1, 3)
+        grid.addWidget(phq, 2, 0, 1, 3)
 
         # dose
         dose = QGroupBox("Dose")
@@ -188,6 +194,9 @@ class PresessionScreen(QWidget):
         bottom = QHBoxLayout()
         self.message = MessageLine()
         bottom.addWidget(self.message, 1)
+        self.copy_button = button("Copy from last session", self.copy_from_last)
+        bottom.addWidget(self.copy_button)
+        bottom.addWidget(button("Cancel session", self.cancel))
         self.submit_button = button("Sign and save checks and dose", self.submit, name="primary")
         self._signing: SigningRun | None = None  # the signatures being asked for (see sign_dialog)
         bottom.addWidget(self.submit_button)
@@ -200,17 +209,88 @@ class PresessionScreen(QWidget):
         self.in_dose.currentIndexChanged.connect(self.update_preview)
 
     def load(self) -> None:
-        """A new session: start from the patient's last weight; route from the session."""
-        v = self.c.view
-        if v is None:
+        """A new pre-session: every field empty except the clinic's defaults (nothing carried over from the
+        last patient); "Copy from last session" offers this patient's own last pre-session, with its date."""
+        v, planned = self.c.view, self.c.planned
+        if planned is not None and v is None:
+            p, number, route = planned.patient, planned.number, planned.route
+        elif v is not None:
+            p, number, route = v.patient, v.session_number, v.session["route"]
+        else:
             return
-        p = v.patient
         self.title.setText(f"Pre-session · {p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · "
-                           f"session {v.session_number}")
-        if p.get("weight_kg") and not self.weight.text():
-            self.weight.setText(f"{p['weight_kg']:g}")
-        (self.intranasal if v.session["route"] == "IN" else self.iv).setChecked(True)
+                           f"session {number}")
+        self.reset()  # every opening starts clean: nothing typed for someone else survives
+        self._last = self.c.last_presession(p["patient_id"])
+        if self._last is None:
+            self.copy_button.setText("Copy from last session")
+            self.copy_button.setEnabled(False)
+            self.copy_button.setToolTip("this patient has no earlier pre-session")
+        else:
+            when = self._last[0].astimezone()
+            self.copy_button.setText(f"Copy from last session ({when:%d %b %Y})")
+            self.copy_button.setEnabled(True)
+            self.copy_button.setToolTip("medications, REMS answers, escort and dose settings; "
+                                        "never weight, vitals, consent, lot or waste")
+        (self.intranasal if route == "IN" else self.iv).setChecked(True)
+        self.items.set_patient(route, p.get("sex"))  # issue 16: fresh items for this session
         self.update_preview()
+
+    def reset(self) -> None:
+        """Empty every field; the clinic's defaults for concentration, mg/kg and duration."""
+        p = self.c.policy
+        for cb in (self.consent, self.no_driving, *self.rems.values()):
+            cb.setChecked(False)
+        for w in (self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight, self.b_sys, self.b_dia,
+                  self.b_hr, self.b_spo2, self.lot, self.waste_mg, self.waste_witness):
+            w.clear()
+        self.waste_method.setCurrentIndex(0)
+        self.waste_method.setEditText("")
+        for cb in self.phq:
+            cb.setCurrentIndex(0)
+        self.mg_per_kg.setText(f"{p.mg_per_kg_default:g}")
+        self.conc.setText(f"{p.concentration_mg_per_ml_default:g}")
+        self.minutes.setText(str(p.infusion_min_default))
+        self.in_dose.setCurrentIndex(0)
+        self.baseline_source = "typed"
+        self.message.clear()
+        self.predose.clear()
+        self.phq_total.clear()
+
+    def copy_from_last(self) -> None:
+        """Fill what may be copied from this patient's own last pre-session (the nurse checks it)."""
+        if not self._last:
+            return
+        when, f = self._last
+        self.meds.setText(f.current_meds)
+        for k, cb in self.rems.items():
+            cb.setChecked(bool(f.rems.get(k)))
+        self.escort_name.setText(f.escort_name)
+        self.escort_phone.setText(f.escort_phone)
+        if f.mg_per_kg:
+            self.mg_per_kg.setText(f.mg_per_kg)
+        if f.concentration:
+            self.conc.setText(f.concentration)
+        if f.minutes:
+            self.minutes.setText(f.minutes)
+        if f.route == "IN" and f.in_dose_mg:
+            self.in_dose.setCurrentIndex(max(0, self.in_dose.findData(f.in_dose_mg)))
+        self.message.show_message(f"copied from the session of {when.astimezone():%d %b %Y}: check each item", "info")
+
+    def cancel(self) -> None:
+        """Leave this pre-session: unsaved, nothing is stored; a stored one not yet started ends with a reason."""
+        if self.c.view is None:
+            self.c.cancel_session()
+            self.want_patients.emit()
+            return
+
+        def submit(v: dict) -> None:
+            self.c.cancel_session(v["reason"])
+            self.want_patients.emit()
+
+        self.dialog = FormDialog(self, "Cancel this session", [Field("reason", "Reason")], submit,
+                                 submit_text="Cancel session", intro="The session stays on the chart as cancelled.")
+        self.dialog.open()
 
     def form(self) -> PresessionForm:
         return PresessionForm(
@@ -223,7 +303,7 @@ class PresessionScreen(QWidget):
             route="IN" if self.intranasal.isChecked() else "IV", mg_per_kg=self.mg_per_kg.text(),
             concentration=self.conc.text(), minutes=self.minutes.text(), in_dose_mg=self.in_dose.currentData(),
             lot=self.lot.text(), waste_mg=self.waste_mg.text(), waste_method=self.waste_method.currentText(),
-            waste_witness=self.waste_witness.text(),
+            waste_witness=self.waste_witness.text(), items=self.items.answers(),
         )
 
     def update_preview(self) -> None:

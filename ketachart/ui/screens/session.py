@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from ...domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, cadss6_labels
 from ...domain.session import SessionState
+from ...domain.vocabulary import OBSERVATION_KINDS as _K
+from ...domain.vocabulary import Kind, dose_words
 from .. import viewmodels as vm
 from ..controller import ChairController
 from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
@@ -214,17 +216,17 @@ class SessionScreen(QWidget):
         # quick entry
         q1 = QHBoxLayout()
         q1.setSpacing(6)
-        lab = QLabel("Dissociation")
+        lab = QLabel(_K[Kind.DISSOCIATION].label)
         lab.setObjectName("clockLabel")
         q1.addWidget(lab)
         self.diss_buttons = []
         for v in range(5):
             b = button(str(v), lambda v=v: self.c.attempt(self.c.chart_dissociation, v), name="score",
-                       tip=f"Dissociation {v}: {DISSOCIATION_LABELS[v]}")
+                       tip=f"{_K[Kind.DISSOCIATION].label} {v}: {DISSOCIATION_LABELS[v]}")
             self.diss_buttons.append(b)
             q1.addWidget(b)
         q1.addSpacing(16)
-        lab = QLabel("MOAA/S")
+        lab = QLabel(f"{_K[Kind.SEDATION].label} (MOAA/S)")
         lab.setObjectName("clockLabel")
         q1.addWidget(lab)
         self.sed_buttons = []
@@ -242,10 +244,10 @@ class SessionScreen(QWidget):
         q2 = QHBoxLayout()
         q2.setSpacing(6)
         self.quick = {
-            "nausea": button("Nausea [N]", self.open_nausea, shortcut="N"),
-            "cadss": button("CADSS-6 [C]", self.open_cadss, shortcut="C"),
-            "note": button("Note [T]", self.open_note, shortcut="T"),
-            "intervention": button("Intervention [I]", self.open_intervention, shortcut="I"),
+            "nausea": button(f"{_K[Kind.NAUSEA].label} [N]", self.open_nausea, shortcut="N"),
+            "cadss": button(f"{_K[Kind.CADSS6].label} [C]", self.open_cadss, shortcut="C"),
+            "note": button(f"{_K[Kind.NOTE].label} [T]", self.open_note, shortcut="T"),
+            "intervention": button(f"{_K[Kind.INTERVENTION].label} [I]", self.open_intervention, shortcut="I"),
             "vitals": button("Vitals [V]", self.open_vitals, shortcut="V"),
         }
         for b in self.quick.values():
@@ -265,7 +267,7 @@ class SessionScreen(QWidget):
                      "P": self.pause_or_resume, "R": self.open_rate, "Q": self.open_stop, "X": self.want_discharge.emit,
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.c.message.connect(self.message.show_message)
+        self.c.message.connect(self._on_message)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """Every quick entry has a key (no modifiers; the screen has no text fields to type into)."""
@@ -280,6 +282,16 @@ class SessionScreen(QWidget):
         self.pal = pal
         self.plot.apply_palette(pal)
 
+    _message_session: str | None = None  # the session open when the message line was last written
+
+    def _on_message(self, text: str, kind: str) -> None:
+        """The chair's "saved"/error line, about this session: said while another screen shows about the session
+        already on screen here (a new patient saved on the patient list), it belongs to that screen."""
+        if not self.isVisible() and self.c.session_id == self._message_session and kind != "error":
+            return
+        self._message_session = self.c.session_id
+        self.message.show_message(text, kind)
+
     def render_view(self) -> None:
         """After a command or a new alert: header, entries, buttons, banner."""
         v = self.c.view
@@ -289,9 +301,12 @@ class SessionScreen(QWidget):
             self.entry_list.clear()
             self.banner.hide()
             return
+        if self._message_session != v.id:  # said about another session (or none): it goes
+            self._message_session = v.id
+            self.message.clear()
         p = v.patient
         dose = v.dose.row if v.dose else None
-        dose_text = f" · {dose['drug']} {dose['route']} {dose['dose_mg']:g} mg" if dose else ""
+        dose_text = f" · {dose_words(dose['route'], dose['dose_mg'])}" if dose else ""
         self.patient_label.set_full_text(f"{p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']} · session "
                                          f"{v.session_number}{dose_text}")
         self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
@@ -305,10 +320,11 @@ class SessionScreen(QWidget):
         open_ = not s.is_final
         for b in self.diss_buttons + self.sed_buttons + list(self.quick.values()):
             b.setEnabled(open_)
-        self._entries = vm.entries(v)
+        names = {u["user_id"]: u["display_name"] for u in self.c.store.users()}
+        self._entries = vm.entries(v, names)
         self.entry_list.clear()
         for e in self._entries:
-            text = f"{e.time}  {e.text}"
+            text = f"{e.time}  {e.text}" + (f"  · {e.author}" if e.author and e.author != "system" else "")
             if e.flags:
                 text += "\n   " + " · ".join(e.flags)
             if e.history:
@@ -318,6 +334,7 @@ class SessionScreen(QWidget):
             if e.table == "alerts" and "NOT ACKNOWLEDGED" in e.flags:
                 item.setForeground(Qt.GlobalColor.red)
             self.entry_list.addItem(item)
+        self.entry_list.scrollToTop()  # the newest entry (the list is newest first) is always in view
         self.render_banner()
 
     def render_banner(self) -> None:
@@ -336,13 +353,14 @@ class SessionScreen(QWidget):
         now = self.c.clock.now()
         policy = self.c.policy
         stale = max(30.0, 3 * self.c.speed)
-        for n in vm.numerics(self.c.live, now, policy, stale_s=stale):
+        manual = vm.manual_bp(self.c.view)
+        for n in vm.numerics(self.c.live, now, policy, stale_s=stale, manual=manual):
             self.tiles[n.key].render(n, self.pal)
         last = self.c.live.last_nibp()
         for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
             tile.render(cvm, self.pal)
         markers, alerts = plot_markers(self._entries)
-        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy)
+        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy, manual)
         parts = []
         for conn in self.c.devices.connections.values():
             word = STATE_WORDS.get(conn.state, conn.state)
@@ -412,8 +430,8 @@ class SessionScreen(QWidget):
     def open_vitals(self) -> None:
         self._show(FormDialog(self, "Manual vitals", [
             Field("sys", "Systolic BP (mmHg)"), Field("dia", "Diastolic BP (mmHg)"), Field("hr", "Heart rate (/min)"),
-            Field("spo2", "SpO2 (%)"),
-        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"])))
+            Field("spo2", "SpO2 (%)"), Field("taken_at", "Taken at (HH:MM)", placeholder="now"),
+        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"], v["taken_at"])))
 
     def start_infusion(self) -> None:
         if self.c.state is not SessionState.CHECKED_IN:
@@ -439,17 +457,52 @@ class SessionScreen(QWidget):
             self._show(FormDialog(self, "Pause infusion", [Field("reason", "Reason")], lambda v: self.c.pause(v["reason"])))
 
     def open_rate(self) -> None:
+        """The current rate, -25 % / -50 % in one tap (or a custom rate), and the time left at the new rate
+        from the volume still to run."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
-        self._show(FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
-                              lambda v: self.c.change_rate(v["rate"], v["reason"])))
+        current = self.c.current_rate()
+
+        def left(v: dict) -> str:
+            r = self.c.remaining_at(v.get("rate"))
+            return f"{r[0]:.1f} mL left: about {r[1]:.0f} min at {v['rate']} mL/h" if r else ""
+
+        dialog = FormDialog(self, "Change infusion rate", [Field("rate", "New rate (mL/h)"), Field("reason", "Reason")],
+                            lambda v: self.c.change_rate(v["rate"], v["reason"]), live=left,
+                            intro=f"Current rate {current:g} mL/h" if current else "")
+        if current:
+            row = QHBoxLayout()
+            for pct in (25, 50):
+                new = round(current * (100 - pct) / 100, 1)
+                b = button(f"-{pct} % ({new:g} mL/h)", lambda n=new, p=pct: dialog.set_values(
+                    rate=f"{n:g}", reason=dialog.values()["reason"] or f"rate reduced {p}%"))
+                b.setObjectName(f"minus{pct}")
+                row.addWidget(b)
+            dialog.layout().insertLayout(2, row)
+        self._show(dialog)
 
     def open_stop(self) -> None:
+        """Completed or stopped early (with the reason), and the amount delivered: the pump's volume infused
+        when a pump is connected, else typed (empty on a completed infusion = the ordered volume)."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
             return
-        self._show(FormDialog(self, "Stop infusion", [Field("reason", "Reason (optional when completed)",
-                                                            default="Infusion completed")],
-                              lambda v: self.c.stop_infusion(v["reason"]), submit_text="Stop infusion"))
+        pump = self.c.pump_volume_infused()
+        dose = self.c.view.dose.row if self.c.view and self.c.view.dose else {}
+        ordered = f"{dose.get('volume_ml') or 0:g} mL ({dose.get('dose_mg') or 0:g} mg)"
+        if pump is not None:
+            intro = f"Ordered {ordered}. The pump reports {pump:g} mL infused: that is charted as delivered."
+            volume = []
+        else:
+            intro = (f"Ordered {ordered}. No pump is connected: type the volume delivered "
+                     "(leave empty when the whole ordered volume ran).")
+            volume = [Field("delivered_ml", "Volume delivered (mL)", placeholder="mL")]
+        self._show(FormDialog(self, "Stop infusion", [
+            Field("outcome", "Outcome", "combo", "completed",
+                  [("completed", "Completed as ordered"), ("early", "Stopped early")]),
+            Field("reason", "Reason (required when stopped early)"), *volume],
+            lambda v: self.c.stop_infusion(v["reason"], completed=v["outcome"] == "completed",
+                                           delivered_ml=v.get("delivered_ml")),
+            submit_text="Stop infusion", intro=intro))
 
     def open_ack(self) -> None:
         alerts = self.c.unacknowledged()
