@@ -207,3 +207,27 @@ def test_demo_session_route_in_writes_a_finished_spravato_session(tmp_path):
     assert con.execute("SELECT count(*) FROM vital_readings WHERE parameter LIKE 'PUMP%'").fetchone()[0] == 0
     bad = ketachart("demo-session", "--db", str(tmp_path / "x.db"), "--route", "im", "--unencrypted")
     assert bad.returncode == 2
+
+
+def test_selftest_rehashes_only_the_chain_tail_and_names_verify_for_the_full_check(tmp_path, monkeypatch, capsys):
+    """At any chart age selftest takes seconds: it re-hashes the newest rows, not every row (that is verify)."""
+    from ketachart import selftest
+    from ketachart.cli import main
+    from ketachart.store.repository import ChartStore
+
+    path = tmp_path / "older.db"
+    store = ChartStore.open(path)
+    patient = store.create_patient("MRN-7", "Doe", "Jane", "1980-02-03", "female", 70)
+    session = store.create_session(patient["patient_id"], "IV")
+    for i in range(60):
+        store.observe(session["id"], "dissociation", i % 5)
+    with store.engine.connect() as conn:
+        total = sum(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in CHART_TABLES)
+        conn.rollback()
+    store.close()
+    monkeypatch.setattr(selftest, "SELFTEST_TAIL_ROWS", 20)
+    assert main(["selftest", "--db", str(path), "--unencrypted"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   hash chain: intact (triggers and the newest 21 rows re-hashed" in out  # 20 and their anchor
+    assert total > 60 and "`ketachart verify`" in out
+    assert "ok   database integrity: quick_check ok" in out

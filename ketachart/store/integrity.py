@@ -12,104 +12,175 @@
 
 What a key holder can still rewrite consistently (a whole chain re-hashed) is found by comparing the chain
 head with the central's copy: ``ketachart verify`` does that when the central is reachable.
+
+The check **streams**: each table's rows of one device are read in keyset-paginated chunks ordered by
+``(device_seq, id)`` and merged across tables, so memory stays constant however old the chart is (a year is
+millions of rows); the schema's NOT NULL on ``device_id``, ``device_seq`` and ``id`` puts every row in a chain.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+from operator import itemgetter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from .hashing import GENESIS_LEGACY, chain_hash, genesis_hash
-from .models import CHART_MODELS, MODEL_BY_TABLE, DeviceCounter, PulledRow, SyncState
+from .hashing import GENESIS_LEGACY, genesis_hash, tuple_canonicalizer
+from .models import CHART_MODELS
 
 if TYPE_CHECKING:
     from .repository import ChartStore
 
 ADMIN_TABLES = ("users", "policy_versions")
+CHUNK_ROWS = 2000  # rows per table held at once: memory is about tables x CHUNK_ROWS rows, whatever the size
 
 
-def verify_chains(store: "ChartStore", tail: int | None = None) -> list[str]:
+def verify_chains(store: "ChartStore", tail: int | None = None, stats: dict | None = None) -> list[str]:
+    """Problems in the chains (see the module docstring); ``stats["rows_hashed"]`` says how many rows were
+    re-hashed (selftest reports it: a tail check must not read the whole file)."""
     problems: list[str] = []
     own = store.device_id
+    hashed = [0]
     with store.engine.connect() as conn:
-        counter = conn.execute(select(DeviceCounter).where(DeviceCounter.device_id == own)).one_or_none()
+        conn.exec_driver_sql("SELECT 1")  # BEGIN: every chunk below reads the same snapshot
+        raw = conn.connection.driver_connection
+        counter = raw.execute("SELECT last_seq, last_hash FROM device_counter WHERE device_id = ?", (own,)).fetchone()
         if counter is None:
             conn.rollback()
             return [f"this file's device {own} has no counter - store_meta.device_id was changed"]
-        first = 1 if tail is None else max(1, counter.last_seq - tail + 1)
-        own_rows: list[tuple[int, str, dict]] = []
-        foreign: dict[str, list[tuple[int, str, dict]]] = {}
-        for model in CHART_MODELS:
-            table = model.__table__
-            if tail is None:
-                stmt = select(table)
-            else:
-                stmt = select(table).where(table.c.device_id == own, table.c.device_seq >= first - 1)
-            for r in conn.execute(stmt):
-                row = dict(r._mapping)
-                item = (r.device_seq, table.name, row)
-                if r.device_id == own:
-                    own_rows.append(item)
-                else:
-                    foreign.setdefault(r.device_id, []).append(item)
-        pulled = {(t, i): (p, v) for t, i, p, v in conn.execute(
-            select(PulledRow.table_name, PulledRow.row_id, PulledRow.prev_hash, PulledRow.vouched_by))} \
-            if tail is None else {}
-        cursors = [int(v) for k, v in conn.execute(select(SyncState.key, SyncState.value))
+        last_seq, last_hash = counter
+        first = 1 if tail is None else max(1, last_seq - tail + 1)
+        problems.extend(_own_chain(store.genesis, last_seq, last_hash,
+                                   _device_rows(raw, own, first - 1, hashed, pulled=False), first))
+        cursors = [int(v) for k, v in raw.execute("SELECT key, value FROM sync_state")
                    if k.endswith(":push_seq") and v.isdigit()]
+        if tail is None:
+            devices = set()
+            for model in CHART_MODELS:
+                devices.update(d for (d,) in raw.execute(f"SELECT DISTINCT device_id FROM {model.__tablename__}"))
+            for device in sorted(d for d in devices if d is not None and d != own):
+                problems.extend(_foreign_chain(device, _device_rows(raw, device, None, hashed, pulled=True)))
         conn.rollback()
-    problems.extend(_own_chain(store, counter, own_rows, first))
-    if cursors and max(cursors) > counter.last_seq:
+    if stats is not None:
+        stats["rows_hashed"] = hashed[0]
+    if cursors and max(cursors) > last_seq:
         problems.append(
             f"the central acknowledged this chair's rows up to {max(cursors)} but the file ends at "
-            f"{counter.last_seq} - rows were removed from the end of the chart")
-    for device, rows in foreign.items():
-        problems.extend(_foreign_chain(device, rows, pulled))
+            f"{last_seq} - rows were removed from the end of the chart")
     return problems
 
 
-def _own_chain(store: "ChartStore", counter, rows: list[tuple[int, str, dict]], first: int) -> list[str]:  # noqa: ANN001
+class _Table:
+    """How one table's rows are read and re-hashed as tuples (no dict per row: millions of rows)."""
+
+    def __init__(self, model: type) -> None:
+        table = model.__table__
+        self.name = table.name
+        self.cols = [c.name for c in table.columns]
+        self.seq_at, self.id_at = self.cols.index("device_seq"), self.cols.index("id")
+        self.hash_at = self.cols.index("row_hash")
+        self.pulled_at = len(self.cols)  # pulled_rows' row_id, prev_hash, vouched_by follow the columns
+        self.canon = tuple_canonicalizer(table, self.cols)
+
+    def hash(self, prev: str, values: tuple) -> str:
+        return hashlib.sha256((prev + self.canon(values)).encode()).hexdigest()
+
+
+_TABLES: dict[str, _Table] = {}
+
+
+def _table(model: type) -> _Table:
+    found = _TABLES.get(model.__tablename__)
+    if found is None:
+        found = _TABLES[model.__tablename__] = _Table(model)
+    return found
+
+
+def _table_rows(raw, spec: _Table, device: str, from_seq: int | None, pulled: bool) -> Iterator[tuple]:  # noqa: ANN001
+    """(seq, table, values) of one device in one table, ``device_seq >= from_seq``, chunk by chunk."""
+    name = spec.name
+    select = ", ".join(f"t.{c}" for c in spec.cols)
+    join = ""
+    if pulled:
+        select += ", p.row_id, p.prev_hash, p.vouched_by"
+        join = f" LEFT JOIN pulled_rows p ON p.table_name = '{name}' AND p.row_id = t.id"
+    head = f"SELECT {select} FROM {name} t{join} WHERE t.device_id = ? AND "
+    order = f" ORDER BY t.device_seq, t.id LIMIT {CHUNK_ROWS}"
+    first_sql = head + "t.device_seq >= ?" + order
+    next_sql = head + "(t.device_seq, t.id) > (?, ?)" + order  # keyset: resumes after the last row read
+    key: tuple = (from_seq if from_seq is not None else -(2 ** 62),)
+    seq_at, id_at = spec.seq_at, spec.id_at
+    while True:
+        chunk = raw.execute(first_sql if len(key) == 1 else next_sql, (device, *key)).fetchall()
+        for values in chunk:
+            yield values[seq_at], spec, values
+        if len(chunk) < CHUNK_ROWS:
+            return
+        key = (chunk[-1][seq_at], chunk[-1][id_at])
+
+
+def _device_rows(raw, device: str, from_seq: int | None, hashed: list[int], pulled: bool) -> Iterator[tuple]:  # noqa: ANN001
+    """Every table's rows of ``device`` merged in device_seq order (a table's own order breaks ties)."""
+    streams = [_table_rows(raw, _table(model), device, from_seq, pulled) for model in CHART_MODELS]
+    n = 0
+    try:
+        for item in heapq.merge(*streams, key=itemgetter(0)):
+            n += 1
+            yield item
+    finally:
+        hashed[0] += n
+
+
+def _own_chain(genesis: str, last_seq: int, last_hash: str, rows: Iterator[tuple], first: int) -> list[str]:
     problems: list[str] = []
-    rows.sort(key=lambda t: t[0])
-    prev, expected_seq = store.genesis, first
-    if rows and first > 1:
-        if rows[0][0] == first - 1:
-            prev = rows.pop(0)[2]["row_hash"]
+    prev, expected_seq, any_rows = genesis, first, False
+    if first > 1:
+        head = next(rows, None)
+        if head is not None and head[0] == first - 1:
+            prev = head[2][head[1].hash_at]
         else:
             problems.append(f"device_seq {first - 1} is missing - a row was removed")
-    for seq, table_name, row in rows:
+            if head is not None:
+                rows = _prepend(head, rows)
+    for seq, spec, row in rows:
+        any_rows = True
         if seq != expected_seq:
             if seq < expected_seq:
-                problems.append(f"device_seq {seq} appears twice ({table_name} row {row['id']}) - a row was added")
+                problems.append(f"device_seq {seq} appears twice ({spec.name} row {row[spec.id_at]}) - a row was "
+                                "added")
                 continue
             problems.append(f"device_seq {expected_seq} is missing (next found: {seq}) - a row was removed")
             expected_seq = seq
-        want = chain_hash(prev, MODEL_BY_TABLE[table_name].__table__, row)
-        if want != row["row_hash"]:
-            problems.append(f"{table_name} row {row['id']} (seq {seq}) does not match its hash - it was edited")
-        prev, expected_seq = row["row_hash"], expected_seq + 1
-    if counter.last_seq != expected_seq - 1:
-        problems.append(f"the last {counter.last_seq - expected_seq + 1} row(s) are missing")
-    elif rows and counter.last_hash != prev:
+        row_hash = row[spec.hash_at]
+        if spec.hash(prev, row) != row_hash:
+            problems.append(f"{spec.name} row {row[spec.id_at]} (seq {seq}) does not match its hash - it was edited")
+        prev, expected_seq = row_hash, expected_seq + 1
+    if last_seq != expected_seq - 1:
+        problems.append(f"the last {last_seq - expected_seq + 1} row(s) are missing")
+    elif any_rows and last_hash != prev:
         problems.append("the device counter's last hash does not match the last row - the chart was rewritten")
     return problems
 
 
-def _foreign_chain(device: str, rows: list[tuple[int, str, dict]], pulled: dict) -> list[str]:
+def _prepend(item: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
+    yield item
+    yield from rest
+
+
+def _foreign_chain(device: str, rows: Iterator[tuple]) -> list[str]:
     problems: list[str] = []
-    rows.sort(key=lambda t: t[0])
     prev_seq, prev_hash = None, None
-    for seq, table_name, row in rows:
-        about = pulled.get((table_name, row["id"]))
-        if about is None:
-            problems.append(f"{table_name} row {row['id']} of device {device} was not received from the central - "
+    for seq, spec, row in rows:
+        table_name, row_id, row_hash = spec.name, row[spec.id_at], row[spec.hash_at]
+        pulled_id, sent_prev, vouched_by = row[spec.pulled_at:spec.pulled_at + 3]
+        if pulled_id is None:
+            problems.append(f"{table_name} row {row_id} of device {device} was not received from the central - "
                             "it was put into the file by hand")
-            prev_seq, prev_hash = seq, row["row_hash"]
+            prev_seq, prev_hash = seq, row_hash
             continue
-        sent_prev, vouched_by = about
         if table_name in ADMIN_TABLES and not vouched_by:
-            problems.append(f"{table_name} row {row['id']} of device {device} has no vouch from the central - it is "
+            problems.append(f"{table_name} row {row_id} of device {device} has no vouch from the central - it is "
                             "ignored")
         if prev_seq is not None and seq == prev_seq + 1:
             candidates = [prev_hash]
@@ -119,9 +190,8 @@ def _foreign_chain(device: str, rows: list[tuple[int, str, dict]], pulled: dict)
             candidates = [genesis_hash(device), GENESIS_LEGACY]
         else:
             candidates = []  # pulled before schema 4 (legacy): cannot be re-hashed here
-        table = MODEL_BY_TABLE[table_name].__table__
-        if candidates and all(chain_hash(c, table, row) != row["row_hash"] for c in candidates):
-            problems.append(f"{table_name} row {row['id']} of device {device} (seq {seq}) does not match its hash - "
+        if candidates and all(spec.hash(c, row) != row_hash for c in candidates):
+            problems.append(f"{table_name} row {row_id} of device {device} (seq {seq}) does not match its hash - "
                             "it was edited")
-        prev_seq, prev_hash = seq, row["row_hash"]
+        prev_seq, prev_hash = seq, row_hash
     return problems

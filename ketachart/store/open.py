@@ -60,14 +60,14 @@ def file_kind(path: Path) -> str:
 
 
 # Rows of the hash chain checked at every open: the newest ones, where a tamperer covering recent charting
-# would have to work. The whole chain is checked by ``selftest`` and ``ketachart verify`` (a year of 1 Hz
+# would have to work. The whole chain is checked by ``ketachart verify`` (``selftest``: a longer tail; a year of 1 Hz
 # charting is millions of rows: checking all of them would make every start take minutes).
 OPEN_VERIFY_TAIL_ROWS = 5000
 
 
-def verify_store(store: ChartStore, tail: int | None = None) -> list[str]:
+def verify_store(store: ChartStore, tail: int | None = None, stats: dict | None = None) -> list[str]:
     """Problems showing a hand edit: missing immutability triggers, then the hash chain (the newest ``tail``
-    rows, or all of it). Empty when intact."""
+    rows, or all of it; ``stats["rows_hashed"]`` counts them). Empty when intact."""
     problems: list[str] = []
     with store.engine.connect() as conn:
         stored = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
@@ -80,7 +80,7 @@ def verify_store(store: ChartStore, tail: int | None = None) -> list[str]:
                 problems.append(f"{what} was removed")
             elif _norm_sql(stored[name]) != _norm_sql(ddl.replace("IF NOT EXISTS ", "", 1)):
                 problems.append(f"{what} was replaced by a different trigger of the same name")
-    problems.extend(store.verify_chain(tail=tail))
+    problems.extend(store.verify_chain(tail=tail, stats=stats))
     return problems
 
 

@@ -650,13 +650,13 @@ class ChartStore:
                 .order_by(AuditEvent.recorded_at, AuditEvent.device_seq))]
 
     # --- integrity ------------------------------------------------------------------------------
-    def verify_chain(self, tail: int | None = None) -> list[str]:
+    def verify_chain(self, tail: int | None = None, stats: dict | None = None) -> list[str]:
         """Re-hash the chains in this file; problems (empty when the file is as written). ``tail=N`` checks
         only this device's newest N rows (every open); without it every device's chain, pulled rows too (see
         :mod:`ketachart.store.integrity`)."""
         from .integrity import verify_chains
 
-        return verify_chains(self, tail=tail)
+        return verify_chains(self, tail=tail, stats=stats)
 
     def integrity_check(self) -> tuple[bool, str]:
         return dbmod.integrity_ok(self.engine)

@@ -1,0 +1,210 @@
+"""A chart that has lived a year: how the store behaves at that size (issue 17).
+
+The year-sized chart (250 demo sessions, ``--quick``: far fewer) is built by this benchmark itself through
+the real store API (``write_demo_session``, each session in one ``atomic`` transaction) and cached between
+runs under ``$KETACHART_BENCH_CACHE`` (default ``~/.cache/ketachart-bench``; ``$KETACHART_BENCH_SCALE_SESSIONS``
+builds another size, said in each line), keyed by the schema version
+and a digest of the store and demo code, so a change to either builds a fresh one. Every figure carries the
+chart's size (``sessions``, ``rows``, ``file_mb``).
+
+- ``store.verify_rows_s``: rows re-hashed per second by ``ketachart verify`` (a subprocess, so the cost of
+  starting Python and opening the file is in it; the whole command's wall time is ``seconds``).
+- ``store.verify_peak_mb``: peak resident memory of that subprocess (``getrusage(RUSAGE_CHILDREN)``).
+- ``store.selftest_s``: wall time of ``ketachart selftest`` on it (a subprocess too).
+- ``store.open_s.year``: ``open_store`` (which checks the chain's tail) on the year-sized chart, beside the
+  same on a new chart with one session (the baseline).
+- ``store.bytes_per_session``: file growth per demo session (mean over the build, and one more session
+  written onto a copy-free measurement: the file size before and after ``write_demo_session``).
+- ``sync.rows_per_session``: chart rows a demo session adds (every one of them is a central row).
+- Baseline for the re-hash: the same rows read by raw sqlite3 (``SELECT *`` of every chart table), so the
+  hashing's cost shows beside the bare read's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ketachart
+from ketachart.demo import write_demo_session
+from ketachart.store.db import SCHEMA_VERSION
+from ketachart.store.models import CHART_TABLES
+from ketachart.store.repository import ChartStore
+
+YEAR_SESSIONS = 250
+QUICK_SESSIONS = 6
+
+
+def _code_key() -> str:
+    """Schema version and a digest of the code that decides what the file holds (what a session writes and how
+    it is stored), not of the code that reads or checks it, so work on ``verify`` keeps the cached chart."""
+    root = Path(ketachart.__file__).parent
+    digest = hashlib.sha256(str(SCHEMA_VERSION).encode())
+    writers = [root / "demo.py"] + [root / "store" / f for f in ("models.py", "hashing.py", "repository.py", "db.py",
+                                                                  "vitals_writer.py")]
+    for sub in ("domain", "hardware/sim"):
+        writers.extend(sorted((root / sub).rglob("*.py")))
+    for path in writers:
+        digest.update(path.read_bytes())
+    return f"v{SCHEMA_VERSION}-{digest.hexdigest()[:12]}"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("KETACHART_BENCH_CACHE") or str(Path.home() / ".cache" / "ketachart-bench")
+    return Path(base)
+
+
+def _chart_rows(path: Path) -> int:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in CHART_TABLES)
+    finally:
+        con.close()
+
+
+def _file_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def build_chart(sessions: int) -> tuple[Path, dict]:
+    """The cached chart of ``sessions`` demo sessions (unencrypted, so the raw-SQLite baseline can read it)
+    and what its build measured."""
+    folder = _cache_dir() / f"{_code_key()}-{sessions}"
+    path, info_path = folder / "year.db", folder / "build.json"
+    if path.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        info["cached"] = True
+        return path, info
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    tmp = folder / "building.db"
+    started = time.perf_counter()
+    store = ChartStore.open(tmp)
+    try:
+        empty_bytes = _file_bytes(tmp)
+        empty_rows = _chart_rows_store(store)
+        for seed in range(sessions):
+            with store.atomic():  # one large transaction per session: one fsync instead of ~19,000
+                write_demo_session(store, seed=seed)
+        rows = _chart_rows_store(store)
+    finally:
+        store.close()
+    build_s = time.perf_counter() - started
+    con = sqlite3.connect(tmp)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    size = _file_bytes(tmp)
+    tmp.rename(path)
+    Path(f"{tmp}.lock").unlink(missing_ok=True)
+    info = {"sessions": sessions, "rows": rows, "file_bytes": size, "build_s": round(build_s, 1),
+            "bytes_per_session": round((size - empty_bytes) / sessions),
+            "rows_per_session": round((rows - empty_rows) / sessions)}
+    info_path.write_text(json.dumps(info))
+    info["cached"] = False
+    return path, info
+
+
+def _chart_rows_store(store: ChartStore) -> int:
+    with store.engine.connect() as conn:
+        n = sum(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in CHART_TABLES)
+        conn.rollback()
+    return n
+
+
+def _run_cli(args: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and this child's peak RSS in MB (RUSAGE_CHILDREN is the max over all children so far,
+    so each measured command runs in a fresh grandchild-free helper process: see ``_peak_child``)."""
+    cmd = [sys.executable, "-c", _PEAK_CHILD, *args]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", KETACHART_DATA_DIR=str(cwd))
+    t = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    peak_kb, cpu = 0.0, 0.0
+    for line in done.stderr.splitlines():
+        if line.startswith("PEAK_KB "):
+            peak_kb, cpu = float(line.split()[1]), float(line.split()[2])
+    done.cpu_s = cpu  # type: ignore[attr-defined]  - CPU seconds: the machine may be shared
+    return seconds, peak_kb / 1024, done
+
+
+# Runs the command in a child of a fresh process and reports that child's ru_maxrss: RUSAGE_CHILDREN of the
+# benchmark process itself would be the maximum over every child it ever had (the build included).
+_PEAK_CHILD = """
+import resource, subprocess, sys
+code = subprocess.call([sys.executable, '-m', 'ketachart.cli', *sys.argv[1:]])
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print('PEAK_KB', use.ru_maxrss, use.ru_utime + use.ru_stime, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _raw_read_rows_s(path: Path) -> tuple[float, int]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        t = time.perf_counter()
+        n = 0
+        for table in CHART_TABLES:
+            for _ in con.execute(f"SELECT * FROM {table}"):
+                n += 1
+        return n / (time.perf_counter() - t), n
+    finally:
+        con.close()
+
+
+def _open_s(path: Path, repeat: int = 3) -> float:
+    from ketachart.store.open import open_store
+
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        store = open_store(path, unencrypted=True, holder="bench scale")
+        best = min(best, time.perf_counter() - t)
+        store.close()
+    return best
+
+
+def run(quick: bool = False):
+    sessions = QUICK_SESSIONS if quick else int(os.environ.get("KETACHART_BENCH_SCALE_SESSIONS") or YEAR_SESSIONS)
+    path, info = build_chart(sessions)
+    size = {"sessions": info["sessions"], "rows": info["rows"], "file_mb": round(info["file_bytes"] / 1e6, 1),
+            "build_s": info["build_s"], "cached": info["cached"]}
+    if quick:
+        size["quick"] = f"--quick: {sessions} sessions, not the year-sized {YEAR_SESSIONS}"
+    elif sessions != YEAR_SESSIONS:
+        size["note"] = f"KETACHART_BENCH_SCALE_SESSIONS={sessions}, not the year-sized {YEAR_SESSIONS}"
+    yield {"name": "store.scale_chart", "value": size["rows"], "unit": "rows", **size}
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        raw_rows_s, _ = _raw_read_rows_s(path)
+        seconds, peak_mb, done = _run_cli(["verify", "--db", str(path), "--unencrypted"], work)
+        ok = done.returncode == 0
+        yield {"name": "store.verify_rows_s", "value": round(info["rows"] / seconds), "unit": "rows/s",
+               "seconds": round(seconds, 2), "cpu_s": round(done.cpu_s, 2),
+               "rows_per_cpu_s": round(info["rows"] / done.cpu_s) if done.cpu_s else None, "ok": ok, "baseline_raw_sqlite_read_rows_s": round(raw_rows_s),
+               **({} if ok else {"output": (done.stdout + done.stderr)[-400:]}), **size}
+        yield {"name": "store.verify_peak_mb", "value": round(peak_mb, 1), "unit": "MB", **size}
+        seconds, peak_mb, done = _run_cli(["selftest", "--db", str(path), "--unencrypted"], work)
+        yield {"name": "store.selftest_s", "value": round(seconds, 2), "unit": "s", "peak_mb": round(peak_mb, 1),
+               "ok": done.returncode == 0, **({} if done.returncode == 0 else {"output": done.stdout[-400:]}),
+               **size}
+        # A new chart with one session: the same-run baseline for opening.
+        small = work / "new.db"
+        store = ChartStore.open(small)
+        with store.atomic():
+            write_demo_session(store, seed=1)
+        store.close()
+        year_open, new_open = _open_s(path), _open_s(small)
+        yield {"name": "store.open_s.year", "value": round(year_open, 3), "unit": "s",
+               "baseline_new_chart_s": round(new_open, 3), **size}
+        yield {"name": "store.bytes_per_session", "value": info["bytes_per_session"], "unit": "bytes",
+               "goal": 2_000_000, **size}
+        yield {"name": "sync.rows_per_session", "value": info["rows_per_session"], "unit": "rows",
+               "goal": 2000, **size}
