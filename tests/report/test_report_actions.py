@@ -21,7 +21,7 @@ def test_save_pdf_runs_in_the_background_and_audits(demo, qtbot, tmp_path):
                                   open_reader=lambda: open_store(store.path, unencrypted=True, lock=False, verify=False))
     with qtbot.waitSignal(job.finished, timeout=60_000) as blocker:
         pass
-    assert "Saved 2 page(s)" in blocker.args[0]
+    assert "Saved 3 page(s)" in blocker.args[0]
     assert path.read_bytes()[:5] == b"%PDF-"
     audits = store.rows(AuditEvent)[before:]
     assert [(a["action"], a["target"]) for a in audits] == [("export", f"sessions:{sid}")]
@@ -62,12 +62,12 @@ def test_print_preview_opens_shows_every_page_and_survives_the_printer_going_out
     assert preview.printer() is job.printer  # the dialog borrows the job's printer
     qtbot.waitUntil(preview.isVisible)
     widget = preview.findChild(QPrintPreviewWidget)
-    qtbot.waitUntil(lambda: widget.pageCount() == 2)  # the summary was painted onto the preview's pages
+    qtbot.waitUntil(lambda: widget.pageCount() == 3)  # the summary was painted onto the preview's pages
     widget.updatePreview()  # zoom, page setup and "print" repaint through the same printer, long after opening
-    assert widget.pageCount() == 2
+    assert widget.pageCount() == 3
     with qtbot.waitSignal(job.finished) as blocker:
         preview.reject()
-    assert blocker.args == ["Preview of 2 page(s) closed"]
+    assert blocker.args == ["Preview of 3 page(s) closed"]
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")
@@ -88,14 +88,14 @@ def test_render_to_printer_paints_the_summary_onto_a_pdf_printer(demo, qtbot, tm
     printer.setPageSize(page_size("a4"))
     summary = build_summary(store, sid, PRINTED_AT)
     seen: list[tuple[int, int]] = []
-    assert render_to_printer(summary, printer, progress=lambda n, total: seen.append((n, total))) == 2
-    assert seen == [(1, 2), (2, 2)]
+    assert render_to_printer(summary, printer, progress=lambda n, total: seen.append((n, total))) == 3
+    assert seen == [(1, 3), (2, 3), (3, 3)]
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
-    assert text.count("\f") == 2  # two pages
+    assert text.count("\f") == 3  # three pages (delivered amount, records and pre-session items)
     flat = " ".join(text.split())
-    for expected in ("RIVERA, Jordan", "DEMO-0000", "Dose record", "Discharge check", "Page 1 of 2", "Page 2 of 2",
+    for expected in ("RIVERA, Jordan", "DEMO-0000", "Dose record", "Discharge check", "Page 1 of 3", "Page 2 of 3",
                      f"Record fingerprint {summary.fingerprint_short}"):
         assert expected in flat, expected
     # nothing fell off the paper: the printer's own margins were taken into account
     pages = text.split("\f")
-    assert "Page 2 of 2" in pages[1] and "RIVERA, Jordan" in pages[1]
+    assert "Page 2 of 3" in pages[1] and "RIVERA, Jordan" in pages[1]

@@ -126,16 +126,16 @@ def test_the_summary_prints_through_the_spooler_and_comes_out(cups, demo, qtbot,
     before = len(store.rows(AuditEvent))
     outcome = _print(qtbot, store, sid, queues["pdf"], monkeypatch)
     assert "finished" in outcome, outcome
-    assert outcome["finished"].startswith(f"Sent 2 page(s) to {queues['pdf']} (job {queues['pdf']}-")
+    assert outcome["finished"].startswith(f"Sent 3 page(s) to {queues['pdf']} (job {queues['pdf']}-")
     pdf = _spooled_pdf(out)
     watch = _print.job.watch  # the spooler finished the job: nothing to tell
     qtbot.waitUntil(lambda: not watch.timer.isActive(), timeout=60_000)
     assert watch.message == ""
     info = dict(line.split(":", 1) for line in _run("pdfinfo", str(pdf)).stdout.splitlines() if ":" in line)
-    assert int(info["Pages"]) == 2
+    assert int(info["Pages"]) == 3
     assert f"Session summary {sid}" in info["Title"]
     text = " ".join(_run("pdftotext", "-layout", str(pdf), "-").stdout.split())
-    for expected in ("RIVERA, Jordan", "DEMO-0000", "Page 1 of 2", "Page 2 of 2"):
+    for expected in ("RIVERA, Jordan", "DEMO-0000", "Page 1 of 3", "Page 2 of 3"):
         assert expected in text, (expected, text[:400])
     audit = store.rows(AuditEvent)[before:]
     assert [a["action"] for a in audit] == ["print"]
@@ -145,7 +145,7 @@ def test_the_summary_prints_through_the_spooler_and_comes_out(cups, demo, qtbot,
 def test_a_printer_that_stops_before_printing_the_job_is_told(cups, demo, qtbot, monkeypatch):
     (queues, _out), (store, sid) = cups, demo
     outcome = _print(qtbot, store, sid, queues["failing"], monkeypatch)
-    assert outcome.get("finished", "").startswith(f"Sent 2 page(s) to {queues['failing']}"), outcome
+    assert outcome.get("finished", "").startswith(f"Sent 3 page(s) to {queues['failing']}"), outcome
     watch = _print.job.watch
     assert watch is not None
     qtbot.waitUntil(lambda: not watch.timer.isActive(), timeout=120_000)

@@ -75,9 +75,9 @@ def test_pdf_holds_the_key_fields_and_numbers_of_the_session(demo, demo_pdf):
     assert "Record fingerprint" in flat  # no ligatures: the printed words can be searched
 
 
-def test_summary_fits_on_two_pages_and_carries_the_fingerprint_in_metadata(demo_pdf):
+def test_summary_fits_on_three_pages_and_carries_the_fingerprint_in_metadata(demo_pdf):
     summary, path, pages = demo_pdf
-    assert pages == pdf_pages(path) == 2
+    assert pages == pdf_pages(path) == 3
     meta = subprocess.run(["pdfinfo", "-meta", str(path)], check=True, capture_output=True, text=True).stdout
     assert f"sha256:{summary.fingerprint}" in meta
 
