@@ -139,7 +139,7 @@ def test_the_summary_prints_through_the_spooler_and_comes_out(cups, demo, qtbot,
         assert expected in text, (expected, text[:400])
     audit = store.rows(AuditEvent)[before:]
     assert [a["action"] for a in audit] == ["print"]
-    assert queues["pdf"] in audit[0]["details"] and '"pages": 2' in audit[0]["details"]
+    assert queues["pdf"] in audit[0]["details"] and '"pages": 3' in audit[0]["details"]
 
 
 def test_a_printer_that_stops_before_printing_the_job_is_told(cups, demo, qtbot, monkeypatch):
