@@ -270,3 +270,15 @@ def test_a_closed_connection_withdraws_its_held_question():
     (hold,) = [e.hold_id for e in ev if isinstance(e, PatientMismatchEvent)]
     c.close(at(1))
     assert HeldResolvedEvent(hold, False, 1) in c.events() and c.held == {}
+
+
+@pytest.mark.parametrize("flip", [0x01, 0x5E, 0x2D])
+def test_a_damaged_separator_before_pid_does_not_lose_the_patient_check(flip):
+    """Found by the fuzz test in CI: the CR before PID flipped glued PID onto MSH, the message then named no
+    patient and another patient's HR 61 was charted. Such a message is refused (AR), never charted."""
+    c = codec(bed="07", patient_mrn="MRN1")
+    msg = bytearray(oru([nm(HR, "61", BPM)], mrn="MRN2"))
+    msg[msg.find(b"\rPID|")] ^= flip
+    ev = feed(c, bytes(msg))
+    assert [r for r in readings(ev) if r.value is not None] == []
+    assert b"MSA|AR|" in c.data_to_send()

@@ -481,6 +481,10 @@ class Hl7Codec(Codec):
         msh_seg = segments[0]
         sep = msh_seg[3]
         msh = msh_seg.split(sep)
+        if _identity_segment_damaged(segments, sep):
+            self._bad_frame(len(raw), "damaged message (a PID or PV1 segment is not at a segment start)")
+            self._ack(now, _get(msh, 2), _get(msh, 3), _get(msh, 11) or "2.6", _get(msh, 9), "AR", "R01")
+            return
         enc = _get(msh, 1) or "^~\\&"
         comp = enc[0]
         # MSH-n is msh[n-1]
@@ -656,6 +660,18 @@ def _structured_numeric(raw: str, comp: str) -> tuple[str, set[Quality]]:
     if comparator in ("", "="):
         return num1, set()
     return "", {Quality.INVALID, Quality.OUT_OF_RANGE}
+
+
+def _identity_segment_damaged(segments: list[str], sep: str) -> bool:
+    """HL7 has no checksum: a damaged segment separator glues PID or PV1 onto the segment before it, and the
+    message would read as if it named no patient or bed. Field data escapes the separator, so ``PID|`` inside
+    a segment means damage: the message is refused rather than charted to whoever is in the chair."""
+    for tag in ("PID", "PV1"):
+        marker = tag + sep
+        inside = sum(seg.count(marker) - (1 if seg.startswith(marker) else 0) for seg in segments)
+        if inside:
+            return True
+    return False
 
 
 def _mrns(pid3: str, enc: str) -> list[str]:
