@@ -23,7 +23,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from ..domain.errors import ClinicalInputError
-from ..domain.policy import ClinicPolicy
+from ..domain.policy import ClinicPolicy, with_safety_settings
 from ..errors import UserError
 from ..store.models import AuditEvent, PolicyVersion
 from .accounts import Accounts, SignedInUser
@@ -75,6 +75,7 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("signin_lockout_min", "Lockout length (min)"),
     )),
 )
+POLICY_GROUPS = with_safety_settings(POLICY_GROUPS)  # alarm and discharge-readiness settings (domain.policy)
 CADSS_FIELD = "cadss6_item_text"
 LABELS: dict[str, str] = {key: label for _, group in POLICY_GROUPS for key, label in group}
 LABELS[CADSS_FIELD] = "CADSS-6 item wording"
