@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=None, help="monitoring length (default about 130 min)")
     p.set_defaults(func=_demo_session)
 
+    p = sub.add_parser("scenario-check", parents=[common],
+                       help="run every alarm scenario headless; one JSON line each; exit 1 if any differs")
+    p.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
+    p.set_defaults(func=_scenario_check)
+
     p = sub.add_parser("selftest", parents=[common], help="open the database and main window offscreen and check them")
     p.add_argument("--unencrypted", action="store_true")
     p.set_defaults(func=_selftest)
@@ -90,6 +95,15 @@ def _demo_session(args: argparse.Namespace) -> int:
         session_id = write_demo_session(store, seed=args.seed, monitoring_minutes=minutes)
     print(session_id)
     return 0
+
+
+def _scenario_check(args: argparse.Namespace) -> int:
+    from .scenarios import SCENARIOS, scenario_check
+
+    unknown = [n for n in args.scenario or () if n not in SCENARIOS]
+    if unknown:
+        raise UserError(f"no scenario {unknown[0]!r}; scenarios: {', '.join(SCENARIOS)}")
+    return scenario_check(args.scenario)
 
 
 def _selftest(args: argparse.Namespace) -> int:
