@@ -36,18 +36,20 @@ class Scenario:
     name: str
     description: str
     expected: tuple[tuple[str, int], ...]  # (rule, session minute) of every alarm that must fire
-    minutes: int = 40  # how long after the start the scenario runs
+    minutes: int = 50  # how long after the start the scenario runs
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("sensor-off", "SpO2 probe off for 90 s at minute 20 (ECG HR stays)", (("no-valid-spo2", 20),)),
-    Scenario("pr-artifact", "PR drops to 45 for 10 s at minute 15 while ECG HR stays 70",
-             (("hr-pr-disagree", 15),)),
-    Scenario("tachycardia", "ECG HR 125 with PR 118 for 8 minutes from minute 10", (("hr-high", 15),)),
+    Scenario("pr-artifact", "PR drops to 45 for 10 s at minute 25 while ECG HR stays 70",
+             (("hr-pr-disagree", 25),)),
+    Scenario("tachycardia", "ECG HR 125 with PR 118 for 8 minutes from minute 30", (("hr-high", 35),)),
     Scenario("hypertensive-predose", "BP 172/104 one minute before the start", (("predose-bp", 0),)),
-    Scenario("apnea", "CO2 apnea flags for 40 s at minute 25", (("apnea", 25),)),
-    Scenario("desaturation", "SpO2 falls to 88 % for 60 s at minute 30", (("spo2-low", 30),)),
+    Scenario("apnea", "CO2 apnea flags for 40 s at minute 15", (("apnea", 15),)),
+    Scenario("desaturation", "SpO2 falls to 85 % at minute 45 (30 s down, 60 s at 85 %, 30 s back)",
+             (("spo2-low", 45),)),
 )}
+# The same events, at the same times, as the simulators' scenarios of the same names (hardware/sim).
 
 
 def _calm(t: int) -> dict:
@@ -60,17 +62,19 @@ def _perturb(name: str, t: int, v: dict) -> dict:
     """What goes wrong in scenario ``name`` at second ``t`` after the start."""
     if name == "sensor-off" and 20 * 60 <= t < 20 * 60 + 90:
         v["spo2"] = v["pr"] = "sensor-off"
-    elif name == "pr-artifact":
+    elif name == "pr-artifact" and 24 * 60 <= t < 26 * 60 + 10:
         v["hr"] = 70
-        v["pr"] = 45 if 15 * 60 <= t < 15 * 60 + 10 else 70
-    elif name == "tachycardia" and 10 * 60 <= t < 18 * 60:
+        v["pr"] = 45 if 25 * 60 <= t < 25 * 60 + 10 else 70
+    elif name == "tachycardia" and 30 * 60 <= t < 38 * 60:
         v["hr"], v["pr"] = 125, 118
     elif name == "hypertensive-predose" and t == -60:
         v["bp"] = (172.0, 104.0)
-    elif name == "apnea" and 25 * 60 <= t < 25 * 60 + 40:
+    elif name == "apnea" and 15 * 60 <= t < 15 * 60 + 40:
         v["rr"] = v["etco2"] = "apnea"
-    elif name == "desaturation" and 30 * 60 <= t < 31 * 60:
-        v["spo2"] = 88.0
+    elif name == "desaturation" and 45 * 60 <= t < 47 * 60:
+        into, left = t - 45 * 60, 47 * 60 - t
+        depth = min(1.0, into / 30.0, left / 30.0)  # 30 s down, hold, 30 s back up
+        v["spo2"] = float(round(v["spo2"] - depth * (v["spo2"] - 85)))
     return v
 
 

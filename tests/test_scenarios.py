@@ -22,22 +22,22 @@ def test_every_scenario_prints_one_json_line_and_all_are_ok(capsys):
         assert set(line) == {"scenario", "expected", "fired", "ok"}
         assert line["ok"] is True and line["fired"] == line["expected"]
     by = {line["scenario"]: line["fired"] for line in lines}
-    assert by["pr-artifact"] == [{"rule": "hr-pr-disagree", "minute": 15}]  # never hr-low
+    assert by["pr-artifact"] == [{"rule": "hr-pr-disagree", "minute": 25}]  # never hr-low
     assert by["sensor-off"] == [{"rule": "no-valid-spo2", "minute": 20}]  # and no HR alarm: ECG stayed
-    assert by["tachycardia"] == [{"rule": "hr-high", "minute": 15}]
+    assert by["tachycardia"] == [{"rule": "hr-high", "minute": 35}]  # 5 min after it began, by the ECG
     assert by["hypertensive-predose"] == [{"rule": "predose-bp", "minute": 0}]
-    assert by["apnea"] == [{"rule": "apnea", "minute": 25}]
-    assert by["desaturation"] == [{"rule": "spo2-low", "minute": 30}]
+    assert by["apnea"] == [{"rule": "apnea", "minute": 15}]
+    assert by["desaturation"] == [{"rule": "spo2-low", "minute": 45}]
 
 
 def test_a_scenario_that_differs_exits_non_zero(capsys, monkeypatch):
     changed = dict(scenarios.SCENARIOS)
-    changed["apnea"] = replace(changed["apnea"], expected=(("apnea", 24),))
+    changed["apnea"] = replace(changed["apnea"], expected=(("apnea", 14),))
     monkeypatch.setattr(scenarios, "SCENARIOS", changed)
     assert main(["scenario-check", "--scenario", "apnea"]) == 1
     line = json.loads(capsys.readouterr().out)
-    assert line == {"scenario": "apnea", "expected": [{"rule": "apnea", "minute": 24}],
-                    "fired": [{"rule": "apnea", "minute": 25}], "ok": False}
+    assert line == {"scenario": "apnea", "expected": [{"rule": "apnea", "minute": 14}],
+                    "fired": [{"rule": "apnea", "minute": 15}], "ok": False}
 
 
 def test_an_unknown_scenario_is_refused(capsys):
@@ -46,10 +46,10 @@ def test_an_unknown_scenario_is_refused(capsys):
 
 
 def test_the_policy_in_force_moves_the_alarms():
-    # a clinic with a 10-minute sustained-tachycardia rule: the same readings alarm 5 minutes later
+    # a clinic with a 7-minute sustained-tachycardia rule: the same readings alarm 2 minutes later
     late = scenarios.run_scenario("tachycardia", DEFAULT_POLICY.changed(hr_high_sustained_min=7))
-    assert late.fired == [{"rule": "hr-high", "minute": 17}]
-    lenient = scenarios.run_scenario("desaturation", DEFAULT_POLICY.changed(spo2_low=85))
+    assert late.fired == [{"rule": "hr-high", "minute": 37}]
+    lenient = scenarios.run_scenario("desaturation", DEFAULT_POLICY.changed(spo2_low=84))
     assert lenient.fired == [] and not lenient.ok
 
 
