@@ -10,6 +10,9 @@ PURE = [
     "ketachart.domain.alerts", "ketachart.domain.dosing", "ketachart.domain.timeline", "ketachart.domain.scales",
     "ketachart.store.repository", "ketachart.store.views", "ketachart.demo",
     "ketachart.hardware.codecs.load_all", "ketachart.hardware.sim.load_all",
+    "ketachart.domain.vocabulary", "ketachart.domain.vitals", "ketachart.store.readmodels",
+    "ketachart.store.fingerprint", "ketachart.report.model", "ketachart.report.settings", "ketachart.report.rems",
+    "ketachart.report.fhir", "ketachart.report.csv_export",
 ]
 
 

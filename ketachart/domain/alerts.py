@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from .codes import Parameter
 from .policy import ClinicPolicy
 from .readings import Reading
+from .vitals import usable
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class AlertRules:
     _active: set[str] = field(default_factory=set)
 
     def feed(self, reading: Reading) -> list[AlertFinding]:
-        if not reading.is_valid:
+        if not usable(reading):  # the one validity rule: an artefact never raises (or clears) an alert
             return []
         p, v, t = reading.parameter, reading.value, reading.host_time
         if p is Parameter.NIBP_SYS:

@@ -28,18 +28,12 @@ from typing import Iterable, Mapping
 from .codes import Parameter
 from .errors import ClinicalInputError
 from .policy import SPRAVATO_LABEL_DISCHARGE_MIN, ClinicPolicy
-from .readings import BLOCKING, Quality, Reading
-from .scales import PADSS_ITEMS, Kind, nausea_band, vital_signs_padss
+from .readings import Reading
+from .scales import PADSS_ITEMS, nausea_band, vital_signs_padss
 from .session import SessionEvent
 from .timeline import StateChange
-
-# Flags that make a value questionable: shown, never used for a clinical decision.
-QUESTIONABLE = frozenset({Quality.ARTIFACT, Quality.QUESTIONABLE, Quality.OUT_OF_RANGE, Quality.LOW_SIGNAL_IQ})
-
-
-def usable(reading: Reading) -> bool:
-    """A value a clinical decision may rest on: a number, no blocking flag, not artefact-flagged."""
-    return reading.value is not None and not (reading.flags & BLOCKING) and not (reading.flags & QUESTIONABLE)
+from .vitals import usable  # the one validity rule: an artefact never decides
+from .vocabulary import Kind
 
 
 class Finding(str, Enum):

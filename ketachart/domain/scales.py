@@ -1,4 +1,4 @@
-"""Scales used at the chair (CLINICAL.md section 3) and the discharge scores (section 4).
+"""Scales used at the chair (docs/CLINICAL.md) and the discharge scores.
 
 Each validator returns the value to store or raises :class:`ClinicalInputError` with a readable reason.
 """
@@ -10,24 +10,13 @@ from dataclasses import dataclass
 from .errors import ClinicalInputError
 
 
-class Kind:
-    """Observation kinds as stored in the chart."""
+def __getattr__(name: str):
+    """``Kind`` lives in :mod:`.vocabulary` (the one table of observation kinds); older imports still find it."""
+    if name == "Kind":
+        from .vocabulary import Kind
 
-    DISSOCIATION = "dissociation"  # clinician global 0-4
-    NAUSEA = "nausea"  # 0-10, data: {"vomiting": bool}
-    SEDATION = "sedation"  # MOAA/S 0-5
-    CADSS6 = "cadss6"  # data: {"items": {"1": 0..4, ...}}, value = total 0-24
-    PHQ9 = "phq9"  # data: {"items": [9 x 0..3]}, value = total 0-27
-    BPRS = "bprs-positive"
-    NOTE = "note"
-    INTERVENTION = "intervention"  # data: {"drug", "dose", "unit", "route"}
-    MANUAL_VITALS = "manual-vitals"  # data: {"HR":.., "SPO2":.., "NIBP_SYS":.., "NIBP_DIA":..}
-    PRECHECK = "precheck"  # data: {"item": .., "answer": ..}
-    WASTE = "waste"  # data: {"amount_mg", "method", "witness"}
-
-    ALL = (
-        DISSOCIATION, NAUSEA, SEDATION, CADSS6, PHQ9, BPRS, NOTE, INTERVENTION, MANUAL_VITALS, PRECHECK, WASTE,
-    )
+        return Kind
+    raise AttributeError(name)
 
 
 MOAAS_LABELS = {
@@ -43,7 +32,7 @@ CADSS6_ITEMS = (1, 2, 6, 7, 15, 22)  # item numbers of the 23-item CADSS; wordin
 PHQ9_BANDS = ((20, "severe"), (15, "moderately severe"), (10, "moderate"), (5, "mild"), (0, "minimal"))
 
 
-def _int_in(value: object, lo: int, hi: int, what: str) -> int:
+def whole_number_in(value: object, lo: int, hi: int, what: str) -> int:
     try:
         number = int(str(value).strip()) if not isinstance(value, int) or isinstance(value, bool) else value
     except ValueError:
@@ -56,15 +45,15 @@ def _int_in(value: object, lo: int, hi: int, what: str) -> int:
 
 
 def moaas(value: object) -> int:
-    return _int_in(value, 0, 5, "MOAA/S")
+    return whole_number_in(value, 0, 5, "MOAA/S")
 
 
 def dissociation(value: object) -> int:
-    return _int_in(value, 0, 4, "Dissociation")
+    return whole_number_in(value, 0, 4, "Dissociation")
 
 
 def nausea(value: object) -> int:
-    return _int_in(value, 0, 10, "Nausea")
+    return whole_number_in(value, 0, 10, "Nausea")
 
 
 def nausea_band(score: int) -> str:
@@ -88,7 +77,7 @@ def cadss6_total(items: dict[int, object]) -> int:
     keys = {int(k) for k in items}
     if keys != set(CADSS6_ITEMS):
         raise ClinicalInputError(f"CADSS-6 needs items {', '.join(map(str, CADSS6_ITEMS))}")
-    return sum(_int_in(v, 0, 4, f"CADSS item {k}") for k, v in items.items())
+    return sum(whole_number_in(v, 0, 4, f"CADSS item {k}") for k, v in items.items())
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ class Phq9Result:
 def phq9(items: list[object]) -> Phq9Result:
     if len(items) != 9:
         raise ClinicalInputError("PHQ-9 has 9 items")
-    scores = [_int_in(v, 0, 3, f"PHQ-9 item {i + 1}") for i, v in enumerate(items)]
+    scores = [whole_number_in(v, 0, 3, f"PHQ-9 item {i + 1}") for i, v in enumerate(items)]
     total = sum(scores)
     band = next(name for floor, name in PHQ9_BANDS if total >= floor)
     return Phq9Result(total, band, scores[8] > 0)
@@ -144,7 +133,7 @@ def padss_total(scores: dict[str, object]) -> int:
     keys = {k for k, _, _ in PADSS_ITEMS}
     if set(scores) != keys:
         raise ClinicalInputError("PADSS needs a score for every item")
-    return sum(_int_in(scores[k], 0, 2, label) for k, label, _ in PADSS_ITEMS)
+    return sum(whole_number_in(scores[k], 0, 2, label) for k, label, _ in PADSS_ITEMS)
 
 
 @dataclass(frozen=True)

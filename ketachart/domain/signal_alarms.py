@@ -5,7 +5,7 @@
 - **HR and PR are different sources.** ECG HR feeds the heart-rate alarms whenever it is valid; the
   oximeter's PR only when there is no valid ECG HR (:meth:`SignalWatch.heart_rate_source`). ECG HR and PR
   further apart than the policy allows, for long enough, is a signal-quality warning, not a bradycardia.
-- **Artefact-flagged values never raise a clinical alarm** (:func:`clinically_usable`).
+- **Artefact-flagged values never raise a clinical alarm** (the one validity rule, :func:`.vitals.usable`).
 - **Monitoring missing is an alarm**: no valid SpO2 (resp. HR) for the policy's N seconds during the session
   while the monitor streams; no monitor streaming after the start; NIBP overdue beyond the grace.
 - **RR**: below the policy's limit is an alarm; apnea flags from the monitor are an alarm of their own.
@@ -23,10 +23,8 @@ from datetime import datetime, timedelta
 from .alerts import AlertFinding
 from .codes import Parameter
 from .policy import ClinicPolicy
-from .readings import BLOCKING, Quality, Reading
-
-# Flags under which a value is shown as questionable and never raises a clinical alarm.
-QUESTIONABLE = frozenset({Quality.ARTIFACT, Quality.QUESTIONABLE, Quality.OUT_OF_RANGE, Quality.LOW_SIGNAL_IQ})
+from .readings import Quality, Reading
+from .vitals import usable
 # How recent an ECG HR must be to be "present" (PR then stays out of the heart-rate alarms).
 ECG_PRESENT_S = 10
 
@@ -51,8 +49,8 @@ DEVICE_ALARMS: dict[str, tuple[str, str]] = {
 
 
 def clinically_usable(reading: Reading) -> bool:
-    """A value a clinical alarm may rest on: a number, no blocking flag, not artefact-flagged."""
-    return reading.value is not None and not (reading.flags & BLOCKING) and not (reading.flags & QUESTIONABLE)
+    """A value a clinical alarm may rest on: the one validity rule of domain/vitals.py."""
+    return usable(reading)
 
 
 def is_apnea(reading: Reading) -> bool:

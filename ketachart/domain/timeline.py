@@ -1,8 +1,9 @@
 """The clocks a session lives by, computed from stored timestamps (never from counted ticks).
 
-Given the session's state-change times, the planned infusion length, the last NIBP time and "now", this
-says how long the infusion has run (pauses excluded), how long is left, when the next BP is due and when the
-2-hour discharge check is due. A restart recomputes the same numbers from the same rows.
+:func:`infusion_timing` needs no policy: from the state-change times, the planned infusion length and "now" it
+says how long the infusion has run (pauses excluded) and how long is left. :func:`compute_clocks` adds what
+clinic policy makes due: the next BP and the discharge check. A restart recomputes the same numbers from the
+same rows.
 """
 
 from __future__ import annotations
@@ -21,27 +22,30 @@ class StateChange:
 
 
 @dataclass(frozen=True)
-class SessionClocks:
+class InfusionTiming:
+    """What happened when, needing no policy: the printed summary's running time and the clocks' base."""
+
     state: SessionState
     infusion_started_at: datetime | None
     infusion_stopped_at: datetime | None
     infusion_elapsed: timedelta  # running time, pauses excluded
     infusion_remaining: timedelta | None  # None when not planned/started
     paused_for: timedelta  # total paused time so far
-    next_bp_due_at: datetime | None
-    bp_overdue: bool
-    discharge_due_at: datetime | None  # start of administration + policy minutes
-    discharge_remaining: timedelta | None
     discharged_at: datetime | None
 
 
-def compute_clocks(
-    changes: list[StateChange],
-    now: datetime,
-    policy: ClinicPolicy,
-    planned_minutes: int | None = None,
-    last_nibp_at: datetime | None = None,
-) -> SessionClocks:
+@dataclass(frozen=True)
+class SessionClocks(InfusionTiming):
+    """The timing plus what clinic policy makes due: the next BP and the discharge check."""
+
+    next_bp_due_at: datetime | None = None
+    bp_overdue: bool = False
+    discharge_due_at: datetime | None = None  # start of administration + policy minutes
+    discharge_remaining: timedelta | None = None
+
+
+def infusion_timing(changes: list[StateChange], now: datetime, planned_minutes: int | None = None) -> InfusionTiming:
+    """Elapsed, remaining and paused time from the stored state changes up to ``now`` (pauses excluded)."""
     state = SessionState.PLANNED
     started = stopped = discharged = None
     paused_at: datetime | None = None
@@ -68,9 +72,22 @@ def compute_clocks(
     remaining = None
     if planned_minutes and started and stopped is None:
         remaining = max(timedelta(0), timedelta(minutes=planned_minutes) - elapsed)
-    discharge_due = started + timedelta(minutes=policy.discharge_min_after_start) if started else None
-    discharge_remaining = max(timedelta(0), discharge_due - now) if discharge_due and not discharged else None
+    return InfusionTiming(state, started, stopped, elapsed, remaining, paused_total + ongoing_pause, discharged)
 
+
+def compute_clocks(
+    changes: list[StateChange],
+    now: datetime,
+    policy: ClinicPolicy,
+    planned_minutes: int | None = None,
+    last_nibp_at: datetime | None = None,
+) -> SessionClocks:
+    """The timing plus the due times clinic policy sets (next BP, the BP at 40 minutes, discharge check)."""
+    timing = infusion_timing(changes, now, planned_minutes)
+    started, state = timing.infusion_started_at, timing.state
+    discharge_due = started + timedelta(minutes=policy.discharge_min_after_start) if started else None
+    discharge_remaining = (max(timedelta(0), discharge_due - now) if discharge_due and not timing.discharged_at
+                           else None)
     next_bp = None
     overdue = False
     if started and not state.is_final:
@@ -82,17 +99,11 @@ def compute_clocks(
             next_bp = at40  # the BP at 40 minutes, when the rise usually peaks
         overdue = now > next_bp
     return SessionClocks(
-        state=state,
-        infusion_started_at=started,
-        infusion_stopped_at=stopped,
-        infusion_elapsed=elapsed,
-        infusion_remaining=remaining,
-        paused_for=paused_total + ongoing_pause,
+        **{f: getattr(timing, f) for f in InfusionTiming.__dataclass_fields__},
         next_bp_due_at=next_bp,
         bp_overdue=overdue,
         discharge_due_at=discharge_due,
         discharge_remaining=discharge_remaining,
-        discharged_at=discharged,
     )
 
 

@@ -45,14 +45,11 @@ def _open(args: argparse.Namespace, holder: str):
 
 def _check_session(store, session_id: str) -> None:
     from ..cli import UserError
-    from ..store.errors import NotFound
-    from ..store.models import Session
+    from ..store.readmodels import session_exists
 
-    try:
-        store.get(Session, session_id)
-    except NotFound:
+    if not session_exists(store, session_id):
         raise UserError(f"no session {session_id} in {store.path}; `ketachart demo-session` prints the id of a "
-                        "demo session") from None
+                        "demo session")
 
 
 def _audit(store, action: str, session_id: str, details: dict) -> int:
@@ -102,7 +99,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .model import ReportSettings, record_fingerprint
+    from ..store.fingerprint import record_fingerprint
+    from .settings import ReportSettings
 
     store = _open(args, "ketachart export")
     try:

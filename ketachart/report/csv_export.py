@@ -4,7 +4,10 @@ Columns (:data:`COLUMNS`): ``record`` (reading/observation), ``id``, ``effective
 (ISO 8601 with the clinic zone's offset), ``parameter`` (reading parameter or observation kind), ``value``,
 ``unit`` (UCUM; ``{score}`` for scales), ``text``, ``source``, ``flags``, ``loinc``, ``mdc``, ``author``,
 ``late_entry``, ``amends``, ``reason``, ``current`` (1 for the current version of an entry, 0 for a version an
-amendment replaced: originals are kept, like on paper), ``data`` (the observation's JSON details).
+amendment replaced: originals are kept, like on paper), ``data`` (the observation's JSON details), ``usable``
+(readings: 1 when the value counts by the one validity rule, 0 for an invalid, sensor-off or artefact
+reading, which the screen and the summary leave out of plots, alarms and minimum/maximum), ``display`` (an
+observation as the chair screen words it).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import json
 from datetime import datetime, timezone, tzinfo
 
 from ..domain.codes import Parameter
-from ..store.models import Observation
+from ..domain.vitals import usable_value
+from ..domain.vocabulary import OBSERVATION_KINDS, SCORE_KINDS, describe
+from ..store.readmodels import observation_versions
 from ..store.repository import ChartStore
 
 COLUMNS = ["record", "id", "effective_at", "recorded_at", "parameter", "value", "unit", "text", "source", "flags",
-           "loinc", "mdc", "author", "late_entry", "amends", "reason", "current", "data"]
-SCORE_KINDS = {"dissociation", "nausea", "sedation", "cadss6", "phq9", "bprs-positive"}
+           "loinc", "mdc", "author", "late_entry", "amends", "reason", "current", "data", "usable", "display"]
 
 
 def _iso(dt: datetime, zone: tzinfo) -> str:
@@ -47,19 +51,23 @@ def rows(store: ChartStore, session_id: str, zone: tzinfo = timezone.utc) -> lis
             "unit": r["unit"], "text": r["text"] or "", "source": r["source"], "flags": r["flags"] or "",
             "loinc": loinc, "mdc": mdc, "author": r["author"], "late_entry": int(bool(r["late_entry"])),
             "amends": r["amends"] or "", "reason": r["reason"] or "", "current": 1, "data": "",
+            "usable": int(usable_value(r["value"], r["flags"]) is not None), "display": "",
         })
-    obs = store.rows(Observation, session_id=session_id)
+    obs = observation_versions(store, session_id=session_id)
     superseded = {o["amends"] for o in obs if o["amends"]}
     for o in obs:
+        data = o["details"]
+        kind = OBSERVATION_KINDS.get(o["kind"])
         out.append({
             "record": "observation", "id": o["id"], "effective_at": _iso(o["effective_at"], zone),
             "recorded_at": _iso(o["recorded_at"], zone), "parameter": o["kind"], "value": _num(o["value"]),
             "unit": "{score}" if o["kind"] in SCORE_KINDS and o["value"] is not None else "",
             "text": o["text"] or "", "source": "manual", "flags": "",
-            "loinc": "44261-6" if o["kind"] == "phq9" else "", "mdc": "", "author": o["author"],
+            "loinc": (kind.loinc if kind else None) or "", "mdc": "", "author": o["author"],
             "late_entry": int(bool(o["late_entry"])), "amends": o["amends"] or "", "reason": o["reason"] or "",
             "current": 0 if o["id"] in superseded else 1,
-            "data": json.dumps(json.loads(o["data"]), sort_keys=True) if o["data"] else "",
+            "data": json.dumps(data, sort_keys=True) if o["data"] else "",
+            "usable": "", "display": describe(o["kind"], o["value"], o["text"], data).sentence,
         })
     return out
 

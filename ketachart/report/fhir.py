@@ -14,13 +14,17 @@ What is in it (CLINICAL.md section 6):
   (``urn:iso:std:iso:11073:10101``), UCUM units; non-invasive BP as one 85354-9 panel per measurement with
   systolic/diastolic (and mean) components. **Every stored reading is exported, not a downsampled series**:
   the export is a copy of the record, and a receiver that wants less can aggregate; a 4-hour session is
-  about 30,000 Observations. A reading the device flagged invalid (no number) carries ``dataAbsentReason``
-  and its flags. Pump readings (rate, volume infused) have no LOINC code: they are not exported as
+  about 30,000 Observations. A reading that is not usable by the one validity rule
+  (:func:`ketachart.domain.vitals.usable_value`: invalid, sensor off, artefact ...) carries
+  ``dataAbsentReason`` and its flags, and any number the device sent stays readable in its note: a receiver
+  never plots a value the chart itself leaves out. NIBP values are grouped into panels by the same 5 s rule
+  as the screen and the summary. Pump readings (rate, volume infused) have no LOINC code: they are not exported as
   Observations; the last pump-reported volume is a note on the MedicationAdministration.
 - Charted scales (dissociation, nausea, MOAA/S sedation, CADSS-6, BPRS) as ``survey`` Observations coded in
   the local CodeSystem :data:`LOCAL_CODESYSTEM` (included in the bundle); PHQ-9 total also coded LOINC
   44261-6. Notes and interventions as local-coded observations with a string value. Manual vitals as
-  vital-signs Observations (method: manual).
+  vital-signs Observations (method: manual). Each charted observation carries, as its narrative, the line the
+  chair screen shows for it (:func:`ketachart.domain.vocabulary.describe`).
 
 Ids are the record ids (UUIDv7, 36 characters, valid FHIR ids): for an amended entry, the id of its first
 version, so a correction updates the same resource (status ``amended``). Derived resources add a short
@@ -31,10 +35,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from html import escape
 
-from ..domain.codes import BP_PANEL_LOINC, BP_PANEL_MDC, PHQ9_TOTAL_LOINC, Parameter
-from ..domain.scales import Kind
+from ..domain.codes import BP_PANEL_LOINC, BP_PANEL_MDC, Parameter
 from ..domain.session import SessionEvent
+from ..domain.vitals import NIBP_PARTS, group_nibp, running_spans
+from ..domain.vocabulary import (
+    EXTRA_CONCEPTS,
+    MANUAL_VITAL_PARTS,
+    OBSERVATION_KINDS,
+    ROUTES,
+    Kind,
+    describe,
+    route_words,
+)
+from ..store.readmodels import StoredReading, session_record
 from ..store.repository import ChartStore
 from ..store.views import Entry, SessionView, session_view
 
@@ -51,24 +66,13 @@ LOCAL_CODESYSTEM = "https://ketachart.org/fhir/CodeSystem/session-observations"
 LOCAL_CODESYSTEM_ID = "ketachart-session-observations"
 MRN_SYSTEM = "urn:ketachart:mrn"
 
-ROUTES = {"IV": ("47625008", "Intravenous route"), "IN": ("46713006", "Nasal route")}
 
 # Vital-signs profile codes: SpO2 needs 2708-6 besides the pulse-oximetry 59408-5.
 EXTRA_LOINC = {Parameter.SPO2: [("2708-6", "Oxygen saturation in Arterial blood")]}
 VITAL_SIGNS = {Parameter.HR, Parameter.PR, Parameter.SPO2, Parameter.RR, Parameter.TEMP, Parameter.WEIGHT}
-BP_PARTS = {Parameter.NIBP_SYS: "sys", Parameter.NIBP_DIA: "dia", Parameter.NIBP_MEAN: "mean"}
-
-LOCAL_CONCEPTS = {
-    Kind.DISSOCIATION: ("dissociation", "Dissociation, clinician global rating 0-4"),
-    Kind.NAUSEA: ("nausea", "Nausea numeric rating 0-10"),
-    Kind.SEDATION: ("moaas", "Sedation, MOAA/S 0-5"),
-    Kind.CADSS6: ("cadss6-total", "CADSS-6 total 0-24 (CADSS items 1, 2, 6, 7, 15, 22)"),
-    Kind.PHQ9: ("phq9-total", "PHQ-9 total 0-27"),
-    Kind.BPRS: ("bprs-positive", "BPRS positive subscale"),
-    Kind.NOTE: ("note", "Nursing note"),
-    Kind.INTERVENTION: ("intervention", "Intervention given"),
-}
-EXTRA_CONCEPTS = [("vomiting", "Vomiting (yes/no)"), ("phq9-item9", "PHQ-9 item 9 (thoughts of self-harm)")]
+# Charted kinds exported as local-coded Observations (pre-checks and waste live on the MedicationAdministration).
+LOCAL_CONCEPTS = {code: k.concept for code, k in OBSERVATION_KINDS.items() if k.concept}
+XHTML = "http://www.w3.org/1999/xhtml"
 
 
 def _iso(dt: datetime) -> str:
@@ -104,17 +108,25 @@ def _origin_id(entry: Entry) -> str:
     return entry.history[0]["id"] if entry.history else entry.row["id"]
 
 
-def _absent(flags: str) -> dict:
+def _absent(flags: str, value: float | None = None, unit: str = "") -> dict:
+    """Why a reading has no usable number; a number the device sent anyway (an artefact) stays in the text."""
     names = {f for f in (flags or "").split(",") if f}
     code = "not-performed" if names & {"sensor-off", "unavailable", "calibrating"} else "error"
-    return {"coding": [{"system": DATA_ABSENT, "code": code}], "text": "device flags: " + (", ".join(sorted(names)) or "none")}
+    text = "device flags: " + (", ".join(sorted(names)) or "none")
+    if value is not None:
+        text += f"; device value {value:g} {unit}".rstrip()
+    return {"coding": [{"system": DATA_ABSENT, "code": code}], "text": text}
+
+
+def _narrative(sentence: str) -> dict:
+    return {"status": "generated", "div": f'<div xmlns="{XHTML}">{escape(sentence)}</div>'}
 
 
 def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None = None,
-                 readings: list[dict] | None = None) -> dict:
+                 readings: list[StoredReading] | None = None) -> dict:
     """The transaction Bundle for one session, as a JSON-ready dict."""
     view = view or session_view(store, session_id)
-    readings = readings if readings is not None else store.readings(session_id)
+    readings = readings if readings is not None else session_record(store, session_id).readings
     p = view.patient
     pid = p["patient_id"]
     subject = {"reference": f"Patient/{pid}"}
@@ -126,7 +138,7 @@ def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None
         "resourceType": "CodeSystem", "id": LOCAL_CODESYSTEM_ID, "url": LOCAL_CODESYSTEM,
         "name": "KetaChartSessionObservations", "title": "KetaChart chair-side observations",
         "status": "active", "content": "complete",
-        "concept": [{"code": c, "display": d} for c, d in list(LOCAL_CONCEPTS.values()) + EXTRA_CONCEPTS],
+        "concept": [{"code": c, "display": d} for c, d in list(LOCAL_CONCEPTS.values()) + list(EXTRA_CONCEPTS)],
     }))
 
     entries.append(_entry({
@@ -151,29 +163,27 @@ def build_bundle(store: ChartStore, session_id: str, *, view: SessionView | None
         "status": ("cancelled" if aborted else "finished") if final else "in-progress",
         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "subject": subject, "period": period,
-        "type": [{"text": "Ketamine infusion session" if view.session["route"] == "IV" else
-                  "Esketamine intranasal session"}],
+        "type": [{"text": f"{route_words(view.session['route']).title} session"}],
     }))
     entries.append(_entry({
         "resourceType": "Procedure", "id": f"{session_id}-proc",
         "status": ("stopped" if aborted else "completed") if final else "in-progress",
-        "code": {"text": "IV ketamine infusion with monitoring" if view.session["route"] == "IV"
-                 else "Intranasal esketamine administration with monitoring"},
+        "code": {"text": route_words(view.session["route"]).procedure},
         "subject": subject, "encounter": encounter, "performedPeriod": period,
     }))
 
     if view.dose:
-        entries += _medication(view, users, subject, encounter, started, stopped, readings)
+        entries += _medication(view, users, subject, encounter, started, stopped, readings, final)
 
     entries += _vital_observations(readings, subject, encounter, final)
     entries += _charted_observations(view, subject, encounter, users)
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _medication(view, users, subject, encounter, started, stopped, readings) -> list[dict]:
+def _medication(view, users, subject, encounter, started, stopped, readings, final) -> list[dict]:
     d = view.dose.row
     ma_id = _origin_id(view.dose)
-    route_code, route_display = ROUTES.get(d["route"], ("", d["route"]))
+    route_code, route_display = ROUTES[d["route"]].snomed if d["route"] in ROUTES else ("", d["route"])
     strength = f" {d['concentration_mg_per_ml']:g} mg/mL" if d.get("concentration_mg_per_ml") else ""
     medication = {"resourceType": "Medication", "id": "med", "code": {"text": f"{d['drug']}{strength}"}}
     if d.get("lot"):
@@ -191,9 +201,9 @@ def _medication(view, users, subject, encounter, started, stopped, readings) -> 
         data = w.data
         notes.append(f"waste {data.get('amount_mg', w.row['value'])} mg, {data.get('method', '')}, witness "
                      f"{users.get(data.get('witness'), data.get('witness') or 'none')}")
-    pump = [r for r in readings if r["parameter"] == Parameter.PUMP_VI.value and r["value"] is not None]
+    pump = [r for r in readings if r.parameter == Parameter.PUMP_VI.value and r.usable is not None]
     if pump:
-        notes.append(f"pump-reported volume infused {pump[-1]['value']:g} mL at {_iso(pump[-1]['effective_at'])}")
+        notes.append(f"pump-reported volume infused {pump[-1].usable:g} mL at {_iso(pump[-1].at)}")
     if view.dose.amended:
         notes.append(f"amended: {d.get('reason') or ''}")
     effective = {"start": _iso(started)} if started else {"start": _iso(d["effective_at"])}
@@ -214,36 +224,34 @@ def _medication(view, users, subject, encounter, started, stopped, readings) -> 
     out = [_entry(parent)]
     if d["route"] != "IV":
         return out
-    # running segments: start / rate change / resume -> next pause / rate change / stop
-    marks = []
-    for e in view.events:
-        marks.append((e["effective_at"], e["device_seq"], "event", e))
-    for rc in view.rate_changes:
-        marks.append((rc.row["effective_at"], rc.row["device_seq"], "rate", rc))
-    marks.sort(key=lambda m: (m[0], m[1]))
-    rate = d.get("rate_ml_per_h")
-    open_seg = None
+    # running segments: each running span of the infusion (the one rule), split at every rate change
     segments = []
-    for at, _, kind, item in marks:
-        if kind == "rate":
-            if open_seg:
-                segments.append({**open_seg, "end": at})
-            rate = item.row["rate_ml_per_h"]
-            open_seg = {"id": _origin_id(item), "start": at, "rate": rate, "note": item.row.get("reason") or ""}
-            continue
-        ev = item["event"]
-        data = json.loads(item["data"]) if item.get("data") else {}
-        if ev == SessionEvent.START_INFUSION.value:
-            rate = data.get("rate_ml_per_h", rate)
-            open_seg = {"id": item["id"], "start": at, "rate": rate, "note": "start of infusion"}
-        elif ev == SessionEvent.RESUME.value:
-            open_seg = {"id": item["id"], "start": at, "rate": rate, "note": "resumed after pause"}
-        elif ev in (SessionEvent.PAUSE.value, SessionEvent.STOP_INFUSION.value, SessionEvent.ABORT.value) and open_seg:
-            end_note = f"; paused: {data.get('reason', '')}" if ev == SessionEvent.PAUSE.value else ""
-            segments.append({**open_seg, "end": at, "note": open_seg["note"] + end_note})
-            open_seg = None
-    if open_seg:
-        segments.append({**open_seg, "end": None})
+    events_at = {(e["effective_at"], e["event"]): e for e in view.events}
+    rate = d.get("rate_ml_per_h")
+    start_event = events_at.get((started, SessionEvent.START_INFUSION.value)) if started else None
+    if start_event:
+        rate = start_event["details"].get("rate_ml_per_h", rate)
+    changes = [(rc.row["effective_at"], rc) for rc in view.rate_changes]
+    for span in running_spans(view.infusion_spans()):
+        for at, rc in changes:  # rate changes while paused set the rate the infusion resumes at
+            if at < span.start:
+                rate = rc.row["rate_ml_per_h"]
+        opener = events_at.get((span.start, SessionEvent.START_INFUSION.value))
+        if opener is not None:
+            seg = {"id": opener["id"], "start": span.start, "rate": rate, "note": "start of infusion"}
+        else:
+            opener = events_at.get((span.start, SessionEvent.RESUME.value)) or {"id": f"{ma_id}-{len(segments)}"}
+            seg = {"id": opener["id"], "start": span.start, "rate": rate, "note": "resumed after pause"}
+        for at, rc in changes:
+            if span.start <= at and (span.end is None or at < span.end):
+                segments.append({**seg, "end": at})
+                rate = rc.row["rate_ml_per_h"]
+                seg = {"id": _origin_id(rc), "start": at, "rate": rate, "note": rc.original_reason}
+        pause = events_at.get((span.end, SessionEvent.PAUSE.value)) if span.end else None
+        if pause is not None:
+            seg["note"] += f"; paused: {pause['details'].get('reason', '')}"
+        segments.append({**seg, "end": span.end})
+        changes = [(at, rc) for at, rc in changes if span.end is not None and at >= span.end]
     for seg in segments:
         period = {"start": _iso(seg["start"])}
         if seg["end"]:
@@ -274,8 +282,8 @@ def _vital_obs(oid: str, param: Parameter, when: datetime, subject, encounter, s
     }
 
 
-def _bp_obs(oid: str, when: datetime, parts: dict[str, tuple[float | None, str]], subject, encounter,
-            status: str) -> dict:
+def _bp_obs(oid: str, when: datetime, parts: dict[str, tuple], subject, encounter, status: str) -> dict:
+    """One NIBP panel; ``parts``: {"sys"|"dia"|"mean": (usable value or None, flags[, device value])}."""
     obs = {
         "resourceType": "Observation", "id": oid,
         "meta": {"profile": [VITAL_SIGNS_PROFILE, BP_PROFILE]},
@@ -285,58 +293,49 @@ def _bp_obs(oid: str, when: datetime, parts: dict[str, tuple[float | None, str]]
                  "text": "Non-invasive blood pressure"},
         "subject": subject, "encounter": encounter, "effectiveDateTime": _iso(when), "component": [],
     }
-    for key, param in (("sys", Parameter.NIBP_SYS), ("dia", Parameter.NIBP_DIA), ("mean", Parameter.NIBP_MEAN)):
+    for param, key in NIBP_PARTS.items():
         if key not in parts:
             if key == "mean":
                 continue
             comp = {"code": {"coding": _codings(param)}, "dataAbsentReason": {"coding": [
                 {"system": DATA_ABSENT, "code": "unknown"}]}}
         else:
-            value, flags = parts[key]
+            value, flags, *sent = parts[key]
             comp = {"code": {"coding": _codings(param), "text": param.label}}
             if value is None:
-                comp["dataAbsentReason"] = _absent(flags)
+                comp["dataAbsentReason"] = _absent(flags, sent[0] if sent else None, param.unit)
             else:
                 comp["valueQuantity"] = _quantity(value, param.unit)
         obs["component"].append(comp)
     return obs
 
 
-def _vital_observations(readings: list[dict], subject, encounter, final: bool) -> list[dict]:
+def _vital_observations(readings: list[StoredReading], subject, encounter, final: bool) -> list[dict]:
     out = []
-    bp_groups: list[dict] = []  # readings of one NIBP measurement (same time within 2 s)
     for r in readings:
-        try:
-            param = Parameter(r["parameter"])
-        except ValueError:
-            continue
-        if param in BP_PARTS:
-            group = bp_groups[-1] if bp_groups else None
-            if (group is None or abs((r["effective_at"] - group["at"]).total_seconds()) > 2
-                    or BP_PARTS[param] in group["parts"]):
-                group = {"at": r["effective_at"], "id": r["id"], "parts": {}, "source": r["source"]}
-                bp_groups.append(group)
-            group["parts"][BP_PARTS[param]] = (r["value"], r["flags"])
-            if param is Parameter.NIBP_SYS:
-                group["id"] = r["id"]
+        param = r.param
+        if param is None or param in NIBP_PARTS:
             continue
         if not param.loinc:
             continue  # pump and other uncoded device values: see the module docstring
-        obs = _vital_obs(r["id"], param, r["effective_at"], subject, encounter, "final")
-        if r["value"] is None:
-            obs["dataAbsentReason"] = _absent(r["flags"])
+        obs = _vital_obs(r.id, param, r.at, subject, encounter, "final")
+        if r.usable is None:
+            obs["dataAbsentReason"] = _absent(r.flags, r.value, param.unit)
         else:
-            obs["valueQuantity"] = _quantity(r["value"], param.unit)
-        notes = [f"source {r['source']}"]
-        if r["flags"]:
-            notes.append(f"flags {r['flags']}")
+            obs["valueQuantity"] = _quantity(r.usable, param.unit)
+        notes = [f"source {r.source}"]
+        if r.flags:
+            notes.append(f"flags {r.flags}")
         obs["note"] = [{"text": "; ".join(notes)}]
         if not obs["meta"]:
             del obs["meta"]
         out.append(_entry(obs))
-    for g in bp_groups:
-        obs = _bp_obs(g["id"], g["at"], g["parts"], subject, encounter, "final")
-        obs["note"] = [{"text": f"source {g['source']}"}]
+    nibp = (r for r in readings if r.parameter.startswith("NIBP_") and r.param is not None)
+    for g in group_nibp(nibp, at=lambda r: r.at, parameter=lambda r: r.param):
+        parts = {key: (r.usable, r.flags, r.value) for key, r in g["parts"].items()}
+        first = g["parts"].get("sys") or next(iter(g["parts"].values()))
+        obs = _bp_obs(first.id, g["at"], parts, subject, encounter, "final")
+        obs["note"] = [{"text": f"source {first.source}"}]
         out.append(_entry(obs))
     return out
 
@@ -354,6 +353,7 @@ def _charted_observations(view: SessionView, subject, encounter, users) -> list[
         if row["late_entry"]:
             notes.append(f"late entry, recorded {_iso(row['recorded_at'])}")
         performer = [{"display": users.get(row["author"], row["author"])}]
+        words = describe(kind, row["value"], row["text"], o.data)
         if kind == Kind.MANUAL_VITALS:
             d = o.data
             if d.get("NIBP_SYS") is not None or d.get("NIBP_DIA") is not None:
@@ -363,16 +363,16 @@ def _charted_observations(view: SessionView, subject, encounter, users) -> list[
                 if d.get("NIBP_DIA") is not None:
                     parts["dia"] = (float(d["NIBP_DIA"]), "")
                 obs = _bp_obs(f"{oid}-bp", row["effective_at"], parts, subject, encounter, status)
-                obs.update(method={"text": "manual"}, performer=performer)
+                obs.update(text=_narrative(words.sentence), method={"text": "manual"}, performer=performer)
                 if notes:
                     obs["note"] = [{"text": n} for n in notes]
                 out.append(_entry(obs))
-            for key, param in (("HR", Parameter.HR), ("SPO2", Parameter.SPO2), ("RR", Parameter.RR),
-                               ("TEMP", Parameter.TEMP)):
+            for key, _, _ in MANUAL_VITAL_PARTS:
                 if d.get(key) is not None:
+                    param = Parameter(key)
                     obs = _vital_obs(f"{oid}-{key.lower()}", param, row["effective_at"], subject, encounter, status)
-                    obs.update(valueQuantity=_quantity(float(d[key]), param.unit), method={"text": "manual"},
-                               performer=performer)
+                    obs.update(text=_narrative(words.sentence), valueQuantity=_quantity(float(d[key]), param.unit),
+                               method={"text": "manual"}, performer=performer)
                     if notes:
                         obs["note"] = [{"text": n} for n in notes]
                     out.append(_entry(obs))
@@ -381,10 +381,10 @@ def _charted_observations(view: SessionView, subject, encounter, users) -> list[
             continue  # pre-checks and waste live in the summary and on the MedicationAdministration
         code, display = LOCAL_CONCEPTS[kind]
         coding = [{"system": LOCAL_CODESYSTEM, "code": code, "display": display}]
-        if kind == Kind.PHQ9:
-            coding.insert(0, {"system": LOINC, "code": PHQ9_TOTAL_LOINC, "display": "PHQ-9 total score"})
+        if OBSERVATION_KINDS[kind].loinc:
+            coding.insert(0, {"system": LOINC, "code": OBSERVATION_KINDS[kind].loinc, "display": f"{OBSERVATION_KINDS[kind].label} total score"})
         obs = {
-            "resourceType": "Observation", "id": oid, "status": status,
+            "resourceType": "Observation", "id": oid, "text": _narrative(words.sentence), "status": status,
             "category": _category("survey"), "code": {"coding": coding, "text": display},
             "subject": subject, "encounter": encounter, "effectiveDateTime": _iso(row["effective_at"]),
             "issued": _iso(row["recorded_at"]).replace("Z", "+00:00"), "performer": performer,
@@ -393,7 +393,7 @@ def _charted_observations(view: SessionView, subject, encounter, users) -> list[
             obs["category"] = _category("exam") if kind == Kind.NOTE else _category("procedure")
             obs["valueString"] = row["text"] or json.dumps(o.data, sort_keys=True)
         elif row["value"] is not None:
-            obs["valueQuantity"] = _quantity(row["value"], "{score}")
+            obs["valueQuantity"] = _quantity(row["value"], OBSERVATION_KINDS[kind].unit or "1")
         else:
             obs["dataAbsentReason"] = {"coding": [{"system": DATA_ABSENT, "code": "unknown"}]}
         comps = []

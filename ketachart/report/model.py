@@ -1,142 +1,49 @@
-"""What goes on paper: the session summary as plain data, built from the session read model.
+"""What goes on paper: the session summary as plain data, built from the store's read models.
 
 :func:`build_summary` reads one session through :func:`ketachart.store.views.session_view` (the same fold
-the chair screen uses) plus the session's stored readings, and returns a :class:`Summary` of ready-to-print
-strings and plot series. No Qt here; :mod:`ketachart.report.render` paints a Summary onto a page.
+the chair screen uses) and :func:`ketachart.store.readmodels.session_record` (its readings and record
+fingerprint), and returns a :class:`Summary` of ready-to-print strings and plot series. Words come from the
+one vocabulary (:mod:`ketachart.domain.vocabulary`), and which readings count, which NIBP values pair and
+which heart rate shows from :mod:`ketachart.domain.vitals`, as on the screen and in the exports. No Qt and
+no SQL here; :mod:`ketachart.report.render` paints a Summary onto a page, :mod:`.settings` holds the clinic
+facts and :mod:`.rems` the REMS form.
 
 Times are printed in the clinic's time zone (:class:`ReportSettings`), and the zone is named on the page.
-
-The record fingerprint is a SHA-256 over the canonical content (:func:`ketachart.store.hashing.
-canonical_content`) of every chart row that belongs to the session: the patient's demographic rows, the
-course, the session, its state changes, readings, observations, dose, rate changes, alerts and their
-acknowledgments, checklists and the signatures on any of those rows, ordered by (table, id), one line each.
-Audit rows are not part of it, so printing (which is audited) does not change the fingerprint; any new or
-amended entry does. The short form on paper is the first 16 hex digits; the full value goes into the PDF
-metadata.
+The short record fingerprint on paper is the first 16 hex digits; the full value goes into the PDF metadata.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlalchemy import select
+from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
-from ..domain.readings import BLOCKING, Quality
-from ..domain.scales import (
-    DISCHARGE_ITEMS,
-    DISSOCIATION_LABELS,
-    MOAAS_LABELS,
-    PADSS_ITEMS,
-    Kind,
-    nausea_band,
-    phq9,
-)
+from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..domain.session import SessionEvent
 from ..domain.timeline import format_duration
-from ..store.errors import NotFound
-from ..store.hashing import canonical_content
-from ..store.models import (
-    MODEL_BY_TABLE,
-    Alert,
-    AlertAck,
-    Checklist,
-    Course,
-    DoseAdministration,
-    Observation,
-    Patient,
-    RateChange,
-    Session,
-    SessionEventRow,
-    Signature,
-    StoreMeta,
-    VitalReading,
+from ..domain.vitals import HeartRateChoice, NibpPair, group_nibp, nibp_pairs, running_spans
+from ..domain.vocabulary import (
+    DRUG_LABELS,
+    TABLE_LABELS,
+    Kind,
+    describe,
+    event_text,
+    plot_mark,
+    precheck_label,
+    rate_change_text,
+    route_words,
+    yes_no,
 )
+from ..store.errors import NotFound
+from ..store.readmodels import StoredReading, session_record
 from ..store.repository import ChartStore
-from ..store.views import Entry, SessionView, session_view
+from ..store.views import Entry, SessionView, data_of, session_view
+from .fields import Field
+from .rems import rems_form
+from .settings import LocalClock, ReportSettings, offset_label
 
-DEFAULT_CLINIC_NAME = "Ketamine Infusion Clinic"
-
-# --- settings -------------------------------------------------------------------------------------
-
-
-def _system_zone() -> tuple[tzinfo, str]:
-    """The system's local zone with an IANA name when one can be found (TZ, /etc/localtime)."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                return ZoneInfo(name), name
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    local = datetime.now().astimezone().tzinfo or timezone.utc
-    return local, datetime.now().astimezone().tzname() or "local time"
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """Clinic facts the paper needs. Sources, first found wins: explicit values, the environment
-    (``KETACHART_CLINIC_NAME``, ``KETACHART_CLINIC_ADDRESS``, ``KETACHART_CLINIC_PHONE``,
-    ``KETACHART_CLINIC_EMAIL``, ``KETACHART_TZ``), the database's ``store_meta`` keys of the same names in
-    lower case without the prefix (``clinic_name``, ``clinic_tz`` ...), then defaults (the system zone)."""
-
-    clinic_name: str = DEFAULT_CLINIC_NAME
-    clinic_address: str = ""
-    clinic_phone: str = ""
-    clinic_email: str = ""
-    tz_name: str = ""  # IANA name; empty: the system local zone
-
-    KEYS = ("clinic_name", "clinic_address", "clinic_phone", "clinic_email", "clinic_tz")
-
-    @classmethod
-    def resolve(cls, store: ChartStore | None = None, **explicit: str | None) -> "ReportSettings":
-        meta: dict[str, str] = {}
-        if store is not None:
-            try:
-                with store.engine.connect() as conn:
-                    meta = dict(conn.execute(select(StoreMeta.key, StoreMeta.value)
-                                             .where(StoreMeta.key.in_(cls.KEYS))).all())
-            except Exception:  # a settings lookup must never stop a print
-                meta = {}
-        values = {}
-        for key in cls.KEYS:
-            attr = "tz_name" if key == "clinic_tz" else key
-            env = os.environ.get("KETACHART_" + ("TZ" if key == "clinic_tz" else key.upper()))
-            value = explicit.get(attr) or env or meta.get(key)
-            if value:
-                values[attr] = value
-        return cls(**values)
-
-    def zone(self) -> tuple[tzinfo, str]:
-        if self.tz_name:
-            try:
-                return ZoneInfo(self.tz_name), self.tz_name
-            except (ZoneInfoNotFoundError, ValueError):
-                pass
-        return _system_zone()
-
-
-# --- the summary --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    label: str
-    value: str
-    flag: bool = False  # print highlighted (override, mismatch, not acknowledged ...)
+__all__ = ["Field", "ReportSettings", "Summary", "build_summary"]
 
 
 @dataclass(frozen=True)
@@ -269,156 +176,32 @@ def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-class _Clock:
-    def __init__(self, zone: tzinfo) -> None:
-        self.zone = zone
-
-    def local(self, dt: datetime) -> datetime:
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return dt.astimezone(self.zone)
-
-    def hm(self, dt: datetime | None) -> str:
-        return "-" if dt is None else self.local(dt).strftime("%H:%M")
-
-    def hms(self, dt: datetime | None) -> str:
-        return "-" if dt is None else self.local(dt).strftime("%H:%M:%S")
-
-    def full(self, dt: datetime | None) -> str:
-        return "-" if dt is None else self.local(dt).strftime("%Y-%m-%d %H:%M")
-
-    def date(self, dt: datetime) -> str:
-        return self.local(dt).strftime("%Y-%m-%d (%a)")
-
-
-def _offset_label(zone: tzinfo, name: str, at: datetime) -> str:
-    offset = at.astimezone(zone).utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    hh, mm = divmod(abs(minutes), 60)
-    return f"{name} (UTC{sign}{hh:02d}:{mm:02d})"
-
-
-TABLE_LABELS = {
-    "dose_administrations": "Dose administration",
-    "observations": "Observation",
-    "checklists": "Checklist",
-    "rate_changes": "Rate change",
-    "session_events": "Session event",
-    "alerts": "Alert",
-}
-
-EVENT_TEXT = {
-    SessionEvent.CHECK_IN.value: "Checked in",
-    SessionEvent.START_INFUSION.value: "Administration started",
-    SessionEvent.PAUSE.value: "Infusion paused",
-    SessionEvent.RESUME.value: "Infusion resumed",
-    SessionEvent.STOP_INFUSION.value: "Infusion stopped",
-    SessionEvent.DISCHARGE.value: "Discharged",
-    SessionEvent.ABORT.value: "Session aborted",
-}
-
-PRECHECK_LABELS = {
-    "consent_on_file": "Consent on file",
-    "fasting_hours": "Fasting (hours)",
-    "current_meds": "Current medications",
-    "rems_benzodiazepines": "Benzodiazepines",
-    "rems_sedative_hypnotics": "Non-benzodiazepine sedative hypnotics",
-    "rems_psychostimulants": "Psychostimulants",
-    "rems_maois": "MAOIs",
-    "rems_opioids": "Opioids",
-    "escort_name": "Escort / ride home",
-    "escort_phone": "Escort phone",
-    "no_driving_acknowledged": "No driving until tomorrow acknowledged",
-    "weight_kg": "Weight today (kg)",
-}
-
-
-def _yn(value: object) -> str:
-    if value is True:
-        return "Yes"
-    if value is False:
-        return "No"
-    if value is None:
-        return "not recorded"
-    return str(value)
-
-
 # --- readings -----------------------------------------------------------------------------------
 
-_READING_COLS = [c.name for c in VitalReading.__table__.columns]
+HEART_RATE = "heart-rate"  # the series key of the chosen heart rate (ECG HR, else pulse rate)
 
 
-def _parse_time(value: object) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    dt = datetime.fromisoformat(str(value))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+def usable_series(readings: list[StoredReading]) -> dict[str, list[tuple[datetime, float, StoredReading]]]:
+    """Usable values by parameter, in time order; HR and PR become one heart-rate series by the one choice."""
+    series: dict[str, list[tuple[datetime, float, StoredReading]]] = {}
+    choice = HeartRateChoice()
+    pulse = {Parameter.HR.value: Parameter.HR, Parameter.PR.value: Parameter.PR}
+    for r in readings:
+        key = r.parameter
+        if key in pulse:
+            if not choice.accept(pulse[key], r.usable is not None):
+                continue
+            key = HEART_RATE
+        if r.usable is not None:
+            series.setdefault(key, []).append((r.at, r.usable, r))
+    return series
 
 
-def _raw_rows(store: ChartStore, table, where_col: str, values: list[str]) -> list[dict]:
-    """Rows as stored, without ORM conversion (fast for the ~30,000 readings of a long session)."""
-    if not values:
-        return []
-    cols = [c.name for c in table.columns]
-    out: list[dict] = []
-    with store.engine.connect() as conn:
-        for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
-            if store.engine.dialect.name == "sqlite":
-                # Plain DB-API rows: no per-value result processing (times stay ISO text; handled below).
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_col} IN ({marks})"
-                rows = conn.exec_driver_sql(sql, tuple(chunk)).fetchall()
-            else:
-                rows = conn.execute(select(*table.columns).where(table.c[where_col].in_(chunk))).fetchall()
-            out.extend(dict(zip(cols, r)) for r in rows)
-    return out
-
-
-def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
-    """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order."""
-    session = _raw_rows(store, Session.__table__, "id", [session_id])
-    if not session:
-        raise NotFound(f"no session {session_id}")
-    s = session[0]
-    groups: dict[str, list[dict]] = {"sessions": session}
-    groups["patients"] = _raw_rows(store, Patient.__table__, "patient_id", [s["patient_id"]])
-    groups["courses"] = _raw_rows(store, Course.__table__, "id", [s["course_id"]] if s["course_id"] else [])
-    for model in (SessionEventRow, Observation, DoseAdministration, RateChange, Alert, Checklist):
-        groups[model.__tablename__] = _raw_rows(store, model.__table__, "session_id", [session_id])
-    groups["vital_readings"] = readings if readings is not None else _raw_rows(
-        store, VitalReading.__table__, "session_id", [session_id])
-    groups["alert_acks"] = _raw_rows(store, AlertAck.__table__, "alert_id", [a["id"] for a in groups["alerts"]])
-    targets = [r["id"] for name, rows in groups.items() for r in rows]
-    groups["signatures"] = _raw_rows(store, Signature.__table__, "target_id", targets)
-    out = []
-    for name in sorted(groups):
-        for row in sorted(groups[name], key=lambda r: r["id"]):
-            out.append((name, row))
-    return out
-
-
-def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> tuple[str, int]:
-    """(SHA-256 hex, number of rows): the hash of ``"[" + ",".join(canonical_content(row) ...) + "]"`` over
-    :func:`record_rows` in their order (a JSON array of the rows' canonical contents)."""
-    rows = record_rows(store, session_id, readings)
-    tables = {name: MODEL_BY_TABLE[name].__table__ for name in MODEL_BY_TABLE}
-    text = "[" + ",".join(canonical_content(tables[name], row) for name, row in rows) + "]"
-    return hashlib.sha256(text.encode()).hexdigest(), len(rows)
-
-
-_BLOCKING_FLAGS = frozenset(q.value for q in BLOCKING) | {Quality.ARTIFACT.value}
-
-
-def _valid_value(row: dict) -> float | None:
-    value = row["value"]
-    if value is None:
-        return None
-    flags = row.get("flags")
-    if flags and not _BLOCKING_FLAGS.isdisjoint(flags.split(",")):
-        return None
-    return float(value)
+def device_nibp(readings: list[StoredReading]) -> list[NibpPair]:
+    """The monitor's NIBP measurements with a usable systolic and diastolic value."""
+    groups = group_nibp((r for r in readings if r.parameter.startswith("NIBP_")), at=lambda r: r.at,
+                        parameter=lambda r: Parameter(r.parameter))
+    return nibp_pairs(groups, value=lambda r: r.usable)
 
 
 # --- the builder --------------------------------------------------------------------------------
@@ -428,13 +211,10 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     """Everything that goes on paper for one session (raises ``NotFound`` for an unknown session)."""
     settings = settings or ReportSettings.resolve(store)
     zone, zone_name = settings.zone()
-    clk = _Clock(zone)
+    clk = LocalClock(zone)
     view = session_view(store, session_id)
-    raw_readings = _raw_rows(store, VitalReading.__table__, "session_id", [session_id])
-    for r in raw_readings:
-        r["_t"] = _parse_time(r["effective_at"])
-    raw_readings.sort(key=lambda r: (r["_t"], r["device_seq"]))
-    fingerprint, row_count = record_fingerprint(store, session_id, raw_readings)
+    record = session_record(store, session_id)
+    readings = record.readings
     users = {u["user_id"]: u["display_name"] for u in store.users()}
 
     def who(user_id: str | None) -> str:
@@ -470,25 +250,20 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     session_fields = [
         Field("Session date", clk.date(session_date)),
         Field("Session in course", f"No. {view.session_number} - {course_label}"),
-        Field("Route", "IV ketamine infusion" if route == "IV" else "Intranasal esketamine (Spravato)"),
+        Field("Route", route_words(route).session),
         Field("Chair", view.session.get("chair") or "-"),
         Field("Status", view.state.value + ("" if view.state.is_final else " (IN PROGRESS)"),
               flag=not view.state.is_final),
     ]
 
     # readings by parameter
-    series: dict[str, list[tuple[datetime, float, dict]]] = {}
-    for r in raw_readings:
-        v = _valid_value(r)
-        if v is not None:
-            series.setdefault(r["parameter"], []).append((r["_t"], v, r))
+    series = usable_series(readings)
     manual_bp = []
     for o in view.observations_of(Kind.MANUAL_VITALS):
         d = o.data
         if d.get("NIBP_SYS") is not None and d.get("NIBP_DIA") is not None:
-            manual_bp.append((o.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), True))
-    device_bp = _pair_bp(series.get(Parameter.NIBP_SYS.value, []), series.get(Parameter.NIBP_DIA.value, []))
-    all_bp = sorted(device_bp + manual_bp, key=lambda b: b[0])
+            manual_bp.append(NibpPair(o.row["effective_at"], float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), manual=True))
+    all_bp = sorted(device_nibp(readings) + manual_bp, key=lambda b: b.at)
 
     dose = _dose_record(view, clk, who, series, started, stopped, now) if view.dose else None
     prechecks = _prechecks(view)
@@ -507,61 +282,43 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     signatures = _signatures(view, clk, store)
 
     # plot
-    t_first = min([r["_t"] for r in raw_readings] + ([started] if started else []) + [view.session["effective_at"]])
-    t_last_candidates = [r["_t"] for r in raw_readings] + [e["effective_at"] for e in view.events]
+    t_last_candidates = ([readings[-1].at] if readings else []) + [e["effective_at"] for e in view.events]
     t_last = max(t_last_candidates) if t_last_candidates else now
     if not view.state.is_final:
         t_last = max(t_last, min(now, t_last + timedelta(minutes=5)))
-    plot_origin = (raw_readings[0]["_t"] if raw_readings else (started or view.session["effective_at"]))
+    plot_origin = (readings[0].at if readings else (started or view.session["effective_at"]))
     plot_origin = min(plot_origin, started) if started else plot_origin
 
     def x(dt: datetime) -> float:
         return (dt - plot_origin).total_seconds()
 
-    spans = []
-    run_from = None
-    for e in view.events:
-        ev = e["event"]
-        if ev in (SessionEvent.START_INFUSION.value, SessionEvent.RESUME.value):
-            run_from = e["effective_at"]
-        elif ev in (SessionEvent.PAUSE.value, SessionEvent.STOP_INFUSION.value, SessionEvent.ABORT.value) and run_from:
-            spans.append((x(run_from), x(e["effective_at"])))
-            run_from = None
-    if run_from is not None and route == "IV":
-        spans.append((x(run_from), x(max(t_last, run_from))))
-    if route == "IN" and started and not spans:
-        spans.append((x(started), x(started) + 300))
+    spans = [(x(sp.start), x(sp.end if sp.end is not None else max(t_last, sp.start)))
+             for sp in running_spans(view.infusion_spans())]
     marks = []
-    codes = {Kind.DISSOCIATION: "D", Kind.NAUSEA: "N", Kind.SEDATION: "S", Kind.CADSS6: "C", Kind.BPRS: "B"}
     for o in view.observations:
-        k = o.row["kind"]
-        t = x(o.row["effective_at"])
-        if k in codes and o.row["value"] is not None:
-            marks.append((t, f"{codes[k]}{o.row['value']:g}"))
-        elif k == Kind.INTERVENTION:
-            marks.append((t, "Rx"))
-        elif k == Kind.NOTE:
-            marks.append((t, "n"))
+        mark = plot_mark(o.row["kind"], o.row["value"])
+        if mark is not None:
+            marks.append((x(o.row["effective_at"]), mark))
     alert_marks = [(x(a.row["effective_at"]), "!") for a in view.alerts]
     plot = PlotData(
         origin=clk.local(plot_origin),
         x_end=max(x(t_last), 60.0),
-        hr=[(x(t), v) for t, v, _ in series.get(Parameter.HR.value, []) or series.get(Parameter.PR.value, [])],
+        hr=[(x(t), v) for t, v, _ in series.get(HEART_RATE, [])],
         spo2=[(x(t), v) for t, v, _ in series.get(Parameter.SPO2.value, [])],
-        nibp=[(x(t), s, d, m) for t, s, d, m in all_bp],
+        nibp=[(x(b.at), b.sys, b.dia, b.manual) for b in all_bp],
         infusion=spans,
         marks=marks,
         alert_marks=alert_marks,
         start_offset=x(started) if started else None,
     )
 
-    rems = _rems(view, store, clk, settings, series, all_bp, started, discharged, now, who) if route == "IN" else None
-    drug_title = "Ketamine infusion" if route == "IV" else "Esketamine (Spravato) intranasal"
+    rems = (rems_form(view, store, clk, settings, series.get(Parameter.SPO2.value, []), all_bp, started, discharged,
+                      now, who) if route == "IN" else None)
     return Summary(
         clinic_name=settings.clinic_name,
         clinic_address=settings.clinic_address,
-        title=f"{drug_title} - session summary",
-        tz_label=_offset_label(zone, zone_name, session_date),
+        title=f"{route_words(route).title} - session summary",
+        tz_label=offset_label(zone, zone_name, session_date),
         printed_at=clk.full(now) + " " + (clk.local(now).tzname() or ""),
         in_progress=not view.state.is_final,
         state=view.state.value,
@@ -578,28 +335,16 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
         discharge=discharge,
         rems=rems,
         signatures=signatures,
-        fingerprint=fingerprint,
-        row_count=row_count,
+        fingerprint=record.fingerprint,
+        row_count=record.row_count,
         route=route,
     )
 
 
-def _pair_bp(sys_list, dia_list) -> list[tuple[datetime, float, float, bool]]:
-    """Join systolic and diastolic readings of the same measurement (same time, within 2 s)."""
-    out = []
-    j = 0
-    for t, s, _ in sys_list:
-        while j < len(dia_list) and dia_list[j][0] < t - timedelta(seconds=2):
-            j += 1
-        if j < len(dia_list) and abs((dia_list[j][0] - t).total_seconds()) <= 2:
-            out.append((t, s, dia_list[j][1], False))
-    return out
-
-
-def _dose_record(view: SessionView, clk: _Clock, who, series, started, stopped, now) -> DoseRecord:
+def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopped, now) -> DoseRecord:
     d = view.dose.row
-    drug = "Ketamine (Schedule III)" if d["drug"] == "ketamine" else "Esketamine - Spravato (Schedule III)"
-    fields: list[Field] = [Field("Drug", drug), Field("Route", "Intravenous infusion" if d["route"] == "IV" else "Intranasal")]
+    drug = DRUG_LABELS.get(d["drug"], d["drug"])
+    fields: list[Field] = [Field("Drug", drug), Field("Route", route_words(d["route"]).dose_route)]
     if d["route"] == "IV":
         fields += [
             Field("Concentration", f"{_g(d['concentration_mg_per_ml'])} mg/mL"),
@@ -616,9 +361,9 @@ def _dose_record(view: SessionView, clk: _Clock, who, series, started, stopped, 
         Field("Stopped", clk.hm(stopped) if stopped else ("-" if d["route"] == "IN" else "still running")),
     ]
     if d["route"] == "IV" and started:
-        clocks = view.clocks(stopped or now, _PolicyShim())
-        fields.append(Field("Running time", format_duration(clocks.infusion_elapsed)
-                            + (f" (paused {format_duration(clocks.paused_for)})" if clocks.paused_for else "")))
+        timing = view.timing(stopped or now)
+        fields.append(Field("Running time", format_duration(timing.infusion_elapsed)
+                            + (f" (paused {format_duration(timing.paused_for)})" if timing.paused_for else "")))
     pump = series.get(Parameter.PUMP_VI.value)
     if pump:
         t, v, _ = pump[-1]
@@ -645,14 +390,10 @@ def _dose_record(view: SessionView, clk: _Clock, who, series, started, stopped, 
                                  SessionEvent.STOP_INFUSION.value, SessionEvent.ABORT.value)]
     for t, kind, item in sorted(rate_rows + ev_rows, key=lambda r: r[0]):
         if kind == "rate":
-            events.append(RateEvent(clk.hm(t), f"Rate changed to {item.row['rate_ml_per_h']:g} mL/h", item.row.get("reason") or ""))
+            events.append(RateEvent(clk.hm(t), rate_change_text(item.row["rate_ml_per_h"], None), item.original_reason))
         else:
-            data = json.loads(item["data"]) if item.get("data") else {}
-            text = EVENT_TEXT[item["event"]]
-            if item["event"] == SessionEvent.START_INFUSION.value and data.get("rate_ml_per_h"):
-                text += f" at {data['rate_ml_per_h']:g} mL/h"
-            if item["event"] == SessionEvent.STOP_INFUSION.value and data.get("volume_ml"):
-                text += f", {data['volume_ml']:g} mL given"
+            data = item["details"]
+            text = event_text(item["event"], {k: v for k, v in data.items() if k != "reason"}, d["route"])
             events.append(RateEvent(clk.hm(t), text, data.get("reason", "")))
     amended = ""
     if view.dose.amended:
@@ -660,20 +401,12 @@ def _dose_record(view: SessionView, clk: _Clock, who, series, started, stopped, 
     return DoseRecord(drug=drug, route=d["route"], fields=fields, events=events, amended=amended, dose_mg=d["dose_mg"])
 
 
-class _PolicyShim:
-    """Only the fields compute_clocks reads for elapsed/paused times (discharge/NIBP timers are unused here)."""
-
-    discharge_min_after_start = 120
-    nibp_interval_min = 15
-    nibp_at_min_after_start = 40
-
-
 def _prechecks(view: SessionView) -> list[Field]:
     out = []
     for o in view.observations_of(Kind.PRECHECK):
         d = o.data
         item = d.get("item", "")
-        out.append(Field(PRECHECK_LABELS.get(item, item.replace("_", " ")), _yn(d.get("answer"))))
+        out.append(Field(precheck_label(item), yes_no(d.get("answer"))))
     return out
 
 
@@ -688,17 +421,20 @@ def _median_before(points, at: datetime, seconds: int = 60) -> tuple[float | Non
     return statistics.median(vals), at
 
 
-def _vitals_rows(clk: _Clock, series, bps, started, stopped, end) -> list[VitalsRow]:
-    hr = series.get(Parameter.HR.value) or series.get(Parameter.PR.value) or []
+def _vitals_rows(clk: LocalClock, series, bps: list[NibpPair], started, stopped, end) -> list[VitalsRow]:
+    hr = series.get(HEART_RATE, [])
     spo2 = series.get(Parameter.SPO2.value, [])
     rows: list[VitalsRow] = []
 
-    def bp_near(target: datetime, before_only: bool, window_min: float) -> tuple | None:
-        cands = [b for b in bps if (b[0] <= target + timedelta(seconds=5) if before_only else True)
-                 and abs((b[0] - target).total_seconds()) <= window_min * 60]
+    def bp_words(b: NibpPair | None) -> str:
+        return f"{b.sys:.0f}/{b.dia:.0f}" + (" (manual)" if b.manual else "") + f" at {clk.hm(b.at)}" if b else "-"
+
+    def bp_near(target: datetime, before_only: bool, window_min: float) -> NibpPair | None:
+        cands = [b for b in bps if (b.at <= target + timedelta(seconds=5) if before_only else True)
+                 and abs((b.at - target).total_seconds()) <= window_min * 60]
         if not cands:
             return None
-        return min(cands, key=lambda b: abs((b[0] - target).total_seconds()))
+        return min(cands, key=lambda b: abs((b.at - target).total_seconds()))
 
     def row(label: str, target: datetime | None, before_only: bool, window: float, note: str = "") -> None:
         if target is None:
@@ -707,84 +443,32 @@ def _vitals_rows(clk: _Clock, series, bps, started, stopped, end) -> list[Vitals
         bp = bp_near(target, before_only, window)
         h, _ = _median_before(hr, target)
         s, _ = _median_before(spo2, target)
-        bp_text = f"{bp[1]:.0f}/{bp[2]:.0f}" + (" (manual)" if bp[3] else "") + f" at {clk.hm(bp[0])}" if bp else "no BP"
-        rows.append(VitalsRow(label, clk.hm(target), bp_text, _num(h), _num(s), note))
+        rows.append(VitalsRow(label, clk.hm(target), bp_words(bp) if bp else "no BP", _num(h), _num(s), note))
 
     row("Baseline (before start)", started, True, 30)
     row("~40 min after start", started + timedelta(minutes=40) if started else None, False, 10)
     row("End of infusion", stopped, False, 10)
     row("Discharge / last", end, True, 60)
-    # min / max over the session
-    def extreme(points, fn):
-        if not points:
-            return "-"
-        t, v, _ = fn(points, key=lambda p: p[1])
-        return f"{v:.0f} at {clk.hm(t)}"
+    # min / max over the session (usable readings only: the one validity rule)
+    for label, fn in (("Minimum", min), ("Maximum", max)):
+        def extreme(points):
+            if not points:
+                return "-"
+            t, v, _ = fn(points, key=lambda p: p[1])
+            return f"{v:.0f} at {clk.hm(t)}"
 
-    sys_min = min(bps, key=lambda b: b[1]) if bps else None
-    sys_max = max(bps, key=lambda b: b[1]) if bps else None
-    rows.append(VitalsRow("Minimum", "", f"{sys_min[1]:.0f}/{sys_min[2]:.0f} at {clk.hm(sys_min[0])}" if sys_min else "-",
-                          extreme(hr, min), extreme(spo2, min)))
-    rows.append(VitalsRow("Maximum", "", f"{sys_max[1]:.0f}/{sys_max[2]:.0f} at {clk.hm(sys_max[0])}" if sys_max else "-",
-                          extreme(hr, max), extreme(spo2, max)))
+        rows.append(VitalsRow(label, "", bp_words(fn(bps, key=lambda b: b.sys) if bps else None),
+                              extreme(hr), extreme(spo2)))
     return rows
 
 
-def observation_text(kind: str, value: float | None, text: str | None, data: dict) -> tuple[str, str, bool]:
-    """(kind label, what was charted, needs a visible flag) for one observation version."""
-    v = None if value is None else int(value) if float(value).is_integer() else value
-    if kind == Kind.DISSOCIATION:
-        return "Dissociation", f"{v}/4 ({DISSOCIATION_LABELS.get(v, '?')})", False
-    if kind == Kind.NAUSEA:
-        vom = data.get("vomiting")
-        extra = ", vomiting" if vom else (", no vomiting" if vom is False else "")
-        return "Nausea", f"{v}/10 ({nausea_band(int(value))}){extra}" if value is not None else "-", False
-    if kind == Kind.SEDATION:
-        return "Sedation", f"MOAA/S {v} - {MOAAS_LABELS.get(v, '?')}", False
-    if kind == Kind.CADSS6:
-        items = data.get("items") or {}
-        detail = ", ".join(f"#{k}={items[k]}" for k in sorted(items, key=lambda s: int(s)))
-        return "CADSS-6", f"total {v}/24" + (f" ({detail})" if detail else ""), False
-    if kind == Kind.PHQ9:
-        items = data.get("items")
-        if items and len(items) == 9:
-            res = phq9(items)
-            flag = res.self_harm_flag
-            return "PHQ-9", (f"total {res.total}/27 ({res.band})"
-                             + (f" - ITEM 9 = {items[8]}: SELF-HARM THOUGHTS, ACT PER PROTOCOL" if flag else "")), flag
-        return "PHQ-9", f"total {v}/27", False
-    if kind == Kind.BPRS:
-        return "BPRS positive", f"{v}", False
-    if kind == Kind.NOTE:
-        return "Note", text or "", False
-    if kind == Kind.INTERVENTION:
-        if text:
-            return "Intervention", text, False
-        return "Intervention", " ".join(str(data.get(k, "")) for k in ("drug", "dose", "unit", "route")).strip(), False
-    if kind == Kind.MANUAL_VITALS:
-        parts = []
-        if data.get("NIBP_SYS") is not None:
-            parts.append(f"BP {data['NIBP_SYS']:g}/{data.get('NIBP_DIA', 0):g}")
-        for key, label in (("HR", "HR"), ("SPO2", "SpO2"), ("RR", "RR"), ("TEMP", "Temp")):
-            if data.get(key) is not None:
-                parts.append(f"{label} {data[key]:g}")
-        if data.get("label"):
-            parts.append(f"({data['label']})")
-        return "Manual vitals", " ".join(parts), False
-    if kind == Kind.WASTE:
-        return "Waste", f"{_g(data.get('amount_mg', value))} mg, {data.get('method', '')}", False
-    if kind == Kind.PRECHECK:
-        return "Pre-check", f"{PRECHECK_LABELS.get(data.get('item'), data.get('item'))}: {_yn(data.get('answer'))}", False
-    return kind, text or _g(value), False
-
-
-def _timeline(view: SessionView, clk: _Clock, who) -> list[TimelineItem]:
+def _timeline(view: SessionView, clk: LocalClock, who) -> list[TimelineItem]:
     items: list[tuple[datetime, int, TimelineItem]] = []
     for o in view.observations:
         row = o.row
         if row["kind"] in (Kind.PRECHECK, Kind.WASTE):
             continue
-        kind, text, alert = observation_text(row["kind"], row["value"], row["text"], o.data)
+        words = describe(row["kind"], row["value"], row["text"], o.data)
         flags = []
         if row["late_entry"]:
             flags.append(f"LATE ENTRY - recorded {clk.hm(row['recorded_at'])}")
@@ -792,43 +476,37 @@ def _timeline(view: SessionView, clk: _Clock, who) -> list[TimelineItem]:
         if o.amended:
             flags.append(f"AMENDED {clk.hm(row['recorded_at'])} by {who(row['author'])}: {row.get('reason') or ''}")
             for h in o.history:
-                _, old, _ = observation_text(h["kind"], h["value"], h["text"], json.loads(h["data"]) if h.get("data") else {})
+                old = describe(h["kind"], h["value"], h["text"], data_of(h)).phrase
                 originals.append(f"{old} (recorded {clk.hm(h['recorded_at'])} by {who(h['author'])})")
         author = who(o.history[0]["author"] if o.history else row["author"])
         items.append((row["effective_at"], row["device_seq"],
-                      TimelineItem(clk.hm(row["effective_at"]), kind, text, author, tuple(flags), tuple(originals), alert)))
+                      TimelineItem(clk.hm(row["effective_at"]), words.label, words.phrase, author, tuple(flags),
+                                   tuple(originals), words.flag)))
     for e in view.events:
-        data = json.loads(e["data"]) if e.get("data") else {}
-        text = EVENT_TEXT.get(e["event"], e["event"])
-        if data.get("rate_ml_per_h"):
-            text += f" at {data['rate_ml_per_h']:g} mL/h"
-        if data.get("volume_ml"):
-            text += f", {data['volume_ml']:g} mL given"
-        if data.get("reason"):
-            text += f" - reason: {data['reason']}"
+        text = event_text(e["event"], e["details"], view.session["route"])
         flags = (f"LATE ENTRY - recorded {clk.hm(e['recorded_at'])}",) if e.get("late_entry") else ()
         items.append((e["effective_at"], e["device_seq"], TimelineItem(clk.hm(e["effective_at"]), "Session", text,
                                                                        who(e["author"]), flags)))
     for rc in view.rate_changes:
         r = rc.row
         items.append((r["effective_at"], r["device_seq"], TimelineItem(
-            clk.hm(r["effective_at"]), "Rate", f"{r['rate_ml_per_h']:g} mL/h - {r.get('reason') or ''}", who(r["author"]))))
+            clk.hm(r["effective_at"]), "Rate", rate_change_text(r["rate_ml_per_h"], rc.original_reason), who(r["author"]))))
     items.sort(key=lambda i: (i[0], i[1]))
     return [i[2] for i in items]
 
 
-def _discharge(view: SessionView, clk: _Clock, store: ChartStore, started) -> DischargeCheck | None:
+def _discharge(view: SessionView, clk: LocalClock, store: ChartStore, started) -> DischargeCheck | None:
     entry = view.checklist("discharge")
     if entry is None:
         return None
     row = entry.row
-    data = json.loads(row["items"]) if row["items"] else {}
+    data = entry.items
     check = data.get("checklist", data)
     padss = data.get("padss", {})
-    items = [Field(label, _yn(check.get(key)), flag=check.get(key) is not True) for key, label in DISCHARGE_ITEMS]
+    items = [Field(label, yes_no(check.get(key)), flag=check.get(key) is not True) for key, label in DISCHARGE_ITEMS]
     if started:
         minutes = (row["effective_at"] - started).total_seconds() / 60
-        items[0] = Field(DISCHARGE_ITEMS[0][1], f"{_yn(check.get('min_120'))} ({minutes:.0f} min at check)",
+        items[0] = Field(DISCHARGE_ITEMS[0][1], f"{yes_no(check.get('min_120'))} ({minutes:.0f} min at check)",
                          flag=check.get("min_120") is not True)
     padss_fields = []
     for key, label, levels in PADSS_ITEMS:
@@ -843,7 +521,7 @@ def _discharge(view: SessionView, clk: _Clock, store: ChartStore, started) -> Di
     )
 
 
-def _signatures(view: SessionView, clk: _Clock, store: ChartStore) -> list[SignatureLine]:
+def _signatures(view: SessionView, clk: LocalClock, store: ChartStore) -> list[SignatureLine]:
     entries: dict[str, Entry] = {}
     for group in ([view.dose] if view.dose else []) + view.observations + view.checklists + view.rate_changes:
         for h in [group.row] + group.history:
@@ -855,7 +533,7 @@ def _signatures(view: SessionView, clk: _Clock, store: ChartStore) -> list[Signa
         if entry is not None:
             r = entry.row
             if s["target_table"] == "observations":
-                what = observation_text(r["kind"], r["value"], r["text"], entry.data)[0]
+                what = describe(r["kind"], r["value"], r["text"], entry.data).label
             elif s["target_table"] == "checklists":
                 what = f"{r['kind'].capitalize()} check"
             elif s["target_table"] == "dose_administrations":
@@ -867,113 +545,3 @@ def _signatures(view: SessionView, clk: _Clock, store: ChartStore) -> list[Signa
         out.append(SignatureLine(s["printed_name"], s["meaning"], clk.full(s["effective_at"]), what, valid,
                                  bool(entry and entry.signed_version_amended)))
     return out
-
-
-def _rems(view, store, clk, settings, series, bps, started, discharged, now, who) -> list[tuple[str, list[Field]]]:
-    """The Spravato REMS patient monitoring form, in its order, ready to transcribe (CLINICAL.md section 4)."""
-    p = view.patient
-    pre = {o.data.get("item"): o.data.get("answer") for o in view.observations_of(Kind.PRECHECK)}
-    policy = store.policy
-    earlier_in = [s for s in store.sessions_for_patient(p["patient_id"])
-                  if s["route"] == "IN" and s["effective_at"] < view.session["effective_at"]]
-    performer = next((s["printed_name"] for s in view.signatures if s["meaning"] == "performed"), None)
-    if performer is None and view.dose:
-        performer = who(view.dose.row["author"])
-    end = discharged or now
-    total_min = (end - started).total_seconds() / 60 if started else None
-
-    # when would the patient have been ready to leave: the last charted sign of sedation/dissociation resolved
-    ready = None
-    if started:
-        unresolved_last = None
-        for o in view.observations:
-            k, v = o.row["kind"], o.row["value"]
-            if (k == Kind.SEDATION and v is not None and v < 5) or (k == Kind.DISSOCIATION and v and v > 0):
-                unresolved_last = o.row["effective_at"]
-        if unresolved_last is None:
-            resolved = [o.row["effective_at"] for o in view.observations
-                        if o.row["kind"] in (Kind.SEDATION, Kind.DISSOCIATION) and o.row["effective_at"] >= started]
-            ready = resolved[0] if resolved else None
-        else:
-            after = [o.row["effective_at"] for o in view.observations
-                     if o.row["kind"] in (Kind.SEDATION, Kind.DISSOCIATION) and o.row["effective_at"] > unresolved_last]
-            ready = after[0] if after else None
-
-    def bp_at(target, before_only):
-        if target is None:
-            return None
-        c = [b for b in bps if (not before_only or b[0] <= target + timedelta(seconds=5))]
-        if not c:
-            return None
-        return min(c, key=lambda b: abs((b[0] - target).total_seconds()))
-
-    def bp_text(b):
-        return f"{b[1]:.0f}/{b[2]:.0f} mmHg at {clk.hm(b[0])}" if b else "not recorded"
-
-    def in_range(b):
-        if b is None:
-            return "not recorded"
-        ok = b[1] < policy.predose_sys_warn and b[2] < policy.predose_dia_warn
-        return "Yes" if ok else f"No ({b[1]:.0f}/{b[2]:.0f})"
-
-    before = bp_at(started, True)
-    at40 = bp_at(started + timedelta(minutes=40), False) if started else None
-    completion = bp_at(end, True)
-    sedation = [o.row["value"] for o in view.observations_of(Kind.SEDATION) if o.row["value"] is not None]
-    dissoc = [o.row["value"] for o in view.observations_of(Kind.DISSOCIATION) if o.row["value"] is not None]
-    spo2_alerts = [a for a in view.alerts if a.row["rule"] == "spo2-low"]
-    spo2_min = min((v for _, v, _ in series.get(Parameter.SPO2.value, [])), default=None)
-    others = [a.row["message"] for a in view.alerts if a.row["rule"] not in ("spo2-low",)]
-    others += [observation_text(Kind.NAUSEA, o.row["value"], None, o.data)[1] for o in view.observations_of(Kind.NAUSEA)
-               if (o.row["value"] or 0) >= policy.nausea_antiemetic_at or o.data.get("vomiting")]
-    others += [o.row["text"] or "intervention" for o in view.observations_of(Kind.INTERVENTION)]
-    dose_mg = view.dose.row["dose_mg"] if view.dose else None
-    dose_choice = "56 mg" if dose_mg == 56 else "84 mg" if dose_mg == 84 else (f"other: {dose_mg:g} mg" if dose_mg else "not recorded")
-    return [
-        ("Patient", [
-            Field("Patient name", f"{p['given_name']} {p['family_name']}"),
-            Field("Date of birth", p["birth_date"]),
-            Field("Sex", p["sex"]),
-            Field("First treatment", "No" if earlier_in else "Yes"),
-        ]),
-        ("Concomitant medications", [
-            Field("Benzodiazepines", _yn(pre.get("rems_benzodiazepines"))),
-            Field("Non-benzodiazepine sedative hypnotics", _yn(pre.get("rems_sedative_hypnotics"))),
-            Field("Psychostimulants", _yn(pre.get("rems_psychostimulants"))),
-            Field("MAOIs", _yn(pre.get("rems_maois"))),
-        ]),
-        ("Monitoring and setting", [
-            Field("Monitoring HCP name", performer or "not recorded"),
-            Field("HCP phone", settings.clinic_phone or "________________"),
-            Field("HCP email", settings.clinic_email or "________________"),
-            Field("Setting name", settings.clinic_name),
-            Field("Setting address", settings.clinic_address or "________________"),
-        ]),
-        ("Treatment", [
-            Field("Treatment date", clk.local(started or view.session["effective_at"]).strftime("%Y-%m-%d")),
-            Field("Dose", dose_choice),
-            Field("Lot number", (view.dose.row.get("lot") if view.dose else None) or "not recorded"),
-            Field("Total minutes, first device administration to end of monitoring",
-                  f"{total_min:.0f}" + ("" if discharged else " (monitoring ongoing)") if total_min is not None else "-",
-                  flag=total_min is not None and total_min < policy.discharge_min_after_start),
-            Field("If no 2-hour minimum, ready to leave after (minutes)",
-                  f"{(ready - started).total_seconds() / 60:.0f} (sedation and dissociation charted resolved {clk.hm(ready)})"
-                  if ready and started else "not determinable from the chart"),
-        ]),
-        ("Vital signs", [
-            Field("Vital signs in range before administration", in_range(before)),
-            Field("Vital signs in range before completion of monitoring", in_range(completion)),
-            Field("BP before administration", bp_text(before)),
-            Field("BP ~40 min after administration", bp_text(at40)),
-            Field("BP before completion of monitoring", bp_text(completion)),
-        ]),
-        ("Adverse events", [
-            Field("Sedation", ("Yes (lowest MOAA/S %g)" % min(sedation)) if sedation and min(sedation) < 5
-                  else "No" if sedation else "not assessed"),
-            Field("Dissociation", ("Yes (highest %g/4)" % max(dissoc)) if dissoc and max(dissoc) > 0
-                  else "No" if dissoc else "not assessed"),
-            Field("Respiratory depression", ("Yes: " + "; ".join(a.row["message"] for a in spo2_alerts)) if spo2_alerts
-                  else f"No (lowest SpO2 {spo2_min:.0f}%)" if spo2_min is not None else "No SpO2 recorded"),
-            Field("Other adverse events", "; ".join(others) if others else "None charted"),
-        ]),
-    ]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QMarginsF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -712,7 +712,6 @@ def _paginate(ctx: Ctx, blocks: list[Block], width: float, first_top: float, top
 def _paint_pages(summary: Summary, device: QPagedPaintDevice, painter: QPainter, page_w: float, page_h: float,
                  new_page: Callable[[], bool], progress: Callable[[int, int], None] | None = None) -> int:
     ctx = Ctx(device)
-    k = ctx.k
     width = page_w - 2 * MARGIN_X
     running_h = 14.0
     blocks = _blocks(summary)

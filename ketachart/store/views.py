@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..domain.session import SessionEvent, SessionState
-from ..domain.timeline import SessionClocks, StateChange, compute_clocks
+from ..domain.timeline import InfusionTiming, SessionClocks, StateChange, compute_clocks, infusion_timing
+from ..domain.vitals import InfusionSpan, infusion_spans
 from .models import (
     Alert,
     AlertAck,
@@ -30,6 +31,11 @@ from .repository import ChartStore
 
 def _json(text: str | None) -> dict:
     return json.loads(text) if text else {}
+
+
+def data_of(row: dict) -> dict:
+    """An observation version's ``data`` decoded (for the versions in ``Entry.history``)."""
+    return _json(row.get("data"))
 
 
 @dataclass
@@ -51,6 +57,16 @@ class Entry:
     @property
     def data(self) -> dict:
         return _json(self.row.get("data"))
+
+    @property
+    def original_reason(self) -> str:
+        """The reason given with the first version (an amendment's own reason says why it was corrected)."""
+        return ((self.history[0] if self.history else self.row).get("reason")) or ""
+
+    @property
+    def items(self) -> dict:
+        """A checklist's items, decoded."""
+        return _json(self.row.get("items"))
 
     @property
     def signed_version_amended(self) -> bool:
@@ -123,9 +139,19 @@ class SessionView:
     def infusion_stopped_at(self) -> datetime | None:
         return self.event_time(SessionEvent.STOP_INFUSION)
 
+    def _changes(self) -> list[StateChange]:
+        return [StateChange(SessionEvent(e["event"]), e["effective_at"]) for e in self.events]
+
     def clocks(self, now: datetime, policy, last_nibp_at: datetime | None = None) -> SessionClocks:
-        changes = [StateChange(SessionEvent(e["event"]), e["effective_at"]) for e in self.events]
-        return compute_clocks(changes, now, policy, self.planned_minutes, last_nibp_at)
+        return compute_clocks(self._changes(), now, policy, self.planned_minutes, last_nibp_at)
+
+    def timing(self, now: datetime) -> InfusionTiming:
+        """Running and paused time, no policy needed (the printed summary)."""
+        return infusion_timing(self._changes(), now, self.planned_minutes)
+
+    def infusion_spans(self) -> list[InfusionSpan]:
+        """Running and paused spans by the one rule (:func:`ketachart.domain.vitals.infusion_spans`)."""
+        return infusion_spans((e["event"], e["effective_at"]) for e in self.events)
 
     def observations_of(self, kind: str) -> list[Entry]:
         return [o for o in self.observations if o.row["kind"] == kind]
@@ -145,7 +171,7 @@ def session_view(store: ChartStore, session_id: str) -> SessionView:
     course = store.get(Course, session["course_id"]) if session["course_id"] else None
     signatures = store.rows(Signature)
     session_sigs = []
-    events = store.session_events(session_id)
+    events = [{**e, "details": _json(e.get("data"))} for e in store.session_events(session_id)]  # JSON decoded
     doses = fold_entries(store.rows(DoseAdministration, session_id=session_id), signatures)
     rates = fold_entries(store.rows(RateChange, session_id=session_id), signatures)
     observations = fold_entries(store.rows(Observation, session_id=session_id), signatures)

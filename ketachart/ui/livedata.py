@@ -1,8 +1,10 @@
 """Live vitals for the chair screen: numpy ring buffers per trace, NIBP cycles and the latest values.
 
 No Qt here: the bridge appends batches on the GUI thread, the plot reads array views when the repaint timer
-fires. A gap (no reading for ``gap_s`` seconds, or a reading the device marked invalid) is stored as a NaN
-point so the plot draws a gap instead of a line across missing data.
+fires. A gap (no reading for ``gap_s`` seconds, or a reading that is not usable by the one validity rule:
+invalid, sensor off, artefact) is stored as a NaN point so the plot draws a gap instead of a line across
+missing data. Which heart rate shows and which NIBP values pair follow :mod:`ketachart.domain.vitals`, as on
+paper and in the exports.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from ..domain.codes import Parameter
 from ..domain.readings import Reading
+from ..domain.vitals import NIBP_SAME_MEASUREMENT_S, HeartRateChoice, reading_from_row, usable
 
 TRACE_PARAMETERS = (Parameter.HR, Parameter.SPO2, Parameter.NIBP_SYS, Parameter.NIBP_DIA)
 
@@ -97,6 +100,7 @@ class LiveData:
         self.latest: dict[Parameter, Latest] = {}
         self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...)
         self.count = 0
+        self.heart_rate = HeartRateChoice()
 
     def set_gap(self, gap_s: float) -> None:
         self.hr.gap_s = self.spo2.gap_s = gap_s
@@ -106,9 +110,9 @@ class LiveData:
             self.count += 1
             self.last_reading_at[r.source] = r.host_time
             p = r.parameter
-            if p is Parameter.PR and Parameter.HR in self.latest and r.source == self.latest[Parameter.HR].source:
-                p = None  # the monitor sends both; HR (ECG) wins
-            value = r.value if r.is_valid else None
+            value = r.value if usable(r) else None
+            if p in (Parameter.HR, Parameter.PR) and not self.heart_rate.accept(p, value is not None):
+                continue  # pulse rate while an ECG heart rate is charted
             if p in (Parameter.HR, Parameter.PR):
                 self.hr.append(r.host_time.timestamp(), value)
                 self.latest[Parameter.HR] = Latest(value, r.host_time, r.source)
@@ -124,7 +128,7 @@ class LiveData:
 
     def _nibp(self, p: Parameter, t: float, value: float | None) -> None:
         slot = {Parameter.NIBP_SYS: 1, Parameter.NIBP_DIA: 2, Parameter.NIBP_MEAN: 3}[p]
-        if self.nibp and abs(self.nibp[-1][0] - t) <= 5.0 and self.nibp[-1][slot] is None:
+        if self.nibp and abs(self.nibp[-1][0] - t) <= NIBP_SAME_MEASUREMENT_S and self.nibp[-1][slot] is None:
             row = list(self.nibp[-1])
             row[slot] = value
             self.nibp[-1] = tuple(row)  # type: ignore[assignment]
@@ -143,27 +147,28 @@ class LiveData:
         return sys_.at, sys_.value, dia.value, mean_v
 
     def load_history(self, rows: list[dict]) -> None:
-        """Fill from stored vital_readings rows (relaunch after a crash)."""
-        from ..domain.clock import utc
-
+        """Fill from stored vital_readings rows (relaunch after a crash), flags included, by the same rules."""
         readings = []
         for row in rows:
             try:
-                readings.append(Reading(Parameter(row["parameter"]), row["value"], utc(row["effective_at"]),
-                                        source=row["source"] or "device", text=row.get("text")))
+                readings.append(reading_from_row(row))
             except (ValueError, KeyError):
                 continue
-        by = {Parameter.HR: [], Parameter.PR: [], Parameter.SPO2: []}
-        rest = []
+        readings.sort(key=lambda r: r.host_time)
+        hr: list[Reading] = []
+        spo2: list[Reading] = []
+        rest: list[Reading] = []
         for r in readings:
-            (by[r.parameter] if r.parameter in by else rest).append(r)
-        hr = by[Parameter.HR] or by[Parameter.PR]
-        for trace, series in ((self.hr, hr), (self.spo2, by[Parameter.SPO2])):
+            if r.parameter in (Parameter.HR, Parameter.PR):
+                if self.heart_rate.accept(r.parameter, usable(r)):
+                    hr.append(r)
+            else:
+                (spo2 if r.parameter is Parameter.SPO2 else rest).append(r)
+        for param, trace, series in ((Parameter.HR, self.hr, hr), (Parameter.SPO2, self.spo2, spo2)):
             if series:
+                values = [r.value if usable(r) else None for r in series]
                 trace.extend(np.array([r.host_time.timestamp() for r in series]),
-                             np.array([np.nan if r.value is None else r.value for r in series]))
-        for param, series in ((Parameter.HR, hr), (Parameter.SPO2, by[Parameter.SPO2])):
-            if series:
+                             np.array([np.nan if v is None else v for v in values]))
                 last = series[-1]
-                self.latest[param] = Latest(last.value, last.host_time, last.source)
-        self.feed(sorted(rest, key=lambda r: r.host_time))
+                self.latest[param] = Latest(values[-1], last.host_time, last.source)
+        self.feed(rest)

@@ -16,7 +16,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from ..domain.scales import Kind
+from ..domain.vitals import infusion_spans as domain_infusion_spans
+from ..domain.vocabulary import Kind
 from .theme import Palette
 
 WINDOWS = (("15 min", 15 * 60), ("30 min", 30 * 60), ("1 h", 3600), ("2 h", 7200), ("All", 0))
@@ -299,24 +300,8 @@ def plot_markers(entries) -> tuple[list, list]:
 
 
 def infusion_spans(view, now) -> list[tuple[float, float | None, bool]]:
-    """(start, end, paused) spans from the stored session events."""
+    """(start, end, paused) spans in epoch seconds, by the one rule (:func:`ketachart.domain.vitals.infusion_spans`)."""
     if view is None:
         return []
-    spans: list[tuple[float, float | None, bool]] = []
-    running_since = None
-    for ev in view.events:
-        t = ev["effective_at"].timestamp()
-        e = ev["event"]
-        if e in ("start-infusion", "resume"):
-            running_since = t
-        elif e in ("pause", "stop-infusion", "discharge", "abort"):
-            if running_since is not None:
-                spans.append((running_since, t, False))
-                running_since = None
-            if e == "pause":
-                spans.append((t, None, True))
-        if e in ("resume", "stop-infusion") and spans and spans[-1][2] and spans[-1][1] is None:
-            spans[-1] = (spans[-1][0], t, True)
-    if running_since is not None:
-        spans.append((running_since, None, False))
-    return spans
+    spans = domain_infusion_spans((e["event"], e["effective_at"]) for e in view.events)
+    return [(s.start.timestamp(), s.end.timestamp() if s.end else None, s.paused) for s in spans]

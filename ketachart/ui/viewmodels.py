@@ -6,23 +6,18 @@ and of "now", so a repaint after a restart shows the same thing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
+from ..domain.course import course_phase
 from ..domain.policy import ClinicPolicy
-from ..domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, Kind, nausea_band
 from ..domain.session import SessionState
 from ..domain.timeline import format_duration
+from ..domain.vocabulary import AMENDABLE_KINDS, Kind, describe, event_text, rate_change_text
+from ..store.readmodels import observation_versions
+from ..store.views import data_of
 from .livedata import LiveData
-
-KIND_LABELS = {
-    Kind.DISSOCIATION: "Dissociation", Kind.NAUSEA: "Nausea", Kind.SEDATION: "Sedation (MOAA/S)",
-    Kind.CADSS6: "CADSS-6", Kind.PHQ9: "PHQ-9", Kind.BPRS: "BPRS+", Kind.NOTE: "Note",
-    Kind.INTERVENTION: "Intervention", Kind.MANUAL_VITALS: "Manual vitals", Kind.PRECHECK: "Pre-check",
-    Kind.WASTE: "Waste",
-}
 STATE_LABELS = {
     SessionState.PLANNED: "Planned", SessionState.CHECKED_IN: "Checked in - pre-session",
     SessionState.INFUSING: "Infusing", SessionState.PAUSED: "Infusion PAUSED", SessionState.RECOVERY: "Recovery",
@@ -57,25 +52,25 @@ class NumericVM:
     sub: str = ""  # e.g. age of the last NIBP
 
 
+def _live_numeric(live: LiveData, param: Parameter, key: str, label: str, unit: str, now: datetime, stale_s: float,
+                  judge) -> NumericVM:
+    """One live number: "NO DATA" before the first reading, "NO SIGNAL" when unusable or stale, else judged."""
+    latest = live.latest.get(param)
+    if latest is None:
+        return NumericVM(key, label, "--", unit, "stale", "NO DATA")
+    if latest.value is None or (now - latest.at).total_seconds() > stale_s:
+        return NumericVM(key, label, "--", unit, "stale", "NO SIGNAL")
+    level, cue = judge(latest.value)
+    return NumericVM(key, label, f"{latest.value:.0f}", unit, level, cue)
+
+
 def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0) -> list[NumericVM]:
-    out = []
-    hr = live.latest.get(Parameter.HR)
-    if hr is None:
-        out.append(NumericVM("hr", "HR", "--", "/min", "stale", "NO DATA"))
-    elif hr.value is None or (now - hr.at).total_seconds() > stale_s:
-        out.append(NumericVM("hr", "HR", "--", "/min", "stale", "NO SIGNAL"))
-    else:
-        v = hr.value
-        level, cue = ("alarm", "LOW") if v < policy.hr_low else ("warn", "HIGH") if v > policy.hr_high else ("normal", "")
-        out.append(NumericVM("hr", "HR", f"{v:.0f}", "/min", level, cue))
-    sp = live.latest.get(Parameter.SPO2)
-    if sp is None:
-        out.append(NumericVM("spo2", "SpO2", "--", "%", "stale", "NO DATA"))
-    elif sp.value is None or (now - sp.at).total_seconds() > stale_s:
-        out.append(NumericVM("spo2", "SpO2", "--", "%", "stale", "NO SIGNAL"))
-    else:
-        level, cue = ("alarm", "LOW") if sp.value <= policy.spo2_low else ("normal", "")
-        out.append(NumericVM("spo2", "SpO2", f"{sp.value:.0f}", "%", level, cue))
+    out = [
+        _live_numeric(live, Parameter.HR, "hr", "HR", "/min", now, stale_s, lambda v: ("alarm", "LOW") if v < policy.hr_low
+                      else ("warn", "HIGH") if v > policy.hr_high else ("normal", "")),
+        _live_numeric(live, Parameter.SPO2, "spo2", "SpO2", "%", now, stale_s,
+                      lambda v: ("alarm", "LOW") if v <= policy.spo2_low else ("normal", "")),
+    ]
     bp = live.last_nibp()
     if bp is None:
         out.append(NumericVM("bp", "NIBP", "--/--", "mmHg", "stale", "NO BP YET"))
@@ -151,39 +146,8 @@ def session_minute(view, now: datetime) -> float | None:
 
 # --- entries ---------------------------------------------------------------------------------------
 def describe_observation(row: dict) -> str:
-    kind, value = row["kind"], row.get("value")
-    data = json.loads(row["data"]) if row.get("data") else {}
-    if kind == Kind.DISSOCIATION and value is not None:
-        return f"Dissociation {value:.0f}/4 ({DISSOCIATION_LABELS.get(int(value), '')})"
-    if kind == Kind.SEDATION and value is not None:
-        return f"MOAA/S {value:.0f} - {MOAAS_LABELS.get(int(value), '')}"
-    if kind == Kind.NAUSEA and value is not None:
-        vom = "; VOMITING" if data.get("vomiting") else ""
-        return f"Nausea {value:.0f}/10 ({nausea_band(int(value))}){vom}"
-    if kind == Kind.CADSS6:
-        return f"CADSS-6 total {value:.0f}/24"
-    if kind == Kind.PHQ9:
-        flag = "  ! item 9 > 0 (self-harm thoughts)" if data.get("items") and data["items"][8] > 0 else ""
-        return f"PHQ-9 total {value:.0f}/27{flag}"
-    if kind == Kind.INTERVENTION:
-        return f"Intervention: {data.get('drug', '')} {data.get('dose', '')} {data.get('unit', '')} {data.get('route', '')}".strip()
-    if kind == Kind.MANUAL_VITALS:
-        parts = []
-        if data.get("NIBP_SYS"):
-            parts.append(f"BP {data['NIBP_SYS']:.0f}/{data.get('NIBP_DIA', 0):.0f}")
-        if data.get("HR"):
-            parts.append(f"HR {data['HR']:.0f}")
-        if data.get("SPO2"):
-            parts.append(f"SpO2 {data['SPO2']:.0f}%")
-        label = f" ({data['label']})" if data.get("label") else ""
-        return "Manual vitals" + label + ": " + ", ".join(parts)
-    if kind == Kind.WASTE:
-        return f"Waste {data.get('amount_mg', value)} mg, {data.get('method', '')}; witness {data.get('witness', '')}"
-    if kind == Kind.PRECHECK:
-        return f"Pre-check {data.get('item')}: {data.get('answer')}"
-    if kind == Kind.NOTE:
-        return f"Note: {row.get('text') or ''}"
-    return f"{KIND_LABELS.get(kind, kind)} {'' if value is None else f'{value:g}'} {row.get('text') or ''}".strip()
+    """One observation version as one line, in the words the summary and the exports use too."""
+    return describe(row["kind"], row.get("value"), row.get("text"), data_of(row)).sentence
 
 
 @dataclass(frozen=True)
@@ -229,18 +193,10 @@ def entries(view) -> list[EntryVM]:
         flags += signature_flags(e)
         out.append(EntryVM(e.id, "observations", e.row["effective_at"], local(e.row["effective_at"]),
                            describe_observation(e.row), e.row["author"], tuple(flags), tuple(history),
-                           e.row["kind"] in (Kind.DISSOCIATION, Kind.NAUSEA, Kind.SEDATION, Kind.NOTE, Kind.INTERVENTION,
-                                             Kind.MANUAL_VITALS, Kind.CADSS6),
+                           e.row["kind"] in AMENDABLE_KINDS,
                            e.row["kind"], e.row.get("value")))
     for ev in view.events:
-        data = json.loads(ev["data"]) if ev.get("data") else {}
-        text = {"check-in": "Checked in", "start-infusion": "Infusion STARTED", "pause": "Infusion PAUSED",
-                "resume": "Infusion resumed", "stop-infusion": "Infusion STOPPED", "discharge": "DISCHARGED",
-                "abort": "Session ended"}.get(ev["event"], ev["event"])
-        if data.get("rate_ml_per_h"):
-            text += f" at {data['rate_ml_per_h']:g} mL/h"
-        if data.get("reason"):
-            text += f" - {data['reason']}"
+        text = event_text(ev["event"], data_of(ev), view.session["route"])
         out.append(EntryVM(ev["id"], "session_events", ev["effective_at"], local(ev["effective_at"]), text,
                            ev["author"], ("LATE ENTRY",) if ev.get("late_entry") else ()))
     for r in view.rate_changes:
@@ -251,9 +207,8 @@ def entries(view) -> list[EntryVM]:
             flags.append("CORRECTED")
             history += [f"was: rate {old['rate_ml_per_h']:g} mL/h" for old in r.history]
             history.append(f"reason: {r.row.get('reason') or ''}")
-        reason = (r.history[0].get("reason") if r.amended and r.history else r.row.get("reason")) or ""
         out.append(EntryVM(r.id, "rate_changes", r.row["effective_at"], local(r.row["effective_at"]),
-                           f"Rate changed to {r.row['rate_ml_per_h']:g} mL/h - {reason}", r.row["author"],
+                           rate_change_text(r.row["rate_ml_per_h"], r.original_reason), r.row["author"],
                            tuple(flags), tuple(history), True, "rate", r.row["rate_ml_per_h"]))
     if view.dose is not None:
         d = view.dose.row
@@ -276,7 +231,7 @@ def baseline_bp(view) -> tuple[float, float, float | None] | None:
         return None
     for e in view.observations:
         if e.row["kind"] == Kind.MANUAL_VITALS:
-            data = json.loads(e.row["data"]) if e.row.get("data") else {}
+            data = e.data
             if data.get("label") == "baseline" and data.get("NIBP_SYS"):
                 return float(data["NIBP_SYS"]), float(data["NIBP_DIA"]), data.get("HR")
     return None
@@ -294,8 +249,6 @@ class CourseVM:
 
 
 def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
-    from ..store.models import Observation
-
     vm = CourseVM()
     sessions = sorted(store.sessions_for_patient(patient_id), key=lambda s: s["effective_at"])
     for n, s in enumerate(sessions, 1):
@@ -306,27 +259,17 @@ def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
     done = [s for s in vm.sessions if s["state"] is SessionState.DISCHARGED]
     route = sessions[-1]["route"] if sessions else "IV"
     if done:
-        first, last = done[0]["date"], done[-1]["date"]
-        weeks = (now - first).days / 7
-        if weeks < 4:
-            vm.phase = f"Induction, week {int(weeks) + 1} of 4 ({'twice' if route == 'IN' else '2-3 times'} a week)"
-            gap = 3
-        elif weeks < 8:
-            vm.phase = f"Weekly phase, week {int(weeks) + 1}"
-            gap = 7
-        else:
-            vm.phase = "Maintenance (weekly or every 2 weeks)" if route == "IN" else "Maintenance (monthly or as needed)"
-            gap = 14 if route == "IN" else 28
-        due = last + timedelta(days=gap)
-        vm.next_due = f"session {len(done) + 1} due {due.astimezone().strftime('%a %d %b')}"
-        if due < now:
+        course = course_phase(done[0]["date"], done[-1]["date"], route, now)
+        vm.phase = course.phase
+        vm.next_due = f"session {len(done) + 1} due {course.next_due.astimezone().strftime('%a %d %b')}"
+        if course.overdue:
             vm.next_due += " (overdue)"
-    phq = [o for o in store.rows(Observation, patient_id=patient_id) if o["kind"] == Kind.PHQ9]
+    phq = observation_versions(store, patient_id=patient_id, kind=Kind.PHQ9)
     phq = store.current(phq)
     for o in phq:
         if o.get("value") is not None:
             vm.phq9.append((o["effective_at"].timestamp(), float(o["value"])))
     if phq:
-        data = json.loads(phq[-1]["data"]) if phq[-1].get("data") else {}
+        data = phq[-1]["details"]
         vm.phq9_flag = bool(data.get("items") and data["items"][8] > 0)
     return vm

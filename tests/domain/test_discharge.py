@@ -190,7 +190,7 @@ def test_a_low_spo2_in_the_window_blocks_until_it_leaves_the_window():
 def test_artefact_and_sensor_off_values_never_decide():
     readings = vitals() + [Reading(P.SPO2, 84, m(120), flags=frozenset({Quality.ARTIFACT})),
                            Reading(P.SPO2, None, m(121), flags=frozenset({Quality.SENSOR_OFF})),
-                           Reading(P.HR, 30, m(122), flags=frozenset({Quality.QUESTIONABLE}))]
+                           Reading(P.HR, 30, m(122), flags=frozenset({Quality.ARTIFACT}))]
     assert assess(chart(readings=readings)).criterion("vitals_ok").met
 
 

@@ -71,7 +71,7 @@ def test_pulse_rate_alarms_only_without_ecg():
 def test_artefact_flagged_values_never_raise_a_clinical_alarm():
     watch, rules = SignalWatch(DEFAULT_POLICY), AlertRules(DEFAULT_POLICY)
     flagged = [Reading(P.SPO2, 84, s(0), flags=frozenset({Quality.ARTIFACT})),
-               Reading(P.HR, 30, s(1), flags=frozenset({Quality.QUESTIONABLE})),
+               Reading(P.HR, 30, s(1), flags=frozenset({Quality.ARTIFACT})),
                Reading(P.RR, 3, s(2), flags=frozenset({Quality.ARTIFACT})),
                Reading(P.NIBP_SYS, 230, s(3), flags=frozenset({Quality.ARTIFACT}))]
     assert rules_fired(watch, rules, flagged) == []

@@ -17,7 +17,8 @@ from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Reading
 from ketachart.domain.scales import Kind
 from ketachart.domain.session import SessionEvent
-from ketachart.report.model import build_summary, record_rows
+from ketachart.report.model import build_summary
+from ketachart.store.fingerprint import record_rows
 from ketachart.report.render import render_pdf
 from ketachart.store.hashing import canonical_content
 from ketachart.store.models import MODEL_BY_TABLE, AuditEvent

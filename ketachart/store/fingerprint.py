@@ -1,0 +1,75 @@
+"""The record fingerprint: one SHA-256 over every chart row that belongs to a session (an integrity concern,
+so it lives with the store; the summary prints it and the exports audit it).
+
+It covers the canonical content (:func:`ketachart.store.hashing.canonical_content`) of the patient's
+demographic rows, the course, the session, its state changes, readings, observations, dose, rate changes,
+alerts and their acknowledgments, checklists and the signatures on any of those rows, ordered by (table, id),
+as a JSON array. Audit rows are not part of it, so printing (which is audited) does not change it; any new or
+amended entry does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Table, select
+
+from . import models as m
+from .errors import NotFound
+from .hashing import canonical_content
+from .repository import ChartStore
+
+
+def raw_rows(store: ChartStore, table: Table, where_col: str, values: list[str]) -> list[dict]:
+    """Rows as stored, without ORM conversion (fast for the ~30,000 readings of a long session; on SQLite the
+    times stay ISO text)."""
+    if not values:
+        return []
+    cols = [c.name for c in table.columns]
+    out: list[dict] = []
+    with store.engine.connect() as conn:
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            if store.engine.dialect.name == "sqlite":
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_col} IN ({marks})"
+                rows = conn.exec_driver_sql(sql, tuple(chunk)).fetchall()
+            else:
+                rows = conn.execute(select(*table.columns).where(table.c[where_col].in_(chunk))).fetchall()
+            out.extend(dict(zip(cols, r)) for r in rows)
+    return out
+
+
+def reading_rows(store: ChartStore, session_id: str) -> list[dict]:
+    return raw_rows(store, m.VitalReading.__table__, "session_id", [session_id])
+
+
+def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
+    """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order."""
+    session = raw_rows(store, m.Session.__table__, "id", [session_id])
+    if not session:
+        raise NotFound(f"no session {session_id}")
+    s = session[0]
+    groups: dict[str, list[dict]] = {"sessions": session}
+    groups["patients"] = raw_rows(store, m.Patient.__table__, "patient_id", [s["patient_id"]])
+    groups["courses"] = raw_rows(store, m.Course.__table__, "id", [s["course_id"]] if s["course_id"] else [])
+    for model in (m.SessionEventRow, m.Observation, m.DoseAdministration, m.RateChange, m.Alert, m.Checklist):
+        groups[model.__tablename__] = raw_rows(store, model.__table__, "session_id", [session_id])
+    groups["vital_readings"] = readings if readings is not None else reading_rows(store, session_id)
+    groups["alert_acks"] = raw_rows(store, m.AlertAck.__table__, "alert_id", [a["id"] for a in groups["alerts"]])
+    targets = [r["id"] for rows in groups.values() for r in rows]
+    groups["signatures"] = raw_rows(store, m.Signature.__table__, "target_id", targets)
+    out = []
+    for name in sorted(groups):
+        for row in sorted(groups[name], key=lambda r: r["id"]):
+            out.append((name, row))
+    return out
+
+
+def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> tuple[str, int]:
+    """(SHA-256 hex, number of rows) of :func:`record_rows` (``readings``: the session's raw reading rows when
+    the caller has them already)."""
+    rows = record_rows(store, session_id, readings)
+    tables = {name: m.MODEL_BY_TABLE[name].__table__ for name in m.MODEL_BY_TABLE}
+    text = "[" + ",".join(canonical_content(tables[name], row) for name, row in rows) + "]"
+    return hashlib.sha256(text.encode()).hexdigest(), len(rows)
