@@ -8,21 +8,35 @@ import sys
 import time
 from pathlib import Path
 
+from .demo import DEMO_NURSE, DEMO_WITNESS
 from .domain.clock import Clock, SystemClock
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
 from .store.repository import ChartStore
 
-DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
-DEMO_WITNESS = ("demo.witness", "Sam Patel, RN")
 DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the demo need it
 
 
-def create_main_window(store: ChartStore, clock: Clock, **options):
-    """The main window for a store; what ``selftest`` and ``run_app`` both build."""
+def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, accounts=None, **options):
+    """The main window for a store; what ``selftest`` and ``run_app`` both build.
+
+    Composes the chair: readings cross from device threads through the UI's bridge; the device manager
+    (hardware) and the chair service (commands, signatures, alerts, the vitals writer) are Qt-free; the
+    controller adapts the service to Qt and the window shows it. ``accounts``: who is signed in (else the
+    window asks)."""
+    from .auth import Accounts, Signatures
+    from .chair import ChairService
+    from .hardware.devices import DeviceManager
+    from .ui.bridge import ReadingBridge
+    from .ui.controller import ChairController
     from .ui.main_window import MainWindow
 
-    return MainWindow(store, clock, **options)
+    bridge = ReadingBridge()
+    chair = ChairService(store, clock, DeviceManager(bridge, clock), speed=speed,
+                         on_writer_report=bridge.writer_report.emit)  # writer thread -> queued to the GUI thread
+    accounts = accounts or Accounts(store)
+    chair.signatures = Signatures(store, accounts)
+    return MainWindow(store, clock, ChairController(chair, bridge), accounts, **options)
 
 
 def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):

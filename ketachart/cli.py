@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import UserError  # noqa: F401  (re-exported: subcommands raise ketachart.cli.UserError)
-from .paths import default_db_path
+from .errors import UserError
+from .paths import resolve_db
 
 SUBCOMMAND_MODULES = (
     "ketachart.hardware.cli",
@@ -26,8 +26,6 @@ SUBCOMMAND_MODULES = (
     "ketachart.sync.cli",
     "ketachart.auth.cli",
 )
-
-
 
 
 def _common() -> argparse.ArgumentParser:
@@ -80,10 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.add_subcommands(sub, common)
     return parser
-
-
-def resolve_db(args: argparse.Namespace) -> Path:
-    return Path(args.db).expanduser() if args.db else default_db_path()
 
 
 def _demo_session(args: argparse.Namespace) -> int:

@@ -17,6 +17,12 @@ def default_db_path() -> Path:
     return data_dir() / "chart.db"
 
 
+def resolve_db(args) -> Path:
+    """The chart file a command works on: ``--db PATH``, else the default."""
+    db = getattr(args, "db", None)
+    return Path(db).expanduser() if db else default_db_path()
+
+
 def demo_db_path() -> Path:
     """``--demo`` charts into its own database so demo data never mixes with real charts."""
     return data_dir() / "demo.db"

@@ -71,7 +71,7 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
 
 
 def _db(args: argparse.Namespace) -> Path:
-    from ..cli import resolve_db
+    from ..paths import resolve_db
 
     return resolve_db(args)
 
@@ -81,7 +81,7 @@ def _secret(prompt: str, *, confirm: bool = False) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass(prompt)
     if confirm and getpass.getpass("Again: ") != first:
-        from ..cli import UserError
+        from ..errors import UserError
 
         raise UserError("the two entries differ; nothing was changed")
     return first
@@ -93,7 +93,7 @@ def _with_accounts(args: argparse.Namespace, fn) -> int:  # noqa: ANN001
 
     path = _db(args)
     if not path.exists():
-        from ..cli import UserError
+        from ..errors import UserError
 
         raise UserError(f"no database at {path}")
     with open_store(path, unencrypted=args.unencrypted, holder="ketachart users") as store:
@@ -201,7 +201,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     path = _db(args)
     if not path.exists():
-        from ..cli import UserError
+        from ..errors import UserError
 
         raise UserError(f"no database at {path}")
     with open_store(path, unencrypted=args.unencrypted, holder="ketachart verify", verify=False) as store:
@@ -229,7 +229,7 @@ def _encrypt_db(args: argparse.Namespace) -> int:
     src = _db(args)
     dst = Path(args.out).expanduser().resolve()
     if file_kind(src) != "plain":
-        from ..cli import UserError
+        from ..errors import UserError
 
         raise UserError(f"{src} is not an unencrypted KetaChart database")
     with open_store(src, unencrypted=True, holder="ketachart encrypt-db"):

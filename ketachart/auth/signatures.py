@@ -1,9 +1,12 @@
 """Electronic signatures: re-authenticated, printed name + time + meaning, bound to the content signed.
 
-:meth:`Signatures.sign` checks the signer's *own* secret (``Accounts.verify_for_signature``), so nobody can
-sign as another user, and a witness signs with their own credentials. The signature row stores the printed
-name from the user's account, the meaning (performed, reviewed, witnessed), the time (``recorded_at``) and
-a SHA-256 of exactly the row signed (``ChartStore.sign``).
+:meth:`Signatures.verify` checks the signer's *own* secret once (``Accounts.verify_for_signature``: throttled,
+one ``reauth`` audit row) and returns a :class:`Reauthenticated`; :meth:`Signatures.sign_as` signs with it,
+once. So nobody can sign as another user, a witness signs with their own credentials, and an entry that is
+written only when signed (dose, discharge) is signed inside its own transaction without asking for the PIN
+twice. :meth:`Signatures.sign` is both steps for a row that already exists. The signature row stores the
+printed name from the user's account, the meaning (performed, reviewed, witnessed), the time
+(``recorded_at``) and a SHA-256 of exactly the row signed (``ChartStore.sign``).
 
 :meth:`Signatures.status` tells, for a signature, whether the signed version was later amended (a row
 ``amends`` it) and whether its hash still matches; the report and the UI show ``label``
@@ -12,6 +15,7 @@ a SHA-256 of exactly the row signed (``ChartStore.sign``).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from ..domain.errors import ClinicalInputError
@@ -25,6 +29,7 @@ MEANINGS = ("performed", "reviewed", "witnessed")
 SIGNED = "signed"
 AMENDED = "signed version amended"
 BROKEN = "signature does not match the signed content"
+WITNESS_MUST_DIFFER = "A witness must be a different person from the one who performed it."
 
 
 @dataclass(frozen=True)
@@ -50,25 +55,69 @@ class SignatureStatus:
         return text if self.label == SIGNED else f"{text} [{self.label}]"
 
 
+@dataclass(frozen=True, eq=False)
+class Reauthenticated:
+    """Someone who has just re-entered their own secret to sign with ``meaning``: good for one signature,
+    and only with the :class:`Signatures` that issued it (constructing one by hand signs nothing)."""
+
+    user: SignedInUser
+    meaning: str
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+    @property
+    def printed_name(self) -> str:
+        return self.user.display_name
+
+
 class Signatures:
     def __init__(self, store: ChartStore, accounts: Accounts) -> None:
         self.store = store
         self.accounts = accounts
+        self._unused: dict[int, Reauthenticated] = {}  # issued by verify(), not yet signed with
+        self._lock = threading.Lock()
+
+    def verify(self, user_id: str, secret: str, meaning: str) -> Reauthenticated:
+        """Check ``user_id``'s own ``secret`` for a signature with ``meaning`` (audited once, as ``reauth``).
+
+        Raises an ``AuthError`` (wrong secret, locked, inactive) or ``ClinicalInputError`` (bad meaning)."""
+        if meaning not in MEANINGS:
+            raise ClinicalInputError("signature meaning must be performed, reviewed or witnessed")
+        who = Reauthenticated(self.accounts.verify_for_signature(user_id, secret), meaning)
+        with self._lock:
+            self._unused[id(who)] = who
+        return who
 
     def sign(self, model: type, target_id: str, *, user_id: str, secret: str, meaning: str) -> dict:
-        """Sign ``target_id`` as ``user_id`` after checking that user's own ``secret``.
+        """Sign an existing row ``target_id`` as ``user_id`` after checking that user's own ``secret``.
 
         Raises an ``AuthError`` (wrong secret, locked, inactive) or ``ClinicalInputError`` (bad meaning,
         a witness who is also the performer) and saves nothing then.
         """
         if meaning not in MEANINGS:
             raise ClinicalInputError("signature meaning must be performed, reviewed or witnessed")
-        target = self.store.get(model, target_id)  # NotFound before asking for a secret
-        who: SignedInUser = self.accounts.verify_for_signature(user_id, secret)
+        self.store.get(model, target_id)  # NotFound before asking for a secret
+        return self.sign_as(model, target_id, self.verify(user_id, secret, meaning))
+
+    def sign_as(self, model: type, target_id: str, signer: Reauthenticated) -> dict:
+        """Sign ``target_id`` with a re-authentication from :meth:`verify` (used up, even if this fails).
+
+        Inside a ``store.atomic()`` block the row may be one written by that same block."""
+        with self._lock:
+            fresh = self._unused.get(id(signer)) is signer
+            if fresh:
+                del self._unused[id(signer)]
+        if not fresh:
+            raise ClinicalInputError("this signature needs the signer's PIN again")
+        meaning = signer.meaning
+        target = self.store.get(model, target_id)
+        who = signer.user
         if meaning == "witnessed":
             performers = {s["user_id"] for s in self.signatures_on(model, target_id) if s["meaning"] == "performed"}
             if who.user_id in performers or who.user_id == target["author"]:
-                raise PermissionDenied("A witness must be a different person from the one who performed it.")
+                raise PermissionDenied(WITNESS_MUST_DIFFER)
         if any(s["user_id"] == who.user_id and s["meaning"] == meaning for s in self.signatures_on(model, target_id)):
             raise ClinicalInputError(f"{who.display_name} has already signed this as {meaning}")
         return self.store.sign(model, target_id, user_id=who.user_id, printed_name=who.display_name, meaning=meaning)

@@ -34,7 +34,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
 
 
 def _open(args: argparse.Namespace, holder: str):
-    from ..cli import UserError, resolve_db
+    from ..errors import UserError
+    from ..paths import resolve_db
     from ..store.open import open_store
 
     path = resolve_db(args)
@@ -44,7 +45,7 @@ def _open(args: argparse.Namespace, holder: str):
 
 
 def _check_session(store, session_id: str) -> None:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..store.readmodels import session_exists
 
     if not session_exists(store, session_id):

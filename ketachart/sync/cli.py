@@ -40,7 +40,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
 
 
 def _config(args: argparse.Namespace):
-    from ..cli import UserError
+    from ..errors import UserError
     from .config import CentralConfig, CentralRefused
 
     try:
@@ -52,7 +52,7 @@ def _config(args: argparse.Namespace):
 
 
 def _central_init(args: argparse.Namespace) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from .central import CHAIR_ROLE, init_central
     from .config import CentralRefused
 
@@ -67,7 +67,8 @@ def _central_init(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from ..cli import UserError, resolve_db
+    from ..errors import UserError
+    from ..paths import resolve_db
     from ..store.open import open_store
     from .service import SyncService
 

@@ -71,7 +71,7 @@ class Autoplay(QObject):
         if self._once("patient", START_MIN):
             w.show_patients()
             mrn = DEMO_PATIENT[0]
-            if not any(p["mrn"] == mrn for p in c.store.patients()):
+            if not any(p["mrn"] == mrn for p in c.patients()):
                 w.patients.open_new_patient()
                 dlg = w.patients.dialog
                 dlg.set_values(mrn=mrn, family=DEMO_PATIENT[1], given=DEMO_PATIENT[2], dob=DEMO_PATIENT[3],

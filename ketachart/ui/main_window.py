@@ -22,16 +22,17 @@ REPAINT_MS = 500
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store, clock, *, speed: float = 1.0, theme: str = "dark", controller: ChairController | None = None,
-                 repaint_ms: int = REPAINT_MS, accounts=None, idle_min: float | None = None,
-                 lock_tick_ms: int = 1000) -> None:
+    def __init__(self, store, clock, controller: ChairController, accounts, *, theme: str = "dark",
+                 repaint_ms: int = REPAINT_MS, idle_min: float | None = None, lock_tick_ms: int = 1000) -> None:
+        """Built by ``ketachart.app.create_main_window`` (the chair, its signatures and ``accounts``)."""
         super().__init__()
         self.store = store
         self.clock = clock
         self.setWindowTitle("KetaChart")
         self.resize(1280, 800)
         self.palette_ = THEMES.get(theme, THEMES["dark"])
-        self.c = controller or ChairController(store, clock, self, speed=speed)
+        self.c = controller
+        self.c.setParent(self)
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
         self.patients = PatientsScreen(self.c, self.palette_)
@@ -74,12 +75,10 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(repaint_ms)
         self.timer.timeout.connect(self._repaint)
         self.timer.start()
-        from ..auth import Accounts, Signatures
         from .chair_auth import ChairAuth
 
-        self.accounts = accounts or Accounts(store)
-        self.signatures = Signatures(store, self.accounts)
-        self.c.signatures = self.signatures
+        self.accounts = accounts
+        self.signatures = self.c.signatures
         self.auth = ChairAuth(self, self.accounts, clock, idle_min=idle_min, tick_ms=lock_tick_ms)
         self.auth.start()  # no patient data before sign-in: reopen() runs from on_signed_in
 
@@ -105,10 +104,9 @@ class MainWindow(QMainWindow):
     # --- navigation -----------------------------------------------------------------------------------
     def reopen(self) -> None:
         """Reopen a session in progress (crash recovery), else show the patient list."""
-        open_ = self.store.open_sessions()
-        if open_:
-            latest = max(open_, key=lambda s: s["effective_at"])
-            self.c.open_session(latest["id"])
+        sid = self.c.session_in_progress()
+        if sid:
+            self.c.open_session(sid)
             self.route()
         else:
             self.show_patients()

@@ -1,20 +1,23 @@
 """E-signatures for entries that are written only once they are signed (discharge check, dose, waste).
 
-:class:`SignFirstDialog` is the re-authentication dialog (:class:`~ketachart.ui.auth.ReauthDialog`: user id,
-printed name, meaning, PIN) for an entry that does not exist yet. "Sign" first checks the signer's own PIN
-(``Accounts.verify_for_signature``: throttled, audited); only then does ``action(user_id, secret)`` write the
-entry and sign it through :class:`~ketachart.auth.Signatures` (which hashes exactly the row written). A wrong
-PIN, a locked account or a witness who is the performer saves nothing and keeps the dialog open with the
-reason. Opened with ``open()`` so monitoring goes on while someone types a PIN.
+The chair service says which signatures an entry needs (:class:`~ketachart.chair.SigningFlow`); this module
+only asks for them. :class:`SignFirstDialog` is the re-authentication dialog
+(:class:`~ketachart.ui.auth.ReauthDialog`: user id, printed name, meaning, PIN) for a step of such a flow.
+"Sign" checks the signer's own PIN once (``Signatures.verify``: throttled, audited) and hands what that
+returns to the flow; with the last signature the flow writes the entry and signs it, in one transaction. A
+wrong PIN, a locked account or a witness who is the performer saves nothing and keeps the dialog open with
+the reason. Opened with ``open()`` so monitoring goes on while someone types a PIN.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from ..auth import AuthError, PermissionDenied, Signatures
-from ..domain.errors import ClinicalInputError
-from ..store.errors import NotFound
+from PySide6.QtWidgets import QDialog
+
+from ..auth import PermissionDenied, Signatures
+from ..auth.signatures import WITNESS_MUST_DIFFER
+from ..chair import SignatureStep, SigningFlow
 from .auth import ReauthDialog
 
 # Sign-in and signature dialogs are used at arm's length in a dimmed room: large text, a light error colour
@@ -22,40 +25,66 @@ from .auth import ReauthDialog
 DIALOG_STYLE = ("QLabel, QLineEdit, QPushButton { font-size: 18px; } "
                 "#signInError, #reauthError { color: #ffb4a8; font-weight: bold; } #what { font-weight: bold; }")
 
-WITNESS_MUST_DIFFER = "A witness must be a different person from the one who performed it."
-
 
 class SignFirstDialog(ReauthDialog):
-    """``action(user_id, secret)`` runs after the PIN was verified; what it returns is ``result``."""
+    """One step of a signing flow: the PIN is verified once, then ``flow.give`` writes or waits for the next."""
 
-    def __init__(self, signatures: Signatures, model: type, meaning: str, action: Callable[[str, str], object], *,
-                 user_id: str = "", what: str = "", not_user: str = "", parent=None) -> None:  # noqa: ANN001
-        super().__init__(signatures, model, "", meaning, user_id=user_id, what=what, parent=parent)
-        self.action = action
-        self.not_user = (not_user or "").strip().lower()
+    def __init__(self, signatures: Signatures, flow: SigningFlow, step: SignatureStep, parent=None) -> None:  # noqa: ANN001
+        super().__init__(signatures, None, "", step.meaning, user_id=step.user_id, what=step.what, parent=parent)
+        self.flow = flow
+        self.not_user = step.not_user.strip().lower()
         self.result = None
+        self.setWindowTitle(step.title)
         self.setMinimumWidth(560)
         self.setStyleSheet(DIALOG_STYLE)
-        if what:
+        if step.what:
             first = self.layout().itemAt(0).widget()
             first.setObjectName("what")
             first.setWordWrap(True)
         for w in (self.user_id, self.secret):
             w.setMinimumHeight(48)
 
-    def submit(self) -> bool:
-        secret = self.secret.text()
-        self.secret.clear()
-        user_id = self.user_id.text().strip().lower()
-        try:
-            if self.not_user and user_id == self.not_user:
-                raise PermissionDenied(WITNESS_MUST_DIFFER)
-            self.signatures.accounts.verify_for_signature(user_id, secret)
-            self.result = self.action(user_id, secret)
-        except (AuthError, ClinicalInputError, NotFound) as exc:
-            self.error.setText(str(exc))
-            self.secret.setFocus()
-            return False
-        self.error.setText("")
-        self.accept()
-        return True
+    def sign_with(self, user_id: str, secret: str) -> None:
+        if self.not_user and user_id == self.not_user:
+            raise PermissionDenied(WITNESS_MUST_DIFFER)
+        self.result = self.flow.give(self.signatures.verify(user_id, secret, self.meaning))
+
+
+class SigningRun:
+    """Asks for a flow's signatures one dialog at a time. ``dialog`` is the open one (tests and autoplay fill
+    it); ``on_done()`` once saved, ``on_cancelled(text)`` when a signer cancels (nothing saved then)."""
+
+    def __init__(self, parent, signatures: Signatures, flow: SigningFlow, on_done: Callable[[], None],
+                 on_cancelled: Callable[[str], None]) -> None:
+        self.parent = parent
+        self.signatures = signatures
+        self.flow = flow
+        self.on_done = on_done
+        self.on_cancelled = on_cancelled
+        self.dialog: SignFirstDialog | None = None
+
+    def start(self) -> "SigningRun":
+        self._next()
+        return self
+
+    def _next(self) -> None:
+        step = self.flow.step
+        if step is None:
+            self.dialog = None
+            self.on_done()
+            return
+        dlg = SignFirstDialog(self.signatures, self.flow, step, parent=self.parent)
+        self.dialog = dlg
+
+        def finished(result: int, d=dlg, s=step) -> None:
+            if self.dialog is d:
+                self.dialog = None
+            d.deleteLater()
+            if result == QDialog.DialogCode.Accepted:
+                self._next()
+            else:
+                self.flow.cancel()
+                self.on_cancelled(s.cancelled)
+
+        dlg.finished.connect(finished)
+        dlg.open()

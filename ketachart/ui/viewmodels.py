@@ -225,18 +225,6 @@ def entries(view) -> list[EntryVM]:
     return out
 
 
-def baseline_bp(view) -> tuple[float, float, float | None] | None:
-    """(sys, dia, hr) recorded as the pre-session baseline."""
-    if view is None:
-        return None
-    for e in view.observations:
-        if e.row["kind"] == Kind.MANUAL_VITALS:
-            data = e.data
-            if data.get("label") == "baseline" and data.get("NIBP_SYS"):
-                return float(data["NIBP_SYS"]), float(data["NIBP_DIA"]), data.get("HR")
-    return None
-
-
 # --- course ----------------------------------------------------------------------------------------
 @dataclass
 class CourseVM:

@@ -4,7 +4,7 @@ readings and clocks, and hold everything the UI had confirmed as saved before th
 
 What "confirmed as saved" means comes from the app itself: with ``KETACHART_SAVED_TRACE`` set, the controller
 and the vitals writer append one line (ids or counts only) per confirmation, after the commit returned and
-before the UI shows it (``ketachart/ui/saved_trace.py``).
+before the UI shows it (``ketachart/chair/saved_trace.py``).
 
 SIGKILL keeps the OS page cache, so the kill alone proves "saved only after commit", not "on disk". For the
 disk half the app runs under ``strace`` when it is available: in every thread, each confirmation line must come

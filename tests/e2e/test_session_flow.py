@@ -270,14 +270,14 @@ def test_presession_with_a_signature_that_fails_saves_nothing(window, qtbot, sto
     fill_presession(window)
     sid = window.c.session_id
     form = window.presession.form()
-
-    def failing_sign(rows):
-        assert store.get(DoseAdministration, rows["dose"]["id"])  # visible inside the transaction
-        raise ClinicalInputError("witness signature refused")
+    nurse = window.signatures.verify("nurse.a", PINS["nurse.a"], "performed")
+    witness = window.signatures.verify("nurse.b", PINS["nurse.b"], "witnessed")
+    note = window.c.chart_note("used up the witness's re-authentication")
+    window.signatures.sign_as(Observation, note["id"], witness)  # ... so the waste signature fails, late
 
     before = {t: len(store.rows(t)) for t in (Observation, DoseAdministration, Checklist, Signature)}
     try:
-        window.c.submit_presession(form, sign=failing_sign)
+        window.c.save_presession(form, nurse, witness)
     except ClinicalInputError:
         pass
     else:

@@ -283,7 +283,7 @@ def test_link_quiet_time_is_never_shorter_than_a_few_real_round_trips():
 def test_demo_pump_at_high_speed_streams_without_flapping(qtbot):
     """The demo pump at x240 answers each poll after a real round trip; it must stay 'streaming'."""
     from ketachart.ui.clock import ScaledClock
-    from ketachart.ui.devices import DeviceManager
+    from ketachart.hardware.devices import DeviceManager
 
     class Bridge:
         def __init__(self):
@@ -354,3 +354,11 @@ def test_relaunch_after_a_crash_keeps_session_readings_observations_and_clocks(q
         w.c.writer._stop.set()
         w.c.writer._wake.set()
         w.deleteLater()
+
+
+def test_the_controller_adds_no_command_of_its_own():
+    """Every command a screen reaches through the controller is the chair service's own."""
+    from ketachart.chair import ChairService
+    from ketachart.ui.controller import COMMANDS
+
+    assert sorted(n for n in COMMANDS if not hasattr(ChairService, n)) == []

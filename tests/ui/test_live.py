@@ -179,7 +179,8 @@ def test_vitals_writer_retries_only_what_was_not_committed(qtbot, clock, tmp_pat
     twice, and the saved trace (ids and counts only) records each commit after it returned."""
     import json
 
-    from ketachart.ui.bridge import VitalsWriter
+    from ketachart.chair.saved_trace import trace_vitals_committed
+    from ketachart.store.vitals_writer import VitalsWriter
 
     trace = tmp_path / "saved.jsonl"
     monkeypatch.setenv("KETACHART_SAVED_TRACE", str(trace))
@@ -197,7 +198,7 @@ def test_vitals_writer_retries_only_what_was_not_committed(qtbot, clock, tmp_pat
             return len(readings)
 
     store = FlakyStore()
-    writer = VitalsWriter(store, interval_s=0.01)
+    writer = VitalsWriter(store, interval_s=0.01, on_committed=trace_vitals_committed)  # as the chair wires it
     try:
         writer.submit("a", [Reading(Parameter.HR, 70, clock.now()), Reading(Parameter.HR, 71, clock.now())])
         writer.submit("b", [Reading(Parameter.HR, 80, clock.now())])

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
-from ...auth import AuthError, Signatures
-from ...domain.errors import ClinicalInputError
+from ...auth import Signatures
+from ...chair import SIGNING_ERRORS
+from .sign_in import submit_secret
 
 MEANING_TEXT = {
     "performed": "I performed this",
@@ -67,13 +68,10 @@ class ReauthDialog(QDialog):
         self.printed_name.setText(row["display_name"] if row and row["active"] else "")
 
     def submit(self) -> bool:
-        secret = self.secret.text()
-        self.secret.clear()
-        try:
-            self.signature = self.signatures.sign(self.model, self.target_id, user_id=self.user_id.text(),
-                                                  secret=secret, meaning=self.meaning)
-        except (AuthError, ClinicalInputError) as exc:
-            self.error.setText(str(exc))
-            return False
-        self.accept()
-        return True
+        """Sign with the PIN typed (then cleared); a refusal stays in the dialog with its reason."""
+        return submit_secret(self, lambda secret: self.sign_with(self.user_id.text().strip().lower(), secret),
+                             SIGNING_ERRORS)
+
+    def sign_with(self, user_id: str, secret: str) -> None:
+        self.signature = self.signatures.sign(self.model, self.target_id, user_id=user_id, secret=secret,
+                                              meaning=self.meaning)

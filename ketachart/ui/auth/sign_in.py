@@ -8,6 +8,22 @@ from ...auth import Accounts, AuthError, AuthSession
 from ...domain.errors import ClinicalInputError
 
 
+def submit_secret(dialog: QDialog, action, errors: tuple = (AuthError,)) -> bool:
+    """Run ``action(secret)`` with the secret typed in ``dialog.secret`` (cleared at once): accept on success,
+    else show the reason in ``dialog.error`` and stay open for another try."""
+    secret = dialog.secret.text()
+    dialog.secret.clear()
+    try:
+        action(secret)
+    except errors as exc:
+        dialog.error.setText(str(exc))
+        dialog.secret.setFocus()
+        return False
+    dialog.error.setText("")
+    dialog.accept()
+    return True
+
+
 class SignInDialog(QDialog):
     """Calls ``accounts.sign_in``; on success ``session`` is set and the dialog accepts.
 
@@ -44,17 +60,10 @@ class SignInDialog(QDialog):
         (self.secret if user_id else self.user_id).setFocus()
 
     def submit(self) -> bool:
-        secret = self.secret.text()
-        self.secret.clear()
-        try:
+        def sign_in(secret: str) -> None:
             self.session = self.accounts.sign_in(self.user_id.text(), secret)
-        except AuthError as exc:
-            self.error.setText(str(exc))
-            self.secret.setFocus()
-            return False
-        self.error.setText("")
-        self.accept()
-        return True
+
+        return submit_secret(self, sign_in)
 
 
 class FirstAdminDialog(QDialog):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..controller import USER_ERRORS
+from ...chair import USER_ERRORS
 
 
 def button(text: str, slot: Callable | None = None, *, name: str = "", shortcut: str = "", tip: str = "",

@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...domain.errors import ClinicalInputError
+from ...chair import USER_ERRORS, baseline_bp
 from ...domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
-from ..controller import USER_ERRORS, ChairController
+from ..controller import ChairController
+from ..signing import SigningRun
 from .common import MessageLine, button, screen_layout
 
 
@@ -85,13 +86,13 @@ class DischargeScreen(QWidget):
         self.override.setPlaceholderText("Required when discharging before 120 min or below the passing score")
         sl.addWidget(QLabel("Override reason"), 0, 0)
         sl.addWidget(self.override, 0, 1)
-        # The signature is an e-signature: "Sign and discharge" asks for the signer's own PIN (SignFirstDialog);
+        # The signature is an e-signature: "Sign and discharge" asks for the signer's own PIN (ui/signing.py);
         # the printed name comes from their account.
         self.signer_line = QLabel("Your PIN is asked for when you sign")
         self.signer_line.setWordWrap(True)
         sl.addWidget(QLabel("Signature"), 1, 0)
         sl.addWidget(self.signer_line, 1, 1)
-        self.sign_dialog = None  # the PIN dialog while it is open (tests and the autoplay fill it)
+        self._signing: SigningRun | None = None  # the signature being asked for (see sign_dialog)
         self.meaning = QLabel("Meaning: performed (I performed this discharge check)")
         self.meaning.setObjectName("muted")
         sl.addWidget(self.meaning, 2, 1)
@@ -110,8 +111,6 @@ class DischargeScreen(QWidget):
             return
         p = v.patient
         self.title.setText(f"Discharge check · {p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']}")
-        from ..viewmodels import baseline_bp
-
         b = baseline_bp(v)
         last = self.c.live.last_nibp()
         if b and last:
@@ -158,43 +157,17 @@ class DischargeScreen(QWidget):
 
         Returns True when the PIN dialog (``sign_dialog``) was opened."""
         checklist, padss = self.values()
-        override = self.override.text()
         try:
-            if any(v is None for v in padss.values()):
-                raise ClinicalInputError("score every PADSS item before signing")
-            self.c.discharge(checklist, padss, override, check_only=True)
-            if self.c.signatures is None:
-                raise ClinicalInputError("the discharge check must be signed, and nobody is signed in to sign it")
+            flow = self.c.discharge_signing(checklist, padss, self.override.text())
         except USER_ERRORS as exc:
             self.message.show_message(str(exc), "error")
             return False
-        from ...store.models import Checklist
-        from ..signing import SignFirstDialog
-
         sid = self.c.session_id
-        signatures = self.c.signatures
-
-        def write_and_sign(user_id: str, secret: str) -> dict:
-            return self.c.discharge(checklist, padss, override, sign=lambda model, row_id: signatures.sign(
-                model, row_id, user_id=user_id, secret=secret, meaning="performed"))
-
-        decision = self.c.evaluate(checklist, padss)
-        what = (f"Discharge check: PADSS {decision.padss}/10, {decision.minutes_since_start:.0f} min since start"
-                + (" - OVERRIDE: " + override.strip() if decision.needs_override else "") + ". Signing ends the session.")
-        dlg = SignFirstDialog(signatures, Checklist, "performed", write_and_sign, user_id=self.c.store.author,
-                              what=what, parent=self)
-        dlg.setWindowTitle("Sign the discharge check - KetaChart")
-        self.sign_dialog = dlg
-
-        def done(result: int, d=dlg) -> None:
-            if self.sign_dialog is d:
-                self.sign_dialog = None
-            d.deleteLater()
-            if result == dlg.DialogCode.Accepted:
-                self.discharged.emit(sid)
-            else:
-                self.message.show_message("discharge not signed; nothing was saved", "error")
-
-        dlg.finished.connect(done)
-        dlg.open()
+        self._signing = SigningRun(self, self.c.signatures, flow, lambda: self.discharged.emit(sid),
+                                   lambda text: self.message.show_message(text, "error")).start()
         return True
+
+    @property
+    def sign_dialog(self):
+        """The PIN dialog while it is open (tests and the autoplay fill it)."""
+        return self._signing.dialog if self._signing is not None else None

@@ -125,7 +125,7 @@ class PatientsScreen(QWidget):
         self.phq_curve.setSymbolBrush(pg.mkBrush(pal.accent))
 
     def reload(self) -> None:
-        self._patients = self.c.store.patients(self.search.text() or None)
+        self._patients = self.c.patients(self.search.text() or None)
         self.table.setRowCount(len(self._patients))
         for i, p in enumerate(self._patients):
             for j, text in enumerate((f"{p['family_name'].upper()}, {p['given_name']}", p["mrn"], p["birth_date"], p["sex"])):

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -22,8 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.codes import Parameter
-from ...domain.errors import ClinicalInputError
-from ..controller import USER_ERRORS, ChairController, PresessionForm, number
+from ...chair import USER_ERRORS, PresessionForm
+from ..controller import ChairController
+from ..signing import SigningRun
 from .common import MessageLine, button, screen_layout
 
 REMS = (("benzodiazepines", "Benzodiazepines"), ("sedative_hypnotics", "Non-benzo sedative hypnotics"),
@@ -189,7 +189,7 @@ class PresessionScreen(QWidget):
         self.message = MessageLine()
         bottom.addWidget(self.message, 1)
         self.submit_button = button("Sign and save checks and dose", self.submit, name="primary")
-        self.sign_dialog = None  # the PIN dialog while it is open (tests and the autoplay fill it)
+        self._signing: SigningRun | None = None  # the signatures being asked for (see sign_dialog)
         bottom.addWidget(self.submit_button)
         root.addLayout(bottom)
 
@@ -272,76 +272,16 @@ class PresessionScreen(QWidget):
         """Validate the whole form, then the e-signatures: the nurse signs the dose ("performed") with their own
         PIN and, when there is waste, the witness signs it ("witnessed") with theirs. Nothing is saved until
         both are signed. Returns True when the first PIN dialog (``sign_dialog``) was opened."""
-        form = self.form()
         try:
-            self.c.submit_presession(form, check_only=True)
-            if self.c.signatures is None:
-                raise ClinicalInputError("the dose must be signed, and nobody is signed in to sign it")
-            dose = self.c.preview_dose(form)
-            waste = number(form.waste_mg, "Waste amount (mg)", 0, 1000, required=False) or 0.0
+            flow = self.c.presession_signing(self.form())
         except USER_ERRORS as exc:
             self.message.show_message(str(exc), "error")
             return False
-        from ...store.models import DoseAdministration, Observation
-        from ..signing import SignFirstDialog
-
-        sigs = self.c.signatures
-        what = f"Dose: ketamine {form.route} {dose.dose_mg:g} mg, lot {form.lot.strip()}"
-        nurse: dict = {}
-
-        def write_and_sign(witness: tuple[str, str] | None) -> dict:
-            if witness:
-                form.waste_witness = witness[0]
-            def sign(rows: dict) -> None:  # inside the form's transaction: all saved and signed, or nothing
-                sigs.sign(DoseAdministration, rows["dose"]["id"], user_id=nurse["id"], secret=nurse["secret"],
-                          meaning="performed")
-                if witness and rows["waste"] is not None:
-                    sigs.sign(Observation, rows["waste"]["id"], user_id=witness[0], secret=witness[1],
-                              meaning="witnessed")
-
-            rows = self.c.submit_presession(form, sign=sign)
-            self.c.refresh()  # the chart shows the signatures
-            return rows
-
-        def nurse_signed(user_id: str, secret: str):
-            nurse.update(id=user_id, secret=secret)
-            return None if waste > 0 else write_and_sign(None)
-
-        def witness_signed(user_id: str, secret: str):
-            return write_and_sign((user_id, secret))
-
-        def after_nurse(result: int) -> None:
-            if result != QDialog.DialogCode.Accepted:
-                self.message.show_message("dose not signed; nothing was saved", "error")
-                return
-            if waste <= 0:
-                self.done.emit()
-                return
-            self._open_sign(SignFirstDialog(
-                sigs, Observation, "witnessed", witness_signed, user_id=form.waste_witness.strip(),
-                not_user=nurse.get("id", ""), parent=self,
-                what=f"Waste witness: {waste:g} mg ketamine, {form.waste_method.strip()}. The witness signs with "
-                     "their own user id and PIN."), after_witness)
-
-        def after_witness(result: int) -> None:
-            nurse.clear()
-            if result != QDialog.DialogCode.Accepted:
-                self.message.show_message("waste not witnessed; nothing was saved", "error")
-                return
-            self.done.emit()
-
-        self._open_sign(SignFirstDialog(sigs, DoseAdministration, "performed", nurse_signed,
-                                        user_id=self.c.store.author, what=what, parent=self), after_nurse)
+        self._signing = SigningRun(self, self.c.signatures, flow, self.done.emit,
+                                   lambda text: self.message.show_message(text, "error")).start()
         return True
 
-    def _open_sign(self, dlg, then) -> None:
-        self.sign_dialog = dlg
-
-        def finished(result: int, d=dlg) -> None:
-            if self.sign_dialog is d:
-                self.sign_dialog = None
-            d.deleteLater()
-            then(result)
-
-        dlg.finished.connect(finished)
-        dlg.open()
+    @property
+    def sign_dialog(self):
+        """The PIN dialog while one is open (tests and the autoplay fill it)."""
+        return self._signing.dialog if self._signing is not None else None

@@ -22,7 +22,7 @@ from ...domain.scales import DISSOCIATION_LABELS, MOAAS_LABELS, cadss6_labels
 from ...domain.session import SessionState
 from .. import viewmodels as vm
 from ..controller import ChairController
-from ..devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
+from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
 from ..plot import LivePlot, infusion_spans, plot_markers
 from ..theme import Palette, level_color
 from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button
@@ -308,8 +308,6 @@ class SessionScreen(QWidget):
         self._entries = vm.entries(v)
         self.entry_list.clear()
         for e in self._entries:
-            if e.table == "session_events" and e.text == "Checked in":
-                pass
             text = f"{e.time}  {e.text}"
             if e.flags:
                 text += "\n   " + " · ".join(e.flags)

@@ -1,7 +1,8 @@
 """Device connections for the chair: which monitor and pump are attached, and what state each is in.
 
 A connection wraps a :class:`~ketachart.hardware.link.DeviceLink` (reader thread, reconnects, watchdog); its
-readings and states go to the :class:`~.bridge.ReadingBridge`, never straight to widgets. ``--demo`` adds
+readings and states go to a sink with ``submit(reading)`` and ``submit_state(name, state)`` that any thread may
+call (the UI's ``ReadingBridge``), never straight to widgets. No Qt here. ``--demo`` adds
 built-in simulators served on pseudo-terminals, so the demo exercises the real ports, links and parsers.
 """
 
@@ -47,7 +48,7 @@ class Connection:
 def available_ports() -> list[tuple[str, str]]:
     """(device, description) of the serial ports the OS sees."""
     try:
-        from ..hardware.link import list_ports
+        from .link import list_ports
 
         return [(p.device, p.description) for p in list_ports()]
     except Exception:
@@ -61,7 +62,7 @@ def check_port(port_url: str) -> None:
     if "://" in port_url:
         return
     from ..domain.errors import ClinicalInputError
-    from ..hardware.link import _describe
+    from .link import _describe
 
     try:
         import serial
@@ -75,13 +76,13 @@ def check_port(port_url: str) -> None:
 class DeviceManager:
     """Owns the chair's device connections. Start/stop from the GUI thread; callbacks arrive on link threads."""
 
-    def __init__(self, bridge, clock: Clock) -> None:
+    def __init__(self, bridge, clock: Clock) -> None:  # bridge: the thread-safe sink for readings and states
         self.bridge = bridge
         self.clock = clock
         self.connections: dict[str, Connection] = {}
 
     def connect(self, protocol: str, port_url: str, name: str | None = None, server=None) -> Connection:
-        from ..hardware.link import DeviceLink
+        from .link import DeviceLink
 
         name = name or role_of(protocol)
         held = self.connections.get(name)
@@ -106,9 +107,9 @@ class DeviceManager:
     def connect_demo(self, monitor: str = "ge", pump: str = "bbraun", start_t: float = -900.0,
                      hypertensive: bool = False, seed: int = 7) -> list[Connection]:
         """Serve simulated devices on ptys (clock = the app's clock) and link to them."""
-        from ..hardware.sim.base import sim_for
-        from ..hardware.sim.physiology import Patient
-        from ..hardware.sim.server import SimServer
+        from .sim.base import sim_for
+        from .sim.physiology import Patient
+        from .sim.server import SimServer
 
         out = []
         for protocol in (monitor, pump):
@@ -118,7 +119,7 @@ class DeviceManager:
             if hypertensive and hasattr(sim, "patient"):
                 sim.patient = Patient(seed=seed, scenario="ketamine", hypertensive=True)
                 if hasattr(sim, "_nibp_times"):
-                    from ..hardware.sim.ge_dri import NIBP_WINDOW_S
+                    from .sim.ge_dri import NIBP_WINDOW_S
 
                     sim._nibp_times = sim.patient.nibp_times(*NIBP_WINDOW_S)
             server = SimServer(protocol, clock=self.clock, speed=1.0, start_t=start_t, sim=sim).start()

@@ -35,3 +35,8 @@ def trace_saved(kind: str, ids=(), **counts: object) -> None:
             fh.write(line)
     except OSError:
         pass  # a diagnostics file must never stop charting
+
+
+def trace_vitals_committed(session_id: str, rows: int, committed: int) -> None:
+    """The vitals writer's ``on_committed``: one line per commit, from the writer thread after it returned."""
+    trace_saved("vitals", session=session_id, rows=rows, committed=committed)

@@ -1,0 +1,577 @@
+"""The chair's session service: one open session, the commands a nurse gives, their rules and their writes.
+
+Every command validates everything first, then writes through the store (durable on return; one transaction
+for what the nurse saves as one thing) and only then confirms "saved" (``on_message``) and records it in the
+opt-in saved trace. Device readings are charted by the :class:`~ketachart.store.vitals_writer.VitalsWriter`
+and judged by the alert rules here; alerts are raised here. No Qt: the UI's ``ChairController`` is a thin
+adapter that turns the ``on_*`` hooks into signals, and tests drive this class directly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ..auth.errors import AuthError
+from ..domain.alerts import AlertFinding, AlertRules
+from ..domain.clock import utc
+from ..domain.codes import Parameter
+from ..domain.dosing import IntranasalDose, IvDose, check_weight, intranasal_dose, iv_dose
+from ..domain.errors import ClinicalInputError, IllegalTransition
+from ..domain.readings import Quality, Reading
+from ..domain.scales import (
+    DISCHARGE_ITEMS,
+    cadss6_total,
+    dissociation,
+    evaluate_discharge,
+    moaas,
+    nausea,
+    padss_total,
+    phq9,
+)
+from ..domain.session import SessionEvent, SessionState
+from ..domain.vocabulary import Kind, kind_of
+from ..store.errors import NotFound
+from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange
+from ..store.views import SessionView, session_view
+from ..store.vitals_writer import VitalsWriter
+from .forms import PresessionForm, number
+from .saved_trace import trace_saved, trace_vitals_committed
+from .signing import SignatureStep, SigningFlow
+
+USER_ERRORS = (ClinicalInputError, IllegalTransition, NotFound)  # what a nurse can fix: a message, nothing saved
+SIGNING_ERRORS = USER_ERRORS + (AuthError,)  # ... and, while signing, a wrong PIN or a locked account
+
+
+def _nothing(*_args) -> None:
+    return None
+
+
+def baseline_bp(view: SessionView | None) -> tuple[float, float] | None:
+    """(systolic, diastolic) charted as the pre-session baseline, if any."""
+    for e in view.observations_of(Kind.MANUAL_VITALS) if view else ():
+        data = e.data
+        if data.get("label") == "baseline" and data.get("NIBP_SYS"):
+            return float(data["NIBP_SYS"]), float(data["NIBP_DIA"])
+    return None
+
+
+class ChairService:
+    """The open session at this chair and every command on it. Call from one thread (the UI's)."""
+
+    def __init__(self, store, clock, devices=None, *, speed: float = 1.0, writer_interval_s: float = 1.0,
+                 on_writer_report: Callable[[int, str], None] | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.speed = speed
+        self.devices = devices  # hardware.devices.DeviceManager (monitor-silent rule), or None
+        self.signatures = None  # ketachart.auth.Signatures, once someone can sign (set by the composition)
+        self.writer = VitalsWriter(store, writer_interval_s, on_report=on_writer_report,
+                                   on_committed=trace_vitals_committed)
+        self.rules = AlertRules(store.policy)
+        self.session_id: str | None = None
+        self.view: SessionView | None = None
+        self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...): the monitor-silent rule
+        self._discharge_offered = False
+        self._chart_opened: str | None = None
+        # hooks for the UI adapter (no-ops here): all called on the caller's thread
+        self.on_view_changed: Callable[[], None] = _nothing
+        self.on_message: Callable[[str, str], None] = _nothing  # text, kind: saved | error | info
+        self.on_discharge_due: Callable[[], None] = _nothing
+        self.on_session_closed: Callable[[str], None] = _nothing
+        self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals, for the live view
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    @property
+    def policy(self):
+        return self.store.policy
+
+    @property
+    def state(self) -> SessionState | None:
+        return self.view.state if self.view else None
+
+    def shutdown(self) -> None:
+        if self.devices is not None:
+            self.devices.stop_all()
+        self.writer.stop()
+
+    def open_session(self, session_id: str) -> list[dict]:
+        """Open ``session_id`` at this chair; returns its stored readings (the live view loads them)."""
+        self.session_id = session_id
+        self._discharge_offered = False
+        history = self.store.readings(session_id)
+        self.rules = AlertRules(self.policy)
+        self.last_reading_at = {}
+        for row in history:  # rebuild what the rules remember; findings were stored when they happened
+            if row.get("source"):
+                self.last_reading_at[row["source"]] = utc(row["effective_at"])
+            if row["value"] is None:
+                continue
+            try:
+                self.rules.feed(Reading(Parameter(row["parameter"]), row["value"], utc(row["effective_at"])))
+            except ValueError:
+                continue
+        for a in self.store.unacknowledged_alerts(session_id):
+            self.rules.mark_active(a["rule"])
+        self.refresh()
+        if self.view is not None:
+            self.audit_open_chart(self.view.patient["patient_id"], session_id)
+        return history
+
+    def patients(self, search: str | None = None) -> list[dict]:
+        return self.store.patients(search)
+
+    def session_in_progress(self) -> str | None:
+        """The latest session at this chart file that has not ended (a relaunch after a crash reopens it)."""
+        open_ = self.store.open_sessions()
+        return max(open_, key=lambda s: s["effective_at"])["id"] if open_ else None
+
+    def audit_open_chart(self, patient_id: str, session_id: str | None = None) -> None:
+        """Opening a patient's chart is audited (ids only); showing the same chart again is not re-counted."""
+        key = f"{self.store.author}:{patient_id}:{session_id}"
+        if key == self._chart_opened:
+            return
+        self._chart_opened = key
+        self.store.audit("open-chart", f"patients:{patient_id}", {"session": session_id} if session_id else None)
+
+    def close_session(self) -> None:
+        sid = self.session_id
+        self.session_id = None
+        self.view = None
+        self.on_view_changed()
+        if sid:
+            self.on_session_closed(sid)
+
+    def refresh(self) -> None:
+        self.view = session_view(self.store, self.session_id) if self.session_id else None
+        self.on_view_changed()
+
+    def unacknowledged(self) -> list[dict]:
+        if not self.view:
+            return []
+        return [a.row for a in self.view.alerts if not a.acknowledged]
+
+    # --- readings and alerts ----------------------------------------------------------------------
+    def feed(self, batch: list[Reading]) -> None:
+        """Device readings (in arrival order): chart them (writer thread) and judge them by the alert rules."""
+        for r in batch:
+            self.last_reading_at[r.source] = r.host_time
+        if self.session_id is None or (self.view and self.view.state.is_final):
+            return
+        self.writer.submit(self.session_id, [r for r in batch if r.worth_charting])
+        if self.rules.policy is not self.policy:  # an admin recorded a new policy version: use it from now on
+            self.rules.policy = self.policy
+        findings: list[AlertFinding] = []
+        for r in batch:
+            findings += self.rules.feed(r)
+        if findings:
+            self._raise(findings)
+            self.refresh()
+
+    def _raise(self, findings: list[AlertFinding]) -> None:
+        for f in findings:
+            row = self.store.raise_alert(self.session_id, f.rule, f.severity, f.message, f.data, effective_at=f.at)
+            trace_saved("alert", [row["id"]])
+
+    def tick(self) -> None:
+        """Once a second: the monitor-silent rule and the discharge offer (``on_discharge_due``)."""
+        if self.session_id is None or self.view is None or self.view.state.is_final:
+            return
+        now = self.clock.now()
+        quiet = max(self.policy.monitor_silent_s, 3.0 * self.speed)
+        findings = []
+        for conn in self.devices.monitors() if self.devices is not None else ():
+            last = self.last_reading_at.get(conn.source)
+            silent = last is None or (now - last).total_seconds() > quiet
+            if last is None and conn.state not in ("streaming", "silent", "lost"):
+                silent = False  # still connecting at start-up: not yet "silent"
+            findings += self.rules.monitor_silent(silent, now, conn.label)
+        if findings:
+            self._raise(findings)
+            self.refresh()
+        c = self.view.clocks(now, self.policy)
+        if (c.discharge_remaining is not None and c.discharge_remaining <= timedelta(0) and not self._discharge_offered
+                and self.view.state is SessionState.RECOVERY):
+            self._discharge_offered = True
+            self.on_discharge_due()
+
+    # --- commands ---------------------------------------------------------------------------------
+    def _saved(self, what: str, *rows: dict | None, kind: str = "entry") -> None:
+        """Confirm rows the store has already committed (``rows`` go to the opt-in saved trace)."""
+        trace_saved(kind, [r["id"] for r in rows if r])
+        self.refresh()
+        self.on_message(f"{what} - saved {self.clock.now().astimezone():%H:%M:%S}", "saved")
+
+    def _need_session(self) -> str:
+        if not self.session_id:
+            raise ClinicalInputError("no session is open; start one from the patient's chart")
+        return self.session_id
+
+    def create_patient(self, mrn: str, family: str, given: str, dob: str, sex: str, weight: str) -> dict:
+        w = None
+        if (weight or "").strip():
+            w = check_weight(weight, self.policy)
+        row = self.store.create_patient(mrn, family, given, dob, sex, w)
+        trace_saved("patient", [row["id"]])
+        self.on_message(f"Patient {family}, {given} saved", "saved")
+        return row
+
+    def start_session(self, patient_id: str, route: str = "IV") -> str:
+        """Open the patient's session in progress, else plan a new one (in the course for ``route``)."""
+        open_ = [s for s in self.store.sessions_for_patient(patient_id) if not self.store.session_state(s["id"]).is_final]
+        if open_:
+            self.open_session(open_[-1]["id"])
+            return open_[-1]["id"]
+        courses = [c for c in self.store.rows(Course, patient_id=patient_id) if c["route"] == route]
+        course = courses[-1] if courses else self.store.create_course(
+            patient_id, route, "IV ketamine course" if route == "IV" else "Intranasal esketamine course")
+        row = self.store.create_session(patient_id, route, course["id"], chair=self.store.device_id)
+        self.open_session(row["id"])
+        return row["id"]
+
+    # --- pre-session --------------------------------------------------------------------------------
+    def preview_dose(self, form: PresessionForm) -> IvDose | IntranasalDose:
+        if form.route == "IN":
+            return intranasal_dose(form.in_dose_mg, self.policy)
+        p = self.policy
+        return iv_dose(form.weight_kg, form.mg_per_kg or p.mg_per_kg_default,
+                       form.concentration or p.concentration_mg_per_ml_default, form.minutes or p.infusion_min_default, p)
+
+    def predose_warning(self, sys_: object, dia: object) -> str:
+        try:
+            s, d = float(sys_), float(dia)
+        except (TypeError, ValueError):
+            return ""
+        found = AlertRules(self.policy).predose_bp(s, d, self.clock.now())
+        return found[0].message if found else ""
+
+    def _check_presession(self, form: PresessionForm) -> dict:
+        """Validate the whole form; the values to write, or a ClinicalInputError naming the first problem."""
+        self._need_session()
+        if self.state not in (SessionState.PLANNED, SessionState.CHECKED_IN):
+            raise ClinicalInputError("pre-session checks are done; the session has started")
+        weight = check_weight(form.weight_kg, self.policy)
+        if not form.consent:
+            raise ClinicalInputError("consent on file must be confirmed before dosing")
+        if not form.escort_name.strip() or not form.escort_phone.strip():
+            raise ClinicalInputError("the escort's name and phone are required")
+        if not form.no_driving:
+            raise ClinicalInputError("the patient must acknowledge: no driving until tomorrow")
+        v = {
+            "weight": weight,
+            "fasting": number(form.fasting_hours, "Fasting hours", 0, 48, required=False),
+            "sys": number(form.baseline_sys, "Baseline systolic BP", 50, 260),
+            "dia": number(form.baseline_dia, "Baseline diastolic BP", 20, 180),
+            "hr": number(form.baseline_hr, "Baseline heart rate", 20, 250, required=False),
+            "spo2": number(form.baseline_spo2, "Baseline SpO2", 50, 100, required=False),
+            "phq": None,
+            "phq_items": [str(i).strip() for i in form.phq9_items],
+        }
+        if any(v["phq_items"]):
+            if not all(v["phq_items"]):
+                raise ClinicalInputError("PHQ-9: answer all 9 items, or leave all empty")
+            v["phq"] = phq9(v["phq_items"])
+        view_route = self.view.session["route"] if self.view else form.route
+        if form.route != view_route:
+            raise ClinicalInputError(f"this session is {view_route}; start a new session for another route")
+        v["dose"] = self.preview_dose(PresessionForm(**{**form.__dict__, "weight_kg": str(weight)}))
+        if not form.lot.strip():
+            raise ClinicalInputError("the lot number is required")
+        v["waste"] = form.waste()
+        if v["waste"] > 0:
+            if not form.waste_method.strip():
+                raise ClinicalInputError("say how the waste was disposed of")
+            if not form.waste_witness.strip():
+                raise ClinicalInputError("waste of a controlled substance needs a witness")
+            if form.waste_witness.strip() == self.store.author:
+                raise ClinicalInputError("the witness must be someone else")
+        return v
+
+    def presession_signing(self, form: PresessionForm) -> SigningFlow:
+        """The signatures the pre-session save needs: the nurse signs the dose (performed) and, when there is
+        waste, a witness signs it (witnessed), each with their own PIN. The form is saved with the last."""
+        v = self._check_presession(form)
+        self._need_signatures("the dose")
+        dose = v["dose"]
+        steps = [SignatureStep("performed", f"Dose: ketamine {form.route} {dose.dose_mg:g} mg, lot {form.lot.strip()}",
+                               user_id=self.store.author, cancelled="dose not signed; nothing was saved")]
+        if v["waste"] > 0:
+            steps.append(SignatureStep(
+                "witnessed", f"Waste witness: {v['waste']:g} mg ketamine, {form.waste_method.strip()}. The witness "
+                "signs with their own user id and PIN.", user_id=form.waste_witness.strip(),
+                not_user=self.store.author, cancelled="waste not witnessed; nothing was saved"))
+
+        def save(signers):
+            return self.save_presession(form, signers[0], signers[1] if len(signers) > 1 else None)
+
+        return SigningFlow(steps, save)
+
+    def save_presession(self, form: PresessionForm, nurse, witness=None) -> dict:
+        """Validate, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order) and sign the
+        dose (``nurse``) and waste (``witness``): one transaction, so all of it is on disk with its signatures,
+        or nothing. ``nurse``/``witness`` come from ``Signatures.verify``. Returns ``{"dose": row, "waste": row
+        or None}``."""
+        if witness is not None:
+            form = PresessionForm(**{**form.__dict__, "waste_witness": witness.user_id})
+        v = self._check_presession(form)
+        sigs = self._need_signatures("the dose")
+        if v["waste"] > 0 and witness is None:
+            raise ClinicalInputError("waste of a controlled substance needs a witness's signature")
+        sid, dose, waste = self.session_id, v["dose"], v["waste"]
+        written: list[dict] = []
+        with self.store.atomic():
+            if self.state is SessionState.PLANNED:
+                written.append(self.store.session_event(sid, SessionEvent.CHECK_IN))
+            items_saved = {
+                "consent_on_file": True, "fasting_hours": v["fasting"], "current_meds": form.current_meds.strip(),
+                **{f"rems_{k}": bool(x) for k, x in form.rems.items()},
+                "escort_name": form.escort_name.strip(), "escort_phone": form.escort_phone.strip(),
+                "no_driving_acknowledged": True, "weight_kg": v["weight"],
+            }
+            for item, answer in items_saved.items():
+                written.append(self.store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer}))
+            vit = {"NIBP_SYS": v["sys"], "NIBP_DIA": v["dia"], "label": "baseline", "source": form.baseline_source}
+            if v["hr"] is not None:
+                vit["HR"] = v["hr"]
+            if v["spo2"] is not None:
+                vit["SPO2"] = v["spo2"]
+            written.append(self.store.observe(sid, Kind.MANUAL_VITALS, data=vit))
+            if v["phq"] is not None:
+                written.append(self.store.observe(
+                    sid, Kind.PHQ9, value=v["phq"].total,
+                    data={"items": [int(i) for i in v["phq_items"]], "band": v["phq"].band},
+                    patient_id=self.view.patient["patient_id"] if self.view else None))
+            written.append(self.store.save_checklist(
+                sid, "pre-session", {**items_saved, "baseline_bp": f"{v['sys']:g}/{v['dia']:g}"}, passed=True))
+            dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
+            waste_row = None
+            if waste > 0:
+                waste_row = self.store.observe(sid, Kind.WASTE, value=waste, data={
+                    "amount_mg": waste, "method": form.waste_method.strip(), "witness": form.waste_witness.strip()})
+            written.append(self.store.audit("presession", f"sessions:{sid}", {"dose": dose_row["id"]}))
+            written.append(sigs.sign_as(DoseAdministration, dose_row["id"], nurse))
+            if waste_row is not None:
+                written.append(sigs.sign_as(Observation, waste_row["id"], witness))
+        self._saved(f"Pre-session checks and dose {dose.dose_mg:g} mg", *written, dose_row, waste_row, kind="presession")
+        return {"dose": dose_row, "waste": waste_row}
+
+    def _need_signatures(self, what: str):
+        if self.signatures is None:
+            raise ClinicalInputError(f"{what} must be signed, and nobody is signed in to sign it")
+        return self.signatures
+
+    # --- administration -------------------------------------------------------------------------------
+    def baseline_over_limit(self) -> str:
+        b = baseline_bp(self.view)
+        return self.predose_warning(b[0], b[1]) if b else ""
+
+    def start_infusion(self, predose_reviewed: str | None = None) -> bool:
+        """Start administration. Returns False (nothing saved) when a pre-dose BP warning needs review first."""
+        sid = self._need_session()
+        if self.view is None or self.view.dose is None:
+            raise ClinicalInputError("record the dose in the pre-session checks first")
+        warning = self.baseline_over_limit()
+        if warning and not (predose_reviewed or "").strip():
+            return False
+        if self.state is not SessionState.CHECKED_IN:
+            raise ClinicalInputError(f"the session is {self.state.value}; the infusion cannot start now")
+        rate = self.view.dose.row.get("rate_ml_per_h")
+        if warning:
+            b = baseline_bp(self.view)
+            alert = self.store.raise_alert(sid, "predose-bp", "warning", warning, {"sys": b[0], "dia": b[1]})
+            self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
+        row = self.store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate} if rate else None)
+        self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started", row,
+                    kind="start")
+        return True
+
+    def pause(self, reason: str) -> None:
+        row = self.store.session_event(self._need_session(), SessionEvent.PAUSE, reason=reason)
+        self._saved("Infusion paused", row, kind="pause")
+
+    def resume(self) -> None:
+        row = self.store.session_event(self._need_session(), SessionEvent.RESUME)
+        self._saved("Infusion resumed", row, kind="resume")
+
+    def change_rate(self, rate: str, reason: str) -> None:
+        value = number(rate, "Rate (mL/h)", 0.1, 1000)
+        row = self.store.change_rate(self._need_session(), value, reason)
+        self._saved(f"Rate {value:g} mL/h", row, kind="rate")
+
+    def stop_infusion(self, reason: str = "") -> None:
+        row = self.store.session_event(self._need_session(), SessionEvent.STOP_INFUSION, reason=reason or None, data={})
+        self._saved("Infusion stopped", row, kind="stop")
+
+    # --- charting -------------------------------------------------------------------------------------
+    def _observe_open(self) -> str:
+        sid = self._need_session()
+        if self.view and self.view.state.is_final:
+            raise ClinicalInputError("this session has ended; nothing more can be charted on it")
+        return sid
+
+    def parse_time(self, text: str) -> datetime | None:
+        """"HH:MM" local time today (yesterday if that is in the future); empty means now."""
+        text = (text or "").strip()
+        if not text:
+            return None
+        try:
+            hh, mm = (int(x) for x in text.replace(".", ":").split(":"))
+            now_local = self.clock.now().astimezone()
+            when = now_local.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        except ValueError:
+            raise ClinicalInputError(f"time must be HH:MM, not {text!r}") from None
+        if when > now_local + timedelta(minutes=2):
+            when -= timedelta(days=1)
+        return when
+
+    def chart_dissociation(self, value: object, effective_at: datetime | None = None) -> dict:
+        row = self.store.observe(self._observe_open(), Kind.DISSOCIATION, dissociation(value), effective_at=effective_at)
+        self._saved(f"Dissociation {int(row['value'])}", row, kind="dissociation")
+        return row
+
+    def chart_sedation(self, value: object, effective_at: datetime | None = None) -> dict:
+        row = self.store.observe(self._observe_open(), Kind.SEDATION, moaas(value), effective_at=effective_at)
+        self._saved(f"MOAA/S {int(row['value'])}", row, kind="sedation")
+        return row
+
+    def chart_nausea(self, value: object, vomiting: bool = False, effective_at: datetime | None = None) -> dict:
+        row = self.store.observe(self._observe_open(), Kind.NAUSEA, nausea(value), data={"vomiting": bool(vomiting)},
+                                 effective_at=effective_at)
+        self._saved(f"Nausea {int(row['value'])}" + (" with vomiting" if vomiting else ""), row, kind="nausea")
+        return row
+
+    def chart_cadss6(self, items: dict) -> dict:
+        total = cadss6_total({int(k): v for k, v in items.items()})
+        row = self.store.observe(self._observe_open(), Kind.CADSS6, total,
+                                 data={"items": {str(k): int(v) for k, v in items.items()}})
+        self._saved(f"CADSS-6 total {total}", row, kind="cadss6")
+        return row
+
+    def chart_note(self, text: str, effective_at: datetime | None = None) -> dict:
+        row = self.store.observe(self._observe_open(), Kind.NOTE, text=(text or "").strip(), effective_at=effective_at)
+        self._saved("Note", row, kind="note")
+        return row
+
+    def chart_intervention(self, drug: str, dose: str, unit: str, route: str) -> dict:
+        if not (drug or "").strip():
+            raise ClinicalInputError("name the drug or intervention")
+        amount = number(dose, "Dose", 0, 10000, required=False)
+        data = {"drug": drug.strip(), "dose": amount, "unit": unit.strip(), "route": route.strip()}
+        row = self.store.observe(self._observe_open(), Kind.INTERVENTION, amount,
+                                 text=f"{drug.strip()} {dose} {unit} {route}".strip(), data=data)
+        self._saved(f"Intervention {drug.strip()}", row, kind="intervention")
+        return row
+
+    def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "") -> dict:
+        sid = self._observe_open()
+        s = number(sys_, "Systolic BP", 50, 260, required=False)
+        d = number(dia, "Diastolic BP", 20, 180, required=False)
+        h = number(hr, "Heart rate", 20, 250, required=False)
+        o = number(spo2, "SpO2", 50, 100, required=False)
+        if (s is None) != (d is None):
+            raise ClinicalInputError("enter both systolic and diastolic BP")
+        if s is None and h is None and o is None:
+            raise ClinicalInputError("enter at least one value")
+        if s is not None and d is not None and d >= s:
+            raise ClinicalInputError("diastolic must be below systolic")
+        now = self.clock.now()
+        data = {k: v for k, v in (("NIBP_SYS", s), ("NIBP_DIA", d), ("HR", h), ("SPO2", o)) if v is not None}
+        row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data)
+        readings = [Reading(Parameter(k), v, now, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
+        self.store.add_readings(sid, readings)
+        self.on_readings_charted(readings)
+        findings = [f for r in readings for f in self.rules.feed(r)]
+        if findings:
+            self._raise(findings)
+        self._saved("Manual vitals", row, kind="manual-vitals")
+        return row
+
+    def amend_observation(self, entry_id: str, reason: str, *, value: object = None, text: str | None = None,
+                          data: dict | None = None) -> dict:
+        if not (reason or "").strip():
+            raise ClinicalInputError("a correction needs a reason")
+        original = self.store.get(Observation, entry_id)
+        changes: dict = {}
+        kind = kind_of(original["kind"])
+        if kind is None or not kind.amendable:
+            raise ClinicalInputError("this entry cannot be corrected in place; add a note saying what happened")
+        if value is not None:
+            changes["value"] = kind.validate(value) if kind.validate else number(value, "Value")
+        if text is not None:
+            changes["text"] = text
+        if data is not None:
+            changes["data"] = json.dumps(data, sort_keys=True)
+        if not changes:
+            raise ClinicalInputError("nothing was changed")
+        row = self.store.amend(Observation, entry_id, reason, **changes)
+        self._saved("Correction", row, kind="correction")
+        return row
+
+    def amend_rate_change(self, entry_id: str, reason: str, rate: object) -> dict:
+        """Correct a mis-keyed rate change: a new version with the reason; the original stays visible."""
+        if not (reason or "").strip():
+            raise ClinicalInputError("a correction needs a reason")
+        value = number(rate, "Rate (mL/h)", 0.1, 1000)
+        row = self.store.amend(RateChange, entry_id, reason, rate_ml_per_h=value)
+        self._saved(f"Correction: rate {value:g} mL/h", row, kind="correction")
+        return row
+
+    def acknowledge(self, alert_id: str, action: str) -> dict:
+        row = self.store.acknowledge_alert(alert_id, action)
+        self._saved("Alert acknowledged", row, kind="ack")
+        return row
+
+    # --- discharge --------------------------------------------------------------------------------
+    def minutes_since_start(self) -> float:
+        if not self.view or not self.view.infusion_started_at:
+            return 0.0
+        return (self.clock.now() - self.view.infusion_started_at).total_seconds() / 60
+
+    def evaluate(self, checklist: dict, padss: dict):
+        checklist = {**checklist, "min_120": self.minutes_since_start() >= self.policy.discharge_min_after_start}
+        return evaluate_discharge(self.minutes_since_start(), checklist, padss,
+                                  min_minutes=self.policy.discharge_min_after_start, padss_pass=self.policy.padss_pass)
+
+    def _check_discharge(self, checklist: dict, padss: dict, override_reason: str):
+        self._need_session()
+        if self.state in (SessionState.INFUSING, SessionState.PAUSED):
+            raise ClinicalInputError("stop the infusion before the discharge check")
+        if self.state is not SessionState.RECOVERY:
+            raise ClinicalInputError(f"the session is {self.state.value}; it cannot be discharged")
+        if any(v is None for v in padss.values()):
+            raise ClinicalInputError("score every PADSS item before signing")
+        decision = self.evaluate(checklist, padss)
+        if decision.needs_override and not (override_reason or "").strip():
+            raise ClinicalInputError("discharge override needs a reason: " + "; ".join(decision.reasons))
+        return decision
+
+    def discharge_signing(self, checklist: dict, padss: dict, override_reason: str) -> SigningFlow:
+        """The one signature the discharge check needs (performed); signing saves it and ends the session."""
+        decision = self._check_discharge(checklist, padss, override_reason)
+        self._need_signatures("the discharge check")
+        what = (f"Discharge check: PADSS {decision.padss}/10, {decision.minutes_since_start:.0f} min since start"
+                + (" - OVERRIDE: " + override_reason.strip() if decision.needs_override else "")
+                + ". Signing ends the session.")
+        step = SignatureStep("performed", what, user_id=self.store.author, title="Sign the discharge check - KetaChart",
+                             cancelled="discharge not signed; nothing was saved")
+        return SigningFlow([step], lambda signers: self.discharge(checklist, padss, override_reason, signers[0]))
+
+    def discharge(self, checklist: dict, padss: dict, override_reason: str, signer) -> dict:
+        """Save the discharge check, sign it (``signer`` from ``Signatures.verify``) and end the session, in one
+        transaction: a refused signature leaves no checklist, no signature and the session in recovery."""
+        decision = self._check_discharge(checklist, padss, override_reason)
+        sigs = self._need_signatures("the discharge check")
+        sid, reason = self.session_id, (override_reason or "").strip()
+        items = {"checklist": {**{k: bool(checklist.get(k)) for k, _ in DISCHARGE_ITEMS},
+                               "min_120": decision.minutes_since_start >= self.policy.discharge_min_after_start},
+                 "padss": {k: int(v) for k, v in padss.items()}, "minutes_since_start": round(decision.minutes_since_start, 1),
+                 "reasons": list(decision.reasons), "override": bool(decision.needs_override)}
+        with self.store.atomic():
+            row = self.store.save_checklist(sid, "discharge", items, passed=decision.passed, score=padss_total(padss),
+                                            override_reason=reason or None)
+            signature = sigs.sign_as(Checklist, row["id"], signer)
+            event = self.store.session_event(sid, SessionEvent.DISCHARGE, data={
+                "checklist": row["id"], "override": bool(decision.needs_override)})
+        self._saved("Discharge signed", row, signature, event, kind="discharge")
+        return row

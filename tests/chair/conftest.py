@@ -1,0 +1,44 @@
+"""The chair service on a real chart file with a FakeClock: two nurses who sign with their own PINs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketachart.auth import Accounts, Signatures
+from ketachart.chair import ChairService, PresessionForm
+from ketachart.store.open import open_store
+from tests.ui.helpers import FAST_HASHER, PINS
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    s = open_store(tmp_path / "chart.db", unencrypted=True, clock=clock)
+    s.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
+    s.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def signatures(store):
+    accounts = Accounts(store, hasher=FAST_HASHER)
+    accounts.sign_in("nurse.a", PINS["nurse.a"])  # store.author is now nurse.a
+    return Signatures(store, accounts)
+
+
+@pytest.fixture
+def chair(store, clock, signatures):
+    c = ChairService(store, clock, writer_interval_s=0.01)
+    c.signatures = signatures
+    c.messages = []
+    c.on_message = lambda text, kind: c.messages.append((kind, text))
+    yield c
+    c.shutdown()
+
+
+def presession_form(**changes) -> PresessionForm:
+    values = dict(consent=True, escort_name="Pat Rivera", escort_phone="555-0142", no_driving=True, weight_kg="80",
+                  baseline_sys="124", baseline_dia="78", baseline_hr="72", lot="KET123", waste_mg="10",
+                  waste_method="sharps container, rendered unrecoverable", waste_witness="nurse.b")
+    values.update(changes)
+    return PresessionForm(**values)
