@@ -177,6 +177,7 @@ class DischargeReadiness:
             "minutes_since_start": None if self.minutes_since_start is None else round(self.minutes_since_start, 1),
             "minutes_since_end": None if self.minutes_since_end is None else round(self.minutes_since_end, 1),
             "ready": self.ready,
+            "clinically_ready_since": self.clinically_ready_since.isoformat() if self.clinically_ready_since else None,
         }
 
 
@@ -211,9 +212,10 @@ def assess_discharge(chart: DischargeChart, now: datetime, policy: ClinicPolicy,
 
 
 def check_discharge(readiness: DischargeReadiness, override_reason: str | None, signer: str | None = None,
-                    second_signer: str | None = None) -> None:
+                    second_signer: str | None = None, *, signing: bool = True) -> None:
     """Refuse a discharge the chart does not support unless it is an override with a reason (and a second,
-    different clinician's signature where policy requires one); refuse a tick the chart contradicts."""
+    different clinician's signature where policy requires one); refuse a tick the chart contradicts.
+    ``signing=False`` checks everything but the signatures (before anyone is asked for a PIN)."""
     if readiness.refused_ticks:
         c = readiness.criterion(readiness.refused_ticks[0])
         raise ClinicalInputError(f"'{c.label}' cannot be ticked as met: {c.chart_says}")
@@ -221,7 +223,7 @@ def check_discharge(readiness: DischargeReadiness, override_reason: str | None, 
         return
     if not (override_reason or "").strip():
         raise ClinicalInputError("discharge override needs a reason: " + "; ".join(readiness.blockers))
-    if readiness.second_signature_required:
+    if readiness.second_signature_required and signing:
         if not (second_signer or "").strip():
             why = ("before 120 minutes after a Spravato dose" if readiness.route == "IN"
                    and (readiness.minutes_since_start or 0) < SPRAVATO_LABEL_DISCHARGE_MIN else "by clinic policy")

@@ -156,14 +156,17 @@ class SignalWatch:
                           "check the probe and the leads", {"hr": ecg[1], "pr": pr[1]})
 
     # --- once a second ----------------------------------------------------------------------------------
-    def tick(self, now: datetime, streaming: bool, next_bp_due_at: datetime | None = None) -> list[AlertFinding]:
+    def tick(self, now: datetime, streaming: bool, next_bp_due_at: datetime | None = None,
+             monitor_connected: bool = False) -> list[AlertFinding]:
         """The time-based rules: no valid SpO2 / HR for N s while the monitor streams, BP overdue beyond the
-        grace, monitoring missing after the start."""
+        grace, and monitoring missing: no monitor data for the monitor-silent quiet time after the start while no
+        monitor is connected (a connected monitor that goes quiet is the monitor-silent alarm's)."""
         out: list[AlertFinding] = []
         started = self.session_started_at
         if started is None or now < started:
             return out
-        out += self.monitoring(streaming, now)
+        quiet = timedelta(seconds=self.policy.monitor_silent_s)
+        out += self.monitoring(streaming or monitor_connected or now - started <= quiet, now)
         limit = timedelta(seconds=self.policy.no_valid_signal_s)
         for what, rule, name in (("SPO2", "no-valid-spo2", "SpO2"), ("HEART", "no-valid-hr", "heart rate")):
             last = max(self._last_ok.get(what, started), started)

@@ -103,6 +103,7 @@ class DischargeCheck:
     passed: bool
     override: str  # reason, or "" when none
     policy_version: int
+    facts: tuple[str, ...] = ()  # what the chart said at the check: DischargeReadiness.lines(), as signed
 
 
 @dataclass(frozen=True)
@@ -518,6 +519,7 @@ def _discharge(view: SessionView, clk: LocalClock, store: ChartStore, started) -
     return DischargeCheck(
         time=clk.full(row["effective_at"]), items=items, padss=padss_fields, score=score, passed=bool(row["passed"]),
         override=row.get("override_reason") or "", policy_version=row["policy_version"],
+        facts=tuple(str(line) for line in data.get("lines", ())),
     )
 
 

@@ -46,6 +46,18 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
                      if o.row["kind"] in (Kind.SEDATION, Kind.DISSOCIATION) and o.row["effective_at"] > unresolved_last]
             ready = after[0] if after else None
 
+    # ... as the discharge check computed it from the chart (the screen's and the summary's words), when recorded
+    check = view.checklist("discharge")
+    readiness = check.items.get("readiness") if check is not None else None
+    facts = [str(x) for x in check.items.get("lines", ())] if check is not None else []
+    if readiness and readiness.get("clinically_ready_since"):
+        ready = datetime.fromisoformat(readiness["clinically_ready_since"])
+        ready_text = "sedation, dissociation and vitals settled, as computed at the discharge check"
+    elif readiness:
+        ready, ready_text = None, ""
+    else:
+        ready_text = "sedation and dissociation charted resolved"
+
     def bp_at(target, before_only):
         if target is None:
             return None
@@ -104,9 +116,14 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
                   f"{total_min:.0f}" + ("" if discharged else " (monitoring ongoing)") if total_min is not None else "-",
                   flag=total_min is not None and total_min < policy.discharge_min_after_start),
             Field("If no 2-hour minimum, ready to leave after (minutes)",
-                  f"{(ready - started).total_seconds() / 60:.0f} (sedation and dissociation charted resolved {clk.hm(ready)})"
+                  f"{(ready - started).total_seconds() / 60:.0f} ({ready_text} {clk.hm(ready)})"
                   if ready and started else "not determinable from the chart"),
         ]),
+        ("Discharge readiness, computed from the chart at the discharge check", [
+            Field(line[2:].split(": ", 1)[0], (line[:1] + " " + line[2:].split(": ", 1)[1]) if ": " in line else line,
+                  flag=not line.startswith("✔"))
+            for line in facts
+        ] or [Field("Discharge check", "not recorded yet")]),
         ("Vital signs", [
             Field("Vital signs in range before administration", in_range(before)),
             Field("Vital signs in range before completion of monitoring", in_range(completion)),

@@ -628,6 +628,11 @@ def _blocks(s: Summary) -> list[Block]:
         out.append(Spacer(3))
         if d.override:
             out.append(Paragraph([("DISCHARGE OVERRIDE - reason: " + d.override, FLAGGED)], box=FLAG, pad=3))
+        if d.facts:  # the same lines the discharge screen showed, computed from the chart at the check
+            out.append(Paragraph([("What the chart said at the check", LABEL)]))
+            for line in d.facts:
+                out.append(Paragraph([(line, NORMAL if line.startswith("✔") else FLAGGED)]))
+            out.append(Spacer(3))
         out.append(Columns([
             Stack([Paragraph([("Checklist", LABEL)]), FieldGrid(d.items, 1, 0.68)]),
             Stack([Paragraph([("Modified PADSS (0-2 each)", LABEL)]), FieldGrid(d.padss, 1, 0.42)]),

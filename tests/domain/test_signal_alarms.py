@@ -103,7 +103,7 @@ def test_no_valid_heart_rate_and_before_the_start_nothing():
     assert [(f.rule, f.message) for f in found] == [("no-valid-hr", "No valid heart rate for 30 s (invalid)")]
     silent = SignalWatch(DEFAULT_POLICY)
     silent.start(s(0))
-    assert silent.tick(s(100), streaming=False)[0].rule == "monitoring-missing"  # a silent monitor is that alarm
+    assert silent.tick(s(100), streaming=False)[0].rule == "monitoring-missing"  # no monitor data at all
 
 
 def test_monitoring_missing_stays_until_the_monitor_streams_again():
@@ -114,10 +114,12 @@ def test_monitoring_missing_stays_until_the_monitor_streams_again():
         watch.feed(Reading(P.SPO2, 97, s(t)))
         return [f.rule for f in watch.tick(s(t), streaming=streaming)]
 
-    assert missing(1, False) == ["monitoring-missing"]
+    assert missing(30, False) == []  # the first quiet time after the start: the start gate asked already
+    assert missing(31, False) == ["monitoring-missing"]
     assert missing(60, False) == []  # one alert per episode
     assert missing(61, True) == []  # cleared...
     assert missing(62, False) == ["monitoring-missing"]  # ...and re-armed
+    assert watch.tick(s(90), streaming=False, monitor_connected=True) == []  # a connected monitor: monitor-silent's job
     confirmed = SignalWatch(DEFAULT_POLICY).monitoring(False, s(0), reason="monitor broken, manual vitals q5min")
     assert confirmed[0].data == {"reason": "monitor broken, manual vitals q5min"}
     assert "manual vitals" in confirmed[0].message
