@@ -76,6 +76,16 @@ def is_monitor_source(source: str) -> bool:
     return source.startswith("device:") and not source.startswith("device:bbraun")
 
 
+def discharge_chart(view: SessionView, vitals: list[Reading], predose_bp: tuple[float, float] | None) -> DischargeChart:
+    """What the discharge check reads of a session: its events, current scores, vital readings (flags kept),
+    unacknowledged alerts and the pre-dose BP. The chair and the demo session build it the same way."""
+    changes = tuple(StateChange(SessionEvent(e["event"]), utc(e["effective_at"])) for e in view.events)
+    scores = scores_from((o.row["kind"], o.row["value"], utc(o.row["effective_at"]), o.data) for o in view.observations)
+    alerts = tuple(OpenAlert(a.row["rule"], a.row["severity"], a.row["message"], utc(a.row["effective_at"]))
+                   for a in view.alerts if not a.acknowledged)
+    return DischargeChart(view.session["route"], changes, scores, tuple(vitals), alerts, predose_bp)
+
+
 class ChairService:
     """The open session at this chair and every command on it. Call from one thread (the UI's)."""
 
@@ -628,16 +638,10 @@ class ChairService:
 
     def discharge_chart(self) -> DischargeChart:
         """What the discharge check reads: this session's events, scores, vitals, open alerts, pre-dose BP."""
-        v = self.view
-        if v is None:
+        if self.view is None:
             raise ClinicalInputError("no session is open; start one from the patient's chart")
-        changes = tuple(StateChange(SessionEvent(e["event"]), utc(e["effective_at"])) for e in v.events)
-        scores = scores_from((o.row["kind"], o.row["value"], utc(o.row["effective_at"]), o.data) for o in v.observations)
-        alerts = tuple(OpenAlert(a.row["rule"], a.row["severity"], a.row["message"], utc(a.row["effective_at"]))
-                       for a in v.alerts if not a.acknowledged)
         predose = self.predose_bp()
-        return DischargeChart(v.session["route"], changes, scores, tuple(self.vitals), alerts,
-                              (predose[0], predose[1]) if predose else None)
+        return discharge_chart(self.view, self.vitals, (predose[0], predose[1]) if predose else None)
 
     def readiness(self, checklist: dict | None = None, padss: dict | None = None) -> DischargeReadiness:
         """Each discharge criterion as the chart shows it now, with the nurse's ticks and PADSS scores."""

@@ -250,7 +250,7 @@ class _Assessor:
     # time
     def since_start(self) -> Criterion:
         need = self.policy.discharge_min_after_start
-        label = f"At least {need} min since the start of administration"
+        label = f"At least {need} min since the start"
         if self.start is None:
             return Criterion("min_120", label, "chart", Finding.NOT_CHARTED, "administration has not started")
         minutes = (self.now - self.start).total_seconds() / 60
@@ -260,7 +260,7 @@ class _Assessor:
 
     def since_end(self) -> Criterion:
         need = self.policy.discharge_min_after_end
-        label = f"At least {need} min since administration ended"
+        label = f"At least {need} min since the end"
         if self.start is None or self.end is None:
             return Criterion("since_end", label, "chart", Finding.NOT_YET, "administration has not ended")
         minutes = (self.now - self.end).total_seconds() / 60
@@ -295,7 +295,7 @@ class _Assessor:
 
     def dissociation(self) -> Criterion:
         limit = self.policy.dissociation_resolved_max
-        label = f"Dissociation resolved ({'none' if limit == 0 else f'{limit} or less'} of 4)"
+        label = f"Dissociation resolved ({limit}/4{' or less' if limit else ''})"
         return self._resolved("dissociation_resolved", label, Kind.DISSOCIATION, "dissociation", lambda v: v <= limit)
 
     def alerts(self) -> Criterion:
@@ -336,7 +336,7 @@ class _Assessor:
 
     def vitals(self) -> tuple[Criterion, tuple[float, float] | None]:
         n = self.policy.vitals_window_min
-        key, label = "vitals_ok", f"Vital signs within limits over the last {n} min and near baseline"
+        key, label = "vitals_ok", f"Vitals in limits for {n} min, near baseline"
         window_start = self.now - timedelta(minutes=n)
         series, limits = self._series(), self._limits()
         names = {"HR": "HR", "SPO2": "SpO2", "NIBP_SYS": "systolic", "NIBP_DIA": "diastolic", "RR": "RR"}
@@ -410,7 +410,7 @@ class _Assessor:
     def padss(self, scores: Mapping[str, int | None], last_bp: tuple[float, float] | None,
               sedation: Criterion) -> tuple[Criterion, int | None]:
         need = self.policy.padss_pass
-        key, label = "padss", f"PADSS {need} or more of 10, as the chart supports"
+        key, label = "padss", f"PADSS {need}+ of 10, as charted"
         items = [k for k, _, _ in PADSS_ITEMS]
         if any(scores.get(k) is None for k in items):
             scored = sum(v for v in scores.values() if v is not None)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.codes import Parameter
+from ..domain.discharge import NURSE_ITEMS
 from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..domain.session import SessionEvent
 from ..domain.timeline import format_duration
@@ -505,7 +506,21 @@ def _discharge(view: SessionView, clk: LocalClock, store: ChartStore, started) -
     check = data.get("checklist", data)
     padss = data.get("padss", {})
     items = [Field(label, yes_no(check.get(key)), flag=check.get(key) is not True) for key, label in DISCHARGE_ITEMS]
-    if started:
+    lines = [str(line) for line in data.get("lines", ())]
+    if lines:  # assessed from the chart at the check: each criterion with what the chart said, as the screen showed
+        nurse = {label for _, label in NURSE_ITEMS}
+        items, ticked = [], []
+        for line in lines:
+            label, _, says = line[2:].partition(": ")
+            if label in nurse and line.startswith("✔") and says.startswith("ticked"):
+                ticked.append(label + says[len("ticked"):])  # the nurse's ticks the chart agrees with: one line
+            else:
+                items.append(Field(label, f"{line[:1]} {says}", flag=not line.startswith("✔")))
+        if len(ticked) == len(NURSE_ITEMS):
+            items.append(Field("Ticked by the nurse", f"✔ all {len(ticked)} items"))
+        elif ticked:
+            items.append(Field("Ticked by the nurse", "✔ " + "; ".join(ticked)))
+    elif started:
         minutes = (row["effective_at"] - started).total_seconds() / 60
         items[0] = Field(DISCHARGE_ITEMS[0][1], f"{yes_no(check.get('min_120'))} ({minutes:.0f} min at check)",
                          flag=check.get("min_120") is not True)

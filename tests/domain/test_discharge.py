@@ -156,7 +156,7 @@ def test_dissociation_resolves_per_policy():
     lenient = DEFAULT_POLICY.changed(dissociation_resolved_max=1)
     d = assess(c, policy=lenient).criterion("dissociation_resolved")
     assert d.met and d.since == m(75)  # 0 at 75 and 1 at 118 are both "resolved" under this policy
-    assert "1 or less" in d.label
+    assert d.label == "Dissociation resolved (1/4 or less)"
     c = chart(scores=with_scores(ChartedScore(Kind.DISSOCIATION, 2, m(110)), ChartedScore(Kind.DISSOCIATION, 0, m(119))))
     assert assess(c).criterion("dissociation_resolved").since == m(119)
 
