@@ -183,6 +183,11 @@ def run_app(args: argparse.Namespace) -> int:
             w, h = (int(x) for x in size.lower().split("x"))
             window.resize(w, h)
         autoplay = None
+        if not args.demo:  # the chair's own devices, as it had them connected last time
+            from .hardware.devices import SetupFile, setup_path_for
+
+            window.c.devices.use_setup_file(SetupFile(setup_path_for(store.path)))
+            window.c.devices.reconnect_saved()
         if args.demo:
             from .ui.autoplay import Autoplay
 

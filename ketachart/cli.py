@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="connect the built-in simulated monitor and pump")
     parser.add_argument("--speed", type=float, default=1.0, help="run the demo devices' clock faster")
     parser.add_argument("--autoplay", action="store_true", help="play a scripted session through the real UI")
+    parser.add_argument("--scenario", default=None, metavar="NAME",
+                        help="with --demo: the simulated monitor plays this scenario (see `ketachart sim --help`)")
     parser.add_argument("--screenshot", type=Path, help="save a grab of the main window and exit")
     parser.add_argument("--at", type=float, default=None, metavar="MINUTES", help="session minute for --screenshot")
     parser.add_argument("--unencrypted", action="store_true", help="demo/inspection database without encryption")
@@ -108,6 +110,12 @@ def _selftest(args: argparse.Namespace) -> int:
 
 def _run_app(args: argparse.Namespace) -> int:
     from .app import run_app
+
+    if getattr(args, "scenario", None):
+        from .hardware.sim.base import use_demo_scenario
+
+        if not use_demo_scenario(args.scenario):
+            return 2
 
     return run_app(args)
 

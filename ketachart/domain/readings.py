@@ -24,6 +24,8 @@ class Quality(str, Enum):
     OUT_OF_RANGE = "out-of-range"
     UNAVAILABLE = "unavailable"
     MANUAL = "manual"
+    APNEA = "apnea"  # the device reports apnea (GE CO2 group): a real 0, not a missing value
+    INFERRED = "inferred"  # not said by the device but worked out from what it said (pump state from VI)
 
 
 # Flags under which a value must never be shown or stored as a number.
@@ -42,6 +44,7 @@ class Reading:
     flags       quality flags
     source      'device:<protocol>' or 'manual'
     text        for enumerated parameters (pump state, alarm): the device's word
+    site        where it was measured when the device says so (temperature: axillary, skin, core ...)
     """
 
     parameter: Parameter
@@ -52,6 +55,7 @@ class Reading:
     flags: frozenset[Quality] = field(default_factory=frozenset)
     source: str = "device"
     text: str | None = None
+    site: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.parameter, Parameter):
@@ -104,4 +108,5 @@ class Reading:
             "device_time": self.device_time.isoformat() if self.device_time else None,
             "host_time": self.host_time.isoformat(),
             "flags": sorted(f.value for f in self.flags),
+            **({"site": self.site} if self.site else {}),
         }

@@ -13,6 +13,7 @@ to connect to a device or gateway, ``loop://``), plus ``listen://host:port`` whe
 from __future__ import annotations
 
 import logging
+import queue
 import select
 import socket
 import threading
@@ -24,7 +25,7 @@ import serial.tools.list_ports
 
 from ..domain.clock import Clock, SystemClock
 from ..domain.readings import Reading
-from .codecs.base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import Codec, CodecTime, DeviceSettings, FrameEvent, ReadingEvent, codec_for
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,41 @@ def list_ports() -> list[PortInfo]:
         ports.append(PortInfo(p.device, p.description or "n/a", p.hwid or "n/a", p.manufacturer, p.vid, p.pid,
                               p.serial_number))
     return sorted(ports, key=lambda p: p.device)
+
+
+class SilenceWatchdog:
+    """The one silence watchdog (sans-IO, so tests drive it with a fake clock): no valid frame for
+    ``quiet_s`` tells the codec (``Codec.silence``) once per quiet time; the link reports "silent" and, after
+    a few quiet times, reopens the port. Codecs never time silence themselves."""
+
+    def __init__(self, quiet_s: float, mono: float) -> None:
+        self.quiet_s = quiet_s
+        self.last_valid = mono
+        self._told = mono
+
+    def alive(self, mono: float) -> None:
+        """A valid frame arrived."""
+        self.last_valid = mono
+
+    def check(self, codec: Codec, now: CodecTime) -> float | None:
+        """Seconds without a valid frame when that is at least the quiet time (else None)."""
+        quiet_for = now.mono - self.last_valid
+        if quiet_for < self.quiet_s:
+            return None
+        if now.mono - max(self._told, self.last_valid) >= self.quiet_s:
+            self._told = now.mono
+            codec.silence(now)
+        return quiet_for
+
+
+class _Nothing(Codec):
+    """Stands in for 'every connection' when the listening watchdog fires: silence there needs no answer."""
+
+    def silence(self, now: CodecTime) -> None:
+        pass
+
+
+_NO_CODEC = _Nothing()
 
 
 class _SerialTransport:
@@ -100,7 +136,10 @@ class _SerialTransport:
 
 
 class _ListenTransport:
-    """``listen://host:port``: we are the TCP server and the device connects (one device at a time)."""
+    """``listen://host:port``: we are the TCP server and devices or gateways connect to us, several at once
+    (a gateway may open one connection per monitor, or reconnect before its old connection is gone)."""
+
+    MAX_CONNECTIONS = 32
 
     def __init__(self, url: str, poll_s: float) -> None:
         host, _, port = url[len("listen://"):].rpartition(":")
@@ -109,40 +148,62 @@ class _ListenTransport:
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.listener.bind((host or "0.0.0.0", int(port)))
-            self.listener.listen(1)
-        except OSError:
+            self.listener.listen(8)
+        except (OSError, ValueError):
             self.listener.close()
             raise
-        self.conn: socket.socket | None = None
+        self.conns: list[socket.socket] = []
 
     @property
     def address(self) -> tuple[str, int]:
         return self.listener.getsockname()
 
-    def read_some(self) -> bytes:
-        sock = self.conn or self.listener
-        ready, _, _ = select.select([sock], [], [], self.poll_s)
-        if not ready:
-            return b""
-        if self.conn is None:
-            self.conn, _ = self.listener.accept()
-            return b""
-        data = self.conn.recv(65536)
-        if not data:
-            raise ConnectionError("the device closed the connection")
-        return data
+    def poll(self) -> tuple[list[socket.socket], list[tuple[socket.socket, bytes]]]:
+        """Wait up to poll_s; return (new connections, [(connection, bytes or b"" when it closed)])."""
+        ready, _, _ = select.select([self.listener, *self.conns], [], [], self.poll_s)
+        new, data = [], []
+        for sock in ready:
+            if sock is self.listener:
+                conn, _ = self.listener.accept()
+                if len(self.conns) >= self.MAX_CONNECTIONS:
+                    conn.close()  # a runaway sender must not exhaust the chair's sockets
+                    continue
+                self.conns.append(conn)
+                new.append(conn)
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.drop(sock)
+            data.append((sock, chunk))
+        return new, data
 
-    def write(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.sendall(data)
+    def send(self, conn: socket.socket, data: bytes) -> None:
+        try:
+            conn.sendall(data)
+        except OSError:
+            self.drop(conn)
+
+    def drop(self, conn: socket.socket) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+        try:
+            conn.close()
+        except OSError:
+            pass
 
     def cancel(self) -> None:
         pass
 
     def close(self) -> None:
-        for s in (self.conn, self.listener):
-            if s is not None:
+        for s in (*self.conns, self.listener):
+            try:
                 s.close()
+            except OSError:
+                pass
+        self.conns = []
 
 
 class DeviceLink:
@@ -154,14 +215,18 @@ class DeviceLink:
     on_state    callback(state, detail): state is one of STATES, detail a human-readable reason
     clock       host clock: readings' host_time, the quiet-time watchdog and the codec's time
     backoff     reopen delays in real seconds, the last one repeating (tests pass tiny ones)
-    on_event    optional callback(DeviceInfoEvent | FrameEvent) for diagnostics
+    on_event    optional callback(DeviceInfoEvent | FrameEvent | PatientMismatchEvent | HeldResolvedEvent):
+                diagnostics, and the "monitor says another patient" question the app puts to the nurse
+    settings    the chair's device settings (bed, monitor, device time zone, open patient)
     """
 
     def __init__(self, protocol: str, port_url: str, on_reading: Callable[[Reading], None],
                  on_state: Callable[[str, str], None] | None = None, clock: Clock | None = None, *,
                  backoff: Sequence[float] = BACKOFF_S, poll_s: float = POLL_S,
-                 on_event: Callable[[object], None] | None = None) -> None:
-        codec_for(protocol)  # a bad protocol name is our mistake: raise now, in the caller's thread
+                 on_event: Callable[[object], None] | None = None, settings: DeviceSettings | None = None) -> None:
+        self.settings = settings or DeviceSettings()
+        codec_for(protocol, self.settings)  # a bad protocol name or zone is our mistake: raise in the caller's thread
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self.protocol = protocol
         self.port_url = port_url
         self.on_reading = on_reading
@@ -194,6 +259,28 @@ class DeviceLink:
             transport.cancel()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def set_patient(self, mrn: str | None) -> None:
+        """The open session's patient (None when no session is open); applied on the link's thread."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, patient_mrn=mrn or None)
+        self._commands.put(("patient", mrn or None))
+
+    def resolve_held(self, hold_id: int, accept: bool) -> None:
+        """The nurse's answer to a PatientMismatchEvent: chart the held readings here, or drop them."""
+        self._commands.put(("resolve", hold_id, bool(accept)))
+
+    def _run_commands(self, codec: Codec, now: CodecTime) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if cmd[0] == "patient":
+                codec.set_patient(cmd[1])
+            elif cmd[0] == "resolve":
+                codec.resolve_held(cmd[1], cmd[2], now)
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -252,7 +339,8 @@ class DeviceLink:
             self._stop.wait(self.backoff[min(max(failures - 1, 0), len(self.backoff) - 1)])
 
     def _open(self) -> None:
-        self.codec = codec_for(self.protocol)  # a fresh codec per connection: the device may have rebooted
+        # a fresh codec per connection: the device may have rebooted
+        self.codec = codec_for(self.protocol, self.settings)
         if self.port_url.startswith("listen://"):
             self._transport = _ListenTransport(self.port_url, self.poll_s)
         else:
@@ -260,6 +348,14 @@ class DeviceLink:
             self._transport = _SerialTransport(url, self.codec, self.poll_s)
 
     def _close(self) -> None:
+        codec = self.codec
+        if codec is not None and not isinstance(self._transport, _ListenTransport):
+            try:
+                now = self._now()
+                codec.close(now)  # e.g. held HL7 messages: the question to the nurse is withdrawn
+                self._deliver(codec, now, SilenceWatchdog(0.0, now.mono))
+            except Exception:
+                log.exception("link %s: closing the codec failed", self.protocol)
         if self._transport is not None:
             try:
                 self._transport.close()
@@ -282,8 +378,98 @@ class DeviceLink:
         rate = float(getattr(self.clock, "speed", 1.0) or 1.0)  # clock seconds per real second
         return max(codec.link_hint.quiet_time_s, TRANSPORT_FLOOR_S * rate)
 
+    def _deliver(self, codec: Codec, now: CodecTime, watchdog: SilenceWatchdog) -> bool:
+        """Hand a codec's events to the callbacks; True when a valid frame was among them."""
+        valid = False
+        for event in codec.events():
+            if isinstance(event, ReadingEvent):
+                self.readings += 1
+                try:
+                    self.on_reading(event.reading)
+                except Exception:
+                    log.exception("on_reading callback failed")
+                continue
+            if isinstance(event, FrameEvent) and event.valid:
+                watchdog.alive(now.mono)
+                valid = True
+                if self.state != STREAMING:
+                    self._set_state(STREAMING, "")
+            if self.on_event is not None:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("on_event callback failed")
+        return valid
+
+    def _listen_session(self, transport: _ListenTransport) -> bool:
+        """A listening port: one codec per connection (its own framing and ACKs), one watchdog for all."""
+        host, port = transport.address
+        self._set_state(CONNECTING, f"listening on {host}:{port}")
+        now = self._now()
+        watchdog = SilenceWatchdog(self.quiet_time(codec_for(self.protocol)), now.mono)
+        codecs: dict[socket.socket, Codec] = {}
+        streamed = False
+        serial_no = 0
+        while not self._stop.is_set():
+            new, data = transport.poll()
+            now = self._now()
+            for conn in new:
+                serial_no += 1
+                codec = codec_for(self.protocol, self.settings)
+                if hasattr(codec, "_next_hold"):
+                    codec._next_hold = serial_no * 1_000_000 + 1  # hold ids unique across connections
+                codecs[conn] = self.codec = codec
+                hello = codec.start(now)
+                if hello:
+                    transport.send(conn, hello)
+            self._run_commands_all(list(codecs.values()), now)
+            for conn, chunk in data:
+                codec = codecs.get(conn)
+                if codec is None:
+                    continue
+                if chunk:
+                    codec.receive_data(chunk, now)
+                else:
+                    codec.flush(now)
+                    codec.close(now)
+                    del codecs[conn]
+                streamed |= self._deliver(codec, now, watchdog)
+            for conn, codec in list(codecs.items()):
+                codec.tick(now)
+                if codec.needs_restart:
+                    transport.send(conn, codec.start(now))
+                out = codec.data_to_send()
+                if out:
+                    transport.send(conn, out)
+                streamed |= self._deliver(codec, now, watchdog)
+            for conn in [c for c in codecs if c not in transport.conns]:  # dropped while sending
+                codec = codecs.pop(conn)
+                codec.close(now)
+                self._deliver(codec, now, watchdog)
+            quiet_for = watchdog.check(_NO_CODEC, now)
+            if quiet_for is not None and self.state != SILENT and codecs:
+                self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
+        for codec in codecs.values():
+            codec.close(now)
+            self._deliver(codec, now, watchdog)
+        return streamed
+
+    def _run_commands_all(self, codecs: list[Codec], now: CodecTime) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            for codec in codecs:
+                if cmd[0] == "patient":
+                    codec.set_patient(cmd[1])
+                elif cmd[0] == "resolve":
+                    codec.resolve_held(cmd[1], cmd[2], now)
+
     def _session(self) -> bool:
         """Run one open port until it fails or we stop. Returns whether the device ever streamed."""
+        if isinstance(self._transport, _ListenTransport):
+            return self._listen_session(self._transport)
         codec, transport = self.codec, self._transport
         assert codec is not None and transport is not None
         quiet = self.quiet_time(codec)
@@ -294,52 +480,28 @@ class DeviceLink:
             self._set_state(NEGOTIATING, "waiting for the device to answer")
         else:
             self._set_state(CONNECTING, "port open, waiting for data")
-        last_valid = now.mono
-        last_restart = now.mono
+        watchdog = SilenceWatchdog(quiet, now.mono)
         streamed = False
         while not self._stop.is_set():
             data = transport.read_some()
             now = self._now()
+            self._run_commands(codec, now)
             if data:
                 codec.receive_data(data, now)
-            for event in codec.events():
-                if isinstance(event, ReadingEvent):
-                    self.readings += 1
-                    try:
-                        self.on_reading(event.reading)
-                    except Exception:
-                        log.exception("on_reading callback failed")
-                    continue
-                if isinstance(event, FrameEvent) and event.valid:
-                    last_valid = now.mono
-                    if self.state != STREAMING:
-                        streamed = True
-                        self._set_state(STREAMING, "")
-                if self.on_event is not None:
-                    try:
-                        self.on_event(event)
-                    except Exception:
-                        log.exception("on_event callback failed")
+            streamed |= self._deliver(codec, now, watchdog)
             codec.tick(now)
+            quiet_for = watchdog.check(codec, now)
+            if quiet_for is not None and self.state != SILENT:
+                self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
             if codec.needs_restart:
-                transport.write(codec.start(now))
-                last_restart = now.mono
+                transport.write(codec.start(now))  # re-request / re-associate, as the protocol wants
                 if self.state != SILENT:
                     self._set_state(NEGOTIATING, "re-requesting")
             out = codec.data_to_send()
             if out:
                 transport.write(out)
-            quiet_for = now.mono - last_valid
-            if quiet_for >= quiet:
-                if self.state != SILENT:
-                    self._set_state(SILENT, f"no valid data for {quiet_for:.0f} s")
-                if now.mono - last_restart >= quiet:
-                    hello = codec.start(now)  # re-request / re-associate, as the protocol wants
-                    if hello:
-                        transport.write(hello)
-                    last_restart = now.mono
-                if quiet_for >= REOPEN_AFTER_QUIET * quiet and not isinstance(transport, _ListenTransport):
-                    raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
+            if quiet_for is not None and quiet_for >= REOPEN_AFTER_QUIET * quiet:
+                raise ConnectionError(f"silent for {quiet_for:.0f} s: reopening the port")
         return streamed
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ketachart.hardware.codecs.base import Codec, CodecTime, FrameEvent, ReadingEvent, codec_for
+from ketachart.hardware.link import SilenceWatchdog
 from ketachart.hardware.sim.base import DeviceSim
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -50,19 +51,38 @@ def frames(events: list[object]) -> list[FrameEvent]:
     return [e for e in events if isinstance(e, FrameEvent)]
 
 
+class Watch:
+    """The link's silence watchdog (the one owner of silence) for in-memory conversations."""
+
+    def __init__(self, codec: Codec, t: float = 0.0, at: Callable[[float], CodecTime] = at) -> None:
+        self.codec = codec
+        self.at = at
+        self.dog = SilenceWatchdog(codec.link_hint.quiet_time_s, at(t).mono)
+
+    def see(self, events: list[object], t: float) -> list[object]:
+        if any(isinstance(e, FrameEvent) and e.valid for e in events):
+            self.dog.alive(self.at(t).mono)
+        return events
+
+    def check(self, t: float) -> float | None:
+        return self.dog.check(self.codec, self.at(t))
+
+
 def run_pair(protocol: str, sim: DeviceSim, t_start: float, t_end: float, step: float = 0.25):
     """Drive a sim and a fresh codec against each other in memory; return (codec, events)."""
     codec = codec_for(protocol)
     events: list[object] = []
     t = t_start
+    watch = Watch(codec, t)
     sim.receive_data(codec.start(at(t)), t)
     while t <= t_end:
         sim.tick(t)
         out = sim.data_to_send()
         if out:
             codec.receive_data(out, at(t))
-        events += codec.events()
+        events += watch.see(codec.events(), t)
         codec.tick(at(t))
+        watch.check(t)
         if codec.needs_restart:
             sim.receive_data(codec.start(at(t)), t)
         back = codec.data_to_send()

@@ -255,3 +255,24 @@ def test_non_ascii_unit_code_is_not_a_crash():
     info = BLOCK_INFO.replace("INDORTU,69", "INDORTU,6\u00b3")
     rs = {r.parameter.value: r for r in readings(feed(codec, stuff(build_frame("BED01", info, last=False, stuffing=False))))}
     assert rs["PUMP_RATE"].value == 5.0 and rs["PUMP_DOSE_RATE"].value == 0.5 and rs["PUMP_DOSE_RATE"].unit == "{unit-unknown}"
+
+
+def test_state_is_inferred_without_inm_or_status_fields():
+    """Real ComDevice set-ups send only rate, VI and VTBI: the state comes from the rate and a rising VI."""
+    codec = connected_codec()
+
+    def answer(rate: str, vi: str) -> dict:
+        info = RS.join([f"1,50111,INRT,{rate}", f"1,50111,INVI,{vi}", "1,50111,INVTB,50.0"])
+        return {r.parameter.value: r for r in readings(feed(codec, build_frame("BED01", info)))}
+
+    assert "PUMP_STATE" not in answer("60.0", "1.0")  # one answer: a programmed rate is not proof of running
+    s = answer("60.0", "1.2")["PUMP_STATE"]
+    assert (s.text, s.flags) == ("pumping", {Quality.INFERRED})
+    assert answer("60.0", "1.2")["PUMP_STATE"].text == "stopped"  # VI did not move
+    assert answer("0", "1.2")["PUMP_STATE"].text == "stopped"
+
+
+@pytest.mark.parametrize("raw", ["1_0", "\u0661\u0660", "nan", "inf", "1e1"])
+def test_strict_numbers_are_junk(raw):
+    rs = {r.parameter.value: r for r in readings(feed(connected_codec(), build_frame("BED01", f"1,50111,INRT,{raw}")))}
+    assert rs["PUMP_RATE"].value is None and Quality.INVALID in rs["PUMP_RATE"].flags

@@ -109,3 +109,11 @@ def test_main_cli_registers_the_device_subcommands():
     assert args.func is cli.cmd_sim and args.scenario == "flaky" and args.speed == 10.0
     args = parser.parse_args(["decode", "--protocol", "bbraun", "x.bin", "--frames"])
     assert args.func is cli.cmd_decode and args.frames
+
+
+def test_demo_scenario_option_refuses_an_unknown_name(capsys, monkeypatch):
+    from ketachart import cli as main_cli
+
+    monkeypatch.setenv("KETACHART_DEMO_SCENARIO", "")
+    assert main_cli.main(["--demo", "--scenario", "nonsense", "--unencrypted"]) == 2
+    assert "unknown scenario" in capsys.readouterr().err

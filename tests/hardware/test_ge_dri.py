@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import struct
+import weakref
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality
 from ketachart.hardware.codecs.base import CODECS, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
 from ketachart.hardware.codecs.ge_dri import (
+    raw_quality,
     CLASS_EXT1,
     CLASSES_ALL,
     DATA_DISCONT,
@@ -57,6 +59,8 @@ from ketachart.hardware.codecs.ge_dri import (
 )
 from ketachart.hardware.sim.base import SIMS, sim_for
 from ketachart.hardware.sim.ge_dri import NIBP_INFLATE_S, NIBP_OLD_AFTER_S, GeDriSim
+
+from .devtools import Watch
 
 HOST_T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
@@ -427,9 +431,15 @@ def test_special_values_become_no_value_with_a_flag(raw, quality):
         assert r.value is None and r.flags == {quality}
 
 
-def test_smallest_real_value_is_a_number():
+def test_smallest_real_value_is_a_number_then_screened_for_plausibility():
+    """-32000 is a real raw number (not a control code), but -320 degC is impossible: charted as invalid with
+    the out-of-range flag, never as a number (domain/plausibility.py)."""
+    assert raw_quality(-32000) is None
     p = by_param(feed([basic_frame(t1=Group(3, 6, {"temp": -32000}))])[0])
-    assert p[Parameter.TEMP][0].value == -320.0
+    assert p[Parameter.TEMP][0].value is None
+    assert p[Parameter.TEMP][0].flags == {Quality.INVALID, Quality.OUT_OF_RANGE}
+    p = by_param(feed([basic_frame(t1=Group(3, 6, {"temp": 3650}))])[0])
+    assert p[Parameter.TEMP][0].value == 36.5
 
 
 def test_group_status_gates_values():
@@ -560,28 +570,41 @@ def test_nibp_aux_time_is_authoritative_and_timestamps_the_reading():
 
 # --- quiet time ------------------------------------------------------------------------------------
 def test_silence_beyond_quiet_time_asks_for_a_new_request_once():
+    """The link's watchdog (the one owner of silence) tells the codec; the codec re-requests."""
     codec = GeDriCodec()
+    watch = Watch(codec, 0, at)
+    assert watch.dog.quiet_s == 30.0
     codec.start(at(0))
-    codec.tick(at(29))
+    watch.check(29)
     assert not codec.needs_restart
     codec.receive_data(RECORD_VECTOR, at(25))
-    codec.tick(at(50))
+    watch.see(codec.events(), 25)
+    watch.check(50)
     assert not codec.needs_restart  # a frame at 25 s keeps it alive
-    codec.tick(at(55.5))
+    watch.check(55.5)
     assert codec.needs_restart
     assert codec.start(at(56)) == displ_request()
-    codec.tick(at(80))
-    assert not codec.needs_restart  # the quiet clock restarted with the request
-    codec.tick(at(86.5))
+    watch.check(80)
+    assert not codec.needs_restart  # the watchdog tells once per quiet time
+    watch.check(86.5)
     assert codec.needs_restart
 
 
 def test_garbage_does_not_count_as_life():
     codec = GeDriCodec()
+    watch = Watch(codec, 0, at)
     codec.start(at(0))
     codec.receive_data(b"\x7e" + bytes(50) + b"\x7e", at(20))
-    codec.tick(at(31))
+    watch.see(codec.events(), 20)
+    watch.check(31)
     assert codec.needs_restart
+
+
+def test_codecs_never_time_silence_themselves():
+    codec = GeDriCodec()
+    codec.start(at(0))
+    codec.tick(at(1000))
+    assert not codec.needs_restart
 
 
 def test_no_re_request_before_the_link_ever_started():
@@ -643,15 +666,20 @@ def test_sim_single_request_is_rate_limited():
     assert len(valid_frames(feed([sim.data_to_send()])[0])) == 2
 
 
+WATCHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def run(sim: GeDriSim, codec: GeDriCodec, t0: float, t1: float, step: float = 0.5, events=None):
     """Drive device and host together on one simulated timeline (no real time passes)."""
     events = [] if events is None else events
     t = t0
+    watch = WATCHES.setdefault(codec, Watch(codec, t, at))  # one watchdog per conversation, as one link
     while t < t1:
         sim.tick(t)
         codec.receive_data(sim.data_to_send(), at(t))
         codec.tick(at(t))
-        events += codec.events()
+        events += watch.see(codec.events(), t)
+        watch.check(t)
         out = codec.data_to_send()
         if codec.needs_restart:
             out += codec.start(at(t))
@@ -744,7 +772,7 @@ def test_round_trip_recovers_after_monitor_power_cycle():
     assert valid_frames(silent) == [] and not codec.needs_restart
     after = run(sim, codec, 140.0, 300.0)
     first = readings(after)[0].device_time.timestamp() - sim.epoch
-    assert before == 12 and 140.0 < first <= 141.0  # re-requested once 30 s of silence had passed
+    assert before == 12 and 140.0 <= first <= 141.0  # re-requested once 30 s of silence had passed
     assert len(valid_frames(after)) == 16
     check_against_patient(sim, after)
 
@@ -840,3 +868,12 @@ def test_fuzz_phdb_encode_parse_round_trip(groups, time):
         b = back.group(name)
         assert (b.status, b.label) == (g.status, g.label)
         assert [b.raw(f) for f in spec.fields] == [g.raw(f) for f in spec.fields]
+
+
+@pytest.mark.parametrize("status,apnea", [(0x0107, True), (0x0083, True), (0x0103, False), (0x0003, False)])
+def test_co2_apnea_bits_become_flags_on_etco2_and_rr(status, apnea):
+    """Bit 2 (apnea from CO2) or bit 7 (from respiration); bit 8 only says the apnea alarm is off."""
+    p = by_param(feed([basic_frame(co2=Group(status, 0x0009, {"et": 0, "fi": 0, "rr": 0, "amb_press": 7652}))])[0])
+    for param in (Parameter.ETCO2, Parameter.RR):
+        (r,) = p[param]
+        assert r.value == 0.0 and (Quality.APNEA in r.flags) is apnea

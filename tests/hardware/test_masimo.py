@@ -168,3 +168,50 @@ def test_masimo_readings_can_be_charted(tmp_path):
     assert readings
     with ChartStore.open(tmp_path / "c.db", clock) as store:
         assert store.add_readings(None, readings) == len(readings)
+
+
+# --- issue 14: Masimo as real oximeters send it --------------------------------------------------------
+def _line(ts: str, spo2: str = "098", bpm: str = "070", exc: str = "000000") -> bytes:
+    return f"01/05/26 {ts} SN=0000093112 SPO2={spo2}% BPM={bpm} PI=02.10 ALARM=0000 EXC={exc}\r\n".encode()
+
+
+def test_same_values_at_a_new_second_are_a_new_sample():
+    c = codec_for("masimo")
+    rs = readings(feed(c, _line("10:00:00") + _line("10:00:01") + _line("10:00:01")))
+    assert [r.device_time.second for r in rs if r.parameter.value == "SPO2"] == [0, 1]
+    assert c.stats.ignored["repeat"] == 1
+
+
+def test_nul_and_control_bytes_before_a_line_are_skipped():
+    rs = readings(feed(codec_for("masimo"), b"\x00\x00\x00" + _line("10:00:00") + b"\x00\x11\x13" + _line("10:00:01")))
+    assert [r.value for r in rs if r.parameter.value == "PR"] == [70.0, 70.0]
+
+
+def test_decode_flushes_a_final_unterminated_line():
+    from ketachart.hardware.cli import decode_bytes
+
+    data = _line("10:00:00") + _line("10:00:01", bpm="072").rstrip(b"\r\n")
+    out = list(decode_bytes("masimo", data, frames=False))
+    assert [o["value"] for o in out if o.get("param") == "PR"] == [70.0, 72.0]
+    assert out[-1]["readings"] == 6
+
+
+@pytest.mark.parametrize("exc,flag", [("000001", Quality.SENSOR_OFF), ("000020", Quality.SENSOR_OFF),
+                                      ("000004", Quality.LOW_PERFUSION), ("000400", Quality.LOW_SIGNAL_IQ),
+                                      ("000010", Quality.ARTIFACT), ("000008", Quality.INVALID)])
+def test_exception_bits_become_flags(exc, flag):
+    rs = readings(feed(codec_for("masimo"), _line("10:00:00", exc=exc)))
+    assert all(flag in r.flags for r in rs)
+
+
+def test_trend_mnemonics_and_alarm_word():
+    ev = feed(codec_for("masimo"), b"01/05/26 10:00:00 SpO2=000 PR=000 PI=00.00 EXC=zz:OffPat,Search ALARM=0012\r\n")
+    rs = readings(ev)
+    assert all(r.value is None and Quality.SENSOR_OFF in r.flags for r in rs)
+    assert any(getattr(e, "key", "") == "alarm" and e.value == "0x0012" for e in ev)
+
+
+@pytest.mark.parametrize("bpm", ["07_0", "\u0667\u0660", "nan", "inf", "7e1"])
+def test_strict_numbers_are_junk(bpm):
+    (pr,) = [r for r in readings(feed(codec_for("masimo"), _line("10:00:00", bpm=bpm))) if r.parameter.value == "PR"]
+    assert pr.value is None

@@ -17,6 +17,8 @@ from ketachart.hardware.codecs import philips_mib as mib
 from ketachart.hardware.codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
 from ketachart.hardware.codecs.philips_mib import PhilipsMibCodec
 from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.link import SilenceWatchdog
+from ketachart.hardware.sim import philips_wire as wire
 from ketachart.hardware.sim.philips_mib import PhilipsMibSim
 
 WALL0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -100,13 +102,13 @@ def poll_result_contexts(states: dict[int, int] | None = None, raws: dict[int, i
     def v(physio: int, unit: int, raw: int) -> tuple[int, int, int, int]:
         return physio, states.get(physio, 0), units.get(physio, unit), raws.get(physio, raw)
 
-    nibp_attrs = [mib.ava_label(0x00024A04), mib.ava_compound([
+    nibp_attrs = [wire.ava_label(0x00024A04), wire.ava_compound([
         v(0x4A05, 0x0F20, 0x78), v(0x4A06, 0x0F20, 0x50), v(0x4A07, 0x0F20, 0x5D)])]
     if nibp_stamp is not None:
-        nibp_attrs.append(mib.ava_time_stamp_rel(nibp_stamp))
+        nibp_attrs.append(wire.ava_time_stamp_rel(nibp_stamp))
     return [(0, [
-        (0x0010, [mib.ava_label(0x00024182), mib.ava_numeric(*v(0x4182, 0x0AA0, 0x48))]),
-        (0x0011, [mib.ava_label(0x00024BB8), mib.ava_numeric(*v(0x4BB8, 0x0220, 0x62))]),
+        (0x0010, [wire.ava_label(0x00024182), wire.ava_numeric(*v(0x4182, 0x0AA0, 0x48))]),
+        (0x0011, [wire.ava_label(0x00024BB8), wire.ava_numeric(*v(0x4BB8, 0x0220, 0x62))]),
         (0x0012, nibp_attrs),
     ])]
 
@@ -114,7 +116,7 @@ def poll_result_contexts(states: dict[int, int] | None = None, raws: dict[int, i
 def encode_12_5(**kw) -> bytes:
     linked = kw.pop("linked", None)
     rel = kw.pop("rel", 987648000)
-    return mib.encode_poll_reply(1, 1, 0, rel, DEVICE_CLOCK, poll_result_contexts(**kw), linked=linked)
+    return wire.encode_poll_reply(1, 1, 0, rel, DEVICE_CLOCK, poll_result_contexts(**kw), linked=linked)
 
 
 # (wire, name) for every framed vector; used by the stream-robustness tests.
@@ -246,8 +248,8 @@ def test_encode_host_pdus():
 
 
 def test_encode_monitor_pdus_12_3_to_12_5():
-    assert mib.frame(mib.encode_association_accept()) == ACCEPT_WIRE
-    assert mib.frame(mib.encode_mds_create_report(1, 0x3ADE4FF0, DEVICE_CLOCK, 0x3ADE4FF0)) == MDS_CREATE_WIRE
+    assert mib.frame(wire.encode_association_accept()) == ACCEPT_WIRE
+    assert mib.frame(wire.encode_mds_create_report(1, 0x3ADE4FF0, DEVICE_CLOCK, 0x3ADE4FF0)) == MDS_CREATE_WIRE
     assert mib.encode_mds_create_result(1, 0x3ADE4FF0) == MDS_CREATE_HOST_RESULT
     assert mib.frame(encode_12_5()) == POLL_RESULT_WIRE
 
@@ -271,11 +273,11 @@ def test_float_specials_12_6(raw, name):
     (72, 0, 0x00000048), (98.0, 1, 0xFF0003D4), (118.3, 2, 0xFE002E36), (-1.0, 1, 0xFFFFFFF6), (None, 0, 0x007FFFFF),
 ])
 def test_float_encode(value, decimals, raw):
-    assert mib.encode_float(value, decimals) == raw
+    assert wire.encode_float(value, decimals) == raw
 
 
 def test_abs_time_bcd_both_ways():
-    assert mib.encode_abs_time(DEVICE_CLOCK) == hx("20 24 03 15 10 30 00 00")
+    assert wire.encode_abs_time(DEVICE_CLOCK) == hx("20 24 03 15 10 30 00 00")
     assert mib.decode_abs_time(hx("20 24 03 15 10 30 00 00")) == DEVICE_CLOCK
     assert mib.decode_abs_time(b"\xff" * 8) is None
     assert mib.decode_abs_time(hx("20 24 13 15 10 30 00 00")) is None  # month 13
@@ -536,7 +538,7 @@ def test_special_floats_are_not_numbers(raw, flag):
 
 
 def test_units_are_converted_or_refused():
-    got = decode_one({"units": {0x4A05: mib.UNIT_KPA, 0x4182: 0x0F20}, "raws": {0x4A05: mib.encode_float(16.0, 1)}})
+    got = decode_one({"units": {0x4A05: mib.UNIT_KPA, 0x4182: 0x0F20}, "raws": {0x4A05: wire.encode_float(16.0, 1)}})
     assert got[Parameter.NIBP_SYS].value == pytest.approx(120.01, abs=0.01)
     assert got[Parameter.NIBP_SYS].unit == "mm[Hg]"
     assert got[Parameter.HR].value is None and Quality.QUESTIONABLE in got[Parameter.HR].flags  # HR in mmHg?
@@ -544,14 +546,14 @@ def test_units_are_converted_or_refused():
 
 def test_etco2_and_temperature_units():
     ctx = [(0, [
-        (1, [mib.ava_label(0x000250AC), mib.ava_numeric(0x50B0, 0, mib.UNIT_KPA, mib.encode_float(5.0, 1))]),
-        (2, [mib.ava_numeric(0x4B48, 0, mib.UNIT_DEGF, mib.encode_float(98.6, 1))]),
-        (3, [mib.ava_numeric(0x50B0, 0, mib.UNIT_PERCENT, mib.encode_float(5.1, 1))]),
-        (4, [mib.ava_numeric(0x5012, 0, mib.UNIT_RESP_PER_MIN, 12)]),
-        (5, [mib.ava_numeric(0x7777, 0, mib.UNIT_BPM, 12)]),  # unknown physio id: ignored
+        (1, [wire.ava_label(0x000250AC), wire.ava_numeric(0x50B0, 0, mib.UNIT_KPA, wire.encode_float(5.0, 1))]),
+        (2, [wire.ava_numeric(0x4B48, 0, mib.UNIT_DEGF, wire.encode_float(98.6, 1))]),
+        (3, [wire.ava_numeric(0x50B0, 0, mib.UNIT_PERCENT, wire.encode_float(5.1, 1))]),
+        (4, [wire.ava_numeric(0x5012, 0, mib.UNIT_RESP_PER_MIN, 12)]),
+        (5, [wire.ava_numeric(0x7777, 0, mib.UNIT_BPM, 12)]),  # unknown physio id: ignored
     ])]
     codec = codec_for("philips")
-    codec.receive_data(mib.frame(mib.encode_poll_reply(1, 1, 1, 0, None, ctx)), at(0))
+    codec.receive_data(mib.frame(wire.encode_poll_reply(1, 1, 1, 0, None, ctx)), at(0))
     readings = readings_of(codec.events())
     assert [(r.parameter, r.unit) for r in readings] == [
         (Parameter.ETCO2, "mm[Hg]"), (Parameter.TEMP, "Cel"), (Parameter.ETCO2, "%"), (Parameter.RR, "/min")]
@@ -594,7 +596,7 @@ def test_nibp_new_reading_by_time_stamp():
 
 def test_remote_error_is_reported():
     codec = polling_codec()
-    codec.receive_data(mib.frame(mib.encode_error(4, 9)), at(1))
+    codec.receive_data(mib.frame(wire.encode_error(4, 9)), at(1))
     events = codec.events()
     assert infos_of(events, "remote-error") == ["invoke 4: error 9"]
 
@@ -627,7 +629,7 @@ def test_codec_device_time_across_rollover():
     codec.start(at(0))
     anchor = 0xFFFFFFFF - 8000 * 2  # two seconds before the wrap
     codec.receive_data(
-        ACCEPT_WIRE + mib.frame(mib.encode_mds_create_report(3, anchor, DEVICE_CLOCK, anchor)), at(0.1))
+        ACCEPT_WIRE + mib.frame(wire.encode_mds_create_report(3, anchor, DEVICE_CLOCK, anchor)), at(0.1))
     codec.events()
     times = []
     for k in range(6):
@@ -657,6 +659,7 @@ class Conversation:
     def run(self, seconds: float, chunker: random.Random | None = None) -> None:
         if not self.started:
             self.started = True
+            self.watchdog = SilenceWatchdog(self.codec.link_hint.quiet_time_s, at(0).mono)
             self._to_sim(self.codec.start(at(0)))
         end = self.elapsed + seconds
         while self.elapsed < end - 1e-9:
@@ -667,8 +670,12 @@ class Conversation:
             if self.sim_to_host:
                 for chunk in random_chunks(data, chunker) if chunker else [data]:
                     self.codec.receive_data(chunk, now)
-            self.events += [(self.elapsed, e) for e in self.codec.events()]
+            new = self.codec.events()
+            if any(isinstance(e, FrameEvent) and e.valid for e in new):
+                self.watchdog.alive(now.mono)
+            self.events += [(self.elapsed, e) for e in new]
             self.codec.tick(now)
+            self.watchdog.check(self.codec, now)  # the link's watchdog: the one owner of silence
             out = self.codec.start(now) if self.codec.needs_restart else b""
             out += self.codec.data_to_send()
             self.events += [(self.elapsed, e) for e in self.codec.events()]
@@ -995,3 +1002,16 @@ def test_fuzz_sim_random_bytes(data, chunk):
     sim.receive_data(EXT_POLL_WIRE, 1.0)
     kinds = [mib.classify(u)[0] for u in frames_in(sim.data_to_send())]
     assert kinds == ["poll-result"]
+
+
+def test_the_codec_never_times_silence_itself_the_link_does():
+    """One owner for the silence watchdog: without the link's watchdog a polling codec stays associated."""
+    conv = Conversation(PhilipsMibSim(seed=3))
+    conv.run(20.0)
+    assert conv.codec.state == mib.POLLING
+    conv.sim_to_host = False
+    for k in range(1, 200):
+        conv.codec.tick(at(20.0 + k * 0.1))
+    assert conv.codec.state == mib.POLLING
+    conv.codec.silence(at(40.0))
+    assert conv.codec.state == mib.LOST

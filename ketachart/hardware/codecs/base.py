@@ -18,10 +18,13 @@ at the next valid frame. Only our own mistakes (a bad command) raise.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Callable, ClassVar
 
+from ...domain.plausibility import PLAUSIBLE, screen
 from ...domain.readings import Reading
 
 
@@ -59,6 +62,98 @@ class DeviceInfoEvent:
 
 
 @dataclass(frozen=True)
+class PatientMismatchEvent:
+    """A message names another patient than the open chart: its readings are held, not charted, until the
+    nurse says whether they belong here (``Codec.resolve_held``). ``hold_id`` names this hold; more
+    messages with the same MRN join it (``readings`` is the count held so far)."""
+
+    hold_id: int
+    device_mrn: str
+    chart_mrn: str
+    location: str
+    readings: int
+
+
+@dataclass(frozen=True)
+class HeldResolvedEvent:
+    """A hold was confirmed (its readings follow as ReadingEvents) or rejected (dropped, counted)."""
+
+    hold_id: int
+    accepted: bool
+    readings: int
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What the chair's device set-up tells a codec (all optional).
+
+    bed         the location this chair charts (HL7 PV1-3, e.g. ``KETA^CHAIR^07`` or just ``07``)
+    monitor     the monitor this chair charts (HL7 MSH-3 sending application or OBX-18 equipment id)
+    device_tz   IANA zone of device clocks that send times without an offset; None: the chair's own zone
+    patient_mrn the open session's patient (messages naming another MRN are held)
+    """
+
+    bed: str | None = None
+    monitor: str | None = None
+    device_tz: str | None = None
+    patient_mrn: str | None = None
+
+    def zone(self) -> tzinfo:
+        """The device clock's zone: the configured one, else this computer's (the chair's) zone."""
+        if self.device_tz:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(self.device_tz)  # a bad name is a configuration mistake: raise
+        return chair_zone()
+
+
+def chair_zone() -> tzinfo:
+    """This computer's time zone as a real zone (DST-aware) where the OS names one, else its current offset."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        link = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in link:
+            candidates.append(link.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return datetime.now(timezone.utc).astimezone().tzinfo or timezone.utc
+
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DECIMAL_BYTES = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def parse_decimal(text: str | bytes) -> float | None:
+    """A plain ASCII decimal (``-12``, ``36.8``, ``.5``), else None.
+
+    Python's ``float`` accepts much that no device means as a number: ``1_0``, Arabic-Indic and other
+    Unicode digits, ``nan``, ``inf``, exponents, surrounding whitespace. Devices sending those are sending
+    junk, so every codec reads numbers through this one strict gate."""
+    if len(text) > 32:
+        return None
+    if isinstance(text, (bytes, bytearray)):
+        if text.isdigit() or text.replace(b".", b"", 1).isdigit():  # bytes.isdigit() is ASCII-only
+            return float(text)
+        pattern = _DECIMAL_BYTES
+    else:
+        if text.isascii() and (text.isdigit() or text.replace(".", "", 1).isdigit()):  # the usual "52.5"
+            return float(text)
+        pattern = _DECIMAL
+    if pattern.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
+@dataclass(frozen=True)
 class LinkHint:
     """Serial settings and timing a protocol needs; the link uses them when opening the port."""
 
@@ -77,6 +172,8 @@ class CodecStats:
     frames_bad: int = 0
     junk_bytes: int = 0
     readings: int = 0
+    # Things deliberately not charted, by reason ("other-bed", "adt", "held", "rejected", "repeat" ...).
+    ignored: Counter = field(default_factory=Counter)
 
 
 class Codec:
@@ -86,11 +183,28 @@ class Codec:
     link_hint: ClassVar[LinkHint] = LinkHint()
 
     def __init__(self) -> None:
+        self.settings = DeviceSettings()
         self.stats = CodecStats()
         self._events: list[object] = []
         self._outgoing = bytearray()
         self.needs_restart = False
         self.last_valid_mono: float | None = None
+
+    # --- configuration --------------------------------------------------------------------------
+    def configure(self, settings: DeviceSettings) -> None:
+        """Apply the chair's device settings (bed, monitor, device zone, open patient)."""
+        self.settings = settings
+        if hasattr(self, "device_tz"):
+            self.device_tz = settings.zone()
+
+    def set_patient(self, mrn: str | None) -> None:
+        """The open session's patient changed (None: no session open)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, patient_mrn=mrn or None)
+
+    def resolve_held(self, hold_id: int, accept: bool, now: CodecTime) -> None:
+        """The nurse decided about held readings; protocols that never hold ignore it."""
 
     # --- driven by the link -------------------------------------------------------------------
     def start(self, now: CodecTime) -> bytes:
@@ -102,6 +216,23 @@ class Codec:
         """Feed bytes from the device. Never raises on device nonsense."""
         if data:
             self._feed(bytes(data), now)
+
+    def silence(self, now: CodecTime) -> None:
+        """The link's watchdog (the one owner of silence) saw no valid frame for the quiet time. Codecs never
+        time silence themselves; they only say what it means. Default: start again (re-request,
+        re-associate) through ``needs_restart``."""
+        self.needs_restart = True
+
+    def close(self, now: CodecTime) -> None:
+        """The connection ended: this codec will not be fed again (HL7 gives up its held messages)."""
+
+    def summary(self) -> dict:
+        """Protocol-specific facts for ``decode``'s summary line (e.g. "this is host-side traffic")."""
+        return {}
+
+    def flush(self, now: CodecTime) -> None:
+        """End of input (a capture file ends): decode what is complete without its terminator, if the
+        protocol can tell (Masimo's last line). Default: nothing."""
 
     def tick(self, now: CodecTime) -> None:
         """Time passed with or without data; protocols with keep-alives or polls queue bytes here."""
@@ -122,8 +253,16 @@ class Codec:
         raise NotImplementedError
 
     def _emit(self, event: object) -> None:
-        if isinstance(event, ReadingEvent):
+        if type(event) is ReadingEvent:
             self.stats.readings += 1
+            reading = event.reading
+            value = reading.value
+            if value is not None:
+                # Sentinels and impossible values never leave a codec as numbers (domain/plausibility.py);
+                # the bounds test is inlined because it runs for every reading of every device.
+                bounds = PLAUSIBLE.get(reading.parameter)
+                if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                    event = ReadingEvent(screen(reading))
         self._events.append(event)
 
     def _send(self, data: bytes) -> None:
@@ -144,11 +283,17 @@ def register(name: str) -> Callable[[type[Codec]], type[Codec]]:
     return deco
 
 
-def codec_for(name: str) -> Codec:
-    """A new codec for a protocol name (``ge``, ``philips``, ``masimo``, ``hl7``, ``bbraun``)."""
+def codec_for(name: str, settings: DeviceSettings | None = None) -> Codec:
+    """A new codec for a protocol name (``ge``, ``philips``, ``masimo``, ``hl7``, ``bbraun``).
+
+    Without ``settings`` the codec reads zone-less device times as UTC (tests, raw decoding); the link
+    and the command line always pass the chair's settings, whose default zone is the chair's own."""
     from . import load_all  # noqa: F401  (registers the codecs)
 
     try:
-        return CODECS[name]()
+        codec = CODECS[name]()
     except KeyError:
         raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(sorted(CODECS))}") from None
+    if settings is not None:
+        codec.configure(settings)
+    return codec

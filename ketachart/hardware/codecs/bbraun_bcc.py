@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ...domain.codes import Parameter
 from ...domain.readings import Quality, Reading
-from .base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, LinkHint, ReadingEvent, register
+from .base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, LinkHint, ReadingEvent, parse_decimal, register
 
 SOH, STX, ETX, EOT, ETB, RS = 0x01, 0x02, 0x03, 0x04, 0x17, 0x1E
 ACK, NAK = b"\x06", b"\x15"
@@ -40,8 +40,12 @@ ALARM_NAMES: dict[str, str] = {
     "INA11": "battery-pre-alarm", "INA12": "syringe-empty-pre-alarm", "INA13": "door-open",
     "INA14": "drop-alarm", "INA15": "air-alarm", "INA16": "kvo-end",
 }
-_RANGES = {"INRT": (0.0, 1800.0), "INVI": (0.0, 9999.9), "INVTB": (0.0, 9999.9)}
 STATE_CODES = {"stopped": 0.0, "pumping": 1.0, "bolus": 2.0, "off": -1.0}
+_VOLUMES = (("INRT", Parameter.PUMP_RATE), ("INVI", Parameter.PUMP_VI), ("INVTB", Parameter.PUMP_VTBI))
+_NO_FLAGS: frozenset[Quality] = frozenset()
+_NOT_AVAILABLE = frozenset({Quality.UNAVAILABLE})
+_INVALID = frozenset({Quality.INVALID})
+_INFERRED = frozenset({Quality.INFERRED})
 
 
 def stuff(frame: bytes) -> bytes:
@@ -113,21 +117,17 @@ def _check(raw: bytes) -> str | None:
 def parse_number(text: str) -> float | None:
     if not text or text in ("_NV", "_NA"):
         return None
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if v == v and v not in (float("inf"), float("-inf")) else None
+    return parse_decimal(text)  # strict: '1_0', Unicode digits, nan and inf are junk
+
+
+_BITS = re.compile(r"[0-9A-Fa-f]{1,8}")
 
 
 def parse_bits(text: str) -> int | None:
     """ALARM1/STATUS1 words: decimal, or hex when they contain A-F (textual form UNCONFIRMED)."""
-    if not text or text in ("_NV", "_NA"):
+    if not text or text in ("_NV", "_NA") or _BITS.fullmatch(text) is None:
         return None
-    try:
-        return int(text, 16) if any(c in "ABCDEFabcdef" for c in text) else int(text)
-    except ValueError:
-        return None
+    return int(text, 16) if any(c in "ABCDEFabcdef" for c in text) else int(text)
 
 
 @dataclass
@@ -154,6 +154,7 @@ class BBraunCodec(Codec):
         self._sent_mono: float | None = None
         self._next_poll: float | None = None
         self._retries = 0
+        self._last_vi: dict[str, float] = {}  # pump address -> volume infused at the previous answer
 
     # --- requests ---------------------------------------------------------------------------------
     def start(self, now: CodecTime) -> bytes:
@@ -293,9 +294,10 @@ class BBraunCodec(Codec):
             drug = v.get("INSOLSN")
         if drug not in (None, "_NV", "_NA", ""):
             self._emit(DeviceInfoEvent(f"drug:{pump.address}", drug))
-        for key, param in (("INRT", Parameter.PUMP_RATE), ("INVI", Parameter.PUMP_VI), ("INVTB", Parameter.PUMP_VTBI)):
+        numbers: dict[str, float | None] = {}
+        for key, param in _VOLUMES:
             if key in v:
-                self._number(param, v[key], now, source, _RANGES[key])
+                numbers[key] = self._number(param, v[key], now, source)
         dose, unit_code = None, None
         if "DORT" in v:
             dose, unit_code = v["DORT"], v.get("DORTU")
@@ -303,27 +305,49 @@ class BBraunCodec(Codec):
             dose, unit_code = v["INDORT"], v.get("INDORTU")
         if dose is not None:
             unit = UNIT_CODES.get(int(unit_code), f"{{unit-{unit_code}}}") if (unit_code or "").isascii() and (unit_code or "").isdigit() else "{unit-unknown}"  # never a guessed mg/h
-            self._number(Parameter.PUMP_DOSE_RATE, dose, now, source, (0.0, 1e6), unit)
+            self._number(Parameter.PUMP_DOSE_RATE, dose, now, source, unit)
         if "INBOCNT" in v and (parse_number(v["INBOCNT"]) or 0) > 0:
             self._emit(DeviceInfoEvent(f"bolus:{pump.address}", f"{v['INBOCNT']} x {v.get('INBOVAL', '?')} mL"))
         state = self._state_of(v)
+        flags = _NO_FLAGS
+        if state is None:
+            state = self._inferred_state(pump.address, numbers)
+            flags = _INFERRED
+        if "INVI" in numbers:
+            vi = numbers["INVI"]
+            if vi is None:
+                self._last_vi.pop(pump.address, None)
+            else:
+                self._last_vi[pump.address] = vi
         if state is not None:
             self._emit(ReadingEvent(Reading(Parameter.PUMP_STATE, STATE_CODES[state], now.wall, source=source,
-                                            text=state)))
+                                            text=state, flags=flags)))
         alarms = self._alarms_of(v)
         if alarms is not None:
             self._emit(ReadingEvent(Reading(Parameter.PUMP_ALARM, float(len(alarms)), now.wall, source=source,
                                             text=",".join(alarms) if alarms else "none")))
 
-    def _number(self, param: Parameter, raw: str, now: CodecTime, source: str, rng: tuple[float, float],
-                unit: str = "") -> None:
+    def _inferred_state(self, address: str, numbers: dict[str, float | None]) -> str | None:
+        """No INM2/INM3/STATUS1 (ComDevices set up to send only rate, VI and VTBI): a pump whose volume
+        infused rose since the last answer with a rate set is pumping; a rate of 0, or a volume that did not
+        move, is stopped. The first answer says nothing yet (a programmed rate alone is not running)."""
+        rate = numbers.get("INRT")
+        vi = numbers.get("INVI")
+        before = self._last_vi.get(address)
+        if rate == 0.0:
+            return "stopped"
+        if vi is None or before is None or rate is None:
+            return None
+        return "pumping" if vi > before else "stopped"
+
+    def _number(self, param: Parameter, raw: str, now: CodecTime, source: str, unit: str = "") -> float | None:
+        """Emit one numeric reading; returns the number as sent (None when there is none)."""
         value = parse_number(raw)
-        flags: frozenset[Quality] = frozenset()
+        flags: frozenset[Quality] = _NO_FLAGS
         if value is None:
-            flags = frozenset({Quality.UNAVAILABLE if raw in ("_NV", "_NA") else Quality.INVALID})
-        elif not rng[0] <= value <= rng[1]:
-            value, flags = None, frozenset({Quality.OUT_OF_RANGE})
-        self._emit(ReadingEvent(Reading(param, value, now.wall, unit=unit, flags=flags, source=source)))
+            flags = _NOT_AVAILABLE if raw in ("_NV", "_NA") else _INVALID
+        self._emit(ReadingEvent(Reading(param, value, now.wall, unit, None, flags, source)))
+        return value
 
     @staticmethod
     def _state_of(v: dict[str, str]) -> str | None:

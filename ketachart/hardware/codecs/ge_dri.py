@@ -12,7 +12,7 @@ directions so the simulator (``hardware/sim/ge_dri.py``) is this codec seen from
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import ClassVar, Iterable
 
@@ -83,6 +83,8 @@ ST_ACTIVE = 0x0002
 # Group specific bits we act on.
 ECG_ST_NOISE = 1 << 7
 ECG_ST_ARTIFACT = 1 << 8
+CO2_ST_APNEA = 1 << 2  # apnea detected from CO2
+CO2_ST_APNEA_RESP = 1 << 7  # apnea detected from respiration (impedance)
 CO2_ST_CALIBRATING = 1 << 3
 CO2_ST_ZEROING = 1 << 4
 CO2_RR_SOURCE_MASK = 0x0007  # CO2 label bits 0..2: 0 none, 1 CO2, 2 ECG impedance
@@ -531,6 +533,11 @@ def unix_to_dt(t: int) -> datetime | None:
 # =================================================================================================
 # The codec
 # =================================================================================================
+_FLAG_SETS: dict[tuple[frozenset[Quality], Quality | None], frozenset[Quality]] = {}  # a handful, reused
+_NO_FLAGS: frozenset[Quality] = frozenset()
+_APNEA = frozenset({Quality.APNEA})
+_ARTIFACT = frozenset({Quality.ARTIFACT})
+
 @register("ge")
 class GeDriCodec(Codec):
     """Host side: asks for displayed values, decodes pushed PHDB records into Readings.
@@ -555,7 +562,8 @@ class GeDriCodec(Codec):
             raise ValueError(f"interval must be >= {MIN_DISPL_INTERVAL_S} s")
         self.interval_s = interval_s
         self.classes = classes
-        self.quiet_time_s = float(QUIET_FACTOR * interval_s)
+        # the link's silence watchdog re-requests after 3 missed records (section 11)
+        self.link_hint = replace(type(self).link_hint, quiet_time_s=float(QUIET_FACTOR * interval_s))
         self._deframer = Deframer()
         self._junk_seen = 0
         self._requested_mono: float | None = None
@@ -580,13 +588,10 @@ class GeDriCodec(Codec):
         self._requested_mono = None
         return stop_displ_request()
 
-    def tick(self, now: CodecTime) -> None:
-        """No valid frame for ``quiet_time_s`` since the last frame or request: ask the link to re-request
-        (a power-cycled monitor forgets its subscription and never says so)."""
-        if self._requested_mono is None or self.needs_restart:
-            return
-        since = max(self._requested_mono, self.last_valid_mono or self._requested_mono)
-        if now.mono - since > self.quiet_time_s:
+    def silence(self, now: CodecTime) -> None:
+        """The link's watchdog saw no valid frame for the quiet time (3 x the interval): a power-cycled
+        monitor forgets its subscription and never says so, so ask again (``needs_restart``)."""
+        if self._requested_mono is not None:
             self.needs_restart = True
 
     # --- decoding ---------------------------------------------------------------------------------
@@ -642,21 +647,13 @@ class GeDriCodec(Codec):
         q: Quality | None,
         dev: datetime | None,
         now: CodecTime,
-        extra: frozenset[Quality] = frozenset(),
+        extra: frozenset[Quality] = _NO_FLAGS,
     ) -> None:
-        flags = extra | ({q} if q is not None else set())
-        self._emit(
-            ReadingEvent(
-                Reading(
-                    parameter=param,
-                    value=None if q is not None else value,
-                    host_time=now.wall,
-                    device_time=dev,
-                    flags=frozenset(flags),
-                    source="device:ge",
-                )
-            )
-        )
+        flags = _FLAG_SETS.get((extra, q))
+        if flags is None:
+            flags = _FLAG_SETS[(extra, q)] = extra | ({q} if q is not None else frozenset())
+        self._emit(ReadingEvent(Reading(param, None if q is not None else value, now.wall, "", dev, flags,
+                                        "device:ge")))
 
     def _scaled(self, g: Group, name: str, scale: float) -> tuple[float | None, Quality | None]:
         q = group_quality(g)
@@ -672,7 +669,7 @@ class GeDriCodec(Codec):
         ecg, spo2, co2 = sub.group("ecg"), sub.group("spo2"), sub.group("co2")
 
         v, q = self._scaled(ecg, "hr", 1)
-        artifact = frozenset({Quality.ARTIFACT}) if ecg.status & (ECG_ST_NOISE | ECG_ST_ARTIFACT) else frozenset()
+        artifact = _ARTIFACT if ecg.status & (ECG_ST_NOISE | ECG_ST_ARTIFACT) else _NO_FLAGS
         self._reading(Parameter.HR, v, q, dev, now, artifact)
 
         v, q = self._scaled(spo2, "spo2", 100)
@@ -681,13 +678,15 @@ class GeDriCodec(Codec):
         self._reading(Parameter.PR, v, q, dev, now)
 
         co2_busy = bool(co2.status & (CO2_ST_CALIBRATING | CO2_ST_ZEROING))
-        self._reading(Parameter.RR, *self._rr(ecg, co2, co2_busy), dev, now)
+        # The monitor's apnea detection (bit 8, "apnea alarm deactivated", is a setting, not a finding).
+        apnea = _APNEA if co2.status & ST_EXISTS and co2.status & (CO2_ST_APNEA | CO2_ST_APNEA_RESP) else _NO_FLAGS
+        self._reading(Parameter.RR, *self._rr(ecg, co2, co2_busy), dev, now, apnea)
 
         temp = next((sub.group(t) for t in ("t1", "t2", "t3", "t4") if sub.group(t).status & ST_EXISTS), None)
         v, q = self._scaled(temp or sub.group("t1"), "temp", 100)
         self._reading(Parameter.TEMP, v, q, dev, now)
 
-        self._reading(Parameter.ETCO2, *self._etco2(co2, co2_busy), dev, now)
+        self._reading(Parameter.ETCO2, *self._etco2(co2, co2_busy), dev, now, apnea)
         self._nibp(sub.group("nibp"), dev, aux_nibp_time, now)
 
     def _rr(self, ecg: Group, co2: Group, co2_busy: bool) -> tuple[float | None, Quality | None]:

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar
 
-from .physiology import Patient
+import os
 
-SCENARIOS = ("baseline", "ketamine", "artifacts", "flaky")
+from .physiology import Patient
+from .scenarios import EVENTS, ScenarioPatient
+
+SCENARIOS = ("baseline", "ketamine", "artifacts", "flaky", *EVENTS)
+DEMO_SCENARIO_ENV = "KETACHART_DEMO_SCENARIO"  # ``ketachart --demo --scenario NAME`` sets it
 
 
 class DeviceSim:
@@ -30,7 +34,10 @@ class DeviceSim:
             raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
         self.scenario = scenario
         self.seed = seed
-        self.patient = Patient(seed=seed, scenario="baseline" if scenario == "baseline" else "ketamine")
+        if scenario in EVENTS:
+            self.patient: Patient = ScenarioPatient(scenario, seed=seed)
+        else:
+            self.patient = Patient(seed=seed, scenario="baseline" if scenario == "baseline" else "ketamine")
         self._outgoing = bytearray()
 
     def receive_data(self, data: bytes, t: float) -> None:
@@ -48,6 +55,18 @@ class DeviceSim:
         self._outgoing += data
 
 
+def use_demo_scenario(name: str) -> bool:
+    """``ketachart --demo --scenario NAME``: the demo's simulated devices play NAME (False: unknown name, said
+    on stderr)."""
+    if name not in EVENTS:
+        import sys
+
+        print(f"ketachart: unknown scenario {name!r}; choose one of {', '.join(EVENTS)}", file=sys.stderr)
+        return False
+    os.environ[DEMO_SCENARIO_ENV] = name
+    return True
+
+
 SIMS: dict[str, Callable[..., DeviceSim]] = {}
 
 
@@ -61,8 +80,11 @@ def register(name: str) -> Callable[[type[DeviceSim]], type[DeviceSim]]:
 
 
 def sim_for(name: str, scenario: str = "ketamine", seed: int = 1) -> DeviceSim:
+    """A simulated device. The demo's ``ketamine`` devices play the scenario ``--demo --scenario`` chose."""
     from . import load_all  # noqa: F401  (registers the sims)
 
+    if scenario == "ketamine" and os.environ.get(DEMO_SCENARIO_ENV) in EVENTS:
+        scenario = os.environ[DEMO_SCENARIO_ENV]
     try:
         return SIMS[name](scenario=scenario, seed=seed)
     except KeyError:

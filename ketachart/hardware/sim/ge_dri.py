@@ -15,6 +15,7 @@ from ..codecs.ge_dri import (
     CLASS_EXT1,
     CLASS_EXT2,
     CLASS_EXT3,
+    CO2_ST_APNEA,
     DATA_INVALID,
     DATA_NOT_UPDATED,
     DATA_OVER_RANGE,
@@ -216,9 +217,9 @@ class GeDriSim(DeviceSim):
         groups = {
             "ecg": Group(ECG_STATUS, ECG_LABEL, {"hr": int(v.hr), "imp_rr": int(v.rr)}),
             "ecg_extra": Group(values={"hr_ecg": int(v.hr)}),
-            "spo2": Group(ST_ON, 0, {"spo2": round(v.spo2 * 100), "pr": int(v.hr), "ir_amp": round(v.pi * 100)}),
+            "spo2": Group(ST_ON, 0, {"spo2": round(v.spo2 * 100), "pr": int(v.pulse), "ir_amp": round(v.pi * 100)}),
             "co2": Group(
-                ST_ON,
+                ST_ON | (CO2_ST_APNEA if self.patient.apnea(stamp) else 0),
                 CO2_LABEL_RR_FROM_CO2,
                 {"et": round(v.etco2 * 100000 / amb), "fi": 0, "rr": int(v.rr), "amb_press": amb},
             ),
@@ -229,6 +230,8 @@ class GeDriSim(DeviceSim):
         if tup is not None:
             nibp.values.update(sys=tup[0], dia=tup[1], mean=tup[2])
         groups["nibp"] = nibp
+        if self.patient.probe_off(stamp):
+            groups["spo2"] = Group(ST_PROBE_OFF, 0, {})
         if self.scenario == "artifacts" and self._rng.random() < P_INVALID_MARKER:
             self._invalid_marker(stamp, groups)
         return Phdb(self.epoch + stamp, CLASS_BASIC, groups)

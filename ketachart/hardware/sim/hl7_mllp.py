@@ -126,8 +126,10 @@ class Hl7Sim(DeviceSim):
     def _periodic(self, t: float) -> None:
         v = self.patient.vitals_at(t)
         control = self._control()
-        probe_off = self.scenario == "artifacts" and self._seq % 8 == 0
-        rows = [(HR, f"{v.hr:g}"), (SPO2, "8388607" if probe_off else f"{v.spo2:g}"), (PR, f"{v.hr - 1:g}"),
+        probe_off = self.scenario == "artifacts" and self._seq % 8 == 0 or self.patient.probe_off(t)
+        pulse = v.hr - 1 if v.pr is None else v.pr
+        rows = [(HR, f"{v.hr:g}"), (SPO2, "8388607" if probe_off else f"{v.spo2:g}"),
+                (PR, "8388607" if probe_off else f"{pulse:g}"),
                 (RR, f"{v.rr:g}"), (TEMP, f"{v.temp:.1f}")]
         msg = build_oru(control, self._wall(t), self._wall(t), rows)
         data = self._artifact(msg, t) if self.scenario == "artifacts" else frame(msg)

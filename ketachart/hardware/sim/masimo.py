@@ -46,7 +46,9 @@ class MasimoSim(DeviceSim):
         self._n += 1
         when = self.wall_at_zero + timedelta(seconds=round(t))
         v = self.patient.vitals_at(t)
-        spo2, bpm, pi, exc = f"{int(v.spo2):03d}", f"{int(v.hr):03d}", f"{max(0.02, v.pi):05.2f}", 0
+        spo2, bpm, pi, exc = f"{int(v.spo2):03d}", f"{int(v.pulse):03d}", f"{max(0.02, v.pi):05.2f}", 0
+        if self.patient.probe_off(t):
+            spo2, bpm, pi, exc = "---", "---", "--.--", 0x20  # sensor off patient
         if self.scenario != "artifacts":
             self._send(blue_line(when, spo2, bpm, pi, exc).encode())
             return

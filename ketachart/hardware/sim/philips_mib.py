@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..codecs import philips_mib as mib
+from . import philips_wire as wire
 from .base import DeviceSim, register
 
 SIM_DEVICE_EPOCH = datetime(2024, 3, 15, 10, 30, 0)  # monitor wall clock (local, naive) at t = 0
@@ -131,7 +132,7 @@ class PhilipsMibSim(DeviceSim):
             self._on_poll_request(mib.parse_action_request(ro), t)
         elif kind == "action-request":
             assert ro is not None
-            self._send_pdu(mib.encode_error(ro.invoke_id, 9))  # no such action
+            self._send_pdu(wire.encode_error(ro.invoke_id, 9))  # no such action
 
     def _on_association_request(self, user_data: bytes, t: float) -> None:
         if self.associated:
@@ -144,22 +145,22 @@ class PhilipsMibSim(DeviceSim):
         self.associated, self.mds_confirmed, self._poll = True, False, None
         self._last_host_rx = t
         self.counters["associations"] += 1
-        self._send_pdu(mib.encode_association_accept(period))
+        self._send_pdu(wire.encode_association_accept(period))
         # The anchor pair names one instant: a whole device second, so its BCD form is exact.
         anchor_t = math.floor(t)
-        self._send_pdu(mib.encode_mds_create_report(
+        self._send_pdu(wire.encode_mds_create_report(
             self._next_invoke(), self.rel_time(t), self.wall_time(anchor_t), self.rel_time(anchor_t)
         ))
 
     def _on_poll_request(self, req: mib.ActionRequest, t: float) -> None:
         if req.action == mib.NOM_ACT_POLL_MDIB_DATA:
             self.counters["keepalives"] += 1
-            self._send_pdu(mib.encode_single_poll_reply(
+            self._send_pdu(wire.encode_single_poll_reply(
                 req.invoke_id, req.poll_number, self.rel_time(t), None, req.obj_type, req.attr_group
             ))
             return
         if req.obj_type != mib.NUMERICS:  # waves, alerts...: one empty answer, nothing periodic
-            self._send_pdu(mib.encode_poll_reply(
+            self._send_pdu(wire.encode_poll_reply(
                 req.invoke_id, req.poll_number, 1, self.rel_time(t), None, [], req.obj_type, req.attr_group
             ))
             return
@@ -193,39 +194,39 @@ class PhilipsMibSim(DeviceSim):
     def _numerics_reply(self, poll: _Poll, t: float) -> bytes:
         tq = mib.rel_ticks(t) / mib.TICKS_PER_SECOND  # the instant the stamp names
         v = self.patient.vitals_at(tq)
-        values = {"hr": v.hr, "spo2": v.spo2, "pr": v.hr, "rr": v.rr, "etco2": v.etco2, "temp": v.temp, "pi": v.pi}
+        values = {"hr": v.hr, "spo2": v.spo2, "pr": v.pulse, "rr": v.rr, "etco2": v.etco2, "temp": v.temp, "pi": v.pi}
         artifacts = self.scenario == "artifacts"
-        observations: list[mib.Observation] = []
+        observations: list[wire.Observation] = []
         for key, handle, label, physio, unit, decimals in SIM_NUMERICS:
             state, value = self._state_and_value(values[key], artifacts)
             if artifacts:
                 handle = ARTIFACT_HANDLES.get(key, handle)
-            raw = mib.encode_float(value, decimals)
-            observations.append((handle, [mib.ava_label(mib.LABEL_PARTITION | label),
-                                          mib.ava_numeric(physio, state, unit, raw)]))
+            raw = wire.encode_float(value, decimals)
+            observations.append((handle, [wire.ava_label(mib.LABEL_PARTITION | label),
+                                          wire.ava_numeric(physio, state, unit, raw)]))
         observations.append(self._nibp_observation(t, artifacts))
-        return mib.encode_poll_reply(
+        return wire.encode_poll_reply(
             poll.invoke_id, poll.poll_number, poll.sequence_no, self.rel_time(tq), self.wall_time(tq),
             [(0, observations)],
         )
 
-    def _nibp_observation(self, t: float, artifacts: bool) -> mib.Observation:
-        attrs = [mib.ava_label(mib.LABEL_PARTITION | mib.NOM_PRESS_BLD_NONINV)]
+    def _nibp_observation(self, t: float, artifacts: bool) -> wire.Observation:
+        attrs = [wire.ava_label(mib.LABEL_PARTITION | mib.NOM_PRESS_BLD_NONINV)]
         done = [x for x in self._nibp_times if x <= t]
         if not done:
-            nan = mib.encode_float(None)
+            nan = wire.encode_float(None)
             compound = [(p, mib.MS_UNAVAILABLE, mib.UNIT_MMHG, nan) for p in sorted(mib.NIBP_PHYSIO)]
-            attrs.append(mib.ava_compound(compound))
+            attrs.append(wire.ava_compound(compound))
             return NIBP_HANDLE, attrs
         cuff_t = done[-1]
         nibp = self.patient.nibp_at(cuff_t)
         state, _ = self._state_and_value(0.0, artifacts)
         compound = [
-            (mib.NOM_PRESS_BLD_NONINV_SYS, state, mib.UNIT_MMHG, mib.encode_float(nibp.sys)),
-            (mib.NOM_PRESS_BLD_NONINV_DIA, state, mib.UNIT_MMHG, mib.encode_float(nibp.dia)),
-            (mib.NOM_PRESS_BLD_NONINV_MEAN, state, mib.UNIT_MMHG, mib.encode_float(nibp.mean)),
+            (mib.NOM_PRESS_BLD_NONINV_SYS, state, mib.UNIT_MMHG, wire.encode_float(nibp.sys)),
+            (mib.NOM_PRESS_BLD_NONINV_DIA, state, mib.UNIT_MMHG, wire.encode_float(nibp.dia)),
+            (mib.NOM_PRESS_BLD_NONINV_MEAN, state, mib.UNIT_MMHG, wire.encode_float(nibp.mean)),
         ]
-        attrs += [mib.ava_compound(compound), mib.ava_time_stamp_rel(self.rel_time(cuff_t))]
+        attrs += [wire.ava_compound(compound), wire.ava_time_stamp_rel(self.rel_time(cuff_t))]
         return NIBP_HANDLE, attrs
 
     def _state_and_value(self, value: float, artifacts: bool) -> tuple[int, float | None]:

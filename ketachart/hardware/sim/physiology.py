@@ -24,6 +24,11 @@ class Vitals:
     temp: float
     etco2: float
     pi: float
+    pr: float | None = None  # the oximeter's pulse rate when it differs from the ECG HR (scenarios)
+
+    @property
+    def pulse(self) -> float:
+        return self.hr if self.pr is None else self.pr
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,14 @@ class Patient:
         dia = self.base_dia + self.rise_dia * e + self._noise(t_s, 8, 3.0)
         mean = dia + (sys - dia) / 3.0
         return Nibp(round(sys), round(dia), round(mean), round(self.vitals_at(t_s).hr))
+
+    def probe_off(self, t_s: float) -> bool:
+        """Whether the SpO2 probe is off the finger (scenarios)."""
+        return False
+
+    def apnea(self, t_s: float) -> bool:
+        """Whether the CO2 module reports apnea (scenarios)."""
+        return False
 
     def nibp_times(self, start_s: float, end_s: float) -> list[float]:
         """When the monitor's NIBP cuff cycles (every 3-5 min, plus one at 40 min after start)."""

@@ -15,13 +15,13 @@ import shutil
 import socket
 import tempfile
 import threading
-import tty
 from datetime import timedelta
 from typing import Callable
 
 from ...domain.clock import Clock, SystemClock
 from .base import DeviceSim, sim_for
 
+HAS_PTY = hasattr(os, "openpty")
 TICK_S = 0.02  # how often the sim is ticked when the host is quiet (real seconds)
 FLAKY_UP_S = 40.0  # flaky: host-clock seconds of good line between drops
 FLAKY_DOWN_S = 20.0  # flaky: host-clock seconds the line stays down
@@ -32,7 +32,8 @@ class SimServer:
 
     protocol  codec/sim name; scenario as in ``sim/base.SCENARIOS``; speed: device seconds per clock second
     clock     host clock (FakeClock in tests); start_t: device time (s since infusion start) at start()
-    tcp       serve on 127.0.0.1:<free port> (``socket://`` URL) instead of a pty
+    tcp       serve on 127.0.0.1:<free port> (``socket://`` URL) instead of a pty; always so where the
+              system has no pseudo-terminals (Windows), so ``--demo`` works there too
     on_state  optional callback(str) for "up", "silent", "unplugged" (the CLI prints it on stderr)
     """
 
@@ -46,7 +47,7 @@ class SimServer:
         self.speed = speed
         self.clock = clock or SystemClock()
         self.sim = sim or sim_for(protocol, scenario=scenario, seed=seed)
-        self.tcp = tcp
+        self.tcp = tcp or not HAS_PTY
         self.start_t = start_t
         self.on_state = on_state
         self.tick_s = tick_s
@@ -140,6 +141,8 @@ class SimServer:
 
     # --- ports ----------------------------------------------------------------------------------
     def _open_pty(self) -> None:
+        import tty  # POSIX only: never imported where there are no pseudo-terminals
+
         master, slave = os.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)
