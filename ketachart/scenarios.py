@@ -6,8 +6,10 @@ minute) and no others. :func:`run_scenario` feeds the readings through the real 
 (:class:`~ketachart.domain.alerts.AlertRules` and :class:`~ketachart.domain.signal_alarms.SignalWatch`) on a
 fake clock, as the chair does, and reports what fired. No Qt, no devices, no sleeping.
 
-The readings come from a small table here (the same patterns as the simulators' scenarios of the same
-names); :func:`run_scenario` takes any other source of readings too.
+The readings are the simulated patient's of the same scenario (``hardware/sim/scenarios.py``, what
+``ketachart sim ge --scenario NAME`` plays), as the monitor reports them: ECG HR and oximeter pulse, SpO2 (or
+sensor-off), RR and etCO2 (apnea flagged), NIBP at the cuff's times. :func:`table_readings` keeps the small
+table the check used before the simulators had scenarios; :func:`run_scenario` takes any source of readings.
 """
 
 from __future__ import annotations
@@ -78,6 +80,35 @@ def _perturb(name: str, t: int, v: dict) -> dict:
     return v
 
 
+def sim_readings(name: str) -> Iterator[tuple[int, Callable[[datetime], list[Reading]]]]:
+    """(second from the start, readings at that time) of the simulators' scenario ``name``."""
+    from .hardware.sim.scenarios import ScenarioPatient
+
+    patient = ScenarioPatient(name)
+    end = SCENARIOS[name].minutes * 60
+    cuff = {int(t) for t in patient.nibp_times(-BEFORE_S, end + 1)}
+    src = "device:ge"
+    for t in range(-BEFORE_S, end + 1):
+        def at(now: datetime, t=t) -> list[Reading]:
+            v = patient.vitals_at(t)
+            out = [Reading(P.HR, v.hr, now, source=src)]
+            if patient.probe_off(t):
+                off = frozenset({Quality.SENSOR_OFF})
+                out += [Reading(P.PR, None, now, flags=off, source=src), Reading(P.SPO2, None, now, flags=off, source=src)]
+            else:
+                out += [Reading(P.PR, v.pulse, now, source=src), Reading(P.SPO2, v.spo2, now, source=src)]
+            if t % 5 == 0:
+                apnea = frozenset({Quality.APNEA}) if patient.apnea(t) else frozenset()
+                out += [Reading(P.RR, v.rr, now, flags=apnea, source=src),
+                        Reading(P.ETCO2, v.etco2, now, flags=apnea, source=src)]
+            if t in cuff:
+                bp = patient.nibp_at(t)
+                out += [Reading(P.NIBP_SYS, bp.sys, now, source=src), Reading(P.NIBP_DIA, bp.dia, now, source=src)]
+            return out
+
+        yield t, at
+
+
 def table_readings(name: str) -> Iterator[tuple[int, Callable[[datetime], list[Reading]]]]:
     """(second from the start, readings at that time) for scenario ``name``, from the table above."""
     scenario = SCENARIOS[name]
@@ -137,7 +168,7 @@ def run_scenario(name: str, policy: ClinicPolicy = DEFAULT_POLICY,
     last_nibp_at: datetime | None = None
     pending_sys: float | None = None
     started = False
-    for t, make in (readings if readings is not None else table_readings(name)):
+    for t, make in (readings if readings is not None else sim_readings(name)):
         target = START + timedelta(seconds=t)
         if target > clock.now():
             clock.advance((target - clock.now()).total_seconds())

@@ -57,3 +57,8 @@ def test_the_policy_in_force_moves_the_alarms():
 def test_each_finding_carries_the_policy_version(name):
     result = scenarios.run_scenario(name, DEFAULT_POLICY.changed(late_entry_after_min=20))
     assert result.findings and all(f.policy_version == 2 for f in result.findings)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_small_table_and_the_simulators_tell_the_same_story(name):
+    assert scenarios.run_scenario(name, readings=scenarios.table_readings(name)).ok

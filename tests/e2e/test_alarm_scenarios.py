@@ -1,6 +1,6 @@
 """Each alarm scenario drives the real app (the window, its chair service, the bridge) on the fake clock:
-which alarms fire, at which session minute, and which do not. The readings are the scenario table's, the
-same ``ketachart scenario-check`` plays through the bare alert rules."""
+which alarms fire, at which session minute, and which do not. The readings are the simulators' scenarios
+(hardware/sim/scenarios.py), the same ``ketachart scenario-check`` plays through the bare alert rules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel
 
 from ketachart.domain.clock import utc
 from ketachart.domain.session import SessionState
-from ketachart.scenarios import BEFORE_S, SCENARIOS, table_readings
+from ketachart.scenarios import BEFORE_S, SCENARIOS, sim_readings
 from ketachart.store.models import Alert
 from tests.ui.helpers import feed
 from tests.ui.test_chair_screen import infusing
@@ -24,7 +24,7 @@ def play(window, qtbot, clock, name: str):
     s = window.session
     start = clock.now() + timedelta(seconds=BEFORE_S)
     batch = []
-    for t, make in table_readings(name):
+    for t, make in sim_readings(name):
         target = start + timedelta(seconds=t)
         if target > clock.now():
             clock.advance((target - clock.now()).total_seconds())
