@@ -2,6 +2,7 @@
 
     python -m bench                 # all
     python -m bench store devices   # only bench_store.py and bench_devices.py
+    python -m bench board           # the clinic board (bench_board.py; needs PostgreSQL like bench sync)
     python -m bench --quick         # smaller sizes, for a smoke run in CI
 """
 

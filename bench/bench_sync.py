@@ -66,7 +66,7 @@ def _measure(admin_url: str, quick: bool):
     from ketachart.store.models import CHART_TABLES
     from ketachart.store.repository import ChartStore
     from ketachart.store.sync_support import ensure_sync_indexes
-    from ketachart.sync.central import SCHEMA, chart_columns, init_central
+    from ketachart.sync.central import SCHEMA, chart_columns, enroll_chair, init_central
     from ketachart.sync.config import CentralConfig
     from ketachart.sync.service import SyncService
 
@@ -93,7 +93,10 @@ def _measure(admin_url: str, quick: bool):
                 for seed in range(sessions):
                     write_demo_session(store, seed=seed)
                 write_s = time.perf_counter() - t0
-                service = SyncService(store, cfg)
+                # As in a clinic: the chair's own enrolled login (row-level security and the ledger apply).
+                login, password = enroll_chair(cfg, "bench-" + dbname[-10:], store.device_id)
+                chair_parts = dict(parts, user=login, password=password)
+                service = SyncService(store, CentralConfig(psycopg.conninfo.make_conninfo(**chair_parts)))
                 pending = service.pending_count()
                 t0 = time.perf_counter()
                 result = service.run_once()
@@ -154,5 +157,6 @@ def _measure(admin_url: str, quick: bool):
         try:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier("kc_chair_bench-" + dbname[-10:])))
         except psycopg.Error:
             pass

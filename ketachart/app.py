@@ -137,9 +137,16 @@ def _install_sync(window, store: ChartStore, args: argparse.Namespace):
             print(f"ketachart: sync is off: {exc}", file=sys.stderr)
         return None
     from .sync import SyncService
+    from .sync.live import LivePush
     from .ui.sync_status import SyncStatus
 
-    return SyncStatus(window, SyncService(store, cfg))
+    service = SyncService(store, cfg)
+    status = SyncStatus(window, service)
+    # The clinic board: push every few seconds while a session is open, at once on an alert (docs/SYNC.md).
+    devices = window.c.devices
+    status.live = LivePush(service, chair_name=os.environ.get("KETACHART_CHAIR_NAME") or None,
+                           device_states=lambda: {c.name: c.state for c in list(devices.connections.values())}).start()
+    return status
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -160,6 +167,7 @@ def run_app(args: argparse.Namespace) -> int:
     window = None
     sync = None
     history = None
+    board_button = None
     try:
         accounts = None
         if args.demo:
@@ -178,6 +186,9 @@ def run_app(args: argparse.Namespace) -> int:
         window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None) or "dark",
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
         sync = _install_sync(window, store, args)
+        from .ui.board.launch import BoardButton  # "Clinic board…" for admins (issue 15)
+
+        board_button = BoardButton(window, demo=bool(args.demo))
         size = getattr(args, "size", None)
         if size:
             w, h = (int(x) for x in size.lower().split("x"))
@@ -236,7 +247,10 @@ def run_app(args: argparse.Namespace) -> int:
     finally:
         if history is not None:
             history.finish()
+        if board_button is not None:
+            board_button.stop()
         if sync is not None:
+            sync.live.stop()
             sync.stop()
         if window is not None:
             window.c.shutdown()

@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "ketachart.report.cli",
     "ketachart.sync.cli",
     "ketachart.auth.cli",
+    "ketachart.board_app",
 )
 
 

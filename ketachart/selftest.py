@@ -7,8 +7,11 @@ check so a failure says what failed.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 
 def run_selftest(db: Path, unencrypted: bool = False) -> int:
@@ -21,13 +24,19 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
 
     checks: list[tuple[str, bool, str]] = []
     clock = SystemClock()
-    store = open_store(db, unencrypted=unencrypted, holder="ketachart selftest", clock=clock)
     try:
-        ok, detail = store.integrity_check()
-        checks.append(("database integrity", ok, detail))
-        from .store.open import verify_store
+        store = open_store(db, unencrypted=unencrypted, holder="ketachart selftest", clock=clock, verify=False)
+    except (MemoryError, sqlite3.DatabaseError, SQLAlchemyError) as exc:
+        return _damaged(exc)
+    try:
+        try:
+            ok, detail = store.integrity_check()
+            from .store.open import verify_store
 
-        problems = verify_store(store)  # the whole chain and every trigger, not just the tail checked at open
+            problems = verify_store(store)  # the whole chain and every trigger, not just the tail checked at open
+        except (MemoryError, sqlite3.DatabaseError, SQLAlchemyError) as exc:
+            return _damaged(exc)
+        checks.append(("database integrity", ok, detail))
         checks.append(("hash chain", not problems, "; ".join(problems[:3]) or "intact"))
         checks.append(("durability", _pragma(store, "synchronous") == 2 and _pragma(store, "journal_mode") == "wal",
                        "WAL, synchronous=FULL"))
@@ -47,6 +56,14 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _damaged(exc: BaseException) -> int:
+    """A damaged page can make SQLite fail in odd ways (even MemoryError): report it, never a traceback."""
+    detail = type(exc).__name__ + (f": {str(exc).splitlines()[0]}" if str(exc).strip() else "")
+    print(f"FAIL database integrity: the chart file is damaged and cannot be read ({detail}); restore it from the "
+          "central copy or a backup")
+    return 1
 
 
 def _pragma(store, name: str):

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
-from ..domain.clock import Clock, utc
+from ..domain.clock import Clock
 from ..domain.errors import ClinicalInputError
 from ..domain.ids import new_id
-from ..store.models import AuditEvent, User
+from ..store.models import User
 from ..store.repository import SYSTEM_AUTHOR, ChartStore
 from .errors import (
     AccountInactive,
@@ -195,15 +193,8 @@ class Accounts:
 
     # --- credentials ------------------------------------------------------------------------------
     def failure_state(self, user_id: str) -> FailureState:
-        target = f"users:{_norm(user_id)}"
-        stmt = (
-            select(AuditEvent.effective_at, AuditEvent.action)
-            .where(AuditEvent.target == target, AuditEvent.action.in_((FAILURE, *RESETS)))
-            .order_by(AuditEvent.effective_at, AuditEvent.device_seq)
-        )
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        events = [(utc(r.effective_at), r.action == FAILURE) for r in rows]
+        rows = self.store.audit_events_for(f"users:{_norm(user_id)}", (FAILURE, *RESETS))
+        events = [(when, action == FAILURE) for when, action in rows]
         return fold_failures(events, self.clock.now(), self.policy)
 
     def _check(self, user_id: str, secret: str, purpose: str) -> SignedInUser:
@@ -362,11 +353,7 @@ def _check_new_user(user_id: str, display_name: str, role: str) -> str:
 
 def audit_rows(store: ChartStore, limit: int | None = None) -> list[dict]:
     """The audit trail, newest first, with details decoded (for the admin view and export)."""
-    stmt = select(AuditEvent.__table__).order_by(AuditEvent.recorded_at.desc(), AuditEvent.device_seq.desc())
-    if limit:
-        stmt = stmt.limit(limit)
-    with store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    rows = store.audit_trail(limit)
     for r in rows:
         try:
             r["details_obj"] = json.loads(r["details"]) if r["details"] else {}

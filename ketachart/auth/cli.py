@@ -63,6 +63,8 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.set_defaults(func=_policy_set)
 
     p = subparsers.add_parser("verify", parents=[common, enc], help="detect hand edits: hash chain and triggers")
+    p.add_argument("--central", metavar="URL", default=None,
+                   help="also compare with the central's copy (default: the configured central, when reachable)")
     p.set_defaults(func=_verify)
 
     p = subparsers.add_parser("encrypt-db", parents=[common], help="write an encrypted copy of an unencrypted chart")
@@ -196,6 +198,26 @@ def _policy_set(args: argparse.Namespace) -> int:
     return _with_accounts(args, run)
 
 
+def _central_check(store, url: str | None) -> list[str]:  # noqa: ANN001
+    """Compare the chain head with the central when one is given or configured; a note when unreachable."""
+    from ..sync.config import CentralConfig, CentralRefused
+    from ..sync.remote_check import central_problems
+
+    try:
+        cfg = CentralConfig.resolve(url)
+    except CentralRefused:
+        if url:
+            from ..errors import UserError
+
+            raise UserError(f"cannot use the central given: {sys.exc_info()[1]}") from None
+        return []  # standalone chair: nothing to compare with
+    try:
+        return central_problems(store, cfg)
+    except CentralRefused as exc:
+        print(f"ketachart: not compared with the central ({exc})", file=sys.stderr)
+        return []
+
+
 def _verify(args: argparse.Namespace) -> int:
     from ..store.open import open_store
 
@@ -208,6 +230,7 @@ def _verify(args: argparse.Namespace) -> int:
         from ..store.open import verify_store
 
         problems = verify_store(store)
+        problems.extend(_central_check(store, getattr(args, "central", None)))
         ok, detail = store.integrity_check()
         if not ok:
             problems.append(f"SQLite integrity check: {detail}")

@@ -20,12 +20,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import select
-
 from ..domain.errors import ClinicalInputError
 from ..domain.policy import ClinicPolicy, with_safety_settings
 from ..errors import UserError
-from ..store.models import AuditEvent, PolicyVersion
 from .accounts import Accounts, SignedInUser
 
 CHANGE_ACTION = "policy-change"
@@ -73,6 +70,10 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Sign-in", (
         ("signin_max_failures", "Failed attempts before lockout"),
         ("signin_lockout_min", "Lockout length (min)"),
+    )),
+    ("Clinic board", (
+        ("board_push_s", "A chair with an open session sends its chart every (s)"),
+        ("board_initials_only", "Wall board shows initials and MRN only (true/false)"),
     )),
 )
 POLICY_GROUPS = with_safety_settings(POLICY_GROUPS)  # alarm and discharge-readiness settings (domain.policy)
@@ -192,16 +193,8 @@ class PolicyHistoryRow:
 
 def policy_history(store) -> list[PolicyHistoryRow]:  # noqa: ANN001
     """Every recorded policy version, newest first, with the keys and reason of its ``policy-change`` event."""
-    with store.engine.connect() as conn:
-        versions = conn.execute(
-            select(PolicyVersion.version, PolicyVersion.recorded_at, PolicyVersion.author)
-            .order_by(PolicyVersion.version.desc())
-        ).all()
-        events = conn.execute(
-            select(AuditEvent.target, AuditEvent.details)
-            .where(AuditEvent.action == CHANGE_ACTION)
-            .order_by(AuditEvent.recorded_at, AuditEvent.device_seq)
-        ).all()
+    versions = store.policy_versions()
+    events = store.audit_details(CHANGE_ACTION)
     why: dict[str, dict] = {}
     for target, details in events:
         try:

@@ -64,6 +64,10 @@ class ClinicPolicy:
     dissociation_resolved_max: int = 0  # clinician global 0-4: "resolved" is at or below this
     override_cosign_early_spravato: bool = True  # a discharge override before 120 min after a Spravato dose ...
     override_cosign_all: bool = False  # ... (or any override) needs a second clinician's signature
+    # Clinic board (issue 15): how often a chair with an open session pushes, and whether the wall screen shows
+    # initials and MRN instead of the patient's name
+    board_push_s: int = 5
+    board_initials_only: bool = False
     # CADSS-6 item wording (items 1, 2, 6, 7, 15, 22) needs the author's permission, so the clinic enters it;
     # empty means the form shows item numbers only.
     cadss6_item_text: tuple[str, ...] = ()
@@ -160,7 +164,7 @@ def with_safety_settings(groups: tuple) -> tuple:
 
 # Settings where zero would switch a safety check off or make a timer fire continuously.
 POSITIVE = ("concentration_mg_per_ml_default", "nibp_interval_min", "discharge_min_after_start", "monitor_silent_s",
-            "signin_max_failures", "repeat_window_min", "hr_high_sustained_min", "padss_pass")
+            "signin_max_failures", "repeat_window_min", "board_push_s", "hr_high_sustained_min", "padss_pass")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
@@ -46,10 +46,27 @@ def _v2_to_v3(con: sqlite3.Connection) -> None:
         con.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(con: sqlite3.Connection) -> None:
+    """v4: ``pulled_rows`` (what came from the central, with the previous hash and who vouched) and ``sync_held``
+    (rows the central refused). Rows pulled before v4 are recorded as ``legacy`` (trusted as they were; they
+    cannot be re-hashed), and the file keeps its legacy chain genesis (``store_meta.chain_genesis``)."""
+    con.execute("CREATE TABLE IF NOT EXISTS pulled_rows (table_name VARCHAR(32) NOT NULL, row_id VARCHAR(36) NOT NULL, "
+                "prev_hash VARCHAR(64), vouched_by TEXT, PRIMARY KEY (table_name, row_id))")
+    con.execute("CREATE TABLE IF NOT EXISTS sync_held (table_name VARCHAR(32) NOT NULL, row_id VARCHAR(36) NOT NULL, "
+                "device_seq INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (table_name, row_id))")
+    device = con.execute("SELECT value FROM store_meta WHERE key = 'device_id'").fetchone()
+    if device:
+        for table in CHART_TABLES:
+            con.execute(f"INSERT OR IGNORE INTO pulled_rows (table_name, row_id, prev_hash, vouched_by) "
+                        f"SELECT ?, id, NULL, 'legacy' FROM {table} WHERE device_id <> ?", (table, device[0]))
+    con.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('chain_genesis', 'legacy')")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def immutability_triggers(table: str) -> list[str]:
+    """The DDL of a chart table's two triggers; ``verify`` compares the stored text with exactly this."""
     msg = f"chart rows in {table} are append-only: record an amendment instead"
     return [
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "

@@ -103,5 +103,14 @@ def content_hash(table: Table, row: dict, exclude: tuple[str, ...] = ()) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+GENESIS_LEGACY = ""  # files created before schema 4 start every chain from the empty string
+
+
+def genesis_hash(device_id: str) -> str:
+    """The "previous hash" of a device's first row: binds the whole chain to its device id (schema 4 on), so
+    a chain cannot be passed off as another device's by changing ``store_meta.device_id``."""
+    return hashlib.sha256(f"ketachart-genesis:{device_id}".encode()).hexdigest()
+
+
 def chain_hash(prev_hash: str, table: Table, row: dict) -> str:
     return hashlib.sha256((prev_hash + canonical_content(table, row)).encode()).hexdigest()

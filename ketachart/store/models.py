@@ -14,7 +14,8 @@ carries:
 - ``row_hash``      SHA-256 over the previous row hash of the same device and this row's content: a hash chain
                     that reveals hand-edits of the file
 
-Bookkeeping tables (``store_meta``, ``device_counter``, ``sync_state``) are not chart data and may change.
+Bookkeeping tables (``store_meta``, ``device_counter``, ``sync_state``, ``pulled_rows``, ``sync_held``) are not
+chart data and may change.
 """
 
 from __future__ import annotations
@@ -271,3 +272,24 @@ class SyncState(Base):
     __tablename__ = "sync_state"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class PulledRow(Base):
+    """One row received from the central: the hash of its device's previous row (so ``verify`` can re-hash it
+    although that row was not pulled) and, for users and policy rows, who vouched for it on the central."""
+
+    __tablename__ = "pulled_rows"
+    table_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    vouched_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SyncHeld(Base):
+    """This chair's rows the central refused: kept here (never lost), named in sync's result, not re-sent."""
+
+    __tablename__ = "sync_held"
+    table_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_seq: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)

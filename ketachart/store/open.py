@@ -19,11 +19,12 @@ command reports the problems instead). ``store.encrypted``, ``store.key_source``
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from ..domain.clock import Clock
 from . import encryption
-from .db import SQLITE_MAGIC
+from .db import SQLITE_MAGIC, immutability_triggers
 from .errors import DatabaseRefused
 from .keys import KeyStore
 from .models import CHART_TABLES
@@ -69,14 +70,22 @@ def verify_store(store: ChartStore, tail: int | None = None) -> list[str]:
     rows, or all of it). Empty when intact."""
     problems: list[str] = []
     with store.engine.connect() as conn:
-        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        stored = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
         conn.rollback()
     for table in CHART_TABLES:
-        for suffix in ("no_update", "no_delete"):
-            if f"{table}_{suffix}" not in names:
-                problems.append(f"the trigger protecting {table} ({suffix.replace('_', ' ')}) was removed")
+        for suffix, ddl in zip(("no_update", "no_delete"), immutability_triggers(table)):
+            name = f"{table}_{suffix}"
+            what = f"the trigger protecting {table} ({suffix.replace('_', ' ')})"
+            if name not in stored:
+                problems.append(f"{what} was removed")
+            elif _norm_sql(stored[name]) != _norm_sql(ddl.replace("IF NOT EXISTS ", "", 1)):
+                problems.append(f"{what} was replaced by a different trigger of the same name")
     problems.extend(store.verify_chain(tail=tail))
     return problems
+
+
+def _norm_sql(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 def open_store(
@@ -86,6 +95,11 @@ def open_store(
     """Open or create the chart at ``path``: encrypted unless ``unencrypted`` (see module docstring)."""
     path = Path(path).expanduser().resolve()
     kind = file_kind(path)
+    where = path if path.exists() else path.parent
+    if where.exists() and not (os.access(where, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise DatabaseRefused(
+            f"{path} is in a read-only location (KetaChart must write beside the chart: its journal and lock). "
+            "Copy it somewhere writable, or fix the permissions. The file was not changed.")
     if unencrypted:
         if kind == "opaque":
             raise DatabaseRefused(

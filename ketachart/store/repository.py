@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Engine, event, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
 from ..domain.clock import Clock, SystemClock, utc
@@ -27,8 +28,9 @@ from ..domain.readings import Reading
 from ..domain.scales import Kind
 from ..domain.session import SessionEvent, SessionState, next_state
 from . import db as dbmod
-from .errors import ImmutableRecordError, NotFound
-from .hashing import chain_hash, content_hash
+from .errors import HistoryConflict, ImmutableRecordError, NotFound, raise_storage_error
+from .text_rules import check_text
+from .hashing import GENESIS_LEGACY, chain_hash, content_hash, genesis_hash
 from .models import (
     CHART_MODELS,
     MODEL_BY_TABLE,
@@ -43,6 +45,7 @@ from .models import (
     Observation,
     Patient,
     PolicyVersion,
+    PulledRow,
     RateChange,
     Session,
     SessionEventRow,
@@ -53,6 +56,39 @@ from .models import (
 )
 
 SYSTEM_AUTHOR = "system"
+VERSIONED = (Patient, User, PolicyVersion)  # entities whose versions are folded into "the current one"
+
+
+def latest_versions(rows: Iterable[dict], key: str) -> dict[str, dict]:
+    """The current version of each entity (``key`` = patient_id, user_id): the tip of its amendment chain.
+
+    Versions are ordered causally, not by wall clock: an edit names the version it corrects (``amends``), so
+    its depth in the chain is a logical clock a chair's wrong clock cannot move. Concurrent edits (two tips at
+    the same depth) fall back to (recorded_at, device_id, device_seq), deterministic on every chair.
+    """
+    rows = list(rows)
+    by_id = {r["id"]: r for r in rows}
+    depth: dict[str, int] = {}
+
+    def depth_of(r: dict) -> int:
+        d, seen, cur = 0, set(), r
+        while cur is not None and cur["id"] not in seen:
+            if cur["id"] in depth:
+                d += depth[cur["id"]]
+                break
+            seen.add(cur["id"])
+            d += 1
+            cur = by_id.get(cur["amends"]) if cur["amends"] else None
+        depth[r["id"]] = d
+        return d
+
+    best: dict[str, tuple] = {}
+    for r in rows:
+        rank = (depth_of(r), r["recorded_at"], r["device_id"], r["device_seq"])
+        k = r[key]
+        if k not in best or rank > best[k][0]:
+            best[k] = (rank, r)
+    return {k: v[1] for k, v in best.items()}
 
 
 @event.listens_for(OrmSession, "before_flush")
@@ -93,7 +129,12 @@ class ChartStore:
             meta = dict(conn.execute(select(StoreMeta.key, StoreMeta.value)).all())
         self.device_id: str = meta["device_id"]
         self.created_at: str = meta.get("created_at", "")
+        self.genesis: str = genesis_hash(self.device_id) if meta.get("chain_genesis") == "device" else GENESIS_LEGACY
         self._policy: ClinicPolicy | None = None
+        from .sync_ledger import SyncLedger
+
+        self.sync_ledger = SyncLedger(self)
+        self.history_conflict: str | None = self.sync_ledger.conflict()
 
     # --- opening and closing ------------------------------------------------------------------
     @classmethod
@@ -135,7 +176,9 @@ class ChartStore:
                             {"key": "created_at", "value": clock.now().isoformat()},
                         ],
                     )
-                    conn.execute(insert(DeviceCounter).values(device_id=device_id, last_seq=0, last_hash=""))
+                    conn.execute(insert(StoreMeta).values(key="chain_genesis", value="device"))
+                    conn.execute(insert(DeviceCounter).values(device_id=device_id, last_seq=0,
+                                                              last_hash=genesis_hash(device_id)))
             store = cls(engine, path, clock, instance_lock)
         except BaseException:
             if instance_lock:
@@ -205,6 +248,10 @@ class ChartStore:
             raise TypeError(f"{model} is not a chart table")
         if not rows:
             return []
+        if self.history_conflict and model is not AuditEvent:
+            raise HistoryConflict(self.history_conflict)
+        for values in rows:
+            check_text(values)
         table = model.__table__
         now = self.clock.now()
         late_after = timedelta(minutes=self.policy.late_entry_after_min) if self._policy else timedelta(minutes=15)
@@ -234,10 +281,14 @@ class ChartStore:
                 prev = chain_hash(prev, table, row)
                 row["row_hash"] = prev
                 stored.append(row)
-            conn.execute(insert(table), stored)
-            conn.execute(
-                update(DeviceCounter).where(DeviceCounter.device_id == self.device_id).values(last_seq=seq, last_hash=prev)
-            )
+            try:
+                conn.execute(insert(table), stored)
+                conn.execute(
+                    update(DeviceCounter).where(DeviceCounter.device_id == self.device_id).values(last_seq=seq,
+                                                                                                 last_hash=prev)
+                )
+            except OperationalError as exc:
+                raise_storage_error(exc, self.path)
         return stored
 
     def append(self, model: type, *, author: str | None = None, **values: Any) -> dict:
@@ -259,6 +310,11 @@ class ChartStore:
         unknown = set(changes) - set(keep)
         if unknown:
             raise TypeError(f"unknown fields for {model.__tablename__}: {', '.join(sorted(unknown))}")
+        now = self.clock.now()
+        if model in VERSIONED or keep.get("effective_at") is None or utc(keep["effective_at"]) > now:
+            # A new version of a person or of the policy happens now; a correction never lands in the future
+            # (a chair whose clock ran ahead must not block corrections elsewhere).
+            keep["effective_at"] = now
         keep.update(changes)
         row = self.append(model, amends=original_id, reason=reason.strip(), **keep)
         self.audit("amend", f"{model.__tablename__}:{original_id}", {"new": row["id"]})
@@ -288,10 +344,19 @@ class ChartStore:
         return [r for r in rows if r["id"] not in superseded]
 
     # --- policy ---------------------------------------------------------------------------------
+    def _trusted(self, model: type):
+        """Rows of ``model`` this chair may act on: its own, or pulled with the central's vouch. A users or
+        policy row from another device that no admin login vouched for (forged in the file, or pulled from a
+        central that did not vouch for it) is ignored here and reported by ``verify``."""
+        vouched = select(PulledRow.row_id).where(PulledRow.table_name == model.__tablename__,
+                                                 PulledRow.vouched_by.is_not(None))
+        return (model.device_id == self.device_id) | model.id.in_(vouched)
+
     def latest_policy_row(self) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(PolicyVersion.version, PolicyVersion.policy_json).order_by(PolicyVersion.version.desc()).limit(1)
+                select(PolicyVersion.version, PolicyVersion.policy_json).where(self._trusted(PolicyVersion))
+                .order_by(PolicyVersion.version.desc()).limit(1)
             ).first()
         return dict(row._mapping) if row else None
 
@@ -320,9 +385,11 @@ class ChartStore:
         if not (family_name or "").strip():
             raise ClinicalInputError("family name is required")
         try:
-            datetime.strptime(birth_date, "%Y-%m-%d")
+            born = datetime.strptime(birth_date, "%Y-%m-%d").date()
         except (TypeError, ValueError):
             raise ClinicalInputError("date of birth must be YYYY-MM-DD") from None
+        if born > self.clock.now().date():
+            raise ClinicalInputError(f"date of birth {birth_date} is in the future; check it")
         if any(p["mrn"] == mrn for p in self.patients()):
             raise ClinicalInputError(f"a patient with MRN {mrn} already exists")
         if weight_kg is not None:
@@ -337,19 +404,19 @@ class ChartStore:
         return row
 
     def patients(self, search: str | None = None) -> list[dict]:
-        """Current version of each patient: the latest row per patient_id by (effective_at, device, seq).
+        """Current version of each patient (see :func:`latest_versions`: causal order, not wall clocks).
 
-        Two offline chairs editing the same patient both keep their rows; the ordering is deterministic.
+        Two offline chairs editing the same patient both keep their rows; the ordering is deterministic. Two
+        patients with the same MRN (registered on two chairs offline) are both kept, each naming the other in
+        ``possible_duplicate_of`` so an admin can review them.
         """
-        latest: dict[str, dict] = {}
-        for row in self.rows(Patient):
-            key = row["patient_id"]
-            best = latest.get(key)
-            if best is None or (row["recorded_at"], row["device_id"], row["device_seq"]) > (
-                best["recorded_at"], best["device_id"], best["device_seq"],
-            ):
-                latest[key] = row
-        result = list(latest.values())
+        result = list(latest_versions(self.rows(Patient), "patient_id").values())
+        by_mrn: dict[str, list[str]] = {}
+        for p in result:
+            by_mrn.setdefault(p["mrn"].strip().lower(), []).append(p["patient_id"])
+        for p in result:
+            others = [i for i in by_mrn[p["mrn"].strip().lower()] if i != p["patient_id"]]
+            p["possible_duplicate_of"] = sorted(others)
         if search:
             needle = search.strip().lower()
             result = [
@@ -527,44 +594,69 @@ class ChartStore:
                            password_hash=password_hash, active=True)
 
     def users(self) -> list[dict]:
-        return self.current(self.rows(User))
+        """The current version of each user this chair trusts (own rows, or vouched by the central)."""
+        stmt = select(User).where(self._trusted(User)).order_by(User.effective_at, User.device_seq)
+        with OrmSession(self._bind()) as s:
+            rows = [row_dict(o) for o in s.scalars(stmt)]
+        latest = latest_versions(rows, "user_id")
+        return [r for r in rows if latest.get(r["user_id"]) is r]
+
+    def foreign_rows(self, table: str) -> list[tuple[str, str, str]]:
+        """(id, device_id, row_hash) of every row of ``table`` written by another device."""
+        t = MODEL_BY_TABLE[table].__table__
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(t.c.id, t.c.device_id, t.c.row_hash).where(t.c.device_id != self.device_id))]
+
+    def possible_duplicates(self) -> list[list[str]]:
+        """Groups of patient ids sharing an MRN (for an admin to review and link)."""
+        seen, out = set(), []
+        for p in self.patients():
+            if p["possible_duplicate_of"] and p["patient_id"] not in seen:
+                group = sorted([p["patient_id"], *p["possible_duplicate_of"]])
+                seen.update(group)
+                out.append(group)
+        return out
+
+    # --- reads for accounts and the admin views (no SQL outside the store) ------------------------
+    def audit_events_for(self, target: str, actions: Sequence[str]) -> list[tuple[datetime, str]]:
+        """(effective_at, action) of the audit events on ``target`` with one of ``actions``, in time order."""
+        stmt = (select(AuditEvent.effective_at, AuditEvent.action)
+                .where(AuditEvent.target == target, AuditEvent.action.in_(tuple(actions)))
+                .order_by(AuditEvent.effective_at, AuditEvent.device_seq))
+        with self.engine.connect() as conn:
+            return [(utc(r.effective_at), r.action) for r in conn.execute(stmt)]
+
+    def audit_trail(self, limit: int | None = None) -> list[dict]:
+        """The audit trail, newest first."""
+        stmt = select(AuditEvent.__table__).order_by(AuditEvent.recorded_at.desc(), AuditEvent.device_seq.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def policy_versions(self) -> list[tuple[int, datetime, str]]:
+        """(version, recorded_at, author) of every trusted policy version, newest first."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(PolicyVersion.version, PolicyVersion.recorded_at, PolicyVersion.author)
+                .where(self._trusted(PolicyVersion)).order_by(PolicyVersion.version.desc()))]
+
+    def audit_details(self, action: str) -> list[tuple[str | None, str | None]]:
+        """(target, details JSON) of every audit event with ``action``, oldest first."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(AuditEvent.target, AuditEvent.details).where(AuditEvent.action == action)
+                .order_by(AuditEvent.recorded_at, AuditEvent.device_seq))]
 
     # --- integrity ------------------------------------------------------------------------------
     def verify_chain(self, tail: int | None = None) -> list[str]:
-        """Recompute this device's hash chain; return problems (empty when the file is as written).
+        """Re-hash the chains in this file; problems (empty when the file is as written). ``tail=N`` checks
+        only this device's newest N rows (every open); without it every device's chain, pulled rows too (see
+        :mod:`ketachart.store.integrity`)."""
+        from .integrity import verify_chains
 
-        ``tail=N`` checks only the newest N rows (anchored on the stored hash of the row before them): fast
-        enough for every open of a large chart, while ``selftest`` and ``ketachart verify`` check it all.
-        """
-        problems: list[str] = []
-        rows: list[tuple[int, str, dict]] = []
-        with self.engine.connect() as conn:
-            counter = conn.execute(select(DeviceCounter).where(DeviceCounter.device_id == self.device_id)).one()
-            first = 1 if tail is None else max(1, counter.last_seq - tail + 1)
-            for model in CHART_MODELS:
-                table = model.__table__
-                stmt = select(table).where(table.c.device_id == self.device_id, table.c.device_seq >= first - 1)
-                for r in conn.execute(stmt):
-                    rows.append((r.device_seq, table.name, dict(r._mapping)))
-            conn.rollback()
-        rows.sort(key=lambda t: t[0])
-        prev, expected_seq = "", first
-        if rows and first > 1:
-            if rows[0][0] == first - 1:
-                prev = rows.pop(0)[2]["row_hash"]
-            else:
-                problems.append(f"device_seq {first - 1} is missing - a row was removed")
-        for seq, table_name, row in rows:
-            if seq != expected_seq:
-                problems.append(f"device_seq {expected_seq} is missing (next found: {seq}) - a row was removed")
-                expected_seq = seq
-            want = chain_hash(prev, MODEL_BY_TABLE[table_name].__table__, row)
-            if want != row["row_hash"]:
-                problems.append(f"{table_name} row {row['id']} (seq {seq}) does not match its hash - it was edited")
-            prev, expected_seq = row["row_hash"], expected_seq + 1
-        if counter.last_seq != expected_seq - 1:
-            problems.append(f"the last {counter.last_seq - expected_seq + 1} row(s) are missing")
-        return problems
+        return verify_chains(self, tail=tail)
 
     def integrity_check(self) -> tuple[bool, str]:
         return dbmod.integrity_ok(self.engine)

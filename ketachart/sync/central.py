@@ -27,10 +27,23 @@ The price is that rows in ``[xmin(S), ...)`` visible in S are read again next ti
 rows with INSERT OR IGNORE by ``id``, so a re-read row is never stored twice. The window is only as wide as
 the longest transaction running on the server at the time of the pull.
 
-Roles: ``ketachart_chair`` (NOLOGIN; grant it to each chair's login role) may use the schema, SELECT the
-chart tables and ``central_meta``, INSERT the chart columns, and create temporary tables (the push stages
-rows in one). It has no UPDATE, DELETE or TRUNCATE, and triggers on every chart table abort UPDATE, DELETE and
-TRUNCATE for everyone, owners and superusers included.
+Roles: ``ketachart_chair`` (NOLOGIN; granted to each chair's login by ``enroll-chair``) may use the schema,
+SELECT the chart tables and ``central_meta``, INSERT the chart columns, and create temporary tables (the push
+stages rows in one). It has no UPDATE, DELETE or TRUNCATE, and triggers on every chart table abort UPDATE,
+DELETE and TRUNCATE for everyone, owners and superusers included.
+
+Trust between chairs (schema version 2, see docs/SECURITY.md):
+
+- ``chairs(login, device_id, name)``: each chair login is bound to one device id at enrolment
+  (:func:`enroll_chair`). Row-level security on every chart table lets a chair login INSERT only rows whose
+  ``device_id`` is its own; ``users`` and ``policy_versions`` have no INSERT grant nor policy for chairs at
+  all. ``ketachart_admin`` (clinic IT, admin logins) may insert any row.
+- ``device_seqs(device_id, device_seq, row_hash)``: one row per chart row, filled by a statement trigger, its
+  primary key makes (device_id, device_seq) unique across all tables; ``device_heads(device_id, n, max_seq)``
+  counts them, so a chair checks in one lookup that the central holds every row up to its cursor.
+- ``vouches(tbl, id, vouched_by)``: the central's word that a users or policy row was written by an admin
+  login (filled by a trigger on insert, or by ``ketachart central vouch`` for rows from before version 2).
+  Chairs apply pulled user and policy rows only when vouched.
 """
 
 from __future__ import annotations
@@ -47,7 +60,9 @@ from .config import CentralConfig, CentralRefused, _first_line, redact
 
 SCHEMA = "ketachart"
 CHAIR_ROLE = "ketachart_chair"
-CENTRAL_SCHEMA_VERSION = 1
+ADMIN_ROLE = "ketachart_admin"
+CENTRAL_SCHEMA_VERSION = 2
+ADMIN_TABLES = ("users", "policy_versions")  # clinic-wide facts only an admin login may write
 SERVER_COLUMNS = ("txid", "received_at")
 
 
@@ -117,9 +132,100 @@ def _migrate_0_to_1(cur: psycopg.Cursor) -> None:
     )
 
 
+def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
+    """v2: chairs bound to device ids, row-level security, the (device_id, device_seq) ledger, vouches.
+
+    Rows already on the central are entered in the ledger (a duplicate (device_id, device_seq) from an earlier
+    fork is kept once and counted in ``central_meta.forked_rows_at_v2``) and existing users/policy rows are
+    vouched by the login running the migration: the clinic trusted them before; review them with
+    ``ketachart users list`` after upgrading.
+    """
+    q = lambda text: sql.SQL(text).format(s=sql.Identifier(SCHEMA))  # noqa: E731
+    cur.execute(q("CREATE TABLE {s}.chairs (login text PRIMARY KEY, device_id text NOT NULL UNIQUE, "
+                  "name text NOT NULL UNIQUE, enrolled_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+                  "enrolled_by text NOT NULL DEFAULT session_user)"))
+    cur.execute(q("CREATE TABLE {s}.device_seqs (device_id text NOT NULL, device_seq bigint NOT NULL, "
+                  "row_hash text NOT NULL, PRIMARY KEY (device_id, device_seq))"))
+    cur.execute(q("CREATE TABLE {s}.device_heads (device_id text PRIMARY KEY, n bigint NOT NULL, "
+                  "max_seq bigint NOT NULL)"))
+    cur.execute(q("CREATE TABLE {s}.vouches (tbl text NOT NULL, id text NOT NULL, vouched_by text NOT NULL, "
+                  "vouched_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+                  "txid xid8 NOT NULL DEFAULT pg_current_xact_id(), PRIMARY KEY (tbl, id))"))
+    cur.execute(q("CREATE INDEX vouches_txid ON {s}.vouches (txid)"))
+    for name in ("device_seqs", "vouches"):
+        cur.execute(sql.SQL("CREATE TRIGGER {} BEFORE UPDATE OR DELETE OR TRUNCATE ON {} "
+                            "FOR EACH STATEMENT EXECUTE FUNCTION {}.refuse_change()").format(
+            sql.Identifier(f"{name}_append_only"), sql.Identifier(SCHEMA, name), sql.Identifier(SCHEMA)))
+    # The ledger trigger: SECURITY DEFINER so a chair fills the ledger without any grant on it.
+    cur.execute(q(
+        """CREATE FUNCTION {s}.log_seqs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog AS $$
+        BEGIN
+            INSERT INTO ketachart.device_seqs (device_id, device_seq, row_hash)
+                SELECT device_id, device_seq, row_hash FROM new_rows;
+            INSERT INTO ketachart.device_heads AS h (device_id, n, max_seq)
+                SELECT device_id, count(*), max(device_seq) FROM new_rows GROUP BY device_id
+                ON CONFLICT (device_id) DO UPDATE SET n = h.n + excluded.n, max_seq = greatest(h.max_seq, excluded.max_seq);
+            IF TG_TABLE_NAME IN ('users', 'policy_versions') THEN
+                INSERT INTO ketachart.vouches (tbl, id, vouched_by) SELECT TG_TABLE_NAME, id, session_user FROM new_rows;
+            END IF;
+            RETURN NULL;
+        END $$"""))
+    cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
+    for model in CHART_MODELS:
+        t = model.__tablename__
+        qt = sql.Identifier(SCHEMA, t)
+        cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+        cur.execute(sql.SQL("INSERT INTO {s}.device_seqs (device_id, device_seq, row_hash) "
+                            "SELECT device_id, device_seq, row_hash FROM {t} ON CONFLICT DO NOTHING").format(
+            s=sql.Identifier(SCHEMA), t=qt))
+        cur.execute(sql.SQL(
+            "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
+            "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
+        ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
+        if t in ADMIN_TABLES:
+            cur.execute(sql.SQL("INSERT INTO {s}.vouches (tbl, id, vouched_by) SELECT %s, id, 'migration:' || "
+                                "session_user FROM {t}").format(s=sql.Identifier(SCHEMA), t=qt), (t,))
+        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
+        cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
+            qt, sql.Identifier(CHAIR_ROLE)))
+        cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+            qt, sql.Identifier(ADMIN_ROLE)))
+        if t not in ADMIN_TABLES:
+            # A chair writes only as itself: the subquery is evaluated once per statement (an InitPlan).
+            cur.execute(sql.SQL(
+                "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
+                "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
+            ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
+    cur.execute(q("INSERT INTO {s}.device_heads (device_id, n, max_seq) "
+                  "SELECT device_id, count(*), max(device_seq) FROM {s}.device_seqs GROUP BY device_id"))
+    total = 0
+    for model in CHART_MODELS:
+        total += cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(SCHEMA, model.__tablename__))).fetchone()[0]
+    ledger = cur.execute(q("SELECT count(*) FROM {s}.device_seqs")).fetchone()[0]
+    cur.execute(q("INSERT INTO {s}.central_meta (key, value) VALUES ('forked_rows_at_v2', %s)"),
+                (str(total - ledger),))
+
+
+def _ensure_roles(cur: psycopg.Cursor) -> None:
+    """Both group roles exist before a migration names them in policies."""
+    for role in (CHAIR_ROLE, ADMIN_ROLE):
+        cur.execute(sql.SQL(
+            """DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role_lit}) THEN
+                    BEGIN
+                        CREATE ROLE {role} NOLOGIN;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                    END;
+                END IF;
+            END $$"""
+        ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
+
+
 # MIGRATIONS[n] upgrades the central schema from version n to n+1 inside the init transaction.
 # Add a function when the chart tables change; never edit an old one.
-MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 def connect(cfg: CentralConfig) -> psycopg.Connection:
@@ -201,6 +307,7 @@ def init_central(cfg: CentralConfig) -> tuple[int, int]:
                     f"knows ({CENTRAL_SCHEMA_VERSION}); use a newer KetaChart to manage it. Nothing was changed."
                 )
             with conn.cursor() as cur:
+                _ensure_roles(cur)
                 version = before
                 while version < CENTRAL_SCHEMA_VERSION:
                     MIGRATIONS[version](cur)
@@ -210,8 +317,9 @@ def init_central(cfg: CentralConfig) -> tuple[int, int]:
                         sql.Identifier(SCHEMA, "central_meta")),
                     (str(version),),
                 )
-                _ensure_chair_role(cur)
                 _grant_chair(cur)
+                from .central_board import apply_board_schema  # the clinic board (issue 15)
+                apply_board_schema(cur)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise CentralRefused(
             f"the login for {cfg.display()} may not create the KetaChart schema or roles ({_first_line(exc)}); "
@@ -222,31 +330,133 @@ def init_central(cfg: CentralConfig) -> tuple[int, int]:
     return before, CENTRAL_SCHEMA_VERSION
 
 
-def _ensure_chair_role(cur: psycopg.Cursor) -> None:
-    cur.execute(sql.SQL(
-        """DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role_lit}) THEN
-                BEGIN
-                    CREATE ROLE {role} NOLOGIN;
-                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                END;
-            END IF;
-        END $$"""
-    ).format(role_lit=sql.Literal(CHAIR_ROLE), role=sql.Identifier(CHAIR_ROLE)))
-
-
 def _grant_chair(cur: psycopg.Cursor) -> None:
     role = sql.Identifier(CHAIR_ROLE)
+    admin = sql.Identifier(ADMIN_ROLE)
     schema = sql.Identifier(SCHEMA)
     cur.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema))
-    cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
-    cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, "central_meta"), role))
+    cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}, {}").format(schema, role, admin))
+    cur.execute(sql.SQL("GRANT SELECT ON {} TO {}, {}").format(sql.Identifier(SCHEMA, "central_meta"), role, admin))
     dbname = cur.execute("SELECT current_database()").fetchone()[0]
-    cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(dbname), role))
+    cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}, {}").format(
+        sql.Identifier(dbname), role, admin))
     for model in CHART_MODELS:
         qt = sql.Identifier(SCHEMA, model.__tablename__)
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in chart_columns(model.__tablename__))
         cur.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(qt))
         cur.execute(sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(qt, role))
         cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(qt, role))
-        cur.execute(sql.SQL("GRANT INSERT ({}) ON {} TO {}").format(cols, qt, role))
+        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(qt, admin))
+        cur.execute(sql.SQL("GRANT INSERT ({}) ON {} TO {}").format(cols, qt, admin))
+        if model.__tablename__ in ADMIN_TABLES:
+            cur.execute(sql.SQL("REVOKE INSERT ON {} FROM {}").format(qt, role))
+        else:
+            cur.execute(sql.SQL("GRANT INSERT ({}) ON {} TO {}").format(cols, qt, role))
+    for name in ("chairs", "device_seqs", "device_heads", "vouches"):
+        qt = sql.Identifier(SCHEMA, name)
+        cur.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(qt))
+        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}, {}").format(qt, role, admin))
+    cur.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "vouches"), admin))
+    cur.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, "chairs"), admin))
+
+
+# --- enrolment, identity and vouching (admin side) ---------------------------------------------------
+_LOGIN_RE = "^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+def login_for(name: str) -> str:
+    """The PostgreSQL login of the chair called ``name`` (lower case; letters, digits, - and _)."""
+    import re
+
+    name = (name or "").strip().lower()
+    if not re.match(_LOGIN_RE, name):
+        raise CentralRefused(f"a chair name is 1-40 lower-case letters, digits, - or _ (got {name!r}); nothing was changed")
+    return f"kc_chair_{name}"
+
+
+def enroll_chair(cfg: CentralConfig, name: str, device_id: str, *, rebind: bool = False) -> tuple[str, str]:
+    """Create the login of chair ``name``, bound to ``device_id``; returns (login, password).
+
+    Run with an admin's login. Refused when the name or the device is already enrolled, unless ``rebind``:
+    then the chair's existing login is bound to the new chart file's device (a chair restarted on a new file
+    after a history conflict) with a new password; the old device's rows stay on the central as they are.
+    The password is random and shown once (the caller writes it into the chair's 0600 config file).
+    """
+    import secrets
+
+    login = login_for(name)
+    password = secrets.token_urlsafe(24)
+    conn = connect(cfg)
+    try:
+        read_meta(conn, cfg)
+        with conn.transaction():
+            taken = conn.execute(
+                sql.SQL("SELECT login, device_id FROM {} WHERE login = %s OR device_id = %s").format(
+                    sql.Identifier(SCHEMA, "chairs")), (login, device_id)).fetchone()
+            if rebind and taken and taken[0] == login and taken[1] != device_id and not conn.execute(
+                    sql.SQL("SELECT 1 FROM {} WHERE device_id = %s").format(sql.Identifier(SCHEMA, "chairs")),
+                    (device_id,)).fetchone():
+                conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(login), sql.Literal(password)))
+                conn.execute(sql.SQL("UPDATE {} SET device_id = %s, enrolled_at = clock_timestamp(), "
+                                     "enrolled_by = session_user WHERE login = %s").format(
+                    sql.Identifier(SCHEMA, "chairs")), (device_id, login))
+                return login, password
+            if taken:
+                raise CentralRefused(
+                    f"chair {name!r} or device {device_id} is already enrolled (as {taken[0]} for {taken[1]}); "
+                    "nothing was changed")
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone()
+            conn.execute(sql.SQL(("ALTER" if exists else "CREATE") + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(login), sql.Literal(password)))
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(CHAIR_ROLE), sql.Identifier(login)))
+            conn.execute(sql.SQL("INSERT INTO {} (login, device_id, name) VALUES (%s, %s, %s)").format(
+                sql.Identifier(SCHEMA, "chairs")), (login, device_id, name.strip().lower()))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise CentralRefused(
+            f"the login for {cfg.display()} may not enrol chairs ({_first_line(exc)}); use an admin's login"
+        ) from None
+    finally:
+        conn.close()
+    return login, password
+
+
+def whoami(conn: psycopg.Connection) -> tuple[bool, str | None]:
+    """(is an admin login, the device id this login is enrolled for or None)."""
+    row = conn.execute(
+        sql.SQL("SELECT pg_has_role(session_user, %s, 'MEMBER') OR (SELECT rolsuper FROM pg_roles "
+                "WHERE rolname = session_user), (SELECT device_id FROM {} WHERE login = session_user)").format(
+            sql.Identifier(SCHEMA, "chairs")), (ADMIN_ROLE,)).fetchone()
+    return bool(row[0]), row[1]
+
+
+def unvouched(conn: psycopg.Connection) -> list[dict]:
+    """Users and policy rows on the central that no admin vouched for (forged, or from before version 2)."""
+    out = []
+    for table in ADMIN_TABLES:
+        rows = conn.execute(sql.SQL(
+            "SELECT t.id, t.device_id, t.device_seq FROM {} t LEFT JOIN {} v ON v.tbl = %s AND v.id = t.id "
+            "WHERE v.id IS NULL ORDER BY t.txid, t.id").format(
+            sql.Identifier(SCHEMA, table), sql.Identifier(SCHEMA, "vouches")), (table,)).fetchall()
+        out.extend({"table": table, "id": r[0], "device_id": r[1], "device_seq": r[2]} for r in rows)
+    return out
+
+
+def vouch(cfg: CentralConfig, ids: list[str]) -> int:
+    """An admin vouches for the users/policy rows ``ids`` (after checking them). Returns how many."""
+    conn = connect(cfg)
+    try:
+        read_meta(conn, cfg)
+        pending = {r["id"]: r["table"] for r in unvouched(conn)}
+        unknown = [i for i in ids if i not in pending]
+        if unknown:
+            raise CentralRefused(f"not an unvouched users/policy row: {', '.join(unknown)}; nothing was changed")
+        with conn.transaction():
+            for i in ids:
+                conn.execute(sql.SQL("INSERT INTO {} (tbl, id, vouched_by) VALUES (%s, %s, session_user)").format(
+                    sql.Identifier(SCHEMA, "vouches")), (pending[i], i))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise CentralRefused(f"only an admin login may vouch ({_first_line(exc)}); nothing was changed") from None
+    finally:
+        conn.close()
+    return len(ids)

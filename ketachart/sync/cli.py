@@ -1,7 +1,13 @@
 """``ketachart sync`` and ``ketachart central init``.
 
-    ketachart central init --central URL     create or migrate the central schema and the chair role
-    ketachart sync --db PATH --central URL   one sync pass; last stdout line: {"pushed": n, "pulled": n, "pending": n, ...}
+    ketachart central init --central URL     create or migrate the central schema and the chair/admin roles
+    ketachart central enroll-chair --central ADMIN_URL --name NAME [--db PATH] [--config FILE]
+                                             create this chair's login, bound to its chart's device id, and
+                                             write the chair's 0600 central config file
+    ketachart central vouch --central ADMIN_URL [--id ID ...]
+                                             list (no --id) or vouch for users/policy rows no admin vouched for
+    ketachart sync --db PATH --central URL   one sync pass; last stdout line: {"pushed": n, "pulled": n, "pending": n,
+                                             "refused": [...], "ignored": [...], "history_conflict": ..., ...}
 
 The URL may instead come from KETACHART_CENTRAL or the 0600 config file (see ketachart.sync.config).
 A central database that refuses us (unreachable, wrong password, schema missing or newer) prints one clear
@@ -27,7 +33,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p = subparsers.add_parser("sync", parents=[common], help="push this chair's rows and pull the clinic's, once")
     _central_args(p)
     p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
-    p.add_argument("--batch-size", type=int, default=20000, help="rows per server transaction")
+    p.add_argument("--batch-size", type=_positive_int, default=20000, help="rows per server transaction (1 or more)")
     p.add_argument("--progress", action="store_true", help="print progress lines to stderr")
     p.set_defaults(func=_sync)
 
@@ -37,6 +43,30 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     i = csub.add_parser("init", parents=[common], help="create or migrate the central schema and the chair role")
     _central_args(i)
     i.set_defaults(func=_central_init)
+    e = csub.add_parser("enroll-chair", parents=[common],
+                        help="create this chair's login bound to its device id (run with an admin's login)")
+    _central_args(e)
+    e.add_argument("--name", required=True, help="the chair's name (1-40 lower-case letters, digits, - or _)")
+    e.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
+    e.add_argument("--rebind", action="store_true",
+                   help="give this chair's existing login to this chart file (a new file after a history conflict)")
+    e.add_argument("--config", metavar="FILE", default=None,
+                   help="where to write the chair's central config (default: the central.json config file)")
+    e.set_defaults(func=_enroll_chair)
+    v = csub.add_parser("vouch", parents=[common], help="list or vouch for users/policy rows (admin login)")
+    _central_args(v)
+    v.add_argument("--id", action="append", default=[], metavar="ROW_ID", help="a row to vouch for (repeatable)")
+    v.set_defaults(func=_vouch)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
 
 
 def _config(args: argparse.Namespace):
@@ -66,6 +96,68 @@ def _central_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enroll_chair(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from psycopg import conninfo
+
+    from ..errors import UserError
+    from ..paths import resolve_db
+    from ..store.open import open_store
+    from .central import enroll_chair
+    from .config import CentralRefused, default_config_path
+
+    cfg = _config(args)
+    path = resolve_db(args)
+    if not path.exists():
+        raise UserError(f"no chart database at {path}; open KetaChart on this chair once, then enrol it")
+    target = Path(args.config).expanduser() if args.config else default_config_path()
+    if target.exists():
+        raise UserError(f"{target} already exists; move it away first (it may hold another login). Nothing was changed.")
+    with open_store(path, unencrypted=args.unencrypted, holder="ketachart central enroll-chair") as store:
+        device_id = store.device_id
+    try:
+        login, password = enroll_chair(cfg, args.name, device_id, rebind=args.rebind)
+    except CentralRefused as exc:
+        raise UserError(str(exc)) from None
+    parts = cfg.parts()
+    parts.pop("password", None)
+    parts["user"] = login
+    config = {"url": conninfo.make_conninfo(**parts), "password": password}
+    if cfg.sslmode:
+        config["sslmode"] = cfg.sslmode
+    if cfg.sslrootcert:
+        config["sslrootcert"] = cfg.sslrootcert
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(config, fh)
+    print(json.dumps({"login": login, "device_id": device_id, "config": str(target)}))
+    return 0
+
+
+def _vouch(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from .central import connect, read_meta, unvouched, vouch
+    from .config import CentralRefused
+
+    cfg = _config(args)
+    try:
+        if args.id:
+            print(json.dumps({"vouched": vouch(cfg, args.id)}))
+            return 0
+        conn = connect(cfg)
+        try:
+            read_meta(conn, cfg)
+            print(json.dumps({"unvouched": unvouched(conn)}))
+        finally:
+            conn.close()
+    except CentralRefused as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
 def _sync(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..paths import resolve_db
@@ -88,5 +180,8 @@ def _sync(args: argparse.Namespace) -> int:
         raise UserError(result.error)
     if result.error:
         print(f"ketachart: {result.error}", file=sys.stderr)
+    if result.refused_rows:
+        print(f"ketachart: the central refused {len(result.refused_rows)} row(s) of this chair; they are kept here "
+              "and listed under \"refused\"", file=sys.stderr)
     print(json.dumps(result.to_json()), flush=True)
     return 2 if result.error else 0

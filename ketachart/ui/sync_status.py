@@ -138,7 +138,12 @@ class SyncStatus(QObject):
         except Exception as exc:  # the chart is closing, or a local read failed: say so, keep going
             return f"Sync: status unavailable ({type(exc).__name__})"
         text = f"Sync: last {local(last) if last else 'never'}  ·  {pending} pending"
-        if self.last is not None and self.last.error:
+        held = self.last.refused_rows if self.last is not None else ()
+        if held:  # the central refused these rows; kept here, the rest went on
+            text += f"  ·  {len(held)} refused by the central"
+        if self.last is not None and self.last.history_conflict:
+            text += "  ·  ⚠ charting stopped: " + self.last.history_conflict[:60] + "…"
+        elif self.last is not None and self.last.error:
             error = self.last.error
             text += "  ·  ⚠ " + (error if len(error) <= 70 else error[:69] + "…")  # all of it in the tooltip
         return text

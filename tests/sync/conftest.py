@@ -135,9 +135,12 @@ def central(pg_server) -> Central:
             sql.Identifier(CHAIR_LOGIN), sql.Literal(CHAIR_PASSWORD)))
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(CHAIR_ROLE), sql.Identifier(CHAIR_LOGIN)))
     chair_url = pg_server.with_db(pg_server.admin_url, dbname, CHAIR_LOGIN, CHAIR_PASSWORD)
-    yield Central(pg_server, dbname, admin_url, chair_url)
+    handle = Central(pg_server, dbname, admin_url, chair_url)
+    yield handle
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        for login in handle.logins:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
 
 
 @pytest.fixture

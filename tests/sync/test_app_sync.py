@@ -24,7 +24,7 @@ def chair(qtbot, tmp_path, clock):
 def test_sync_now_sends_the_pending_rows_and_the_status_bar_says_so(central, qtbot, tmp_path, clock):
     store, w = chair(qtbot, tmp_path, clock)
     sid = checked_in_session(w, qtbot)
-    sync = SyncStatus(w, SyncService(store, CentralConfig(central.chair_url)), start_now=False)
+    sync = SyncStatus(w, SyncService(store, CentralConfig(central.url_for(store))), start_now=False)
     try:
         assert "last never" in sync.label.text()
         pending = int(sync.label.text().split("·")[1].split()[0])

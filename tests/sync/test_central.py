@@ -38,7 +38,7 @@ def test_central_tables_mirror_every_chart_column(central):
 def pushed_row(central, make_chair):
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=5)
-    assert SyncService(chair, central.chair_url).run_once().error is None
+    assert SyncService(chair, central.url_for(chair)).run_once().error is None
     return central.ids("patients").pop()
 
 
@@ -102,3 +102,39 @@ def test_missing_schema_is_refused_clearly(central, make_chair, pg_server):
     result = SyncService(chair, url).run_once()
     assert result.refused
     assert "no KetaChart schema" in result.error and "central init" in result.error
+
+
+def test_a_version_1_central_migrates_with_its_rows_in_the_ledger_and_vouched(pg_server, make_chair):
+    """Rows a v1 central already holds enter the ledger; its users/policy rows are vouched by the migration."""
+    import uuid
+
+    from ketachart.sync.central import MIGRATIONS, unvouched
+    from .helpers import local_rows
+
+    dbname = "kc_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    url = pg_server.with_db(pg_server.admin_url, dbname)
+    try:
+        chair = make_chair("a")
+        chart_small_session(chair, "A", readings=5)
+        with psycopg.connect(url, autocommit=True) as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                MIGRATIONS[0](cur)  # the shipped v1 schema, as an older KetaChart created it
+                cur.execute(sql.SQL("UPDATE {} SET value = '1' WHERE key = 'schema_version'").format(
+                    sql.Identifier(SCHEMA, "central_meta")))
+            for model in CHART_MODELS:  # what a v1 chair had pushed
+                table = model.__tablename__
+                for r in chair.rows(model):
+                    conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                        sql.Identifier(SCHEMA, table), sql.SQL(", ").join(map(sql.Identifier, r)),
+                        sql.SQL(", ").join(sql.Placeholder() * len(r))), list(r.values()))
+        assert init_central(CentralConfig(url)) == (1, CENTRAL_SCHEMA_VERSION)
+        own = sum(len(v) for v in local_rows(chair).values())
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute(sql.SQL("SELECT n, max_seq FROM {} WHERE device_id = %s").format(
+                sql.Identifier(SCHEMA, "device_heads")), (chair.device_id,)).fetchone() == (own, own)
+            assert unvouched(conn) == []
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -50,14 +50,14 @@ def test_connection_killed_mid_batch_then_resumed(central, make_chair):
                 assert admin.execute("SELECT pg_terminate_backend(%s)", (info["backend_pid"],)).fetchone()[0]
             killed.append(info)
 
-    service = SyncService(chair, central.chair_url, batch_size=25, hook=kill_during_third_batch)
+    service = SyncService(chair, central.url_for(chair), batch_size=25, hook=kill_during_third_batch)
     pending = service.pending_count()
     result = service.run_once()
     assert killed and result.error and "failed during sync" in result.error
     assert result.pushed == 50  # two whole batches acknowledged; the third was rolled back by the server
     assert sum(central.count(t) for t in ("vital_readings", "patients", "sessions", "observations",
                                           "session_events", "dose_administrations", "courses", "audit_events",
-                                          "policy_versions", "users")) == 50
+                                          "policy_versions", "users")) == 50 - 1  # policy v1 waits for an admin
     assert service.pending_count() == pending + 1 - 50  # + the sync audit event written this pass
     service.hook = None
     again = service.run_once()
@@ -73,7 +73,7 @@ def test_crash_after_server_commit_replays_the_same_batch_harmlessly(central, ma
         if stage == "batch-committed" and info["batch"] == 1:
             raise SimulatedCrash()
 
-    service = SyncService(chair, central.chair_url, batch_size=30, hook=crash_after_second_commit)
+    service = SyncService(chair, central.url_for(chair), batch_size=30, hook=crash_after_second_commit)
     with pytest.raises(SimulatedCrash):
         service.run_once()
     # the server has batches 0 and 1, the chair's cursor only acknowledges batch 0
@@ -99,7 +99,7 @@ def test_whole_outbox_replayed_from_scratch_changes_nothing_central(central, mak
     a, b = make_chair("a"), make_chair("b")
     chart_small_session(a, "A", readings=80)
     chart_small_session(b, "B", readings=10)
-    sa, sb = SyncService(a, central.chair_url, batch_size=16), SyncService(b, central.chair_url)
+    sa, sb = SyncService(a, central.url_for(a), batch_size=16), SyncService(b, central.url_for(b))
     totals = Counter()
     _sync_until_clean([sa, sb], totals)
     before = central.all_rows()
@@ -129,12 +129,12 @@ def test_server_restarted_during_sync(central, make_chair, pg_server):
             pg_server.restart()
             restarted.append(True)
 
-    sa = SyncService(a, central.chair_url, batch_size=40, hook=restart_after_first_batch)
+    sa = SyncService(a, central.url_for(a), batch_size=40, hook=restart_after_first_batch)
     result = sa.run_once()
     assert restarted
     assert result.error is not None and result.pushed == 40
     sa.hook = None
-    sb = SyncService(b, central.chair_url)
+    sb = SyncService(b, central.url_for(b))
     totals = Counter({a.device_id: result.pulled})
     _sync_until_clean([sa, sb], totals)
     assert_converged(central, [a, b], totals)
@@ -145,7 +145,7 @@ def test_ten_chairs_push_at_once_while_others_pull(central, make_chair):
     pullers = [make_chair(f"q{i}") for i in range(3)]
     for i, chair in enumerate(pushers):
         chart_small_session(chair, f"P{i}", readings=150)
-    services = {c.device_id: SyncService(c, central.chair_url, batch_size=20) for c in pushers + pullers}
+    services = {c.device_id: SyncService(c, central.url_for(c), batch_size=20) for c in pushers + pullers}
     totals: Counter = Counter()
     errors: list[str] = []
     lock = threading.Lock()
@@ -186,7 +186,7 @@ def test_pull_does_not_skip_rows_committed_out_of_order(central, make_chair):
     chart_small_session(b, "B", readings=3)
     patient_a = a.rows(Patient)[0]
 
-    slow = psycopg.connect(central.chair_url)  # not autocommit: holds a transaction open
+    slow = psycopg.connect(central.url_for(a))  # not autocommit: holds a transaction open
     try:
         slow_xid = int(slow.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
         cols = list(patient_a)
@@ -194,12 +194,12 @@ def test_pull_does_not_skip_rows_committed_out_of_order(central, make_chair):
             sql.Identifier(SCHEMA, "patients"), sql.SQL(", ").join(map(sql.Identifier, cols)),
             sql.SQL(", ").join(sql.Placeholder() * len(cols))), [patient_a[c] for c in cols])
         # b commits later transactions (higher ids) while the slow one is still open
-        assert SyncService(b, central.chair_url).run_once().error is None
+        assert SyncService(b, central.url_for(b)).run_once().error is None
         with central.admin() as admin:
             b_txids = [int(r[0]) for r in admin.execute(sql.SQL("SELECT txid::text FROM {} WHERE device_id = %s").format(
                 sql.Identifier(SCHEMA, "patients")), (b.device_id,))]
         assert min(b_txids) > slow_xid
-        service = SyncService(reader, central.chair_url)
+        service = SyncService(reader, central.url_for(reader))
         first = service.run_once()
         assert first.error is None
         assert {p["device_id"] for p in reader.rows(Patient) if p["device_id"] != reader.device_id} == {b.device_id}
@@ -211,7 +211,7 @@ def test_pull_does_not_skip_rows_committed_out_of_order(central, make_chair):
     assert patient_a["id"] in {p["id"] for p in reader.rows(Patient)}
     # a's own push later replays that row harmlessly; everyone converges
     totals = Counter({reader.device_id: first.pulled + second.pulled})
-    _sync_until_clean([SyncService(a, central.chair_url), SyncService(b, central.chair_url), service], totals)
+    _sync_until_clean([SyncService(a, central.url_for(a)), SyncService(b, central.url_for(b)), service], totals)
     assert_converged(central, [a, b, reader], totals)
 
 
@@ -221,11 +221,11 @@ def test_chair_clock_a_day_ahead_under_concurrency_is_ordered_by_server_not_devi
     behind = FakeClock()
     a, b = make_chair("ahead", ahead), make_chair("normal", behind)
     chart_small_session(a, "A", readings=30)
-    sa = SyncService(a, central.chair_url)
+    sa = SyncService(a, central.url_for(a))
     assert sa.run_once().error is None
     # the normal chair writes later in real order, with device times a day *earlier* than the ahead chair's
     chart_small_session(b, "B", readings=30)
-    sb = SyncService(b, central.chair_url)
+    sb = SyncService(b, central.url_for(b))
     totals = Counter()
     _sync_until_clean([sb, sa], totals)
     assert_converged(central, [a, b], None)

@@ -17,6 +17,7 @@ from ketachart.domain.clock import FakeClock
 from ketachart.store.models import AuditEvent, Patient, Session, SyncState, VitalReading
 from ketachart.sync.central import SCHEMA
 from ketachart.sync.config import CentralConfig, CentralRefused
+from ketachart.sync.central import CENTRAL_SCHEMA_VERSION
 from ketachart.sync.service import SyncService
 
 from .helpers import assert_converged, chart_small_session
@@ -35,10 +36,11 @@ def test_two_chairs_exchange_demo_sessions_through_the_cli(central, make_chair, 
     write_demo_session(a, seed=1)
     write_demo_session(b, seed=2)
     pa, pb = a.path, b.path
+    urls = {pa: central.url_for(a), pb: central.url_for(b)}
     a.close(), b.close()
 
     def sync(path) -> dict:
-        code = main(["sync", "--db", str(path), "--central", central.chair_url, "--unencrypted"])
+        code = main(["sync", "--db", str(path), "--central", urls[path], "--unencrypted"])
         out = capsys.readouterr().out.strip().splitlines()
         assert code == 0
         return json.loads(out[-1])
@@ -69,7 +71,7 @@ def test_two_chairs_exchange_demo_sessions_through_the_cli(central, make_chair, 
 def test_push_is_idempotent_and_resumes_from_the_cursor(central, make_chair):
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=50)
-    service = SyncService(chair, central.chair_url, batch_size=7)
+    service = SyncService(chair, central.url_for(chair), batch_size=7)
     total = service.pending_count()
     assert total > 50
     first = service.run_once()
@@ -87,11 +89,11 @@ def test_push_is_idempotent_and_resumes_from_the_cursor(central, make_chair):
 def test_pulled_rows_keep_their_identity_and_leave_the_local_chain_alone(central, make_chair):
     a, b = make_chair("a"), make_chair("b")
     chart_small_session(a, "A")
-    SyncService(a, central.chair_url).run_once()
-    before = b.verify_chain(), SyncService(b, central.chair_url).pending_count()
+    SyncService(a, central.url_for(a)).run_once()
+    before = b.verify_chain(), SyncService(b, central.url_for(b)).pending_count()
     with b.engine.connect() as conn:
         counter_before = conn.exec_driver_sql("SELECT * FROM device_counter").fetchall()
-    result = SyncService(b, central.chair_url).run_once()
+    result = SyncService(b, central.url_for(b)).run_once()
     assert result.pulled > 0
     with b.engine.connect() as conn:
         # only b's own counter row: pulled rows do not create or move counters
@@ -106,8 +108,8 @@ def test_pulled_rows_keep_their_identity_and_leave_the_local_chain_alone(central
 def test_patient_edited_on_two_offline_chairs_keeps_both_versions(central, make_chair):
     a, b = make_chair("a", FakeClock()), make_chair("b", FakeClock())
     patient = a.create_patient("MRN-7", "Rivera", "Jordan", "1984-03-12", "female", 70.0)
-    SyncService(a, central.chair_url).run_once()
-    SyncService(b, central.chair_url).run_once()
+    SyncService(a, central.url_for(a)).run_once()
+    SyncService(b, central.url_for(b)).run_once()
     pid = patient["patient_id"]
     # both chairs go offline and correct the same patient differently
     a.clock.advance(60)
@@ -116,7 +118,7 @@ def test_patient_edited_on_two_offline_chairs_keeps_both_versions(central, make_
     b.amend(Patient, patient["id"], "weighed today", weight_kg=72.5)
     for _ in range(2):
         for chair in (a, b):
-            assert SyncService(chair, central.chair_url).run_once().error is None
+            assert SyncService(chair, central.url_for(chair)).run_once().error is None
     assert_converged(central, [a, b])
     history_a = a.rows(Patient, patient_id=pid)
     history_b = b.rows(Patient, patient_id=pid)
@@ -133,7 +135,7 @@ def test_chair_whose_clock_is_a_day_ahead_still_syncs_everything(central, make_c
     a, b = make_chair("ahead", ahead), make_chair("b", FakeClock())
     chart_small_session(a, "A", readings=40)
     chart_small_session(b, "B", readings=40)
-    sa, sb = SyncService(a, central.chair_url), SyncService(b, central.chair_url)
+    sa, sb = SyncService(a, central.url_for(a)), SyncService(b, central.url_for(b))
     ra, rb = sa.run_once(), sb.run_once()
     assert ra.error is None and rb.error is None
     # the real server clock is far from both fake clocks; the ahead chair's offset is a day more negative
@@ -153,9 +155,10 @@ def test_central_that_refuses_us_exits_2_and_leaves_the_chart_unchanged(central,
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=5)
     path = chair.path
+    own_url = central.url_for(chair)
     chair.close()
     before = _dump(path)
-    parts = psycopg.conninfo.conninfo_to_dict(central.chair_url)
+    parts = psycopg.conninfo.conninfo_to_dict(own_url)
     if how == "wrong-password":
         parts["password"] = "not-the-password"
     elif how == "unreachable":
@@ -191,7 +194,8 @@ def test_no_central_configured_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_credentials_come_from_a_private_file_and_never_reach_the_chart(central, make_chair, tmp_path, monkeypatch):
-    parts = psycopg.conninfo.conninfo_to_dict(central.chair_url)
+    chair = make_chair("a")
+    parts = psycopg.conninfo.conninfo_to_dict(central.url_for(chair))
     password = parts.pop("password")
     url_without_password = psycopg.conninfo.make_conninfo(**parts)
     config = tmp_path / "central.json"
@@ -214,7 +218,6 @@ def test_credentials_come_from_a_private_file_and_never_reach_the_chart(central,
                                  config_path=None, use_keyring=False)
     assert cfg2.password == password
 
-    chair = make_chair("a")
     chart_small_session(chair, "A", readings=5)
     result = SyncService(chair, cfg).run_once()
     assert result.error is None and result.pending == 0
@@ -239,7 +242,7 @@ def test_service_reports_progress_and_pending(central, make_chair):
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=30)
     seen = []
-    service = SyncService(chair, central.chair_url, batch_size=10, progress=lambda *p: seen.append(p))
+    service = SyncService(chair, central.url_for(chair), batch_size=10, progress=lambda *p: seen.append(p))
     pending = service.pending_count()
     assert pending > 30
     result = service.run_once()
@@ -262,7 +265,7 @@ def test_central_init_command_and_sync_from_the_environment(pg_server, make_chai
         url = pg_server.with_db(pg_server.admin_url, dbname)
         assert main(["central", "init", "--central", url]) == 0
         out = capsys.readouterr().out
-        assert "version 1 created" in out and "ketachart_chair" in out
+        assert f"version {CENTRAL_SCHEMA_VERSION} created" in out and "ketachart_chair" in out
         assert main(["central", "init", "--central", url]) == 0
         assert "up to date" in capsys.readouterr().out
         chair = make_chair("a")
@@ -284,7 +287,7 @@ def test_a_changed_row_under_a_pushed_id_is_refused_not_silently_dropped(central
     """ON CONFLICT DO NOTHING must not hide a chart that now says something else than the central copy."""
     chair = make_chair("a")
     chart_small_session(chair, "A", readings=5)
-    assert SyncService(chair, central.chair_url).run_once().error is None
+    assert SyncService(chair, central.url_for(chair)).run_once().error is None
     before = central.count("vital_readings")
     path = chair.path
     chair.close()
@@ -299,7 +302,7 @@ def test_a_changed_row_under_a_pushed_id_is_refused_not_silently_dropped(central
 
     edited = ChartStore.open(path, FakeClock())
     try:
-        result = SyncService(edited, central.chair_url).run_once()
+        result = SyncService(edited, central.url_for(edited)).run_once()
         assert result.error and "differ from the central copy" in result.error
         assert central.count("vital_readings") == before
         with psycopg.connect(central.admin_url) as conn:

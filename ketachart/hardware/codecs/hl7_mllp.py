@@ -157,7 +157,7 @@ def parse_hl7_time(text: str, default_zone: tzinfo = timezone.utc) -> datetime |
         i = text.find(sign, 8)
         if i > 0:
             z = text[i + 1:]
-            if len(z) != 4 or not z.isdigit():
+            if len(z) != 4 or not z.isdigit() or int(z[:2]) > 23 or int(z[2:]) > 59:  # +2400: no such zone
                 return None
             minutes = int(z[:2]) * 60 + int(z[2:])
             zone = timezone(timedelta(minutes=minutes if sign == "+" else -minutes))

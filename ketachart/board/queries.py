@@ -1,0 +1,262 @@
+"""What the clinic board reads from the central PostgreSQL, with the board's read-only login. No Qt.
+
+Every query is keyed by the chairs (device ids) or sessions being refreshed, never by time over the whole
+table: the cost of a refresh is that of the chairs that changed, not of the year of charts stored (indexes in
+:mod:`ketachart.sync.central_board`, chosen with EXPLAIN on 10 million readings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from ..domain.vitals import UNUSABLE
+from ..sync.central_board import HEARTBEATS, SCHEMA
+
+LATEST_PARAMETERS = ("HR", "PR", "SPO2", "NIBP_SYS", "NIBP_DIA")
+# The one validity rule (ketachart.domain.vitals): a reading flagged artefact, invalid, sensor-off ... is charted
+# but never a number on a screen. ``flags`` is stored as "a,b".
+UNUSABLE_FLAGS = sorted(q.value for q in UNUSABLE)
+USABLE_SQL = "value IS NOT NULL AND NOT (string_to_array(flags, ',') && %s::text[])"
+TREND_PARAMETERS = ("HR", "SPO2")
+TREND_WINDOW = timedelta(minutes=30)
+TREND_BUCKET_S = 30  # one sparkline point per 30 s: 60 points for the window
+
+
+def _t(name: str) -> sql.Composed:
+    return sql.Identifier(SCHEMA, name)
+
+
+@dataclass(frozen=True)
+class ChairRef:
+    device_id: str
+    name: str | None  # what the clinic calls it ("Chair 3"); None until the chair said so
+
+
+@dataclass
+class ChairData:
+    """The raw rows of one chair's tile, as read at ``read_at`` (server time)."""
+
+    device_id: str
+    read_at: datetime
+    heartbeat: dict | None = None
+    session: dict | None = None
+    patient: dict | None = None
+    events: list[dict] = field(default_factory=list)
+    planned_minutes: int | None = None
+    latest: dict[str, tuple[float, datetime]] = field(default_factory=dict)  # parameter -> (value, effective_at)
+    trend: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
+    alerts: list[dict] = field(default_factory=list)  # unacknowledged, oldest first
+    discharge_check_passed: bool = False
+
+
+class BoardSource:
+    """The board's reads over one autocommit connection (board role). Not thread-safe: one user at a time."""
+
+    def __init__(self, conn: psycopg.Connection, url: str | None = None, connect_kwargs: dict | None = None) -> None:
+        self.conn = conn
+        self.url = url
+        self.connect_kwargs = connect_kwargs or {}
+
+    @staticmethod
+    def _open(url: str, kwargs: dict) -> psycopg.Connection:
+        conn = psycopg.connect(url, autocommit=True, **kwargs)
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.read_only = True  # belt and braces: the board role has no write grant either
+        return conn
+
+    @classmethod
+    def connect(cls, url: str, **kwargs) -> "BoardSource":
+        return cls(cls._open(url, kwargs), url, kwargs)
+
+    def reconnect(self) -> None:
+        """After a lost connection (the board's next refresh or poll uses the new one)."""
+        if self.url is None:
+            return
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        self.conn = self._open(self.url, self.connect_kwargs)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- which chairs --------------------------------------------------------------------------
+    def list_chairs(self) -> list[ChairRef]:
+        """The chairs the board shows, one tile each.
+
+        Where the central enrols chairs (issue 13's ``chairs`` table, not empty), one tile per enrolled chair,
+        named as enrolled. Otherwise a chair is any device that has sent a heartbeat or written a session; its
+        name is the one it reported in its heartbeat, else the chair named on its latest session.
+        """
+        enrolled = self._enrolled()
+        if enrolled:
+            return sorted(enrolled, key=lambda c: (_natural(c.name or c.device_id), c.device_id))
+        rows = self.conn.execute(sql.SQL(
+            """WITH devices AS (
+                   SELECT device_id FROM {hb}
+                   UNION SELECT DISTINCT device_id FROM {sessions}
+               )
+               SELECT d.device_id,
+                      coalesce(h.chair, (SELECT s.chair FROM {sessions} s WHERE s.device_id = d.device_id
+                                         ORDER BY s.device_seq DESC LIMIT 1))
+               FROM devices d LEFT JOIN {hb} h ON h.device_id = d.device_id"""
+        ).format(hb=_t(HEARTBEATS), sessions=_t("sessions"))).fetchall()
+        chairs = [ChairRef(r[0], r[1]) for r in rows]
+        return sorted(chairs, key=lambda c: (_natural(c.name or c.device_id), c.device_id))
+
+    def _enrolled(self) -> list[ChairRef]:
+        if not self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.chairs",)).fetchone()[0]:
+            return []
+        return [ChairRef(r[0], r[1]) for r in self.conn.execute(
+            sql.SQL("SELECT device_id, name FROM {}").format(_t("chairs")))]
+
+    def clinic_policy_json(self) -> str | None:
+        """The newest clinic policy version on the central (its timers set the board's clocks)."""
+        vouched = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.vouches",)).fetchone()[0]
+        only = sql.SQL(" WHERE EXISTS (SELECT 1 FROM {} v WHERE v.tbl = 'policy_versions' AND v.id = p.id)").format(
+            _t("vouches")) if vouched else sql.SQL("")  # issue 13: only policy an admin login wrote counts
+        row = self.conn.execute(sql.SQL(
+            "SELECT policy_json FROM {} p{} ORDER BY version DESC, recorded_at DESC LIMIT 1").format(
+            _t("policy_versions"), only)).fetchone()
+        return row[0] if row else None
+
+    # --- one refresh ---------------------------------------------------------------------------
+    def read(self, device_ids: list[str]) -> dict[str, ChairData]:
+        """Everything the tiles of these chairs show, in one REPEATABLE READ snapshot (a consistent picture)."""
+        if not device_ids:
+            return {}
+        conn = self.conn
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        try:
+            with conn.transaction():
+                return self._read(device_ids)
+        finally:
+            conn.isolation_level = None
+
+    def _read(self, device_ids: list[str]) -> dict[str, ChairData]:
+        conn = self.conn
+        read_at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        out = {d: ChairData(d, read_at) for d in device_ids}
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        for hb in cur.execute(sql.SQL(
+                "SELECT device_id, chair, app_version, device_states, session_id, chair_time, heard_at "
+                "FROM {} WHERE device_id = ANY(%s)").format(_t(HEARTBEATS)), (device_ids,)):
+            out[hb["device_id"]].heartbeat = hb
+        # The latest session each chair wrote (newest device_seq: the chair's own order, not its clock).
+        for s in cur.execute(sql.SQL(
+                """SELECT s.* FROM unnest(%s::text[]) d(device_id) CROSS JOIN LATERAL (
+                       SELECT id, device_id, patient_id, course_id, route, chair, effective_at
+                       FROM {} WHERE device_id = d.device_id ORDER BY device_seq DESC LIMIT 1) s"""
+        ).format(_t("sessions")), (device_ids,)):
+            out[s["device_id"]].session = s
+        by_session = {c.session["id"]: c for c in out.values() if c.session}
+        if not by_session:
+            return out
+        sids = list(by_session)
+        for e in cur.execute(sql.SQL(
+                "SELECT id, session_id, event, effective_at, amends, device_seq FROM {} "
+                "WHERE session_id = ANY(%s) ORDER BY device_seq").format(_t("session_events")), (sids,)):
+            by_session[e["session_id"]].events.append(e)
+        for c in by_session.values():
+            superseded = {e["amends"] for e in c.events if e["amends"]}
+            c.events = [e for e in c.events if e["id"] not in superseded]
+        patient_ids = list({c.session["patient_id"] for c in by_session.values()})
+        # Current demographics: the same choice as ChartStore.patients() (latest recorded_at, device, seq).
+        patients = {p["patient_id"]: p for p in cur.execute(sql.SQL(
+            """SELECT DISTINCT ON (patient_id) patient_id, mrn, family_name, given_name FROM {}
+               WHERE patient_id = ANY(%s) ORDER BY patient_id, recorded_at DESC, device_id DESC, device_seq DESC"""
+        ).format(_t("patients")), (patient_ids,))}
+        for c in by_session.values():
+            c.patient = patients.get(c.session["patient_id"])
+        for d in cur.execute(sql.SQL(
+                "SELECT DISTINCT ON (session_id) session_id, minutes FROM {} WHERE session_id = ANY(%s) "
+                "ORDER BY session_id, recorded_at DESC, device_seq DESC").format(_t("dose_administrations")), (sids,)):
+            by_session[d["session_id"]].planned_minutes = d["minutes"]
+        for r in cur.execute(sql.SQL(
+                """SELECT s.sid, p.param, v.value, v.effective_at
+                   FROM unnest(%s::text[]) s(sid) CROSS JOIN unnest(%s::text[]) p(param) CROSS JOIN LATERAL (
+                       SELECT value, effective_at FROM {} WHERE session_id = s.sid AND parameter = p.param
+                         AND """ + USABLE_SQL + """ ORDER BY effective_at DESC LIMIT 1) v"""
+        ).format(_t("vital_readings")), (sids, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
+            by_session[r["sid"]].latest[r["param"]] = (r["value"], r["effective_at"])
+        # The trend: one charted reading per 30 seconds over the 30 minutes before each session's newest reading
+        # (the newest in each 30-s slot): 60 index probes per parameter, whatever the rate the monitor sends at.
+        newest = {sid: max((t for _, t in c.latest.values()), default=None) for sid, c in by_session.items()}
+        newest = {sid: t for sid, t in newest.items() if t is not None}
+        if newest:
+            for r in cur.execute(sql.SQL(
+                    """SELECT w.sid, p.param, v.effective_at, v.value
+                       FROM unnest(%s::text[], %s::timestamptz[]) w(sid, newest)
+                       CROSS JOIN unnest(%s::text[]) p(param)
+                       CROSS JOIN generate_series(0, %s) k
+                       CROSS JOIN LATERAL (
+                           SELECT value, effective_at FROM {} WHERE session_id = w.sid AND parameter = p.param
+                             AND effective_at <= w.newest - k * %s::interval
+                             AND effective_at > w.newest - (k + 1) * %s::interval AND """ + USABLE_SQL + """
+                           ORDER BY effective_at DESC LIMIT 1) v
+                       ORDER BY 1, 2, 3"""
+            ).format(_t("vital_readings")), (list(newest), list(newest.values()), list(TREND_PARAMETERS),
+                                             int(TREND_WINDOW.total_seconds() // TREND_BUCKET_S) - 1,
+                                             f"{TREND_BUCKET_S} seconds", f"{TREND_BUCKET_S} seconds",
+                                             UNUSABLE_FLAGS)):
+                by_session[r["sid"]].trend.setdefault(r["param"], []).append((r["effective_at"], float(r["value"])))
+        for a in cur.execute(sql.SQL(
+                """SELECT a.id, a.session_id, a.rule, a.severity, a.message, a.effective_at FROM {} a
+                   WHERE a.session_id = ANY(%s)
+                     AND NOT EXISTS (SELECT 1 FROM {} k WHERE k.alert_id = a.id)
+                   ORDER BY a.effective_at, a.device_seq"""
+        ).format(_t("alerts"), _t("alert_acks")), (sids,)):
+            by_session[a["session_id"]].alerts.append(a)
+        for k in cur.execute(sql.SQL(
+                "SELECT DISTINCT session_id FROM {} WHERE session_id = ANY(%s) AND kind = 'discharge' AND passed"
+        ).format(_t("checklists")), (sids,)):
+            by_session[k["session_id"]].discharge_check_passed = True
+        return out
+
+    # --- the read-only chart of one session ----------------------------------------------------------
+    def session_chart(self, session_id: str) -> dict:
+        """A session's vitals and entries for the board's read-only chart view."""
+        cur = self.conn.cursor(row_factory=psycopg.rows.dict_row)
+        session = cur.execute(sql.SQL("SELECT * FROM {} WHERE id = %s").format(_t("sessions")), (session_id,)).fetchone()
+        if session is None:
+            return {}
+        readings: dict[str, list[tuple[datetime, float]]] = {}
+        for r in cur.execute(sql.SQL(
+                "SELECT parameter, effective_at, value FROM {} WHERE session_id = %s AND parameter = ANY(%s) "
+                "AND " + USABLE_SQL + " ORDER BY parameter, effective_at").format(_t("vital_readings")),
+                (session_id, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
+            readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
+        entries: list[dict] = []
+        for e in cur.execute(sql.SQL("SELECT effective_at, event, data FROM {} WHERE session_id = %s").format(
+                _t("session_events")), (session_id,)):
+            entries.append({"at": e["effective_at"], "what": "Session", "text": e["event"]})
+        for o in cur.execute(sql.SQL(
+                "SELECT effective_at, kind, value, text FROM {} WHERE session_id = %s").format(_t("observations")),
+                (session_id,)):
+            value = "" if o["value"] is None else f" {o['value']:g}"
+            entries.append({"at": o["effective_at"], "what": o["kind"], "text": (value + " " + (o["text"] or "")).strip()})
+        for a in cur.execute(sql.SQL(
+                """SELECT a.effective_at, a.severity, a.message,
+                          (SELECT string_agg(k.action, '; ') FROM {} k WHERE k.alert_id = a.id) AS action
+                   FROM {} a WHERE a.session_id = %s""").format(_t("alert_acks"), _t("alerts")), (session_id,)):
+            done = f" (acknowledged: {a['action']})" if a["action"] else " (not acknowledged)"
+            entries.append({"at": a["effective_at"], "what": f"Alert {a['severity']}", "text": a["message"] + done})
+        for d in cur.execute(sql.SQL(
+                "SELECT effective_at, drug, dose_mg, minutes FROM {} WHERE session_id = %s").format(
+                _t("dose_administrations")), (session_id,)):
+            over = f" over {d['minutes']} min" if d["minutes"] else ""
+            entries.append({"at": d["effective_at"], "what": "Dose", "text": f"{d['drug']} {d['dose_mg']:g} mg{over}"})
+        entries.sort(key=lambda e: e["at"])
+        return {"session": session, "readings": readings, "entries": entries}
+
+
+def _natural(text: str) -> tuple:
+    """'Chair 2' before 'Chair 10'."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
