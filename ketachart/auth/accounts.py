@@ -22,7 +22,7 @@ from ..domain.clock import Clock
 from ..domain.errors import ClinicalInputError
 from ..domain.ids import new_id
 from ..store.models import User
-from ..store.repository import SYSTEM_AUTHOR, ChartStore
+from ..store.repository import SYSTEM_AUTHOR, USER_ROLES, ChartStore
 from .errors import (
     AccountInactive,
     AccountLocked,
@@ -37,14 +37,16 @@ from .policy import AuthPolicy, FailureState, fold_failures
 
 log = logging.getLogger(__name__)
 
-ROLES = ("nurse", "prescriber", "admin")
+ROLES = USER_ROLES  # nurse, charge-nurse, prescriber, admin: the store refuses any other
 USER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 # What each role may do beyond charting (every role may chart and sign).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "nurse": frozenset({"chart", "sign"}),
+    "charge-nurse": frozenset({"chart", "sign", "view-board"}),  # runs the floor: sees every chair (issue 15)
     "prescriber": frozenset({"chart", "sign", "prescribe"}),
-    "admin": frozenset({"chart", "sign", "manage-users", "manage-policy", "view-audit", "export-audit"}),
+    "admin": frozenset({"chart", "sign", "manage-users", "manage-policy", "view-audit", "export-audit", "view-board",
+                        "link-patients"}),
 }
 
 FAILURE = "sign-in-failed"
@@ -345,7 +347,7 @@ def _check_new_user(user_id: str, display_name: str, role: str) -> str:
             "a user id is 2-64 lower-case letters, digits, dots, dashes or underscores (e.g. a.morgan)"
         )
     if role not in ROLES:
-        raise ClinicalInputError("role must be nurse, prescriber or admin")
+        raise ClinicalInputError(f"role must be one of: {', '.join(ROLES)}")
     if not (display_name or "").strip():
         raise ClinicalInputError("the printed name is required (it appears on signatures)")
     return user_id

@@ -33,7 +33,10 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p = usub.add_parser("add", parents=[common, enc], help="add a user (the first user is the admin)")
     p.add_argument("user_id", help="sign-in name, e.g. j.smith")
     p.add_argument("--name", required=True, help="printed name, as it appears on signatures")
-    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True, help="what the user may do")
+    from .accounts import ROLES
+
+    p.add_argument("--role", choices=ROLES, required=True,
+                   help="what the user may do (charge-nurse: as nurse, plus the clinic board)")
     p.add_argument("--as", dest="admin", metavar="ADMIN", help="your admin user id (not needed for the very first admin)")
     p.set_defaults(func=_users_add)
 

@@ -75,7 +75,7 @@ class User(ChartRow, Base):
     __tablename__ = "users"
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column(Text)
-    role: Mapped[str] = mapped_column(String(16))  # nurse, prescriber, admin
+    role: Mapped[str] = mapped_column(String(16))  # nurse, charge-nurse, prescriber, admin
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

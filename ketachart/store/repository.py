@@ -56,6 +56,7 @@ from .models import (
 )
 
 SYSTEM_AUTHOR = "system"
+USER_ROLES = ("nurse", "charge-nurse", "prescriber", "admin")  # what auth's roles may be (auth sits above the store)
 VERSIONED = (Patient, User, PolicyVersion)  # entities whose versions are folded into "the current one"
 
 
@@ -606,8 +607,8 @@ class ChartStore:
                            details=json.dumps(details, sort_keys=True) if details else None)
 
     def create_user(self, user_id: str, display_name: str, role: str, password_hash: str | None = None) -> dict:
-        if role not in ("nurse", "prescriber", "admin"):
-            raise ClinicalInputError("role must be nurse, prescriber or admin")
+        if role not in USER_ROLES:
+            raise ClinicalInputError(f"role must be one of: {', '.join(USER_ROLES)}")
         if any(u["user_id"] == user_id for u in self.users()):
             raise ClinicalInputError(f"user {user_id} already exists")
         return self.append(User, user_id=user_id, display_name=display_name, role=role,
