@@ -178,6 +178,24 @@ class Accounts:
         self._audit("pin-reset", row["user_id"], {"by": actor.user_id}, author=actor.user_id)
         return _public(new)
 
+    def set_role(self, actor: SignedInUser, user_id: str, role: str, reason: str) -> dict:
+        """Give a user another role (e.g. a nurse who takes the charge-nurse shift): a new amending row."""
+        self.require(actor, "manage-users")
+        if role not in ROLES:
+            raise ClinicalInputError(f"role must be one of: {', '.join(ROLES)}")
+        if not (reason or "").strip():
+            raise ClinicalInputError("a change of role needs a reason")
+        row = self._existing(user_id)
+        if row["role"] == role:
+            raise ClinicalInputError(f"{row['user_id']} already has the role {role}")
+        if row["role"] == "admin" and row["active"] and not any(
+            r["role"] == "admin" and r["active"] and r["user_id"] != row["user_id"] for r in self.store.users()
+        ):
+            raise PermissionDenied("This is the last active admin; add another admin first.")
+        new = self._amend_user(row, reason.strip(), role=role, author=actor.user_id)
+        self._audit("role-change", row["user_id"], {"from": row["role"], "to": role}, author=actor.user_id)
+        return _public(new)
+
     def change_own_secret(self, user_id: str, old_secret: str, new_secret: str) -> None:
         who = self._check(user_id, old_secret, "change-secret")
         check_secret(new_secret)
@@ -192,6 +210,8 @@ class Accounts:
         row = self._row(actor.user_id)
         if row is None or not row["active"]:
             raise PermissionDenied(f"{actor.user_id} is no longer an active account.")
+        if row["role"] != actor.role:
+            raise PermissionDenied(f"{actor.user_id}'s role changed to {row['role']}; sign in again.")
 
     # --- credentials ------------------------------------------------------------------------------
     def failure_state(self, user_id: str) -> FailureState:
