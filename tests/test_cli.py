@@ -53,6 +53,8 @@ def test_sqlite_itself_refuses_update_and_delete_on_a_demo_database(demo_db):
     path, _ = demo_db
     con = sqlite3.connect(path)
     for table in CHART_TABLES:
+        if table == "patient_links":  # a demo chart links no records (its triggers: tests/store/test_append_only.py)
+            continue
         for sql in (f"UPDATE {table} SET author='x'", f"DELETE FROM {table}"):
             with pytest.raises(sqlite3.IntegrityError):
                 con.execute(sql)
