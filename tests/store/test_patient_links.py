@@ -92,3 +92,24 @@ def test_link_rows_are_append_only(store, patient):
     row = link_patients(store, patient["patient_id"], other["patient_id"], "duplicate", author="admin")
     with pytest.raises(Exception, match="append-only"):
         store.execute_raw(f"UPDATE patient_links SET active = 0 WHERE id = '{row['id']}'")
+
+
+def test_the_fhir_patient_of_a_linked_record_is_the_kept_patient(store, patient):
+    """A duplicate registered with a mistyped MRN: after the link its sessions export as the kept patient."""
+    from ketachart.report.fhir import FhirOptions, build_bundle
+
+    options = FhirOptions("https://ehr.clinic.example/fhir/sid/mrn", "https://ehr.clinic.example/fhir/sid/staff")
+    typo = _second_record(store, mrn="MRN-1OO")
+    s_keep = store.create_session(patient["patient_id"], "IV")
+    s_typo = store.create_session(typo["patient_id"], "IV")
+
+    def patient_entry(sid):
+        (entry,) = [e for e in build_bundle(store, sid, options=options)["entry"]
+                    if e["resource"]["resourceType"] == "Patient"]
+        return entry
+
+    assert patient_entry(s_typo["id"])["resource"]["identifier"][0]["value"] == "MRN-1OO"
+    link_patients(store, patient["patient_id"], typo["patient_id"], "MRN mistyped at registration", author="admin")
+    linked = patient_entry(s_typo["id"])
+    assert linked["resource"]["identifier"][0]["value"] == "MRN-100"
+    assert linked["fullUrl"] == patient_entry(s_keep["id"])["fullUrl"]
