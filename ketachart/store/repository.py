@@ -409,7 +409,8 @@ class ChartStore:
 
         Two offline chairs editing the same patient both keep their rows; the ordering is deterministic. Two
         patients with the same MRN (registered on two chairs offline) are both kept, each naming the other in
-        ``possible_duplicate_of`` so an admin can review them.
+        ``possible_duplicate_of`` so an admin can review them. A record an admin linked into another is not
+        listed: the kept one names it in ``merged_ids`` (:mod:`ketachart.store.patient_links`).
         """
         from .patient_links import link_map
 
