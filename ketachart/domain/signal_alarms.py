@@ -221,8 +221,9 @@ class SignalWatch:
             self._active.add(rule)
             out.append(AlertFinding(rule, severity, f"{device_label(source)}: {label}", at, self.policy.version,
                                     {"source": source, "alarm": word}))
-        for word in before - current:
-            self._active.discard(f"device-alarm:{source}:{word}")
+        prefix = f"device-alarm:{source}:"
+        for rule in [r for r in self._active if r.startswith(prefix) and r[len(prefix):] not in current]:
+            self._active.discard(rule)  # ended (also one marked active after a restart): the next one alarms
         self._device_alarms[source] = current
         return out
 

@@ -186,3 +186,16 @@ def test_monitor_technical_alarms_are_alerts_with_their_source_once_per_episode(
     assert [r for r, *_ in alarm(60, "ecg-leads-off")] == ["device-alarm:device:ge:ecg-leads-off"]
     # each monitor is its own source
     assert [m for _, _, m, _ in alarm(61, "sensor-defective", "device:masimo")] == ["Monitor masimo: SpO2 sensor defective"]
+
+
+def test_after_a_restart_a_device_alarm_that_ended_alarms_again_when_it_comes_back():
+    watch = SignalWatch(DEFAULT_POLICY)
+    watch.mark_active("device-alarm:device:bbraun/1:occlusion")  # stored, unacknowledged, before the restart
+    assert watch.feed(Reading(P.PUMP_ALARM, 1, s(0), text="occlusion", source="device:bbraun/1")) == []  # goes on
+    assert watch.feed(Reading(P.PUMP_ALARM, 0, s(5), text="none", source="device:bbraun/1")) == []
+    again = watch.feed(Reading(P.PUMP_ALARM, 1, s(10), text="occlusion", source="device:bbraun/1"))
+    assert [f.message for f in again] == ["Pump bbraun/1: Occlusion"]
+    watch.mark_active("device-alarm:device:bbraun/1:air-alarm")
+    assert watch.feed(Reading(P.PUMP_ALARM, 0, s(15), text="none", source="device:bbraun/1")) == []
+    assert [f.message for f in watch.feed(Reading(P.PUMP_ALARM, 1, s(20), text="air-alarm",
+                                                  source="device:bbraun/1"))] == ["Pump bbraun/1: Air in line"]
