@@ -148,3 +148,15 @@ def test_the_sounds_are_found_where_the_bundle_and_the_deb_keep_resources(qtbot,
     (bundle / "resources" / "sounds" / PATTERNS["high"][0]).unlink()  # a bundle built without them
     broken = AlertSound(backends=("null",))
     assert not broken.available and broken.status_text == UNAVAILABLE_TEXT
+
+
+def test_selftest_fails_a_copy_that_has_no_alarm_sounds(tmp_path, monkeypatch):
+    from ketachart import selftest
+    from ketachart.ui import sound
+
+    name, ok, detail = selftest._alarm_sound()
+    assert (name, ok) == ("alarm sound", True) and str(sounds_dir()) in detail
+    (tmp_path / "sounds").mkdir()
+    monkeypatch.setattr(sound, "resources_dir", lambda: tmp_path)  # a bundle built without resources/sounds
+    name, ok, detail = selftest._alarm_sound()
+    assert not ok and detail.startswith(f"sound files not found in {tmp_path / 'sounds'}")
