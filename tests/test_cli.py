@@ -66,6 +66,7 @@ def test_selftest_passes_on_the_demo_database(demo_db):
     result = ketachart("selftest", "--db", str(path), "--unencrypted")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   hash chain: intact" in result.stdout
+    assert "ok   alarm sound: high, medium patterns from " in result.stdout  # found and playable
 
 
 def test_kill_9_during_demo_session_leaves_a_sound_database(tmp_path):
