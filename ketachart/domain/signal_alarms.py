@@ -46,6 +46,23 @@ DEVICE_ALARMS: dict[str, tuple[str, str]] = {
     "syringe-empty-pre-alarm": ("Syringe nearly empty", "warning"),
     "kvo-end": ("KVO time over", "warning"),
     "alarm": ("Alarm", "warning"),
+    # SpaceCom 3.3x ALARM1/ALARM2 bits beyond the INA flags (codecs/bbraun_bcc.py ALARM_BITS)
+    "pump-data-corrupt": ("Pump data corrupt", "critical"),
+    "battery-alarm": ("Battery alarm", "warning"),
+    "battery-missing": ("Battery not in pump", "warning"),
+    "battery-cover-open": ("Battery cover open", "warning"),
+    "claw-malfunction": ("Claw malfunction", "critical"),
+    "pressure-sensor-defect": ("Pressure sensor defect", "critical"),
+    "syringe-holder-open": ("Syringe holder open", "critical"),
+    "syringe-misplaced": ("Syringe not inserted correctly", "critical"),
+    "upstream-occlusion": ("Upstream occlusion", "critical"),
+    "free-flow": ("Free flow", "critical"),
+    "drop-sensor-missing": ("Drop sensor missing", "critical"),
+    "air-sensor-fault": ("Air sensor test faulty", "critical"),
+    "data-lock-manipulated": ("Data lock manipulated", "warning"),
+    "pca-limit": ("PCA hour limit", "warning"),
+    "sgc-end": ("SGC end", "warning"),
+    "take-over-alarm": ("Syringe take-over alarm", "warning"),
     # monitors' technical alarms (hardware/codecs: GE status words, Masimo EXC); asystole is the monitor's
     # own arrhythmia call, passed on as critical
     "asystole": ("Asystole", "critical"),
