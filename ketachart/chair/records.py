@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..domain.clock import utc
 from ..domain.dosing import IntranasalDose, IvDose
 from ..domain.errors import ClinicalInputError
 from ..domain.records import (
@@ -213,6 +214,17 @@ class RecordsCommands:
 
 
 # --- the chair's pre-session save (ChairService calls these two; they keep its hunks small) ------------------
+
+
+def order_in_force_words(store: ChartStore, patient_id: str, route: str) -> str:
+    """What the pre-session screen says of the order it will cite ('' when the course has none)."""
+    row = standing_order(store, patient_id, route)
+    if row is None:
+        return ""
+    d = json.loads(row["data"])
+    who = next((u["display_name"] for u in store.users() if u["user_id"] == d.get("prescriber")), d.get("prescriber"))
+    return (f"{Order.from_data(d).words()}, signed by {who} on {utc(row['effective_at']).astimezone():%d %b %Y} "
+            "(standing order for this course)")
 
 
 def check_dose_against(order_row: dict, dose: IvDose | IntranasalDose) -> None:

@@ -50,7 +50,7 @@ from ..store.models import Checklist, Course, DoseAdministration, Observation, R
 from ..store.views import SessionView, session_view
 from ..store.vitals_writer import VitalsWriter
 from .forms import PresessionForm, number
-from .records import check_presession_records, write_presession_order, write_presession_records
+from .records import check_presession_records, order_in_force_words, write_presession_order, write_presession_records
 from .saved_trace import trace_saved, trace_vitals_committed
 from .signing import SignatureStep, SigningFlow
 
@@ -456,6 +456,12 @@ class ChairService:
             return ""
         found = AlertRules(self.policy).predose_bp(s, d, self.clock.now())
         return found[0].message if found else ""
+
+    def presession_order(self) -> str:
+        """The order in force for this pre-session's course, in words ('' when none): issue 16."""
+        patient, route = ((self.planned.patient, self.planned.route) if self.planned is not None
+                          else (self.view.patient, self.view.session["route"]) if self.view else (None, None))
+        return order_in_force_words(self.store, patient["patient_id"], route) if patient else ""
 
     def _check_presession(self, form: PresessionForm) -> dict:
         """Validate the whole form; the values to write, or a ClinicalInputError naming the first problem."""
