@@ -138,10 +138,10 @@ def record_order(store: ChartStore, session_id: str | None, order: Order, *, pre
     when the caller signs it in its own transaction (the chair's pre-session signing flow)."""
     data = {"drug": order.drug, "route": order.route, "dose_mg": order.dose_mg, "mg_per_kg": order.mg_per_kg,
             "minutes": order.minutes, "prescriber": prescriber}
-    scope = "standing order for the course" if session_id is None else "order for this session"
+    scope = " (standing order for the course)" if session_id is None else ""
     with store.atomic():
         row = store.append(Observation, author=prescriber, session_id=session_id, kind=RecordKind.CS_ORDER,
-                           patient_id=patient_id, text=f"{order.words()} ({scope}); signed by {printed_name}",
+                           patient_id=patient_id, text=f"{order.words()}; signed by {printed_name}{scope}",
                            data=json.dumps(data, sort_keys=True))
         if sign:
             store.sign(Observation, row["id"], user_id=prescriber, printed_name=printed_name, meaning="performed")
