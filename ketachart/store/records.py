@@ -166,6 +166,14 @@ def order_of(store: ChartStore, session_id: str) -> dict | None:
     return rows[-1] if rows else None
 
 
+NO_ORDER = "NO ORDER"
+
+
+def order_text(row: dict | None) -> str:
+    """The order as the summary and the cs-log print it (one truth): its words and who signed, or NO ORDER."""
+    return row["text"] if row else NO_ORDER
+
+
 def record_product(store: ChartStore, session_id: str, product: Product) -> dict:
     data = {"strength_mg_per_ml": product.strength_mg_per_ml, "vial_ml": product.vial_ml, "lot": product.lot,
             "expiry": product.expiry.isoformat(), "vial_mg": product.vial_mg}

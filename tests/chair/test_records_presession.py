@@ -12,6 +12,9 @@ from ketachart.auth import PermissionDenied
 from ketachart.chair.records import RecordsCommands, Signer
 from ketachart.domain.errors import ClinicalInputError
 from ketachart.domain.records import NOT_ASKED, RecordKind
+from ketachart.report.cs_log import cs_log_rows
+from ketachart.report.model import build_summary
+from ketachart.report.settings import LocalClock, ReportSettings
 from ketachart.store.models import DoseAdministration, Observation, Session
 from ketachart.store.records import order_of
 from ketachart.store.views import session_view
@@ -112,6 +115,14 @@ def test_the_policy_can_require_a_signed_order_and_the_dose_cites_it(chair, stor
     assert [(s["user_id"], s["meaning"]) for s in sigs] == [("dr.c", "performed")]
     assert order_of(store, sid)["id"] == order["id"]
     assert order["device_seq"] < store.get(DoseAdministration, rows["dose"]["id"])["device_seq"]  # order first
+    # one truth: the summary and the controlled-substance log cite the same order in the same words
+    summary = build_summary(store, sid, now=store.clock.now())
+    on_paper = next(f for f in summary.dose.fields if f.label == "Order")
+    settings = ReportSettings.resolve(store)
+    day = store.clock.now().date()
+    (logged,) = [r for r in cs_log_rows(store, day, day, LocalClock(settings.zone()[0])) if r.entry == "administration"]
+    assert on_paper.value == logged.order == order["text"] and not on_paper.flag
+    assert on_paper.value.startswith("ketamine 0.5 mg/kg IV over 40 min; signed by Dana Cho, MD")
 
 
 def test_a_standing_order_is_cited_without_the_prescriber_and_a_different_dose_is_refused(chair, store):
