@@ -13,6 +13,7 @@ from ketachart.chair.records import RecordsCommands, Signer
 from ketachart.domain.errors import ClinicalInputError
 from ketachart.domain.records import NOT_ASKED, RecordKind
 from ketachart.report.cs_log import cs_log_rows
+from ketachart.report.fhir import FhirOptions, build_bundle
 from ketachart.report.model import build_summary
 from ketachart.report.settings import LocalClock, ReportSettings
 from ketachart.store.models import DoseAdministration, Observation, Session
@@ -123,6 +124,11 @@ def test_the_policy_can_require_a_signed_order_and_the_dose_cites_it(chair, stor
     (logged,) = [r for r in cs_log_rows(store, day, day, LocalClock(settings.zone()[0])) if r.entry == "administration"]
     assert on_paper.value == logged.order == order["text"] and not on_paper.flag
     assert on_paper.value.startswith("ketamine 0.5 mg/kg IV over 40 min; signed by Dana Cho, MD")
+    assert chair.start_infusion(without_monitor="monitor being replaced; manual BP every 5 min")
+    bundle = build_bundle(store, sid, options=FhirOptions("https://clinic.example/mrn"))
+    admins = [e["resource"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "MedicationAdministration" and "partOf" not in e["resource"]]
+    assert admins and f"prescriber's order: {order['text']}" in [n["text"] for n in admins[0]["note"]]
 
 
 def test_a_standing_order_is_cited_without_the_prescriber_and_a_different_dose_is_refused(chair, store):

@@ -37,6 +37,7 @@ def test_the_prescriber_signs_the_order_in_the_pre_session_and_the_next_one_cite
 
     p.new_order.setChecked(True)
     assert p.order_prescriber.isEnabled() and "New order" in p.order_status.text()
+    assert not p.submit() and "prescriber's user id" in p.message.text()
     p.order_prescriber.setText("dr.c")
     assert p.submit(), p.message.text()
     dlg = p.sign_dialog

@@ -395,6 +395,9 @@ class PresessionScreen(QWidget):
         """Validate the whole form, then the e-signatures: for a new order the prescriber signs it first; the
         nurse signs the dose ("performed") with their own PIN and, when there is waste, the witness signs it
         ("witnessed") with theirs. Nothing is saved until all are signed. Returns True when the first PIN dialog (``sign_dialog``) was opened."""
+        if self.new_order.isChecked() and not self.order_prescriber.text().strip():
+            self.message.show_message("type the prescriber's user id: they sign the order with their own PIN", "error")
+            return False
         try:
             flow = self.c.presession_signing(self.form())
         except USER_ERRORS as exc:
