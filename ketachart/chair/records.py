@@ -272,8 +272,8 @@ def check_presession_records(store: ChartStore, session_id: str, items: dict[str
         if order is not None:
             check_dose_against(order, dose)
         elif store.policy.order_required_before_dose:
-            raise ClinicalInputError("no signed order for this course: a prescriber signs the order (at the chair: "
-                                     "\"prescriber signs the order\") before the dose is prepared")
+            raise ClinicalInputError("no signed order for this course: a prescriber signs the order before the "
+                                     "dose is prepared (at the chair, as the first signature of the pre-session)")
     product = None
     if any(str(x).strip() for x in (strength, vial_ml, expiry)):
         product = rc.check_product(strength, vial_ml, lot, expiry)
