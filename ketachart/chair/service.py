@@ -542,8 +542,8 @@ class ChairService:
     def save_presession(self, form: PresessionForm, nurse, witness=None, prescriber=None) -> dict:
         """Validate, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order) and sign the
         dose (``nurse``) and waste (``witness``): one transaction, so all of it is on disk with its signatures,
-        or nothing. ``nurse``/``witness`` (and ``prescriber``, for a new order) come from ``Signatures.verify``. Returns ``{"dose": row, "waste": row
-        or None}``."""
+        or nothing. ``nurse``/``witness`` (and ``prescriber``, for a new order) come from ``Signatures.verify``.
+        Returns ``{"dose": row, "waste": row or None}``."""
         if witness is not None:
             form = PresessionForm(**{**form.__dict__, "waste_witness": witness.user_id})
         v = self._check_presession(form)
