@@ -25,6 +25,7 @@ from ...auth import Accounts, AuthError, SignedInUser
 from ...auth.accounts import ROLES, audit_rows
 from ...auth.audit_export import export_audit_csv
 from ...domain.errors import ClinicalInputError
+from .fields import secret_field
 from .policy_page import PolicyPage
 
 USER_COLUMNS = ("User id", "Printed name", "Role", "Active", "PIN set")
@@ -62,8 +63,7 @@ class AdminDialog(QDialog):
         self.new_name = QLineEdit(users)
         self.new_role = QComboBox(users)
         self.new_role.addItems(ROLES)
-        self.new_secret = QLineEdit(users)
-        self.new_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_secret = secret_field(users, height=None)
         form.addRow("User id", self.new_id)
         form.addRow("Printed name", self.new_name)
         form.addRow("Role", self.new_role)
