@@ -27,6 +27,7 @@ from typing import Callable, ClassVar
 from ...domain.clock import system_zone
 from ...domain.plausibility import PLAUSIBLE, screen
 from ...domain.readings import Reading
+from ..registry import registrar
 
 
 @dataclass(frozen=True)
@@ -257,15 +258,7 @@ class Codec:
 CODECS: dict[str, Callable[[], Codec]] = {}
 
 
-def register(name: str) -> Callable[[type[Codec]], type[Codec]]:
-    """Class decorator: make a codec available under ``name`` for the CLI and the link."""
-
-    def deco(cls: type[Codec]) -> type[Codec]:
-        cls.protocol = name
-        CODECS[name] = cls
-        return cls
-
-    return deco
+register = registrar(CODECS)  # ``@register("ge")``: the codec the CLI and the link find under that name
 
 
 def codec_for(name: str, settings: DeviceSettings | None = None) -> Codec:
