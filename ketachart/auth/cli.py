@@ -155,7 +155,7 @@ def _as_admin(args: argparse.Namespace, act, done: str = "") -> int:  # noqa: AN
     return _with_accounts(args, run)
 
 
-def _print_users(accounts, _admin) -> None:  # noqa: ANN001
+def _print_users(accounts, _who) -> None:  # noqa: ANN001
     for u in accounts.users():
         state = "active" if u["active"] else "inactive"
         secret = "" if u["has_secret"] else "  (no PIN set)"
