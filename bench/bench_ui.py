@@ -232,7 +232,7 @@ def rss_growth(quick: bool) -> dict:
 
 def startup(quick: bool) -> dict:
     runs = 1 if quick else 3
-    times = []
+    times, cpu = [], []
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "KETACHART_DATA_DIR": d, "KETACHART_REPORT_STARTUP": "1"}
         db = str(Path(d) / "chart.db")
@@ -243,7 +243,9 @@ def startup(quick: bool) -> dict:
             mark = [line for line in proc.stderr.splitlines() if "first paint" in line]
             if mark:
                 times.append(float(mark[0].split()[-1]) - start)
+            cpu += [float(line.split()[-1]) for line in proc.stderr.splitlines() if "start-up cpu" in line]
     return {"name": "app.startup_s", "value": round(min(times), 3) if times else None, "unit": "s", "runs": runs,
+            "cpu_s": round(statistics.median(cpu), 3) if cpu else None,
             "note": "subprocess launch (python -m ketachart.cli) to the first event-loop turn after show()"}
 
 
