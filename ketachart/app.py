@@ -184,6 +184,7 @@ def run_app(args: argparse.Namespace) -> int:
     store = open_store(Path(db), unencrypted=args.unencrypted or args.demo, clock=clock)
     window = None
     sync = None
+    syncs: list = []  # sync starts just after the first paint: importing it (PostgreSQL driver) is not free
     history = None
     board_button = None
     try:
@@ -203,7 +204,6 @@ def run_app(args: argparse.Namespace) -> int:
         # The autoplay drives the UI without touch or key input, so it would idle-lock within seconds at --speed.
         window = create_main_window(store, clock, speed=speed, theme=getattr(args, "theme", None),
                                     accounts=accounts, idle_min=0 if args.autoplay else None)
-        sync = _install_sync(window, store, args)
         from .ui.board.launch import BoardButton  # "Clinic board…" for admins (issue 15)
 
         board_button = BoardButton(window, demo=bool(args.demo))
@@ -243,6 +243,9 @@ def run_app(args: argparse.Namespace) -> int:
                 print(f"ketachart: start-up cpu {time.process_time():.3f}", file=sys.stderr, flush=True)
 
             QTimer.singleShot(0, first_paint)
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: syncs.append(_install_sync(window, store, args)))
         quit_after = getattr(args, "quit_after", None)
         if quit_after is not None:
             from PySide6.QtCore import QTimer
@@ -268,6 +271,7 @@ def run_app(args: argparse.Namespace) -> int:
         wake.start(500)
         return app.exec()
     finally:
+        sync = next((s for s in syncs if s is not None), None)
         if history is not None:
             history.finish()
         if board_button is not None:
