@@ -191,6 +191,7 @@ class LivePlot(QWidget):
 
     def set_follow(self, on: bool = True) -> None:
         self.follow = bool(on)
+        self._x_target = None  # back to live sets the range again, even within the same step
         self.live_button.setChecked(self.follow)
         self.live_button.setText("● LIVE" if self.follow else "▶ Back to live")
         self._versions = ()

@@ -84,3 +84,24 @@ def test_the_plot_shows_the_newest_reading_and_every_point_of_the_window(qtbot):
     plot.refresh(live, T0 + n + 200, [], [], [])
     x, y = plot.hr_curve.getData()
     assert x[0] <= T0 and len(x) < n / 4 and y.max() == v[~np.isnan(v)].max()  # "All": decimated, peaks kept
+
+
+def test_back_to_live_after_looking_back_shows_now_again(qtbot):
+    live = LiveData()
+    ts = T0 + np.arange(7200, dtype=float)
+    live.hr.extend(ts, np.full(7200, 80.0))
+    plot = LivePlot(DARK)
+    qtbot.addWidget(plot)
+    plot.resize(1200, 560)
+    plot.show()
+    now = T0 + 7200
+    plot.refresh(live, now, [], [], [])
+    live_range = plot.top.viewRange()[0]
+    plot.set_follow(False)
+    plot.top.setXRange(T0, T0 + 600, padding=0)  # the nurse drags back to the start
+    plot.refresh(live, now + 1, [], [], [])
+    assert plot.top.viewRange()[0][1] < now - 3600
+    assert T0 + 300 in plot.hr_curve.getData()[0]  # the curve follows the pan (the slice is redone)
+    plot.set_follow(True)  # "Back to live", within the same view step
+    plot.refresh(live, now + 2, [], [], [])
+    assert plot.top.viewRange()[0] == pytest.approx(live_range)
