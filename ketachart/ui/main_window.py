@@ -195,8 +195,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "_wide", None) != wide:
             self._wide = wide
             sheet = stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale)
-            if sheet != self.styleSheet():  # the same sheet again re-polishes every widget (a tenth of start-up)
-                self.setStyleSheet(sheet)
+            self.setStyleSheet(sheet)
 
     # --- the one repaint timer -------------------------------------------------------------------------
     def mark(self, what: str) -> None:
