@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from ..report.model import Summary, build_summary
+if TYPE_CHECKING:
+    from ..report.model import Summary
 
 
 def _busy_dialog(text: str, title: str, parent: QWidget | None) -> QProgressDialog:
@@ -57,6 +58,8 @@ class _Worker(QRunnable):
 
     def run(self) -> None:  # worker thread
         try:
+            from ..report.model import build_summary  # loaded on the first print, not at start-up
+
             reader = self.open_reader()
             try:
                 summary = build_summary(reader, self.session_id, self.printed_at)
