@@ -30,6 +30,7 @@ from ..domain.discharge import (
 )
 from ..domain.dosing import IntranasalDose, IvDose, check_weight, intranasal_dose, iv_dose
 from ..domain.errors import ClinicalInputError, IllegalTransition
+from ..domain.pump import PUMP_FRESH_S, PumpRateWatch, PumpReport
 from ..domain.readings import Quality, Reading
 from ..domain.scales import (
     DISCHARGE_ITEMS,
@@ -60,7 +61,6 @@ SIGNING_ERRORS = USER_ERRORS + (AuthError,)  # ... and, while signing, a wrong P
 
 PUMP_PARAMETERS = frozenset({Parameter.PUMP_RATE, Parameter.PUMP_VI, Parameter.PUMP_VTBI, Parameter.PUMP_STATE,
                              Parameter.PUMP_ALARM})
-PUMP_FRESH_S = 60.0  # a pump report older than this is not "the pump's volume now"
 
 
 def _nothing(*_args) -> None:
@@ -124,6 +124,7 @@ class ChairService:
                                    on_committed=trace_vitals_committed)
         self.rules = AlertRules(store.policy)
         self.watch = SignalWatch(store.policy)  # HR/PR source, missing signals, RR, apnea, device alarms
+        self.pump_watch = PumpRateWatch(store.policy)  # the pump's rate against the charted rate
         self.vitals: list[Reading] = []  # this session's vital readings (discharge check, pre-dose BP)
         self.session_id: str | None = None
         self.view: SessionView | None = None
@@ -161,6 +162,7 @@ class ChairService:
         history = self.store.readings(session_id)
         self.rules = AlertRules(self.policy)
         self.watch = SignalWatch(self.policy)
+        self.pump_watch = PumpRateWatch(self.policy)
         self.vitals = []
         self.refresh()
         started = self.view.infusion_started_at if self.view else None
@@ -184,6 +186,7 @@ class ChairService:
         for a in self.store.unacknowledged_alerts(session_id):
             self.rules.mark_active(a["rule"])
             self.watch.mark_active(a["rule"])
+            self.pump_watch.mark_active(a["rule"])
         if self.view is not None:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
         return history
@@ -296,6 +299,9 @@ class ChairService:
             due = self.view.clocks(now, self.policy, last_bp[2] if last_bp else None).next_bp_due_at
             connected = bool(self.devices.monitors()) if self.devices is not None else False
             findings += self.watch.tick(now, self.monitor_streaming(), due, monitor_connected=connected)
+        if self.pump_watch.policy is not self.policy:
+            self.pump_watch.policy = self.policy
+        findings += self.pump_watch.check(now, self.charted_pump_rate(), self.pump_report(), self.pump_fresh_s)
         if findings:
             self._raise(findings)
             self.refresh()
@@ -679,6 +685,41 @@ class ChairService:
         row = self.store.change_rate(self._need_session(), value, reason)
         tail = f": {left[0]:.1f} mL left, about {left[1]:.0f} min" if left else ""
         self._saved(f"Rate {value:g} mL/h{tail}", row, kind="rate")
+
+    def pump_report(self) -> PumpReport | None:
+        """The connected pump's latest values (the pump tile, the rate check), or None before it said anything."""
+        got = self.pump_latest
+        if not got:
+            return None
+
+        def value(p: Parameter) -> float | None:
+            r = got.get(p)
+            return None if r is None or r.value is None else float(r.value)
+
+        state = got.get(Parameter.PUMP_STATE)
+        alarm = got.get(Parameter.PUMP_ALARM)
+        words = tuple(w.strip() for w in (alarm.text or "").split(",") if w.strip() and w.strip() != "none") if alarm else ()
+        rate = got.get(Parameter.PUMP_RATE)
+        return PumpReport(value(Parameter.PUMP_RATE), value(Parameter.PUMP_VI), value(Parameter.PUMP_VTBI),
+                          state.text if state is not None else None, words, max(r.host_time for r in got.values()),
+                          rate.host_time if rate is not None else None)
+
+    @property
+    def pump_fresh_s(self) -> float:
+        """How old a pump report may be and still be "the pump now" (longer on the demo's fast clock)."""
+        return max(PUMP_FRESH_S, 3.0 * self.speed)
+
+    def charted_pump_rate(self) -> float | None:
+        """What the chart says the pump should run at now: the current rate while infusing, 0 while paused;
+        None when nothing is to be compared (not started, stopped, or an intranasal session)."""
+        v = self.view
+        if v is None or v.dose is None or v.dose.row["route"] != "IV":
+            return None
+        if v.state is SessionState.PAUSED:
+            return 0.0
+        if v.state is SessionState.INFUSING:
+            return self.current_rate()
+        return None
 
     def pump_volume_infused(self) -> float | None:
         """The connected pump's volume infused (mL), when it reported one in the last minute."""

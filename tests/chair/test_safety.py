@@ -242,3 +242,40 @@ def test_a_contradicted_tick_is_refused(chair, store, clock):
     to_recovery(chair, clock)
     with pytest.raises(ClinicalInputError, match="'Steady gait' cannot be ticked as met: PADSS ambulation"):
         chair.discharge_signing(TICKS, {**PADSS, "ambulation": 1}, "override")
+
+
+def pump(now, rate, vi=5.0, state="pumping", alarm="none") -> list[Reading]:
+    src = "device:bbraun"
+    return [Reading(P.PUMP_RATE, rate, now, source=src), Reading(P.PUMP_VI, vi, now, source=src),
+            Reading(P.PUMP_VTBI, 40.0 - vi, now, source=src),
+            Reading(P.PUMP_STATE, 1.0 if state == "pumping" else 0.0, now, source=src, text=state),
+            Reading(P.PUMP_ALARM, 0.0 if alarm == "none" else 1.0, now, source=src, text=alarm)]
+
+
+def test_the_pump_rate_against_the_charted_rate_and_the_pump_report(chair, store, clock):
+    """The charted rate (60 mL/h, then 45 after a rate change) against the pump's reported rate: a disagreement
+    for the policy's seconds is one alert; the pump's values are what the pump tile shows."""
+    sid = checked_in(chair)
+    started(chair, clock)
+    assert chair.charted_pump_rate() == 60.0
+    ticks(chair, clock, 90, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)
+    chair.change_rate("45", "dissociation 3")  # charted, but the pump was not changed
+    ticks(chair, clock, 30, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)  # not yet the policy's 60 s
+    ticks(chair, clock, 40, lambda now: calm(now) + pump(now, 60.0))
+    (alert,) = [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
+    assert "Pump rate 60 mL/h differs from the charted rate 45 mL/h" in alert["message"]
+    r = chair.pump_report()
+    assert (r.rate_ml_h, r.volume_infused_ml, r.vtbi_ml, r.state, r.alarms) == (60.0, 5.0, 35.0, "pumping", ())
+    chair.feed(pump(clock.now(), 45.0, alarm="occlusion"))
+    assert chair.pump_report().alarms == ("occlusion",)
+    assert any(a["rule"].endswith(":occlusion") and a["severity"] == "critical" for a in store.rows(Alert, session_id=sid))
+
+
+def test_no_pump_comparison_on_an_intranasal_session(chair, store, clock):
+    sid = checked_in(chair, route="IN")
+    started(chair, clock)
+    assert chair.charted_pump_rate() is None
+    ticks(chair, clock, 90, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)
