@@ -220,6 +220,35 @@ def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | N
     return out
 
 
+def pump_tile(report, now: datetime, charted_ml_h: float | None, connected: bool, fresh_s: float) -> ClockVM:
+    """The pump at the chair: its rate, volume infused and to be infused, state, alarms and the age of what
+    it said. Stale data is shown as stale (never as the pump now); a rate that differs from the charted one
+    is marked (the alert follows after the policy's seconds)."""
+    from ..domain.pump import rates_agree
+    from ..domain.signal_alarms import DEVICE_ALARMS
+
+    if report is None or report.at is None:
+        return ClockVM("pump", "Pump", "no data" if connected else "not connected",
+                       "waiting for the pump" if connected else "connect it under Devices…", "stale")
+    age = report.age_s(now) or 0.0
+    stale = age > fresh_s
+    vi = "--" if report.volume_infused_ml is None else f"{report.volume_infused_ml:g}"
+    vtbi = "--" if report.vtbi_ml is None else f"{report.vtbi_ml:g}"
+    rate = "--" if report.rate_ml_h is None else f"{report.rate_ml_h:g} mL/h"
+    state = (report.state or "state ?").upper() if report.state in ("stopped", "off") else (report.state or "")
+    sub = f"infused {vi} · to go {vtbi} mL · {age_text(timedelta(seconds=age))}"
+    if report.alarms:
+        words = ", ".join(DEVICE_ALARMS.get(a, (a, ""))[0] for a in report.alarms)
+        return ClockVM("pump", f"Pump ⚠ {words}", rate, sub, "alarm")
+    if stale:
+        return ClockVM("pump", "Pump · STALE", rate, f"last report {age_text(timedelta(seconds=age))}", "stale")
+    level = "normal"
+    pump = report.delivering_rate
+    if charted_ml_h is not None and pump is not None and not rates_agree(charted_ml_h, pump):
+        return ClockVM("pump", f"Pump ≠ charted {charted_ml_h:g}", rate, f"{state} · {sub}".lstrip(" ·"), "warn")
+    return ClockVM("pump", f"Pump · {state}".rstrip(" ·"), rate, sub, level)
+
+
 def session_minute(view, now: datetime) -> float | None:
     """Minutes since the start of administration (negative before it; None without a session)."""
     if view is None:

@@ -97,6 +97,7 @@ class ClockTile(QFrame):
             return
         self._shown = key
         self.label.setText(c.label)
+        self.label.setStyleSheet(f"color: {pal.alarm};" if c.level == "alarm" else "")
         self.value.setText(c.value)
         self.value.setStyleSheet(f"color: {level_color(pal, c.level)};")
         self.sub.setText(c.sub)
@@ -187,6 +188,12 @@ class SessionScreen(QWidget):
         self.clock_tiles = [ClockTile() for _ in range(3)]
         for t in self.clock_tiles:
             clocks.addWidget(t)
+        self.pump_tile = ClockTile()  # the pump at the chair (IV): rate, volumes, state, alarms, age
+        for label in (self.pump_tile.label, self.pump_tile.value, self.pump_tile.sub):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.pump_tile.setMinimumWidth(150)
+        self.pump_tile.hide()
+        clocks.addWidget(self.pump_tile)
         left.addLayout(clocks)
         self.plot = LivePlot(palette)
         self.plot.marker_clicked.connect(lambda text: self.detail.setText(text.replace("\n", "  ·  ")))
@@ -384,6 +391,7 @@ class SessionScreen(QWidget):
         last = self.c.live.last_nibp()
         for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
             tile.render(cvm, self.pal)
+        self._render_pump(now)
         markers, alerts = plot_markers(self._entries)
         self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy, manual)
         parts = []
@@ -402,6 +410,21 @@ class SessionScreen(QWidget):
             self.discharge_button.setText("Discharge check DUE [X]" if due else "Discharge check [X]")
             self.discharge_button.style().unpolish(self.discharge_button)
             self.discharge_button.style().polish(self.discharge_button)
+
+    def pump_connected(self) -> bool:
+        return any(c.protocol in PUMP_PROTOCOLS for c in self.c.devices.connections.values()) if self.c.devices else False
+
+    def _render_pump(self, now) -> None:
+        """The pump tile on an IV session (never on an intranasal one: nothing is infused)."""
+        v = self.c.view
+        report = self.c.pump_report()
+        iv = v is not None and v.session["route"] == "IV"
+        show = iv and (report is not None or self.pump_connected())
+        self.pump_tile.setVisible(show)
+        if show:
+            pvm = vm.pump_tile(report, now, self.c.charted_pump_rate(), self.pump_connected(), self.c.pump_fresh_s)
+            self.pump_tile.render(pvm, self.pal)
+            self.pump_tile.setToolTip(f"{pvm.label}\n{pvm.value}\n{pvm.sub}")
 
     # --- entry dialogs --------------------------------------------------------------------------------
     def _show(self, dialog) -> None:
