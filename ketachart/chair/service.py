@@ -46,6 +46,7 @@ from ..domain.signal_alarms import SignalWatch
 from ..domain.timeline import StateChange
 from ..domain.vitals import NIBP_SAME_MEASUREMENT_S, reading_from_row, usable
 from ..domain.vocabulary import Kind, dose_words, drug_of, kind_of
+from ..hardware.codecs.base import HeldResolvedEvent, PatientMismatchEvent
 from ..store.errors import NotFound
 from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange, Session
 from ..store.views import SessionView, session_view
@@ -140,6 +141,10 @@ class ChairService:
         self.on_discharge_due: Callable[[], None] = _nothing
         self.on_session_closed: Callable[[str], None] = _nothing
         self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals (not stored as readings)
+        # "monitor says another patient": held readings wait for the nurse (device name, event)
+        self.held: dict[tuple[str, int], PatientMismatchEvent] = {}
+        self.on_patient_mismatch: Callable[[str, PatientMismatchEvent], None] = _nothing
+        self.on_held_resolved: Callable[[str, HeldResolvedEvent], None] = _nothing
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
@@ -189,6 +194,8 @@ class ChairService:
             self.pump_watch.mark_active(a["rule"])
         if self.view is not None:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
+            if self.devices is not None:  # so the HL7 codec holds messages naming another patient
+                self.devices.set_patient(self.view.patient["mrn"])
         return history
 
     def patients(self, search: str | None = None) -> list[dict]:
@@ -211,6 +218,8 @@ class ChairService:
         sid = self.session_id
         self.session_id = None
         self.view = None
+        if self.devices is not None:
+            self.devices.set_patient(None)  # no chart open: held questions are withdrawn by the codec
         self.on_view_changed()
         if sid:
             self.on_session_closed(sid)
@@ -223,6 +232,33 @@ class ChairService:
         if not self.view:
             return []
         return [a.row for a in self.view.alerts if not a.acknowledged]
+
+    # --- another patient on the monitor ------------------------------------------------------------------
+    def device_event(self, device: str, event: object) -> None:
+        """A device's event (GUI thread): a "monitor says another patient" hold is put to the nurse; a resolved
+        or withdrawn hold goes."""
+        if isinstance(event, PatientMismatchEvent):
+            first = (device, event.hold_id) not in self.held
+            self.held[(device, event.hold_id)] = event  # more messages may join a hold: the latest count
+            if first:
+                self.on_patient_mismatch(device, event)
+        elif isinstance(event, HeldResolvedEvent):
+            if self.held.pop((device, event.hold_id), None) is not None:
+                self.on_held_resolved(device, event)
+
+    def resolve_patient_mismatch(self, device: str, hold_id: int, accept: bool) -> None:
+        """The nurse's answer: chart the held readings on this chart (they are this patient's), or drop them.
+        Audited with ids and counts only (no MRN)."""
+        event = self.held.get((device, hold_id))
+        if event is None:
+            raise ClinicalInputError("that question was withdrawn (the monitor's connection or the chart changed)")
+        if self.devices is None or not self.devices.resolve_held(device, hold_id, accept):
+            self.held.pop((device, hold_id), None)
+            raise ClinicalInputError("the monitor is no longer connected; its held readings were not charted")
+        self.store.audit("patient-mismatch", f"sessions:{self.session_id}",
+                         {"device": device, "accepted": bool(accept), "readings": event.readings})
+        self.on_message("Held monitor readings charted here: the nurse confirmed this patient" if accept
+                        else "Held monitor readings dropped: another patient's", "saved" if accept else "info")
 
     # --- readings and alerts ----------------------------------------------------------------------
     def feed(self, batch: list[Reading]) -> None:

@@ -80,6 +80,9 @@ class MainWindow(QMainWindow):
         self.c.view_changed.connect(lambda: self.mark("view"))
         self.c.alerts_changed.connect(lambda: self.mark("alerts"))
         self.c.discharge_due.connect(self.show_discharge)
+        from .screens.mismatch import MismatchPrompts
+
+        self.mismatch = MismatchPrompts(self.c, self)  # "monitor says another patient": the nurse decides
         self._dirty: set[str] = {"view", "alerts"}
         self._ticks = 0
         self.repaints = 0
