@@ -30,6 +30,7 @@ from ..domain.discharge import (
 )
 from ..domain.dosing import IntranasalDose, IvDose, check_weight, intranasal_dose, iv_dose
 from ..domain.errors import ClinicalInputError, IllegalTransition
+from ..domain.intranasal import DEVICE_SPACING_MIN, MG_PER_DEVICE, NasalSchedule, devices_for, nasal_schedule
 from ..domain.pump import PUMP_FRESH_S, PumpRateWatch, PumpReport
 from ..domain.readings import Quality, Reading
 from ..domain.scales import (
@@ -672,13 +673,72 @@ class ChairService:
                 self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
             row = self.store.session_event(sid, SessionEvent.START_INFUSION,
                                            data={"rate_ml_per_h": rate} if rate else None)
+            device = None
+            if self.view.dose.row["route"] == "IN":  # the first device is the start of administration
+                device = self._nasal_device_row(sid, 1, now)
             self.watch.start(now)
             if unmonitored:  # stays open (and the rule active) until monitoring returns
                 for f in self.watch.monitoring(False, now, reason=without_monitor.strip()):
                     self.store.raise_alert(sid, f.rule, f.severity, f.message, f.data, effective_at=f.at)
-        self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started", row,
-                    kind="start")
+        if device is not None:
+            self._saved(f"Administration started: device 1 of {device['details']['of']}"
+                        + self._next_device_words(1, device["details"]["of"], now), row, device, kind="start")
+            return True
+        self._saved("Infusion started", row, kind="start")
         return True
+
+    # --- intranasal esketamine: devices, not an infusion ------------------------------------------------
+    def _nasal_planned(self) -> int:
+        dose = self.view.dose.row if self.view and self.view.dose else None
+        return devices_for(dose["dose_mg"]) if dose else 0
+
+    def _nasal_device_row(self, sid: str, n: int, at: datetime) -> dict:
+        of = self._nasal_planned()
+        row = self.store.observe(sid, Kind.NASAL_DEVICE, float(MG_PER_DEVICE), data={"device": n, "of": of,
+                                                                                     "mg": MG_PER_DEVICE})
+        return {**row, "details": {"device": n, "of": of}}
+
+    def nasal_schedule(self) -> NasalSchedule | None:
+        """Devices given and due, and the post-dose BP (None unless this is an intranasal session)."""
+        v = self.view
+        if v is None or v.dose is None or v.dose.row["route"] != "IN":
+            return None
+        given = [utc(o.row["effective_at"]) for o in v.observations_of(Kind.NASAL_DEVICE)]
+        bps = [r.host_time for r in self.vitals if r.parameter is Parameter.NIBP_SYS and usable(r)]
+        return nasal_schedule(self._nasal_planned(), given, bps, self.policy)
+
+    @staticmethod
+    def _next_device_words(given: int, planned: int, at: datetime) -> str:
+        """The label's spacing, prompted: "; device 2 due at 10:05" after device 1 given at 10:00."""
+        if given >= planned:
+            return ""
+        return f"; device {given + 1} due at {(at + timedelta(minutes=DEVICE_SPACING_MIN)).astimezone():%H:%M}"
+
+    def chart_nasal_device(self) -> dict:
+        """The next Spravato device, given now. The last one completes the administration (one transaction):
+        "Administration complete"; then the post-dose BP is the due item."""
+        sid = self._need_session()
+        sched = self.nasal_schedule()
+        if sched is None:
+            raise ClinicalInputError("devices are charted on an intranasal esketamine session only")
+        if self.state is SessionState.CHECKED_IN:
+            raise ClinicalInputError("start the administration first: the start charts device 1")
+        if self.state is not SessionState.INFUSING or sched.next_device is None:
+            raise ClinicalInputError(f"all {sched.devices_planned} devices are charted; the administration is complete")
+        n = sched.next_device
+        early = sched.next_device_due_at is not None and self.clock.now() < sched.next_device_due_at
+        with self.store.atomic():
+            row = self._nasal_device_row(sid, n, self.clock.now())
+            stop = None
+            if n >= sched.devices_planned:
+                stop = self.store.session_event(sid, SessionEvent.STOP_INFUSION, data={
+                    "completed": True, "devices_given": n, "devices_planned": sched.devices_planned})
+        words = f"Device {n} of {sched.devices_planned}" + (" (before the label's 5 minutes)" if early else "")
+        if stop is not None:
+            words += ": administration complete"
+        self._saved(words + self._next_device_words(n, sched.devices_planned, self.clock.now()), row, stop,
+                    kind="nasal-device")
+        return row
 
     def pause(self, reason: str) -> None:
         row = self.store.session_event(self._need_session(), SessionEvent.PAUSE, reason=reason)
@@ -788,6 +848,18 @@ class ChairService:
                 raise ClinicalInputError("no pump is connected: type the volume delivered (mL)")
             end = AdministrationEnd(completed, round(ml, 2), round(ml * conc, 2), source, reason)
         data = {k: v for k, v in end.as_data().items() if v is not None}
+        if dose is not None and dose["route"] == "IN":  # devices, not a volume: "Administration complete"
+            sched = self.nasal_schedule()
+            given = len(sched.given) if sched else 0
+            if completed and sched is not None and given < sched.devices_planned:
+                raise ClinicalInputError(f"{given} of {sched.devices_planned} devices are charted: chart the next "
+                                         "device, or end the administration early with the reason")
+            data = {"completed": bool(completed), "devices_given": given,
+                    "devices_planned": sched.devices_planned if sched else given}
+            row = self.store.session_event(sid, SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
+            self._saved(f"Administration complete: {given} of {data['devices_planned']} devices"
+                        + ("" if completed else f" (ended early: {reason})"), row, kind="stop")
+            return row
         row = self.store.session_event(sid, SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
         ordered = float(dose["dose_mg"]) if dose else 0.0
         self._saved(end_text(end, ordered) if dose else "Infusion stopped", row, kind="stop")
@@ -955,7 +1027,9 @@ class ChairService:
         readiness = self._check_discharge(checklist, padss, override_reason)
         self._need_signatures("the discharge check")
         override = readiness.needs_override
-        what = (f"Discharge check: PADSS {readiness.padss_total}/10, {readiness.minutes_since_start or 0:.0f} min since start"
+        dose = self.view.dose.row if self.view and self.view.dose else None
+        drug = f" after {dose_words(dose['route'], dose['dose_mg'])}" if dose else ""
+        what = (f"Discharge check{drug}: PADSS {readiness.padss_total}/10, {readiness.minutes_since_start or 0:.0f} min since start"
                 + (" - OVERRIDE: " + override_reason.strip() if override else "") + ". Signing ends the session.")
         steps = [SignatureStep("performed", what, user_id=self.store.author, title="Sign the discharge check - KetaChart",
                                cancelled="discharge not signed; nothing was saved")]

@@ -235,7 +235,8 @@ class MainWindow(QMainWindow):
 
         now = self.clock.now()
         last = self.c.live.last_nibp()
-        parts = [f"{c.label} {c.value}" for c in clocks(self.c.view, now, self.c.policy, last[0] if last else None)]
+        parts = [f"{c.label} {c.value}" for c in clocks(self.c.view, now, self.c.policy, last[0] if last else None,
+                                                         self.c.nasal_schedule())]
         return "\n".join([local(now)] + parts)  # one per line: legible across the room, never clipped
 
     def closeEvent(self, event) -> None:  # noqa: N802

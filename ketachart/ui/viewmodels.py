@@ -182,12 +182,40 @@ class ClockVM:
     level: str = "normal"
 
 
-def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | None) -> list[ClockVM]:
+def nasal_clock(sched, now: datetime) -> ClockVM:
+    """Intranasal esketamine: the next device (the label's 5 minutes apart), then the post-dose BP due item."""
+    from ..domain.intranasal import DEVICE_SPACING_MIN
+
+    if not sched.given:
+        return ClockVM("administration", "Spravato", "not started",
+                       f"{sched.devices_planned} devices, {DEVICE_SPACING_MIN} min apart")
+    if sched.next_device is not None:
+        due = sched.next_device_due_at
+        label = f"Device {sched.next_device} of {sched.devices_planned}"
+        last = f"device {len(sched.given)} at {local(sched.given[-1])}"
+        if now >= due:
+            return ClockVM("administration", label, "DUE", f"due at {local(due)} · {last}", "warn")
+        mins = int(-(-(due - now).total_seconds() // 60))
+        return ClockVM("administration", label, f"in {mins} min", f"due at {local(due)} · {last}")
+    if sched.bp40_taken_at is not None:
+        return ClockVM("administration", "Post-dose BP", "done", f"taken {local(sched.bp40_taken_at)}")
+    due = sched.bp40_due_at
+    if now >= due:
+        return ClockVM("administration", "Post-dose BP", "DUE", f"due at {local(due)} (40 min after dose)", "warn")
+    mins = int(-(-(due - now).total_seconds() // 60))
+    return ClockVM("administration", "Post-dose BP", f"in {mins} min", f"due at {local(due)}")
+
+
+def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | None, nasal=None) -> list[ClockVM]:
+    """The clock tiles: the infusion (intranasal: the next device, then the post-dose BP; ``nasal`` is the
+    session's :class:`~ketachart.domain.intranasal.NasalSchedule`), the next BP and the discharge check."""
     if view is None:
         return []
     c = view.clocks(now, policy, last_nibp_at)
     out = []
-    if c.infusion_started_at is None:
+    if nasal is not None:
+        out.append(nasal_clock(nasal, now))
+    elif c.infusion_started_at is None:
         out.append(ClockVM("infusion", "Infusion", "not started", f"planned {view.planned_minutes or '--'} min"))
     else:
         sub = f"started {local(c.infusion_started_at)}"

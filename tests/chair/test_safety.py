@@ -217,7 +217,8 @@ def test_an_early_spravato_override_needs_a_second_clinician(chair, store, clock
     sid = checked_in(chair, "IN")
     started(chair, clock)
     clock.advance(5 * 60)
-    chair.stop_infusion("Administration completed")
+    chair.chart_nasal_device()  # device 2 of 2: the administration is complete
+    assert chair.state is SessionState.RECOVERY
     chair.chart_sedation(5)
     chair.chart_dissociation(0)
     monitor(chair, clock, 90)  # 95 min after the dose
@@ -279,3 +280,28 @@ def test_no_pump_comparison_on_an_intranasal_session(chair, store, clock):
     assert chair.charted_pump_rate() is None
     ticks(chair, clock, 90, lambda now: calm(now) + pump(now, 60.0))
     assert "pump-rate-mismatch" not in rules(store, sid)
+
+
+def test_spravato_devices_are_charted_with_their_times_and_an_early_end_needs_the_reason(chair, store, clock):
+    from ketachart.store.models import Observation
+
+    checked_in(chair, "IN", in_dose_mg="84")
+    started(chair, clock)  # device 1 of 3
+    with pytest.raises(ClinicalInputError, match="1 of 3 devices are charted"):
+        chair.stop_infusion("", completed=True)
+    clock.advance(3 * 60)
+    chair.chart_nasal_device()  # early: allowed, and said
+    assert "Device 2 of 3 (before the label's 5 minutes); device 3 due at" in chair.messages[-1][1]
+    sched = chair.nasal_schedule()
+    assert (len(sched.given), sched.next_device) == (2, 3)
+    assert (sched.next_device_due_at - sched.given[-1]).total_seconds() == 300
+    with pytest.raises(ClinicalInputError, match="stopped early"):
+        chair.stop_infusion("", completed=False)
+    chair.stop_infusion("patient declined the third device", completed=False)
+    assert chair.state is SessionState.RECOVERY
+    (stop,) = [e for e in chair.view.events if e["event"] == "stop-infusion"]
+    assert stop["details"] == {"completed": False, "devices_given": 2, "devices_planned": 3,
+                               "reason": "patient declined the third device"}
+    assert len(store.rows(Observation, kind="nasal-device")) == 2
+    with pytest.raises(ClinicalInputError):
+        chair.chart_nasal_device()

@@ -277,16 +277,21 @@ class SessionScreen(QWidget):
             q2.addWidget(b)
         q2.addStretch(1)
         self.start_button = button("▶ Start [G]", self.start_infusion, name="primary", shortcut="G")
+        # intranasal esketamine: each further device is charted with its time (the start charts device 1)
+        self.device_button = button("Device 2 given [G]", self.chart_device, name="primary", shortcut="G",
+                                    tip="Chart the next Spravato device as given now")
+        self.device_button.hide()
         self.pause_button = button("Pause [P]", self.pause_or_resume, shortcut="P")
         self.rate_button = button("Rate… [R]", self.open_rate, shortcut="R")
         self.stop_button = button("■ Stop [Q]", self.open_stop, shortcut="Q")
         self.discharge_button = button("Discharge check [X]", self.want_discharge.emit, shortcut="X")
-        for b in (self.start_button, self.pause_button, self.rate_button, self.stop_button, self.discharge_button):
+        for b in (self.start_button, self.device_button, self.pause_button, self.rate_button, self.stop_button,
+                  self.discharge_button):
             q2.addWidget(b)
         root.addLayout(q2)
 
         self.keys = {"D": self.open_dissociation, "S": self.open_sedation, "N": self.open_nausea, "C": self.open_cadss,
-                     "T": self.open_note, "I": self.open_intervention, "V": self.open_vitals, "G": self.start_infusion,
+                     "T": self.open_note, "I": self.open_intervention, "V": self.open_vitals, "G": self.start_or_next_device,
                      "P": self.pause_or_resume, "R": self.open_rate, "Q": self.open_stop, "X": self.want_discharge.emit,
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -334,11 +339,22 @@ class SessionScreen(QWidget):
                                          f"{v.session_number}{dose_text}")
         self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
         s = v.state
+        nasal = v.session["route"] == "IN"  # esketamine devices: no infusion, rate, pause or pump
         self.start_button.setEnabled(s is SessionState.CHECKED_IN and v.dose is not None)
+        self.start_button.setText("▶ Start: device 1 [G]" if nasal else "▶ Start [G]")
         self.pause_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
         self.pause_button.setText("Resume [P]" if s is SessionState.PAUSED else "Pause [P]")
-        self.rate_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED) and v.session["route"] == "IV")
+        self.rate_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED) and not nasal)
         self.stop_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
+        self.stop_button.setText("■ End administration [Q]" if nasal else "■ Stop [Q]")
+        sched = self.c.nasal_schedule() if nasal else None
+        device_next = sched is not None and sched.next_device is not None and s is SessionState.INFUSING
+        self.start_button.setVisible(not nasal or s is SessionState.CHECKED_IN or not device_next)
+        self.device_button.setVisible(device_next)
+        if device_next:
+            self.device_button.setText(f"Device {sched.next_device} given [G]")
+        for b in (self.pause_button, self.rate_button):
+            b.setVisible(not nasal)
         self.discharge_button.setEnabled(s is SessionState.RECOVERY)
         open_ = not s.is_final
         for b in self.diss_buttons + self.sed_buttons + list(self.quick.values()):
@@ -389,11 +405,14 @@ class SessionScreen(QWidget):
                              manual_rr=vm.manual_rr(self.c.view)):
             self.tiles[n.key].render(n, self.pal)
         last = self.c.live.last_nibp()
-        for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
+        for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None,
+                                                         self.c.nasal_schedule())):
             tile.render(cvm, self.pal)
         self._render_pump(now)
         markers, alerts = plot_markers(self._entries)
-        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy, manual)
+        nasal = self.c.view is not None and self.c.view.session["route"] == "IN"
+        spans = [] if nasal else infusion_spans(self.c.view, now)  # nothing is infused intranasally: no shading
+        self.plot.refresh(self.c.live, now.timestamp(), spans, markers, alerts, policy, manual)
         parts = []
         for conn in self.c.devices.connections.values():
             word = STATE_WORDS.get(conn.state, conn.state)
@@ -515,6 +534,16 @@ class SessionScreen(QWidget):
 
                 QTimer.singleShot(0, lambda: self.start_infusion(predose=predose))
 
+    def start_or_next_device(self) -> None:
+        """[G]: start; on an intranasal session once started, the next device."""
+        if self.c.state is SessionState.CHECKED_IN:
+            self.start_infusion()
+        elif self.device_button.isVisible():
+            self.chart_device()
+
+    def chart_device(self) -> None:
+        self.c.attempt(self.c.chart_nasal_device)
+
     def pause_or_resume(self) -> None:
         if self.c.state is SessionState.PAUSED:
             self.c.attempt(self.c.resume)
@@ -550,6 +579,17 @@ class SessionScreen(QWidget):
         """Completed or stopped early (with the reason), and the amount delivered: the pump's volume infused
         when a pump is connected, else typed (empty on a completed infusion = the ordered volume)."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
+            return
+        sched = self.c.nasal_schedule()
+        if sched is not None:  # intranasal: the administration ends after the last device (or early, with why)
+            given = len(sched.given)
+            self._show(FormDialog(self, "Administration complete", [
+                Field("outcome", "Outcome", "combo", "completed" if sched.all_given else "early",
+                      [("completed", "All devices given"), ("early", "Ended early (fewer devices)")]),
+                Field("reason", "Reason (required when ended early)")],
+                lambda v: self.c.stop_infusion(v["reason"], completed=v["outcome"] == "completed"),
+                submit_text="End administration",
+                intro=f"{given} of {sched.devices_planned} esketamine devices charted."))
             return
         pump = self.c.pump_volume_infused()
         dose = self.c.view.dose.row if self.c.view and self.c.view.dose else {}
