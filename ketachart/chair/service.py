@@ -143,7 +143,7 @@ class ChairService:
         self.on_session_closed: Callable[[str], None] = _nothing
         self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals (not stored as readings)
         # "monitor says another patient": held readings wait for the nurse (device name, event)
-        self.held: dict[tuple[str, int], PatientMismatchEvent] = {}
+        self._held: dict[tuple[str, int], PatientMismatchEvent] = {}
         self.on_patient_mismatch: Callable[[str, PatientMismatchEvent], None] = _nothing
         self.on_held_resolved: Callable[[str, HeldResolvedEvent], None] = _nothing
 
@@ -235,26 +235,31 @@ class ChairService:
         return [a.row for a in self.view.alerts if not a.acknowledged]
 
     # --- another patient on the monitor ------------------------------------------------------------------
+    @property
+    def held(self) -> dict[tuple[str, int], PatientMismatchEvent]:
+        """The "another patient" questions waiting for the nurse, by (device name, hold id)."""
+        return self._held
+
     def device_event(self, device: str, event: object) -> None:
         """A device's event (GUI thread): a "monitor says another patient" hold is put to the nurse; a resolved
         or withdrawn hold goes."""
         if isinstance(event, PatientMismatchEvent):
-            first = (device, event.hold_id) not in self.held
-            self.held[(device, event.hold_id)] = event  # more messages may join a hold: the latest count
+            first = (device, event.hold_id) not in self._held
+            self._held[(device, event.hold_id)] = event  # more messages may join a hold: the latest count
             if first:
                 self.on_patient_mismatch(device, event)
         elif isinstance(event, HeldResolvedEvent):
-            if self.held.pop((device, event.hold_id), None) is not None:
+            if self._held.pop((device, event.hold_id), None) is not None:
                 self.on_held_resolved(device, event)
 
     def resolve_patient_mismatch(self, device: str, hold_id: int, accept: bool) -> None:
         """The nurse's answer: chart the held readings on this chart (they are this patient's), or drop them.
         Audited with ids and counts only (no MRN)."""
-        event = self.held.get((device, hold_id))
+        event = self._held.get((device, hold_id))
         if event is None:
             raise ClinicalInputError("that question was withdrawn (the monitor's connection or the chart changed)")
         if self.devices is None or not self.devices.resolve_held(device, hold_id, accept):
-            self.held.pop((device, hold_id), None)
+            self._held.pop((device, hold_id), None)
             raise ClinicalInputError("the monitor is no longer connected; its held readings were not charted")
         self.store.audit("patient-mismatch", f"sessions:{self.session_id}",
                          {"device": device, "accepted": bool(accept), "readings": event.readings})

@@ -103,6 +103,36 @@ class ClockTile(QFrame):
         self.sub.setText(c.sub)
 
 
+class MarkerPopover(QFrame):
+    """A plot marker's details in a small box beside the marker; a tap anywhere else closes it."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, Qt.WindowType.Popup | Qt.WindowType.FramelessWindowHint)
+        self.setObjectName("panel")
+        box = QVBoxLayout(self)
+        box.setContentsMargins(10, 8, 10, 8)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setMaximumWidth(360)
+        box.addWidget(self.text)
+
+    def show_at(self, text: str, global_pos) -> None:
+        from PySide6.QtCore import QPoint
+
+        if not text:
+            return
+        self.text.setText(text)
+        self.adjustSize()
+        pos = QPoint(global_pos.x() + 14, global_pos.y() - self.height() // 2)
+        screen = self.parentWidget().window().geometry() if self.parentWidget() else None
+        if screen is not None:  # keep it on the window: left of the marker near the right edge
+            if pos.x() + self.width() > screen.right():
+                pos.setX(global_pos.x() - 14 - self.width())
+            pos.setY(max(screen.top(), min(pos.y(), screen.bottom() - self.height())))
+        self.move(pos)
+        self.show()
+
+
 class SessionScreen(QWidget):
     want_discharge = Signal()
     want_patients = Signal()
@@ -196,7 +226,8 @@ class SessionScreen(QWidget):
         clocks.addWidget(self.pump_tile)
         left.addLayout(clocks)
         self.plot = LivePlot(palette)
-        self.plot.marker_clicked.connect(lambda text: self.detail.setText(text.replace("\n", "  ·  ")))
+        self.popover = MarkerPopover(self)  # a tapped marker's details, beside the marker (nothing reflows)
+        self.plot.marker_clicked_at.connect(self.popover.show_at)
         left.addWidget(self.plot, 5)
         self.detail = QLabel("Tap a marker on the plot for its details.")
         self.detail.setObjectName("muted")
@@ -213,23 +244,28 @@ class SessionScreen(QWidget):
             row = QHBoxLayout()
             row.setSpacing(6)
             for k, st in zip(keys, stretch):
+                self.tiles[k].setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
                 row.addWidget(self.tiles[k], st)
-            right.addLayout(row, 2)
+            right.addLayout(row, 1)
         elabel = QHBoxLayout()
         t = QLabel("Charted")
         t.setObjectName("numLabel")
         elabel.addWidget(t)
-        elabel.addStretch(1)
+        self.amend_hint = QLabel("")  # "select an entry first": one fixed line, so nothing reflows
+        self.amend_hint.setObjectName("warnText")
+        self.amend_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        elabel.addWidget(self.amend_hint, 1)
         self.amend_button = button("Correct…", self.open_amend, tip="Correct the selected entry (the original stays)")
         elabel.addWidget(self.amend_button)
         right.addLayout(elabel)
         self.entry_list = QListWidget()
+        self.entry_list.setObjectName("chartedList")  # compact rows: at least 8 entries in view at 1280x800
         self.entry_list.setWordWrap(True)
         self.entry_list.setAlternatingRowColors(True)
         self.entry_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.entry_list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.entry_list.setMinimumHeight(60)
-        right.addWidget(self.entry_list, 3)
+        right.addWidget(self.entry_list, 4)
         rw = QWidget()
         rw.setLayout(right)
         rw.setFixedWidth(400)
@@ -629,12 +665,17 @@ class SessionScreen(QWidget):
 
     def open_amend(self, entry: vm.EntryVM | None = None) -> None:
         entry = entry or self.selected_entry()
-        if entry is None or not entry.amendable:
+        if entry is None:  # said beside the button, on one line that is always there: nothing moves
+            self.amend_hint.setText("Select an entry in the list first")
+            self.amend_hint.setToolTip("Tap the entry to correct in the Charted list, then Correct…")
+            return
+        if not entry.amendable:
             # session events (start, pause, stop ...) move the session's state machine and drive its clocks;
             # they are not corrected in place: a mistaken pause is answered with resume and a note.
-            self.message.show_message("select a score, note, intervention, vitals or rate change to correct; "
-                                      "for a start/pause/stop entry add a note", "error")
+            self.amend_hint.setText("This entry cannot be corrected: add a note")
+            self.amend_hint.setToolTip("Start, pause, stop, dose and alert entries are corrected with a note")
             return
+        self.amend_hint.setText("")
         if entry.kind == "rate":
             self._show(FormDialog(self, "Correct a rate change", [
                 Field("rate", "Corrected rate (mL/h)", default=f"{entry.value:g}"), Field("reason", "Reason for the correction")],
