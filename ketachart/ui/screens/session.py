@@ -269,6 +269,7 @@ class SessionScreen(QWidget):
         rw = QWidget()
         rw.setLayout(right)
         rw.setFixedWidth(400)
+        self.right_column = rw
         mid.addWidget(rw)
         root.addLayout(mid, 1)
 
@@ -332,6 +333,15 @@ class SessionScreen(QWidget):
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.c.message.connect(self._on_message)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        """The numerics column is 400 px at 1280 wide and grows on a wide screen (where the text may be set
+        larger): a BP of "126/80" at 150 % text must not be clipped at 1920x1080."""
+        super().resizeEvent(event)
+        width = event.size().width()
+        want = 400 if width < 1500 else min(640, int(width * 0.32))
+        if self.right_column.width() != want:
+            self.right_column.setFixedWidth(want)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """Every quick entry has a key (no modifiers; the screen has no text fields to type into)."""
