@@ -56,12 +56,15 @@ def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
     if Path(store.path).resolve() != allowed:  # checked before any demo user is written to a real chart
         raise PermissionDenied("Automatic demo sign-in is only possible on the demo database.")
     accounts = Accounts(store)
-    for uid, name in (DEMO_NURSE, DEMO_WITNESS):
+    # The demo nurse runs the demo floor as its charge nurse, so the demo's "Clinic board…" is there (issue 15).
+    for uid, name, role in ((*DEMO_NURSE, "charge-nurse"), (*DEMO_WITNESS, "nurse")):
         row = next((u for u in store.users() if u["user_id"] == uid), None)
         if row is None:
-            store.create_user(uid, name, "nurse", accounts.hasher.hash(DEMO_PIN))
+            store.create_user(uid, name, role, accounts.hasher.hash(DEMO_PIN))
         elif not row["password_hash"]:
             store.amend(User, row["id"], "demo PIN set", password_hash=accounts.hasher.hash(DEMO_PIN))
+        elif row["role"] != role:
+            store.amend(User, row["id"], "demo charge nurse", role=role)
     accounts.sign_in_demo(DEMO_NURSE[0], demo_db=allowed)
     return accounts
 

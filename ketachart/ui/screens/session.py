@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -269,7 +269,7 @@ class SessionScreen(QWidget):
         rw = QWidget()
         rw.setLayout(right)
         rw.setFixedWidth(400)
-        self.right_column = rw
+        self.side = rw
         mid.addWidget(rw)
         root.addLayout(mid, 1)
 
@@ -333,15 +333,6 @@ class SessionScreen(QWidget):
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.c.message.connect(self._on_message)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        """The numerics column is 400 px at 1280 wide and grows on a wide screen (where the text may be set
-        larger): a BP of "126/80" at 150 % text must not be clipped at 1920x1080."""
-        super().resizeEvent(event)
-        width = event.size().width()
-        want = 400 if width < 1500 else min(640, int(width * 0.32))
-        if self.right_column.width() != want:
-            self.right_column.setFixedWidth(want)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """Every quick entry has a key (no modifiers; the screen has no text fields to type into)."""
@@ -436,6 +427,25 @@ class SessionScreen(QWidget):
         self.banner_list.setText("\n".join(a.line for a in alerts[1:]))
         self.banner_list.setVisible(len(alerts) > 1)
         self.banner.show()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self._fit_tiles()
+        super().changeEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        self._fit_tiles()
+        super().showEvent(event)
+
+    def _fit_tiles(self) -> None:
+        """The side column is as wide as the largest BP ("888/888") needs at this text size (the BP tile takes
+        3/5 of it), never narrower than 400 px: values never clip and the column never jumps as they change."""
+        value = self.tiles["bp"].value
+        value.ensurePolished()
+        need = value.fontMetrics().horizontalAdvance("888/888") + 30
+        width = max(400, int(need * 5 / 3) + 6)
+        if self.side.width() != width:
+            self.side.setFixedWidth(width)
 
     def render_live(self) -> None:
         """Every repaint tick: numerics, clocks, plot, device states, alert ages, monitoring missing."""
