@@ -284,12 +284,12 @@ def _write_intranasal(store: ChartStore, sid: str, chart_until, at, minutes: flo
     """The rest of a Spravato session: each device charted with its time, the 40-minute BP, discharge at 2 h."""
     chart_until(0)
     store.session_event(sid, SessionEvent.START_INFUSION)
-    store.observe(sid, Kind.NOTE, text="Device 1 of 2 (28 mg esketamine) administered, one spray each nostril")
+    # each device with its time, as the chair charts it (the start is device 1; the last completes it)
+    store.observe(sid, Kind.NASAL_DEVICE, 28.0, data={"device": 1, "of": 2, "mg": 28})
     chart_until(5)
-    store.observe(sid, Kind.NOTE, text="Device 2 of 2 (28 mg esketamine) administered, 5 min after device 1")
-    chart_until(6)
+    store.observe(sid, Kind.NASAL_DEVICE, 28.0, data={"device": 2, "of": 2, "mg": 28})
     store.session_event(sid, SessionEvent.STOP_INFUSION,
-                        data={"completed": True, "delivered_mg": 56.0, "delivered_source": "devices"})
+                        data={"completed": True, "devices_given": 2, "devices_planned": 2})
     for minute, kind, value in ((10, Kind.SEDATION, 5), (20, Kind.DISSOCIATION, 2), (40, Kind.DISSOCIATION, 1),
                                 (60, Kind.SEDATION, 5), (90, Kind.DISSOCIATION, 0)):
         chart_until(minute)

@@ -30,6 +30,8 @@ from ..domain.discharge import (
 )
 from ..domain.dosing import IntranasalDose, IvDose, check_weight, intranasal_dose, iv_dose
 from ..domain.errors import ClinicalInputError, IllegalTransition
+from ..domain.intranasal import DEVICE_SPACING_MIN, MG_PER_DEVICE, NasalSchedule, devices_for, nasal_schedule
+from ..domain.pump import PUMP_FRESH_S, PumpRateWatch, PumpReport
 from ..domain.readings import Quality, Reading
 from ..domain.scales import (
     DISCHARGE_ITEMS,
@@ -45,6 +47,7 @@ from ..domain.signal_alarms import SignalWatch
 from ..domain.timeline import StateChange
 from ..domain.vitals import NIBP_SAME_MEASUREMENT_S, reading_from_row, usable
 from ..domain.vocabulary import Kind, dose_words, drug_of, kind_of
+from ..hardware.codecs.base import HeldResolvedEvent, PatientMismatchEvent
 from ..store.errors import NotFound
 from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange, Session
 from ..store.views import SessionView, session_view
@@ -60,7 +63,6 @@ SIGNING_ERRORS = USER_ERRORS + (AuthError,)  # ... and, while signing, a wrong P
 
 PUMP_PARAMETERS = frozenset({Parameter.PUMP_RATE, Parameter.PUMP_VI, Parameter.PUMP_VTBI, Parameter.PUMP_STATE,
                              Parameter.PUMP_ALARM})
-PUMP_FRESH_S = 60.0  # a pump report older than this is not "the pump's volume now"
 
 
 def _nothing(*_args) -> None:
@@ -124,6 +126,7 @@ class ChairService:
                                    on_committed=trace_vitals_committed)
         self.rules = AlertRules(store.policy)
         self.watch = SignalWatch(store.policy)  # HR/PR source, missing signals, RR, apnea, device alarms
+        self.pump_watch = PumpRateWatch(store.policy)  # the pump's rate against the charted rate
         self.vitals: list[Reading] = []  # this session's vital readings (discharge check, pre-dose BP)
         self.session_id: str | None = None
         self.view: SessionView | None = None
@@ -139,6 +142,10 @@ class ChairService:
         self.on_discharge_due: Callable[[], None] = _nothing
         self.on_session_closed: Callable[[str], None] = _nothing
         self.on_readings_charted: Callable[[list[Reading]], None] = _nothing  # manual vitals (not stored as readings)
+        # "monitor says another patient": held readings wait for the nurse (device name, event)
+        self._held: dict[tuple[str, int], PatientMismatchEvent] = {}
+        self.on_patient_mismatch: Callable[[str, PatientMismatchEvent], None] = _nothing
+        self.on_held_resolved: Callable[[str, HeldResolvedEvent], None] = _nothing
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
@@ -161,6 +168,7 @@ class ChairService:
         history = self.store.readings(session_id)
         self.rules = AlertRules(self.policy)
         self.watch = SignalWatch(self.policy)
+        self.pump_watch = PumpRateWatch(self.policy)
         self.vitals = []
         self.refresh()
         started = self.view.infusion_started_at if self.view else None
@@ -184,8 +192,11 @@ class ChairService:
         for a in self.store.unacknowledged_alerts(session_id):
             self.rules.mark_active(a["rule"])
             self.watch.mark_active(a["rule"])
+            self.pump_watch.mark_active(a["rule"])
         if self.view is not None:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
+            if self.devices is not None:  # so the HL7 codec holds messages naming another patient
+                self.devices.set_patient(self.view.patient["mrn"])
         return history
 
     def patients(self, search: str | None = None) -> list[dict]:
@@ -208,6 +219,8 @@ class ChairService:
         sid = self.session_id
         self.session_id = None
         self.view = None
+        if self.devices is not None:
+            self.devices.set_patient(None)  # no chart open: held questions are withdrawn by the codec
         self.on_view_changed()
         if sid:
             self.on_session_closed(sid)
@@ -220,6 +233,38 @@ class ChairService:
         if not self.view:
             return []
         return [a.row for a in self.view.alerts if not a.acknowledged]
+
+    # --- another patient on the monitor ------------------------------------------------------------------
+    @property
+    def held(self) -> dict[tuple[str, int], PatientMismatchEvent]:
+        """The "another patient" questions waiting for the nurse, by (device name, hold id)."""
+        return self._held
+
+    def device_event(self, device: str, event: object) -> None:
+        """A device's event (GUI thread): a "monitor says another patient" hold is put to the nurse; a resolved
+        or withdrawn hold goes."""
+        if isinstance(event, PatientMismatchEvent):
+            first = (device, event.hold_id) not in self._held
+            self._held[(device, event.hold_id)] = event  # more messages may join a hold: the latest count
+            if first:
+                self.on_patient_mismatch(device, event)
+        elif isinstance(event, HeldResolvedEvent):
+            if self._held.pop((device, event.hold_id), None) is not None:
+                self.on_held_resolved(device, event)
+
+    def resolve_patient_mismatch(self, device: str, hold_id: int, accept: bool) -> None:
+        """The nurse's answer: chart the held readings on this chart (they are this patient's), or drop them.
+        Audited with ids and counts only (no MRN)."""
+        event = self._held.get((device, hold_id))
+        if event is None:
+            raise ClinicalInputError("that question was withdrawn (the monitor's connection or the chart changed)")
+        if self.devices is None or not self.devices.resolve_held(device, hold_id, accept):
+            self._held.pop((device, hold_id), None)
+            raise ClinicalInputError("the monitor is no longer connected; its held readings were not charted")
+        self.store.audit("patient-mismatch", f"sessions:{self.session_id}",
+                         {"device": device, "accepted": bool(accept), "readings": event.readings})
+        self.on_message("Held monitor readings charted here: the nurse confirmed this patient" if accept
+                        else "Held monitor readings dropped: another patient's", "saved" if accept else "info")
 
     # --- readings and alerts ----------------------------------------------------------------------
     def feed(self, batch: list[Reading]) -> None:
@@ -296,6 +341,9 @@ class ChairService:
             due = self.view.clocks(now, self.policy, last_bp[2] if last_bp else None).next_bp_due_at
             connected = bool(self.devices.monitors()) if self.devices is not None else False
             findings += self.watch.tick(now, self.monitor_streaming(), due, monitor_connected=connected)
+        if self.pump_watch.policy is not self.policy:
+            self.pump_watch.policy = self.policy
+        findings += self.pump_watch.check(now, self.charted_pump_rate(), self.pump_report(), self.pump_fresh_s)
         if findings:
             self._raise(findings)
             self.refresh()
@@ -648,13 +696,72 @@ class ChairService:
                 self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
             row = self.store.session_event(sid, SessionEvent.START_INFUSION,
                                            data={"rate_ml_per_h": rate} if rate else None)
+            device = None
+            if self.view.dose.row["route"] == "IN":  # the first device is the start of administration
+                device = self._nasal_device_row(sid, 1, now)
             self.watch.start(now)
             if unmonitored:  # stays open (and the rule active) until monitoring returns
                 for f in self.watch.monitoring(False, now, reason=without_monitor.strip()):
                     self.store.raise_alert(sid, f.rule, f.severity, f.message, f.data, effective_at=f.at)
-        self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started", row,
-                    kind="start")
+        if device is not None:
+            self._saved(f"Administration started: device 1 of {device['details']['of']}"
+                        + self._next_device_words(1, device["details"]["of"], now), row, device, kind="start")
+            return True
+        self._saved("Infusion started", row, kind="start")
         return True
+
+    # --- intranasal esketamine: devices, not an infusion ------------------------------------------------
+    def _nasal_planned(self) -> int:
+        dose = self.view.dose.row if self.view and self.view.dose else None
+        return devices_for(dose["dose_mg"]) if dose else 0
+
+    def _nasal_device_row(self, sid: str, n: int, at: datetime) -> dict:
+        of = self._nasal_planned()
+        row = self.store.observe(sid, Kind.NASAL_DEVICE, float(MG_PER_DEVICE), data={"device": n, "of": of,
+                                                                                     "mg": MG_PER_DEVICE})
+        return {**row, "details": {"device": n, "of": of}}
+
+    def nasal_schedule(self) -> NasalSchedule | None:
+        """Devices given and due, and the post-dose BP (None unless this is an intranasal session)."""
+        v = self.view
+        if v is None or v.dose is None or v.dose.row["route"] != "IN":
+            return None
+        given = [utc(o.row["effective_at"]) for o in v.observations_of(Kind.NASAL_DEVICE)]
+        bps = [r.host_time for r in self.vitals if r.parameter is Parameter.NIBP_SYS and usable(r)]
+        return nasal_schedule(self._nasal_planned(), given, bps, self.policy)
+
+    @staticmethod
+    def _next_device_words(given: int, planned: int, at: datetime) -> str:
+        """The label's spacing, prompted: "; device 2 due at 10:05" after device 1 given at 10:00."""
+        if given >= planned:
+            return ""
+        return f"; device {given + 1} due at {(at + timedelta(minutes=DEVICE_SPACING_MIN)).astimezone():%H:%M}"
+
+    def chart_nasal_device(self) -> dict:
+        """The next Spravato device, given now. The last one completes the administration (one transaction):
+        "Administration complete"; then the post-dose BP is the due item."""
+        sid = self._need_session()
+        sched = self.nasal_schedule()
+        if sched is None:
+            raise ClinicalInputError("devices are charted on an intranasal esketamine session only")
+        if self.state is SessionState.CHECKED_IN:
+            raise ClinicalInputError("start the administration first: the start charts device 1")
+        if self.state is not SessionState.INFUSING or sched.next_device is None:
+            raise ClinicalInputError(f"all {sched.devices_planned} devices are charted; the administration is complete")
+        n = sched.next_device
+        early = sched.next_device_due_at is not None and self.clock.now() < sched.next_device_due_at
+        with self.store.atomic():
+            row = self._nasal_device_row(sid, n, self.clock.now())
+            stop = None
+            if n >= sched.devices_planned:
+                stop = self.store.session_event(sid, SessionEvent.STOP_INFUSION, data={
+                    "completed": True, "devices_given": n, "devices_planned": sched.devices_planned})
+        words = f"Device {n} of {sched.devices_planned}" + (" (before the label's 5 minutes)" if early else "")
+        if stop is not None:
+            words += ": administration complete"
+        self._saved(words + self._next_device_words(n, sched.devices_planned, self.clock.now()), row, stop,
+                    kind="nasal-device")
+        return row
 
     def pause(self, reason: str) -> None:
         row = self.store.session_event(self._need_session(), SessionEvent.PAUSE, reason=reason)
@@ -698,6 +805,41 @@ class ChairService:
         tail = f": {left[0]:.1f} mL left, about {left[1]:.0f} min" if left else ""
         self._saved(f"Rate {value:g} mL/h{tail}", row, kind="rate")
 
+    def pump_report(self) -> PumpReport | None:
+        """The connected pump's latest values (the pump tile, the rate check), or None before it said anything."""
+        got = self.pump_latest
+        if not got:
+            return None
+
+        def value(p: Parameter) -> float | None:
+            r = got.get(p)
+            return None if r is None or r.value is None else float(r.value)
+
+        state = got.get(Parameter.PUMP_STATE)
+        alarm = got.get(Parameter.PUMP_ALARM)
+        words = tuple(w.strip() for w in (alarm.text or "").split(",") if w.strip() and w.strip() != "none") if alarm else ()
+        rate = got.get(Parameter.PUMP_RATE)
+        return PumpReport(value(Parameter.PUMP_RATE), value(Parameter.PUMP_VI), value(Parameter.PUMP_VTBI),
+                          state.text if state is not None else None, words, max(r.host_time for r in got.values()),
+                          rate.host_time if rate is not None else None)
+
+    @property
+    def pump_fresh_s(self) -> float:
+        """How old a pump report may be and still be "the pump now" (longer on the demo's fast clock)."""
+        return max(PUMP_FRESH_S, 3.0 * self.speed)
+
+    def charted_pump_rate(self) -> float | None:
+        """What the chart says the pump should run at now: the current rate while infusing, 0 while paused;
+        None when nothing is to be compared (not started, stopped, or an intranasal session)."""
+        v = self.view
+        if v is None or v.dose is None or v.dose.row["route"] != "IV":
+            return None
+        if v.state is SessionState.PAUSED:
+            return 0.0
+        if v.state is SessionState.INFUSING:
+            return self.current_rate()
+        return None
+
     def pump_volume_infused(self) -> float | None:
         """The connected pump's volume infused (mL), when it reported one in the last minute."""
         r = self.pump_latest.get(Parameter.PUMP_VI)
@@ -729,6 +871,18 @@ class ChairService:
                 raise ClinicalInputError("no pump is connected: type the volume delivered (mL)")
             end = AdministrationEnd(completed, round(ml, 2), round(ml * conc, 2), source, reason)
         data = {k: v for k, v in end.as_data().items() if v is not None}
+        if dose is not None and dose["route"] == "IN":  # devices, not a volume: "Administration complete"
+            sched = self.nasal_schedule()
+            given = len(sched.given) if sched else 0
+            if completed and sched is not None and given < sched.devices_planned:
+                raise ClinicalInputError(f"{given} of {sched.devices_planned} devices are charted: chart the next "
+                                         "device, or end the administration early with the reason")
+            data = {"completed": bool(completed), "devices_given": given,
+                    "devices_planned": sched.devices_planned if sched else given}
+            row = self.store.session_event(sid, SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
+            self._saved(f"Administration complete: {given} of {data['devices_planned']} devices"
+                        + ("" if completed else f" (ended early: {reason})"), row, kind="stop")
+            return row
         row = self.store.session_event(sid, SessionEvent.STOP_INFUSION, reason=reason or None, data=data)
         ordered = float(dose["dose_mg"]) if dose else 0.0
         self._saved(end_text(end, ordered) if dose else "Infusion stopped", row, kind="stop")
@@ -896,7 +1050,9 @@ class ChairService:
         readiness = self._check_discharge(checklist, padss, override_reason)
         self._need_signatures("the discharge check")
         override = readiness.needs_override
-        what = (f"Discharge check: PADSS {readiness.padss_total}/10, {readiness.minutes_since_start or 0:.0f} min since start"
+        dose = self.view.dose.row if self.view and self.view.dose else None
+        drug = f" after {dose_words(dose['route'], dose['dose_mg'])}" if dose else ""
+        what = (f"Discharge check{drug}: PADSS {readiness.padss_total}/10, {readiness.minutes_since_start or 0:.0f} min since start"
                 + (" - OVERRIDE: " + override_reason.strip() if override else "") + ". Signing ends the session.")
         steps = [SignatureStep("performed", what, user_id=self.store.author, title="Sign the discharge check - KetaChart",
                                cancelled="discharge not signed; nothing was saved")]

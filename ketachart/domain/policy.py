@@ -67,6 +67,7 @@ class ClinicPolicy:
     hr_pr_disagree_s: int = 5  # ... for at least this long
     no_valid_signal_s: int = 30  # sensor off / invalid SpO2 or HR this long during a session: "no valid SpO2"
     bp_overdue_grace_min: int = 5  # an NIBP later than due by more than this: "BP overdue"
+    pump_rate_mismatch_s: int = 60  # the pump's rate and the charted rate disagree this long: an alert (issue 12)
     # Discharge
     padss_pass: int = 9
     vitals_near_baseline_pct: int = 20
@@ -164,6 +165,7 @@ SAFETY_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
         ("hr_pr_disagree_per_min", "HR and pulse rate disagree by (/min)"),
         ("hr_pr_disagree_s", "HR and pulse rate disagree for (s)"),
         ("bp_overdue_grace_min", "BP overdue alarm after due time plus (min)"),
+        ("pump_rate_mismatch_s", "Pump rate differs from the charted rate for (s)"),
     ),
     "Discharge": (
         ("vitals_window_min", "Discharge reads vitals of the last (min)"),
@@ -182,7 +184,8 @@ def with_safety_settings(groups: tuple) -> tuple:
 
 # Settings where zero would switch a safety check off or make a timer fire continuously.
 POSITIVE = ("concentration_mg_per_ml_default", "nibp_interval_min", "discharge_min_after_start", "monitor_silent_s",
-            "signin_max_failures", "repeat_window_min", "board_push_s", "hr_high_sustained_min", "padss_pass")
+            "signin_max_failures", "repeat_window_min", "board_push_s", "hr_high_sustained_min", "padss_pass",
+            "pump_rate_mismatch_s")
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,8 @@ BOUNDS: dict[str, Bound] = {
     "monitor_silent_s": Bound(5, 120, "s", "no reading for 30 s while connected (CLINICAL.md section 2)"),
     "bp_overdue_grace_min": Bound(1, 15, "min", "NIBP every 10-15 min (CLINICAL.md section 1)"),
     "nibp_interval_min": Bound(5, 30, "min", "NIBP every 10-15 min (CLINICAL.md section 1)"),
+    "pump_rate_mismatch_s": Bound(15, 300, "s", "the pump reports every few seconds and a rate keyed at the pump is "
+                                  "charted within a minute; 5 min of a wrong rate is an eighth of a 40-min infusion"),
     # Discharge
     "padss_pass": Bound(8, 10, "points", "PADSS (Chung): discharge at 9 or more of 10"),
     "discharge_min_after_start": Bound(120, 480, "min", "Spravato label and REMS: at least 2 hours after the dose; "

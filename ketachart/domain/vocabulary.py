@@ -42,9 +42,11 @@ class Kind:
     MANUAL_VITALS = "manual-vitals"  # data: {"HR":.., "SPO2":.., "NIBP_SYS":.., "NIBP_DIA":.., "label": ..}
     PRECHECK = "precheck"  # data: {"item": .., "answer": ..}
     WASTE = "waste"  # data: {"amount_mg", "method", "witness"}
+    NASAL_DEVICE = "nasal-device"  # one Spravato device given, data: {"device": n, "of": m, "mg": 28}
 
     ALL = (
         DISSOCIATION, NAUSEA, SEDATION, CADSS6, PHQ9, BPRS, NOTE, INTERVENTION, MANUAL_VITALS, PRECHECK, WASTE,
+        NASAL_DEVICE,
     ) + RecordKind.ALL  # the audit records (domain/records.py)
 
 
@@ -170,6 +172,10 @@ def _waste(value, text, data) -> tuple[str, bool]:
     return f"{_g(data.get('amount_mg', value))} mg, {data.get('method', '')}", False
 
 
+def _nasal_device(value, text, data) -> tuple[str, bool]:
+    return f"{data.get('device', '?')} of {data.get('of', '?')} ({_g(data.get('mg', value))} mg esketamine)", False
+
+
 def _precheck(value, text, data) -> tuple[str, bool]:
     return f"{precheck_label(data.get('item'))}: {yes_no(data.get('answer'))}", False
 
@@ -229,6 +235,8 @@ OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
                     ("intervention", "Intervention given"), None, True, _intervention, sentence="{label}: {phrase}"),
     ObservationKind(Kind.MANUAL_VITALS, "Manual vitals", None, False, None, None, "",
                     None, None, True, _manual_vitals, sentence="{label}: {phrase}"),
+    ObservationKind(Kind.NASAL_DEVICE, "Spravato device", "Dv", False, None, None, "",
+                    ("nasal-device", "Esketamine nasal spray device given (28 mg)"), None, False, _nasal_device),
     ObservationKind(Kind.PRECHECK, "Pre-check", None, False, None, None, "",
                     None, None, False, _precheck, sentence="{label} - {phrase}"),
     ObservationKind(Kind.WASTE, "Waste", None, False, None, None, "",
@@ -320,7 +328,10 @@ def event_text(event: str | SessionEvent, data: dict | None, route: str = "IV") 
         text += f" at {data['rate_ml_per_h']:g} mL/h"
     if data.get("volume_ml") and data.get("delivered_mg") is None:
         text += f", {data['volume_ml']:g} mL given"
-    if "completed" in data:
+    if data.get("devices_planned"):  # intranasal: devices, not an infusion
+        text += f", {data.get('devices_given', 0)} of {data['devices_planned']} devices"
+        text += "" if data.get("completed", True) else " (ended early)"
+    elif "completed" in data:
         text += " (completed)" if data["completed"] else " EARLY"
     if data.get("delivered_mg") is not None:
         text += f", {data['delivered_mg']:g} mg delivered ({data.get('delivered_ml', 0):g} mL"

@@ -189,6 +189,14 @@ class DeviceManager:
             if conn.link is not None:
                 conn.link.set_patient(self.patient_mrn)
 
+    def resolve_held(self, name: str, hold_id: int, accept: bool) -> bool:
+        """The nurse's answer to "monitor says another patient" on connection ``name`` (False: it is gone)."""
+        conn = self.connections.get(name)
+        if conn is None or conn.link is None:
+            return False
+        conn.link.resolve_held(hold_id, accept)
+        return True
+
     def _remember(self) -> None:
         if self.setup_file is None:
             return
@@ -231,6 +239,9 @@ class DeviceManager:
             _conn.state, _conn.detail = state, detail
             self.bridge.submit_state(_conn.name, state)
 
+        if on_event is None and hasattr(self.bridge, "submit_event"):  # questions for the nurse go to the chair
+            def on_event(event, _name=name) -> None:
+                self.bridge.submit_event(_name, event)
         conn.link = DeviceLink(protocol, port_url, self.bridge.submit, on_state, self.clock, settings=settings,
                                on_event=on_event)
         self.connections[name] = conn

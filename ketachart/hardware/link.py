@@ -310,30 +310,42 @@ class DeviceLink:
                 log.exception("on_state callback failed")
 
     def _run(self) -> None:
+        """The reader thread. Whatever goes wrong on it (a port error such as termios.error from a pty that
+        went away, or a bug in a codec) becomes the device's state with its reason, and the link retries;
+        nothing escapes to the thread's traceback printer."""
+        try:
+            self._run_links()
+        except BaseException as exc:  # the last guard: the thread ends with a state, never a traceback
+            self.last_error = _describe(exc)
+            log.warning("link %s stopped: %s", self.protocol, self.last_error)
+            self._set_state(LOST, f"device thread stopped: {self.last_error}")
+
+    def _failed(self, exc: BaseException) -> None:
+        """A port or device error: the state says it (no traceback in the log; the type and text are enough)."""
+        self.last_error = _describe(exc)
+        if not is_port_error(exc):  # our own bug (a codec's): named in the log, once per failure, without a stack
+            log.warning("link %s: unexpected %s: %s", self.protocol, type(exc).__name__, self.last_error)
+        if not self._stop.is_set():
+            self._set_state(LOST, self.last_error)
+
+    def _run_links(self) -> None:
         failures = 0
         self._set_state(CONNECTING, self.port_url)
         while not self._stop.is_set():
             try:
                 self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self.last_error = _describe(exc)
-                self._set_state(LOST, self.last_error)
+            except Exception as exc:  # busy, missing, or a port that fails while being set up (termios.error)
+                self._drop_transport()
+                self._failed(exc)
                 failures += 1
                 # stay "lost" while retrying: the UI should not flicker between lost and connecting
                 self._stop.wait(self.backoff[min(failures - 1, len(self.backoff) - 1)])
                 continue
             try:
                 streamed = self._session()
-            except (serial.SerialException, OSError, ConnectionError) as exc:
-                self.last_error = _describe(exc)
+            except Exception as exc:  # the port failed, or a bug in a codec: never kill the link silently
                 streamed = False
-                if not self._stop.is_set():
-                    self._set_state(LOST, self.last_error)
-            except Exception as exc:  # a bug in a codec must not kill the link silently
-                log.exception("link %s: unexpected error", self.protocol)
-                self.last_error = _describe(exc)
-                streamed = False
-                self._set_state(LOST, self.last_error)
+                self._failed(exc)
             finally:
                 self._close()
             if self._stop.is_set():
@@ -357,8 +369,11 @@ class DeviceLink:
                 now = self._now()
                 codec.close(now)  # e.g. held HL7 messages: the question to the nurse is withdrawn
                 self._deliver(codec, now, SilenceWatchdog(0.0, now.mono))
-            except Exception:
-                log.exception("link %s: closing the codec failed", self.protocol)
+            except Exception as exc:  # a device-thread error is a state or a log line, never a traceback
+                log.warning("link %s: closing the codec failed: %s", self.protocol, _describe(exc))
+        self._drop_transport()
+
+    def _drop_transport(self) -> None:
         close_quietly(self._transport)
         self._transport = None
 
@@ -504,7 +519,20 @@ class DeviceLink:
         return streamed
 
 
+def is_port_error(exc: BaseException) -> bool:
+    """An error of the port or the OS under it (pyserial, OSError, a closed socket, ``termios.error`` from a
+    pty or USB adapter that vanished): the device's trouble, reported as its state. termios is named, not
+    imported (ketachart/platform.py is the one place that imports POSIX-only modules)."""
+    if isinstance(exc, (serial.SerialException, OSError, ConnectionError, ValueError)):
+        return True
+    return type(exc).__module__ == "termios"
+
+
 def _describe(exc: BaseException) -> str:
+    if type(exc).__module__ == "termios":  # termios.error: (errno, text)
+        args = exc.args
+        text = f"port error: {args[1] if len(args) > 1 else args[0] if args else 'termios'}"
+        return text
     text = str(exc) or type(exc).__name__
     if "exclusively lock" in text or "Resource temporarily unavailable" in text or "busy" in text.lower():
         return f"port busy (another program has it open): {text}"

@@ -374,6 +374,14 @@ def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopp
         fields.append(Field("Delivered", end_text(end, d["dose_mg"]) + (f" - {end.reason}" if end.reason else "")
                             + (f"; {balance.text()}" if balance.discrepancy or balance.wasted_after_mg else ""),
                             flag=not end.completed or balance.discrepancy))
+    ended = next((e for e in view.events if e["event"] == SessionEvent.STOP_INFUSION.value), None)
+    given = data_of(ended) if ended is not None and d["route"] == "IN" else {}
+    if given.get("devices_planned"):  # intranasal: the devices given, as charted (issue 12)
+        n, of = given.get("devices_given", 0), given["devices_planned"]
+        early = given.get("completed") is False
+        fields.append(Field("Delivered", f"{n} of {of} devices ({n * 28} mg esketamine)"
+                            + (f" - ended early: {ended.get('reason') or given.get('reason') or ''}" if early else ""),
+                            flag=early))
     if d["route"] == "IV" and started:
         timing = view.timing(stopped or now)
         fields.append(Field("Running time", format_duration(timing.infusion_elapsed)

@@ -138,11 +138,9 @@ class Autoplay(QObject):
         intranasal = self.route == "IN"
         for minute, key, action in (
             (5, "sed5", lambda: s.sed_buttons[0].click()),
-            (0.2, "device1", lambda: self._form(s.open_note, text="Device 1 of 2 (28 mg esketamine) administered")
-             if intranasal else None),
-            (5.1, "device2", lambda: self._form(s.open_note, text="Device 2 of 2 (28 mg esketamine), 5 min after device 1")
-             if intranasal else None),
-            (6, "in-done", lambda: self._form(s.open_stop, outcome="completed") if intranasal else None),
+            # intranasal: the start charted device 1; device 2 when the clock says it is due (the last device
+            # completes the administration)
+            (5.1, "device2", lambda: s.chart_device() if intranasal else None),
             (10, "diss1", lambda: s.diss_buttons[1].click()),
             (15, "nausea1", lambda: self._pick(s.open_nausea, 1)),
             (20, "diss2", lambda: s.diss_buttons[2].click()),

@@ -30,6 +30,7 @@ class ReadingBridge(QObject):
     _wake = Signal()
     device_state = Signal(str, str)  # device name, state (connecting, streaming, silent, lost ...)
     writer_report = Signal(int, str)  # rows committed so far, error text ("" when fine)
+    device_event = Signal(str, object)  # device name, a codec event (e.g. "monitor says another patient")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +65,10 @@ class ReadingBridge(QObject):
     def submit_state(self, device: str, state: str) -> None:
         """Any thread: a device link's state change (queued to the GUI thread by Qt)."""
         self.device_state.emit(device, state)
+
+    def submit_event(self, device: str, event: object) -> None:
+        """Any thread: a device's event (patient mismatch questions, device information), queued to the GUI."""
+        self.device_event.emit(device, event)
 
     def _drain(self) -> None:
         with self._lock:

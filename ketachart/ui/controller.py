@@ -22,12 +22,13 @@ from .livedata import LiveData
 COMMANDS = frozenset({
     "policy", "state", "unacknowledged", "audit_open_chart", "refresh", "patients",
     "session_in_progress", "planned", "chair_busy", "last_presession", "cancel_session", "pump_volume_infused", "current_rate", "remaining_at",
+    "pump_report", "charted_pump_rate", "pump_fresh_s", "nasal_schedule", "chart_nasal_device",
     "create_patient", "preview_dose", "predose_warning", "presession_signing", "presession_order",
     "save_presession", "baseline_over_limit", "start_infusion", "pause", "resume", "change_rate", "stop_infusion",
     "parse_time", "chart_dissociation", "chart_sedation", "chart_nausea", "chart_cadss6", "chart_note",
     "chart_intervention", "chart_manual_vitals", "amend_observation", "amend_rate_change", "acknowledge",
     "minutes_since_start", "evaluate", "discharge_signing", "discharge",
-    "readiness", "discharge_chart", "start_needs", "predose_bp", "latest_bp", "monitor_streaming",
+    "readiness", "discharge_chart", "resolve_patient_mismatch", "held", "start_needs", "predose_bp", "latest_bp", "monitor_streaming",
 })
 
 
@@ -38,6 +39,8 @@ class ChairController(QObject):
     message = Signal(str, str)  # text, kind: saved | error | info
     discharge_due = Signal()
     session_closed = Signal(str)
+    patient_mismatch = Signal(str, object)  # device name, PatientMismatchEvent: ask the nurse
+    held_resolved = Signal(str, object)  # device name, HeldResolvedEvent: the question is answered or withdrawn
 
     def __init__(self, chair: ChairService, bridge: ReadingBridge, parent: QObject | None = None) -> None:
         """``chair``'s device manager must deliver to ``bridge``, and its writer report through
@@ -55,6 +58,9 @@ class ChairController(QObject):
         self.chair.on_message = self.message.emit
         self.chair.on_discharge_due = self.discharge_due.emit
         self.chair.on_session_closed = self.session_closed.emit
+        self.chair.on_patient_mismatch = self.patient_mismatch.emit
+        self.chair.on_held_resolved = self.held_resolved.emit
+        self.bridge.device_event.connect(self.chair.device_event)
         # manual vitals are drawn from the chart (hollow markers), never fed into the monitor's live traces
         self.vitals_saved = 0
         self.vitals_error = ""

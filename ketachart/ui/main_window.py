@@ -80,6 +80,9 @@ class MainWindow(QMainWindow):
         self.c.view_changed.connect(lambda: self.mark("view"))
         self.c.alerts_changed.connect(lambda: self.mark("alerts"))
         self.c.discharge_due.connect(self.show_discharge)
+        from .screens.mismatch import MismatchPrompts
+
+        self.mismatch = MismatchPrompts(self.c, self)  # "monitor says another patient": the nurse decides
         self._dirty: set[str] = {"view", "alerts"}
         self._ticks = 0
         self.repaints = 0
@@ -233,7 +236,8 @@ class MainWindow(QMainWindow):
 
         now = self.clock.now()
         last = self.c.live.last_nibp()
-        parts = [f"{c.label} {c.value}" for c in clocks(self.c.view, now, self.c.policy, last[0] if last else None)]
+        parts = [f"{c.label} {c.value}" for c in clocks(self.c.view, now, self.c.policy, last[0] if last else None,
+                                                         self.c.nasal_schedule())]
         return "\n".join([local(now)] + parts)  # one per line: legible across the room, never clipped
 
     def closeEvent(self, event) -> None:  # noqa: N802

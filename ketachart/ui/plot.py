@@ -30,6 +30,7 @@ class _TimeAxis(pg.DateAxisItem):
 
 class LivePlot(QWidget):
     marker_clicked = Signal(str)  # details of a tapped marker
+    marker_clicked_at = Signal(str, object)  # ... and where it is on screen (QPoint, global): a popover beside it
 
     def __init__(self, palette: Palette, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,7 +206,14 @@ class LivePlot(QWidget):
 
     def _clicked(self, _item, points, *_):
         if len(points):
-            self.marker_clicked.emit(str(points[0].data() or ""))
+            text = str(points[0].data() or "")
+            self.marker_clicked.emit(text)
+            self.marker_clicked_at.emit(text, self.marker_global_pos(points[0].pos()))
+
+    def marker_global_pos(self, pos):
+        """Screen position of a point given in the top plot's data coordinates (time, value)."""
+        scene = self.top.getViewBox().mapViewToScene(pos)
+        return self.glw.viewport().mapToGlobal(self.glw.mapFromScene(scene))
 
     # --- drawing --------------------------------------------------------------------------------------
     def refresh(self, live, now_s: float, infusion: list[tuple[float, float | None, bool]], markers: list, alerts: list,

@@ -104,6 +104,7 @@ QCheckBox::indicator, QRadioButton::indicator {{ width: 28px; height: 28px; }}
 QListWidget, QTableWidget, QTreeWidget {{ background: {p.panel}; border: 1px solid {p.border}; border-radius: 6px;
     alternate-background-color: {p.panel2}; }}
 QListWidget::item, QTableWidget::item, QTreeWidget::item {{ min-height: 40px; padding: 4px; }}
+QListWidget#chartedList::item {{ min-height: 20px; padding: 1px 4px; }}
 QListWidget::item:selected, QTableWidget::item:selected, QTreeWidget::item:selected {{ background: {p.accent};
     color: {p.accent_text}; }}
 QHeaderView::section {{ background: {p.panel2}; color: {p.muted}; border: none; padding: 6px; font-weight: bold; }}

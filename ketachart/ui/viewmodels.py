@@ -182,12 +182,40 @@ class ClockVM:
     level: str = "normal"
 
 
-def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | None) -> list[ClockVM]:
+def nasal_clock(sched, now: datetime) -> ClockVM:
+    """Intranasal esketamine: the next device (the label's 5 minutes apart), then the post-dose BP due item."""
+    from ..domain.intranasal import DEVICE_SPACING_MIN
+
+    if not sched.given:
+        return ClockVM("administration", "Spravato", "not started",
+                       f"{sched.devices_planned} devices, {DEVICE_SPACING_MIN} min apart")
+    if sched.next_device is not None:
+        due = sched.next_device_due_at
+        label = f"Device {sched.next_device} of {sched.devices_planned}"
+        last = f"device {len(sched.given)} at {local(sched.given[-1])}"
+        if now >= due:
+            return ClockVM("administration", label, "DUE", f"due at {local(due)} · {last}", "warn")
+        mins = int(-(-(due - now).total_seconds() // 60))
+        return ClockVM("administration", label, f"in {mins} min", f"due at {local(due)} · {last}")
+    if sched.bp40_taken_at is not None:
+        return ClockVM("administration", "Post-dose BP", "done", f"taken {local(sched.bp40_taken_at)}")
+    due = sched.bp40_due_at
+    if now >= due:
+        return ClockVM("administration", "Post-dose BP", "DUE", f"due at {local(due)} (40 min after dose)", "warn")
+    mins = int(-(-(due - now).total_seconds() // 60))
+    return ClockVM("administration", "Post-dose BP", f"in {mins} min", f"due at {local(due)}")
+
+
+def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | None, nasal=None) -> list[ClockVM]:
+    """The clock tiles: the infusion (intranasal: the next device, then the post-dose BP; ``nasal`` is the
+    session's :class:`~ketachart.domain.intranasal.NasalSchedule`), the next BP and the discharge check."""
     if view is None:
         return []
     c = view.clocks(now, policy, last_nibp_at)
     out = []
-    if c.infusion_started_at is None:
+    if nasal is not None:
+        out.append(nasal_clock(nasal, now))
+    elif c.infusion_started_at is None:
         out.append(ClockVM("infusion", "Infusion", "not started", f"planned {view.planned_minutes or '--'} min"))
     else:
         sub = f"started {local(c.infusion_started_at)}"
@@ -218,6 +246,35 @@ def clocks(view, now: datetime, policy: ClinicPolicy, last_nibp_at: datetime | N
     else:
         out.append(ClockVM("discharge", "Discharge check", "DUE", f"since {local(c.discharge_due_at)}", "warn"))
     return out
+
+
+def pump_tile(report, now: datetime, charted_ml_h: float | None, connected: bool, fresh_s: float) -> ClockVM:
+    """The pump at the chair: its rate, volume infused and to be infused, state, alarms and the age of what
+    it said. Stale data is shown as stale (never as the pump now); a rate that differs from the charted one
+    is marked (the alert follows after the policy's seconds)."""
+    from ..domain.pump import rates_agree
+    from ..domain.signal_alarms import DEVICE_ALARMS
+
+    if report is None or report.at is None:
+        return ClockVM("pump", "Pump", "no data" if connected else "not connected",
+                       "waiting for the pump" if connected else "connect it under Devices…", "stale")
+    age = report.age_s(now) or 0.0
+    stale = age > fresh_s
+    vi = "--" if report.volume_infused_ml is None else f"{report.volume_infused_ml:g}"
+    vtbi = "--" if report.vtbi_ml is None else f"{report.vtbi_ml:g}"
+    rate = "--" if report.rate_ml_h is None else f"{report.rate_ml_h:g} mL/h"
+    state = (report.state or "state ?").upper() if report.state in ("stopped", "off") else (report.state or "")
+    sub = f"infused {vi} · to go {vtbi} mL · {age_text(timedelta(seconds=age))}"
+    if report.alarms:
+        words = ", ".join(DEVICE_ALARMS.get(a, (a, ""))[0] for a in report.alarms)
+        return ClockVM("pump", f"Pump ⚠ {words}", rate, sub, "alarm")
+    if stale:
+        return ClockVM("pump", "Pump · STALE", rate, f"last report {age_text(timedelta(seconds=age))}", "stale")
+    level = "normal"
+    pump = report.delivering_rate
+    if charted_ml_h is not None and pump is not None and not rates_agree(charted_ml_h, pump):
+        return ClockVM("pump", f"Pump ≠ charted {charted_ml_h:g}", rate, f"{state} · {sub}".lstrip(" ·"), "warn")
+    return ClockVM("pump", f"Pump · {state}".rstrip(" ·"), rate, sub, level)
 
 
 def session_minute(view, now: datetime) -> float | None:

@@ -217,7 +217,8 @@ def test_an_early_spravato_override_needs_a_second_clinician(chair, store, clock
     sid = checked_in(chair, "IN")
     started(chair, clock)
     clock.advance(5 * 60)
-    chair.stop_infusion("Administration completed")
+    chair.chart_nasal_device()  # device 2 of 2: the administration is complete
+    assert chair.state is SessionState.RECOVERY
     chair.chart_sedation(5)
     chair.chart_dissociation(0)
     monitor(chair, clock, 90)  # 95 min after the dose
@@ -244,13 +245,75 @@ def test_a_contradicted_tick_is_refused(chair, store, clock):
         chair.discharge_signing(TICKS, {**PADSS, "ambulation": 1}, "override")
 
 
+def pump(now, rate, vi=5.0, state="pumping", alarm="none") -> list[Reading]:
+    src = "device:bbraun"
+    return [Reading(P.PUMP_RATE, rate, now, source=src), Reading(P.PUMP_VI, vi, now, source=src),
+            Reading(P.PUMP_VTBI, 40.0 - vi, now, source=src),
+            Reading(P.PUMP_STATE, 1.0 if state == "pumping" else 0.0, now, source=src, text=state),
+            Reading(P.PUMP_ALARM, 0.0 if alarm == "none" else 1.0, now, source=src, text=alarm)]
+
+
+def test_the_pump_rate_against_the_charted_rate_and_the_pump_report(chair, store, clock):
+    """The charted rate (60 mL/h, then 45 after a rate change) against the pump's reported rate: a disagreement
+    for the policy's seconds is one alert; the pump's values are what the pump tile shows."""
+    sid = checked_in(chair)
+    started(chair, clock)
+    assert chair.charted_pump_rate() == 60.0
+    ticks(chair, clock, 90, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)
+    chair.change_rate("45", "dissociation 3")  # charted, but the pump was not changed
+    ticks(chair, clock, 30, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)  # not yet the policy's 60 s
+    ticks(chair, clock, 40, lambda now: calm(now) + pump(now, 60.0))
+    (alert,) = [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
+    assert "Pump rate 60 mL/h differs from the charted rate 45 mL/h" in alert["message"]
+    r = chair.pump_report()
+    assert (r.rate_ml_h, r.volume_infused_ml, r.vtbi_ml, r.state, r.alarms) == (60.0, 5.0, 35.0, "pumping", ())
+    chair.feed(pump(clock.now(), 45.0, alarm="occlusion"))
+    assert chair.pump_report().alarms == ("occlusion",)
+    assert any(a["rule"].endswith(":occlusion") and a["severity"] == "critical" for a in store.rows(Alert, session_id=sid))
+
+
+def test_no_pump_comparison_on_an_intranasal_session(chair, store, clock):
+    sid = checked_in(chair, route="IN")
+    started(chair, clock)
+    assert chair.charted_pump_rate() is None
+    ticks(chair, clock, 90, lambda now: calm(now) + pump(now, 60.0))
+    assert "pump-rate-mismatch" not in rules(store, sid)
+
+
+def test_spravato_devices_are_charted_with_their_times_and_an_early_end_needs_the_reason(chair, store, clock):
+    from ketachart.store.models import Observation
+
+    checked_in(chair, "IN", in_dose_mg="84")
+    started(chair, clock)  # device 1 of 3
+    with pytest.raises(ClinicalInputError, match="1 of 3 devices are charted"):
+        chair.stop_infusion("", completed=True)
+    clock.advance(3 * 60)
+    chair.chart_nasal_device()  # early: allowed, and said
+    assert "Device 2 of 3 (before the label's 5 minutes); device 3 due at" in chair.messages[-1][1]
+    sched = chair.nasal_schedule()
+    assert (len(sched.given), sched.next_device) == (2, 3)
+    assert (sched.next_device_due_at - sched.given[-1]).total_seconds() == 300
+    with pytest.raises(ClinicalInputError, match="stopped early"):
+        chair.stop_infusion("", completed=False)
+    chair.stop_infusion("patient declined the third device", completed=False)
+    assert chair.state is SessionState.RECOVERY
+    (stop,) = [e for e in chair.view.events if e["event"] == "stop-infusion"]
+    assert stop["details"] == {"completed": False, "devices_given": 2, "devices_planned": 3,
+                               "reason": "patient declined the third device"}
+    assert len(store.rows(Observation, kind="nasal-device")) == 2
+    with pytest.raises(ClinicalInputError):
+        chair.chart_nasal_device()
+
+
 def test_the_summary_and_the_rems_section_state_the_facts_the_check_computed(chair, store, clock):
     from ketachart.report.model import build_summary
 
     sid = checked_in(chair, "IN")
     started(chair, clock)
     clock.advance(5 * 60)
-    chair.stop_infusion("Administration completed")
+    chair.chart_nasal_device()  # device 2 of 2 completes the administration (issue 12)
     chair.chart_sedation(5)
     chair.chart_dissociation(0)
     monitor(chair, clock, 90)  # 95 min after the dose: early, an override signed by two

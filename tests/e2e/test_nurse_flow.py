@@ -306,3 +306,58 @@ def test_rate_dialog_offers_reductions_and_recomputes_the_time_left(window, qtbo
     s.dialog.set_values(rate="40")  # custom
     assert s.dialog.submit()
     assert "Rate 40 mL/h: 30.0 mL left, about 45 min" in s.message.text()
+
+
+def _pump(clock, rate, vi, state="pumping", alarm="none"):
+    from ketachart.domain.codes import Parameter as P
+    from ketachart.domain.readings import Reading
+
+    now, src = clock.now(), "device:bbraun"
+    return [Reading(P.PUMP_RATE, rate, now, source=src), Reading(P.PUMP_VI, vi, now, source=src),
+            Reading(P.PUMP_VTBI, round(40 - vi, 1), now, source=src),
+            Reading(P.PUMP_STATE, 1.0, now, source=src, text=state),
+            Reading(P.PUMP_ALARM, 0.0 if alarm == "none" else 1.0, now, source=src, text=alarm)]
+
+
+def test_the_pump_tile_and_a_rate_the_pump_does_not_run(window, qtbot, store, clock):
+    """The pump at the chair: rate, volume infused and to go, state, age; a charted rate the pump does not run
+    is marked at once and an alert after the policy's seconds; stale data says so; a pump alarm is an alert
+    with its source. Readings come through the bridge from a device thread."""
+    from ketachart.store.models import Alert
+
+    sid = _checked_in(window, qtbot)
+    s = window.session
+    window._repaint()
+    assert not s.pump_tile.isVisible()  # no pump connected, nothing reported
+    feed(window, qtbot, vitals(clock, 5) + _pump(clock, 60.0, 0.0))
+    s.start_infusion()
+    for minute in range(1, 4):
+        go(clock, 1)
+        feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, minute))
+        window._repaint()
+    t = s.pump_tile
+    assert t.isVisible() and t.value.text() == "60 mL/h" and t.label.text() == "Pump · pumping"
+    assert t.sub.text() == "infused 3 · to go 37 mL · 0 s ago"
+    s.open_rate()
+    s.dialog.set_values(rate="45", reason="dissociation 3")
+    assert s.dialog.submit()
+    feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, 3.1))
+    window._repaint()
+    assert t.label.text() == "Pump ≠ charted 45" and t.sub.text().startswith("pumping · ")  # marked at once
+    assert not [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
+    for _ in range(7):  # 70 s of the pump still at 60 mL/h
+        feed(window, qtbot, vitals(clock, 10) + _pump(clock, 60.0, 3.3))
+        window._repaint()
+    (alert,) = [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
+    assert "Pump rate 60 mL/h differs from the charted rate 45 mL/h" in alert["message"]
+    assert "differs from the charted rate 45 mL/h" in s.banner_text.text() + s.banner_list.text()
+    feed(window, qtbot, vitals(clock, 90))  # the pump goes quiet: what it said last is stale
+    window._repaint()
+    assert t.label.text() == "Pump · STALE" and "last report 1 min ago" in t.sub.text()
+    feed(window, qtbot, _pump(clock, 0.0, 3.4, state="stopped", alarm="occlusion"))
+    window._repaint()
+    assert t.label.text() == "Pump ⚠ Occlusion"
+    hint = window.minimumSizeHint()  # the fourth tile keeps the session screen within 1280x800
+    assert hint.width() <= 1280 and hint.height() <= 800 and window.width() <= 1280 and window.height() <= 800
+    assert any(a["rule"] == "device-alarm:device:bbraun:occlusion" and a["message"] == "Pump bbraun: Occlusion"
+               and a["severity"] == "critical" for a in store.rows(Alert, session_id=sid))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ketachart.store.models import Observation
 from ketachart.ui.autoplay import Autoplay
 from tests.ui.helpers import PINS, feed
@@ -99,5 +101,6 @@ def test_a_spravato_autoplay_session_from_check_in_to_discharge(window, qtbot, s
     assert store.session_state(sid) is SessionState.DISCHARGED and store.rows(RateChange) == []
     summary = build_summary(store, sid, now=clock.now())
     assert "Esketamine" in summary.dose.drug
-    notes = [o["text"] for o in store.rows(Observation) if o["kind"] == "note"]
-    assert any("Device 1 of 2" in n for n in notes) and any("Device 2 of 2" in n for n in notes)
+    devices = [o for o in store.rows(Observation) if o["kind"] == "nasal-device"]
+    assert [json.loads(o["data"])["device"] for o in devices] == [1, 2]  # each device charted with its time
+    assert (devices[1]["effective_at"] - devices[0]["effective_at"]).total_seconds() >= 5 * 60

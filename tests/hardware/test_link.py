@@ -192,3 +192,83 @@ def test_flaky_scenario_goes_silent_then_unplugs_and_the_link_follows(clock):
             assert rec.wait(lambda: rec.state == "streaming", advance=stepper(clock, 2.0))
         finally:
             link.stop()
+
+
+def test_a_termios_error_on_the_device_thread_is_a_state_never_a_traceback(clock, monkeypatch, caplog):
+    """Seen under autoplay: termios.error in link-ge (a pty that went away while pyserial set it up or polled
+    it). It becomes the device's "lost" state with its reason, the link retries, and the thread prints no
+    traceback (neither through threading.excepthook nor the log)."""
+    import logging
+    import termios
+    import threading
+
+    from ketachart.hardware import link as link_mod
+
+    hooked = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args))
+    real = link_mod.serial.serial_for_url
+    calls = {"n": 0}
+
+    class Flaky:
+        """A port whose poll fails once with termios.error, as a vanished pty does."""
+
+        def __init__(self, port):
+            self.port = port
+
+        def __getattr__(self, name):
+            return getattr(self.port, name)
+
+        @property
+        def in_waiting(self):
+            raise termios.error(5, "Input/output error")
+
+        def read(self, n=1):
+            return b"x" if n == 1 else b""
+
+    def opening(url, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise termios.error(22, "Invalid argument")  # while pyserial configures the port
+        port = real(url, **kw)
+        return Flaky(port) if calls["n"] == 2 else port
+
+    monkeypatch.setattr(link_mod.serial, "serial_for_url", opening)
+    rec = Recorder()
+    caplog.set_level(logging.DEBUG, logger="ketachart.hardware.link")
+    link = DeviceLink("masimo", "loop://", rec.on_reading, rec.on_state, clock, **FAST).start()
+    try:
+        assert rec.wait(lambda: calls["n"] >= 3)  # failed opening, failed poll, then it opened again
+        assert rec.wait(lambda: link.state != "lost")
+        lost = [d for s, d in rec.states if s == "lost"]
+        assert lost[0] == "port error: Invalid argument" and "port error: Input/output error" in lost
+        assert link.thread.is_alive()
+    finally:
+        link.stop()
+    assert hooked == []
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_bug_in_a_codec_is_a_state_and_one_log_line_without_a_stack(clock, monkeypatch, caplog):
+    import logging
+    import threading
+
+    from ketachart.hardware.codecs.masimo import MasimoCodec
+
+    hooked = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args))
+
+    def broken(self, data, now):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(MasimoCodec, "receive_data", broken)
+    caplog.set_level(logging.DEBUG, logger="ketachart.hardware.link")
+    rec = Recorder()
+    with SimServer("masimo", clock=clock, tick_s=0.01) as srv:
+        link = DeviceLink("masimo", srv.port_url, rec.on_reading, rec.on_state, clock, **FAST).start()
+        try:
+            assert rec.wait(lambda: any(s == "lost" and "boom" in d for s, d in rec.states), advance=stepper(clock))
+            assert link.thread.is_alive()
+        finally:
+            link.stop()
+    assert hooked == [] and not [r for r in caplog.records if r.exc_info]
+    assert any("KeyError" in r.getMessage() for r in caplog.records)

@@ -117,7 +117,10 @@ def build_session(store, chair, route: str, state: str) -> str:
     if route == "IV":
         chair.change_rate("40", "dissociation 3: slowed")
     _vitals(store, sid, 3)
-    chair.stop_infusion("completed")
+    if route == "IN":
+        chair.chart_nasal_device()  # the last device completes the administration
+    else:
+        chair.stop_infusion("completed")
     _vitals(store, sid, 2)
     if state == "recovery":
         return sid

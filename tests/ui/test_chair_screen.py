@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pty
+from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
@@ -17,6 +18,7 @@ from PySide6.QtGui import QColor
 from ketachart.domain.dosing import iv_dose
 from ketachart.domain.session import SessionEvent, SessionState
 from ketachart.store.models import Observation, RateChange, SessionEventRow
+from ketachart.ui.viewmodels import local as vm_local
 from tests.ui.helpers import feed, go, nibp, vitals, wait_writer
 
 
@@ -102,7 +104,38 @@ def test_session_events_are_not_corrected_in_place(window, qtbot, store, clock):
     window._repaint()
     start = next(e for e in s._entries if e.table == "session_events" and "STARTED" in e.text)
     s.open_amend(start)
-    assert s.dialog is None and "add a note" in s.message.text()
+    assert s.dialog is None and "add a note" in s.amend_hint.text()
+
+
+def test_correct_with_nothing_selected_says_so_without_reflowing(window, qtbot, store, clock):
+    """The Charted list: at least 8 entries in view at 1280x800, the newest at the top, people by display name;
+    Correct with nothing selected says so on a line that is always there (no widget moves)."""
+    infusing(window, store, clock)
+    s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams again
+    for a in window.c.unacknowledged():  # (the banner, while an alert is open, takes its own lines above)
+        window.c.acknowledge(a["id"], "monitor reconnected")
+    for v in (0, 1, 2, 1, 0, 1, 2, 1, 0, 1):
+        s.diss_buttons[v].click()
+        feed(window, qtbot, vitals(clock, 30, step=10))
+    window._repaint()
+    assert not s.banner.isVisible()
+    qtbot.wait(10)
+    lst = s.entry_list
+    height = lst.viewport().height()
+    shown = [i for i in range(lst.count())
+             if 0 <= lst.visualItemRect(lst.item(i)).top() and lst.visualItemRect(lst.item(i)).bottom() < height]
+    assert len(shown) >= 8, len(shown)
+    assert lst.item(0).text().startswith(vm_local(clock.now() - timedelta(seconds=30))) and shown[0] == 0
+    assert lst.item(0).text().endswith("Dissociation 1/4 (Mild)  · Ada Nurse, RN")
+    assert "Ada Nurse, RN" in lst.item(0).text() and "nurse.a" not in lst.item(0).text()
+    lst.setCurrentItem(None)
+    before = {w: w.geometry() for w in (lst, s.plot, s.amend_button, s.message, *s.tiles.values())}
+    s.open_amend()
+    assert s.dialog is None and s.amend_hint.text() == "Select an entry in the list first"
+    window._repaint()
+    qtbot.wait(10)
+    assert {w: w.geometry() for w in before} == before
 
 
 def test_device_panel_refuses_a_missing_or_busy_port_and_changes_nothing(window, qtbot):
@@ -230,7 +263,11 @@ def test_markers_show_their_details_on_tap_and_hover(window, qtbot, store, clock
     pos = s.plot.glw.mapFromScene(scene_pt)
     qtbot.mousePress(s.plot.glw.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     qtbot.mouseRelease(s.plot.glw.viewport(), Qt.MouseButton.LeftButton, pos=pos, delay=10)
-    qtbot.waitUntil(lambda: "Dissociation 2" in s.detail.text())
+    qtbot.waitUntil(lambda: s.popover.isVisible() and "Dissociation 2" in s.popover.text.text())
+    marker = s.plot.glw.viewport().mapToGlobal(pos)  # the popover sits beside the marker, not somewhere else
+    box = s.popover.frameGeometry()
+    assert abs(box.center().y() - marker.y()) <= box.height() and min(abs(box.left() - marker.x()),
+                                                                         abs(box.right() - marker.x())) <= 20
     alert = s.plot.alerts.points()[0]
     assert "ALERT" in alert.data() and "SpO2" in alert.data()
 

@@ -128,7 +128,14 @@ class DischargeScreen(QWidget):
         if v is None:
             return
         p = v.patient
-        self.title.setText(f"Discharge check · {p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']}")
+        from ...domain.vocabulary import dose_words  # the drug by its name (esketamine is never "ketamine IN")
+
+        dose = f" · {dose_words(v.dose.row['route'], v.dose.row['dose_mg'])}" if v.dose is not None else ""
+        self.title.setText(f"Discharge check · {p['family_name'].upper()}, {p['given_name']} · MRN {p['mrn']}{dose}")
+        self.title.setToolTip(self.title.text())
+        from PySide6.QtWidgets import QSizePolicy  # a long name and dose never widen the window past the screen
+
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         b = baseline_bp(v)
         last = self.c.live.last_nibp()
         if b and last:

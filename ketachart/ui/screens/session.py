@@ -97,9 +97,40 @@ class ClockTile(QFrame):
             return
         self._shown = key
         self.label.setText(c.label)
+        self.label.setStyleSheet(f"color: {pal.alarm};" if c.level == "alarm" else "")
         self.value.setText(c.value)
         self.value.setStyleSheet(f"color: {level_color(pal, c.level)};")
         self.sub.setText(c.sub)
+
+
+class MarkerPopover(QFrame):
+    """A plot marker's details in a small box beside the marker; a tap anywhere else closes it."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, Qt.WindowType.Popup | Qt.WindowType.FramelessWindowHint)
+        self.setObjectName("panel")
+        box = QVBoxLayout(self)
+        box.setContentsMargins(10, 8, 10, 8)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setMaximumWidth(360)
+        box.addWidget(self.text)
+
+    def show_at(self, text: str, global_pos) -> None:
+        from PySide6.QtCore import QPoint
+
+        if not text:
+            return
+        self.text.setText(text)
+        self.adjustSize()
+        pos = QPoint(global_pos.x() + 14, global_pos.y() - self.height() // 2)
+        screen = self.parentWidget().window().geometry() if self.parentWidget() else None
+        if screen is not None:  # keep it on the window: left of the marker near the right edge
+            if pos.x() + self.width() > screen.right():
+                pos.setX(global_pos.x() - 14 - self.width())
+            pos.setY(max(screen.top(), min(pos.y(), screen.bottom() - self.height())))
+        self.move(pos)
+        self.show()
 
 
 class SessionScreen(QWidget):
@@ -187,9 +218,16 @@ class SessionScreen(QWidget):
         self.clock_tiles = [ClockTile() for _ in range(3)]
         for t in self.clock_tiles:
             clocks.addWidget(t)
+        self.pump_tile = ClockTile()  # the pump at the chair (IV): rate, volumes, state, alarms, age
+        for label in (self.pump_tile.label, self.pump_tile.value, self.pump_tile.sub):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.pump_tile.setMinimumWidth(150)
+        self.pump_tile.hide()
+        clocks.addWidget(self.pump_tile)
         left.addLayout(clocks)
         self.plot = LivePlot(palette)
-        self.plot.marker_clicked.connect(lambda text: self.detail.setText(text.replace("\n", "  ·  ")))
+        self.popover = MarkerPopover(self)  # a tapped marker's details, beside the marker (nothing reflows)
+        self.plot.marker_clicked_at.connect(self.popover.show_at)
         left.addWidget(self.plot, 5)
         self.detail = QLabel("Tap a marker on the plot for its details.")
         self.detail.setObjectName("muted")
@@ -206,23 +244,28 @@ class SessionScreen(QWidget):
             row = QHBoxLayout()
             row.setSpacing(6)
             for k, st in zip(keys, stretch):
+                self.tiles[k].setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
                 row.addWidget(self.tiles[k], st)
-            right.addLayout(row, 2)
+            right.addLayout(row, 1)
         elabel = QHBoxLayout()
         t = QLabel("Charted")
         t.setObjectName("numLabel")
         elabel.addWidget(t)
-        elabel.addStretch(1)
+        self.amend_hint = QLabel("")  # "select an entry first": one fixed line, so nothing reflows
+        self.amend_hint.setObjectName("warnText")
+        self.amend_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        elabel.addWidget(self.amend_hint, 1)
         self.amend_button = button("Correct…", self.open_amend, tip="Correct the selected entry (the original stays)")
         elabel.addWidget(self.amend_button)
         right.addLayout(elabel)
         self.entry_list = QListWidget()
+        self.entry_list.setObjectName("chartedList")  # compact rows: at least 8 entries in view at 1280x800
         self.entry_list.setWordWrap(True)
         self.entry_list.setAlternatingRowColors(True)
         self.entry_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.entry_list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.entry_list.setMinimumHeight(60)
-        right.addWidget(self.entry_list, 3)
+        right.addWidget(self.entry_list, 4)
         rw = QWidget()
         rw.setLayout(right)
         rw.setFixedWidth(400)
@@ -271,16 +314,21 @@ class SessionScreen(QWidget):
             q2.addWidget(b)
         q2.addStretch(1)
         self.start_button = button("▶ Start [G]", self.start_infusion, name="primary", shortcut="G")
+        # intranasal esketamine: each further device is charted with its time (the start charts device 1)
+        self.device_button = button("Device 2 given [G]", self.chart_device, name="primary", shortcut="G",
+                                    tip="Chart the next Spravato device as given now")
+        self.device_button.hide()
         self.pause_button = button("Pause [P]", self.pause_or_resume, shortcut="P")
         self.rate_button = button("Rate… [R]", self.open_rate, shortcut="R")
         self.stop_button = button("■ Stop [Q]", self.open_stop, shortcut="Q")
         self.discharge_button = button("Discharge check [X]", self.want_discharge.emit, shortcut="X")
-        for b in (self.start_button, self.pause_button, self.rate_button, self.stop_button, self.discharge_button):
+        for b in (self.start_button, self.device_button, self.pause_button, self.rate_button, self.stop_button,
+                  self.discharge_button):
             q2.addWidget(b)
         root.addLayout(q2)
 
         self.keys = {"D": self.open_dissociation, "S": self.open_sedation, "N": self.open_nausea, "C": self.open_cadss,
-                     "T": self.open_note, "I": self.open_intervention, "V": self.open_vitals, "G": self.start_infusion,
+                     "T": self.open_note, "I": self.open_intervention, "V": self.open_vitals, "G": self.start_or_next_device,
                      "P": self.pause_or_resume, "R": self.open_rate, "Q": self.open_stop, "X": self.want_discharge.emit,
                      "A": self.open_ack, "L": lambda: self.plot.set_follow(True)}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -328,11 +376,22 @@ class SessionScreen(QWidget):
                                          f"{v.session_number}{dose_text}")
         self.state_badge.setText(vm.STATE_LABELS.get(v.state, v.state.value))
         s = v.state
+        nasal = v.session["route"] == "IN"  # esketamine devices: no infusion, rate, pause or pump
         self.start_button.setEnabled(s is SessionState.CHECKED_IN and v.dose is not None)
+        self.start_button.setText("▶ Start: device 1 [G]" if nasal else "▶ Start [G]")
         self.pause_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
         self.pause_button.setText("Resume [P]" if s is SessionState.PAUSED else "Pause [P]")
-        self.rate_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED) and v.session["route"] == "IV")
+        self.rate_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED) and not nasal)
         self.stop_button.setEnabled(s in (SessionState.INFUSING, SessionState.PAUSED))
+        self.stop_button.setText("■ End administration [Q]" if nasal else "■ Stop [Q]")
+        sched = self.c.nasal_schedule() if nasal else None
+        device_next = sched is not None and sched.next_device is not None and s is SessionState.INFUSING
+        self.start_button.setVisible(not nasal or s is SessionState.CHECKED_IN or not device_next)
+        self.device_button.setVisible(device_next)
+        if device_next:
+            self.device_button.setText(f"Device {sched.next_device} given [G]")
+        for b in (self.pause_button, self.rate_button):
+            b.setVisible(not nasal)
         self.discharge_button.setEnabled(s is SessionState.RECOVERY)
         open_ = not s.is_final
         for b in self.diss_buttons + self.sed_buttons + list(self.quick.values()):
@@ -402,10 +461,14 @@ class SessionScreen(QWidget):
                              manual_rr=vm.manual_rr(self.c.view)):
             self.tiles[n.key].render(n, self.pal)
         last = self.c.live.last_nibp()
-        for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
+        for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None,
+                                                         self.c.nasal_schedule())):
             tile.render(cvm, self.pal)
+        self._render_pump(now)
         markers, alerts = plot_markers(self._entries)
-        self.plot.refresh(self.c.live, now.timestamp(), infusion_spans(self.c.view, now), markers, alerts, policy, manual)
+        nasal = self.c.view is not None and self.c.view.session["route"] == "IN"
+        spans = [] if nasal else infusion_spans(self.c.view, now)  # nothing is infused intranasally: no shading
+        self.plot.refresh(self.c.live, now.timestamp(), spans, markers, alerts, policy, manual)
         parts = []
         for conn in self.c.devices.connections.values():
             word = STATE_WORDS.get(conn.state, conn.state)
@@ -422,6 +485,21 @@ class SessionScreen(QWidget):
             self.discharge_button.setText("Discharge check DUE [X]" if due else "Discharge check [X]")
             self.discharge_button.style().unpolish(self.discharge_button)
             self.discharge_button.style().polish(self.discharge_button)
+
+    def pump_connected(self) -> bool:
+        return any(c.protocol in PUMP_PROTOCOLS for c in self.c.devices.connections.values()) if self.c.devices else False
+
+    def _render_pump(self, now) -> None:
+        """The pump tile on an IV session (never on an intranasal one: nothing is infused)."""
+        v = self.c.view
+        report = self.c.pump_report()
+        iv = v is not None and v.session["route"] == "IV"
+        show = iv and (report is not None or self.pump_connected())
+        self.pump_tile.setVisible(show)
+        if show:
+            pvm = vm.pump_tile(report, now, self.c.charted_pump_rate(), self.pump_connected(), self.c.pump_fresh_s)
+            self.pump_tile.render(pvm, self.pal)
+            self.pump_tile.setToolTip(f"{pvm.label}\n{pvm.value}\n{pvm.sub}")
 
     # --- entry dialogs --------------------------------------------------------------------------------
     def _show(self, dialog) -> None:
@@ -512,6 +590,16 @@ class SessionScreen(QWidget):
 
                 QTimer.singleShot(0, lambda: self.start_infusion(predose=predose))
 
+    def start_or_next_device(self) -> None:
+        """[G]: start; on an intranasal session once started, the next device."""
+        if self.c.state is SessionState.CHECKED_IN:
+            self.start_infusion()
+        elif self.device_button.isVisible():
+            self.chart_device()
+
+    def chart_device(self) -> None:
+        self.c.attempt(self.c.chart_nasal_device)
+
     def pause_or_resume(self) -> None:
         if self.c.state is SessionState.PAUSED:
             self.c.attempt(self.c.resume)
@@ -547,6 +635,17 @@ class SessionScreen(QWidget):
         """Completed or stopped early (with the reason), and the amount delivered: the pump's volume infused
         when a pump is connected, else typed (empty on a completed infusion = the ordered volume)."""
         if self.c.state not in (SessionState.INFUSING, SessionState.PAUSED):
+            return
+        sched = self.c.nasal_schedule()
+        if sched is not None:  # intranasal: the administration ends after the last device (or early, with why)
+            given = len(sched.given)
+            self._show(FormDialog(self, "Administration complete", [
+                Field("outcome", "Outcome", "combo", "completed" if sched.all_given else "early",
+                      [("completed", "All devices given"), ("early", "Ended early (fewer devices)")]),
+                Field("reason", "Reason (required when ended early)")],
+                lambda v: self.c.stop_infusion(v["reason"], completed=v["outcome"] == "completed"),
+                submit_text="End administration",
+                intro=f"{given} of {sched.devices_planned} esketamine devices charted."))
             return
         pump = self.c.pump_volume_infused()
         dose = self.c.view.dose.row if self.c.view and self.c.view.dose else {}
@@ -586,12 +685,17 @@ class SessionScreen(QWidget):
 
     def open_amend(self, entry: vm.EntryVM | None = None) -> None:
         entry = entry or self.selected_entry()
-        if entry is None or not entry.amendable:
+        if entry is None:  # said beside the button, on one line that is always there: nothing moves
+            self.amend_hint.setText("Select an entry in the list first")
+            self.amend_hint.setToolTip("Tap the entry to correct in the Charted list, then Correct…")
+            return
+        if not entry.amendable:
             # session events (start, pause, stop ...) move the session's state machine and drive its clocks;
             # they are not corrected in place: a mistaken pause is answered with resume and a note.
-            self.message.show_message("select a score, note, intervention, vitals or rate change to correct; "
-                                      "for a start/pause/stop entry add a note", "error")
+            self.amend_hint.setText("This entry cannot be corrected: add a note")
+            self.amend_hint.setToolTip("Start, pause, stop, dose and alert entries are corrected with a note")
             return
+        self.amend_hint.setText("")
         if entry.kind == "rate":
             self._show(FormDialog(self, "Correct a rate change", [
                 Field("rate", "Corrected rate (mL/h)", default=f"{entry.value:g}"), Field("reason", "Reason for the correction")],
