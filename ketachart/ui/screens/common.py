@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -26,6 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from ...chair import USER_ERRORS
+from ..touch import Keypad, TapChoice, keypad_for_fields
+
+# Form fields whose key names a number: a tap on them opens the dialog's keypad on its digits page (issue 12,
+# touch). Any other line or text field opens it on the letters page when tapped.
+NUMERIC_KEYS = frozenset({"sys", "dia", "hr", "spo2", "rr", "rate", "delivered_ml", "dose", "weight", "taken_at",
+                          "when", "value", "volume_ml", "fasting_hours", "waste_mg"})
 
 
 def button(text: str, slot: Callable | None = None, *, name: str = "", shortcut: str = "", tip: str = "",
@@ -116,15 +123,21 @@ class Field:
     label: str
     kind: str = "line"  # line, combo, check, text
     default: object = ""
-    options: list = field(default_factory=list)  # combo: [(value, label)]
+    options: list = field(default_factory=list)  # combo / taps: [(value, label)]
     placeholder: str = ""
+    keypad: str = ""  # "digits", "letters" or "none"; empty: digits when the key is in NUMERIC_KEYS, else letters
 
 
 class FormDialog(QDialog):
-    """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message."""
+    """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message.
+
+    Touch: a "taps" field is a row of big buttons (:class:`~ketachart.ui.touch.TapChoice`); tapping a line or
+    text field points the dialog's keypad at it (shown from the start when the form asks for a number);
+    ``picks`` are quick-picks, (label, values) whose tap fills those values in."""
 
     def __init__(self, parent: QWidget | None, title: str, fields: list[Field], on_submit: Callable[[dict], object],
-                 *, submit_text: str = "Save", intro: str = "", live: Callable[[dict], str] | None = None) -> None:
+                 *, submit_text: str = "Save", intro: str = "", live: Callable[[dict], str] | None = None,
+                 picks: list[tuple[str, dict]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setModal(True)
@@ -138,10 +151,25 @@ class FormDialog(QDialog):
             lab = QLabel(intro)
             lab.setWordWrap(True)
             layout.addWidget(lab)
+        self.pick_buttons: dict[str, QPushButton] = {}
+        if picks:
+            grid = QGridLayout()
+            grid.setSpacing(6)
+            for i, (label, values) in enumerate(picks):
+                b = button(label, lambda v=values: self.set_values(**v), name="quickPick")
+                b.setAutoDefault(False)
+                self.pick_buttons[label] = b
+                grid.addWidget(b, i // 3, i % 3)
+            layout.addLayout(grid)
         form = QFormLayout()
         form.setVerticalSpacing(10)
+        typed: list[tuple[Field, QWidget]] = []
         for f in fields:
-            if f.kind == "combo":
+            if f.kind == "taps":
+                w = TapChoice(f.options, name=f.label)
+                if f.default not in ("", None):
+                    w.setCurrentIndex(w.findData(f.default))
+            elif f.kind == "combo":
                 w = QComboBox()
                 for value, label in f.options:
                     w.addItem(label, value)
@@ -155,13 +183,23 @@ class FormDialog(QDialog):
                 w = QPlainTextEdit(str(f.default or ""))
                 w.setPlaceholderText(f.placeholder)
                 w.setMinimumHeight(100)
+                typed.append((f, w))
             else:
                 w = QLineEdit(str(f.default or ""))
                 w.setPlaceholderText(f.placeholder)
                 w.returnPressed.connect(self.submit)
+                typed.append((f, w))
+            w.setAccessibleName(f.label)
             self.widgets[f.key] = w
             form.addRow("" if f.kind == "check" else f.label, w)
-        layout.addLayout(form)
+        self.keypad = self._keypad(typed)
+        if self.keypad is not None:
+            body = QHBoxLayout()
+            body.addLayout(form, 1)
+            body.addWidget(self.keypad, 0, Qt.AlignmentFlag.AlignTop)
+            layout.addLayout(body)
+        else:
+            layout.addLayout(form)
         self.live_line = None
         if live is not None:  # e.g. the CADSS-6 total, recomputed as the items are picked
             self.live_line = QLabel()
@@ -185,10 +223,27 @@ class FormDialog(QDialog):
         layout.addLayout(row)
         self.setMinimumWidth(560)
 
+    def _keypad(self, typed: list[tuple[Field, QWidget]]) -> Keypad | None:
+        """One keypad beside the form: visible at once when a number is asked for, else on the first tap."""
+        modes = [(f.keypad or ("digits" if f.key in NUMERIC_KEYS else "letters"), w) for f, w in typed]
+        modes = [(m, w) for m, w in modes if m != "none"]
+        if not modes:
+            return None
+        pad = Keypad(self)
+        keypad_for_fields(pad, [w for _, w in modes], [w for m, w in modes if m == "letters"],
+                          on_tap=lambda _w: pad.show())
+        pad.done.connect(pad.hide)
+        numeric = [w for m, w in modes if m == "digits"]
+        if numeric:
+            pad.set_target(numeric[0])
+        else:
+            pad.hide()
+        return pad
+
     def values(self) -> dict:
         out = {}
         for key, w in self.widgets.items():
-            if isinstance(w, QComboBox):
+            if isinstance(w, (QComboBox, TapChoice)):
                 out[key] = w.currentData()
             elif isinstance(w, QCheckBox):
                 out[key] = w.isChecked()
@@ -201,7 +256,7 @@ class FormDialog(QDialog):
     def set_values(self, **values) -> None:
         for key, value in values.items():
             w = self.widgets[key]
-            if isinstance(w, QComboBox):
+            if isinstance(w, (QComboBox, TapChoice)):
                 w.setCurrentIndex(max(0, w.findData(value)))
             elif isinstance(w, QCheckBox):
                 w.setChecked(bool(value))
@@ -243,7 +298,18 @@ class ScorePicker(QDialog):
             self.buttons[value] = b
             grid.addWidget(b)
         layout.addLayout(grid)
+        self.check_buttons: dict[int, QPushButton] = {}
         if self.check:
+            # the checked variant in one tap too (nausea with vomiting: the Nausea key, then one of these)
+            layout.addWidget(QLabel(f"With {check.split('[')[0].strip().lower()}:"))
+            row = QHBoxLayout()
+            for value, label in choices:
+                b = button(str(value), lambda v=value: self.pick(v, checked=True), name="score")
+                b.setMinimumHeight(52)
+                b.setAccessibleName(f"{value} with {check.split('[')[0].strip().lower()}")
+                self.check_buttons[value] = b
+                row.addWidget(b)
+            layout.addLayout(row)
             layout.addWidget(self.check)
         self.error = MessageLine()
         layout.addWidget(self.error)
@@ -259,9 +325,9 @@ class ScorePicker(QDialog):
             return
         super().keyPressEvent(event)
 
-    def pick(self, value: int) -> bool:
+    def pick(self, value: int, *, checked: bool = False) -> bool:
         try:
-            self.on_pick(value, bool(self.check and self.check.isChecked()))
+            self.on_pick(value, checked or bool(self.check and self.check.isChecked()))
         except USER_ERRORS as exc:
             self.error.show_message(str(exc), "error")
             return False
