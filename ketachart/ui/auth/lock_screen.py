@@ -18,6 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 
+from ..touch import PinPad, UserPicker
+
+
 class LockScreen(QWidget):
     unlock_requested = Signal(str)  # secret of the signed-in user
     switch_requested = Signal(str, str)  # user id, secret of the new user
@@ -86,6 +89,15 @@ class LockScreen(QWidget):
         self.pages.addWidget(unlock)
         self.pages.addWidget(switch)
         outer.addWidget(self.pages)
+        # touch (issue 12): the PIN on a pad (it types into whichever PIN field the page shows); a hand-over taps
+        # the new user's name (set_users)
+        self.users_box = QVBoxLayout()
+        self.users: UserPicker | None = None
+        outer.addLayout(self.users_box)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Unlock")
+        self.pin_pad.setMaximumWidth(420)
+        self.pin_pad.submitted.connect(self._pad_ok)
+        outer.addWidget(self.pin_pad, 0, Qt.AlignmentFlag.AlignHCenter)
         self.error = QLabel("", self)
         self.error.setObjectName("lockError")
         self.error.setStyleSheet("color: #ffb4a8; font-size: 16px;")
@@ -115,8 +127,23 @@ class LockScreen(QWidget):
     def set_error(self, message: str) -> None:
         self.error.setText(message)
 
+    def set_users(self, users: list[dict]) -> None:
+        """Who may take over (the hand-over page shows them as buttons)."""
+        if self.users is not None:
+            self.users.deleteLater()
+        self.users = UserPicker(users, self.switch_user_id, self)
+        self.users.setVisible(self.pages.currentIndex() == 1)
+        self.users_box.addWidget(self.users)
+
+    def _pad_ok(self) -> None:
+        (self._submit_switch if self.pages.currentIndex() == 1 else self._submit_unlock)()
+
     def show_switch(self, on: bool) -> None:
         self.pages.setCurrentIndex(1 if on else 0)
+        self.pin_pad.target = self.switch_secret if on else self.secret
+        self.pin_pad.ok.setText("Take over" if on else "Unlock")
+        if self.users is not None:
+            self.users.setVisible(on)
         self.set_error("")
         (self.switch_user_id if on else self.secret).setFocus()
 
@@ -124,7 +151,7 @@ class LockScreen(QWidget):
         for field in (self.secret, self.switch_user_id, self.switch_secret):
             field.clear()
         self.set_error("")
-        self.pages.setCurrentIndex(0)
+        self.show_switch(False)
 
     def cover(self) -> None:
         parent = self.parentWidget()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from ...auth import Signatures
 from ...chair import SIGNING_ERRORS
+from ..touch import PinPad, UserPicker
 from .sign_in import submit_secret
 
 MEANING_TEXT = {
@@ -50,6 +51,15 @@ class ReauthDialog(QDialog):
         form.addRow("Meaning", self.meaning_label)
         form.addRow("PIN or password", self.secret)
         layout.addLayout(form)
+        # touch (issue 12): the PIN on a pad; a signer not named in advance taps their name
+        self.users = None
+        if not user_id:
+            self.users = UserPicker(signatures.accounts.users(include_inactive=False), self.user_id, self)
+            self.users.picked.connect(lambda _uid: self.secret.setFocus())
+            layout.insertWidget(layout.count() - 1, self.users)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Sign")
+        self.pin_pad.submitted.connect(self.submit)
+        layout.addWidget(self.pin_pad)
         self.error = QLabel("", self)
         self.error.setObjectName("reauthError")
         self.error.setWordWrap(True)

@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPushButt
 
 from ...auth import Accounts, AuthError, AuthSession
 from ...domain.errors import ClinicalInputError
+from ..touch import PinPad, UserPicker
 
 
 def submit_secret(dialog: QDialog, action, errors: tuple = (AuthError,)) -> bool:
@@ -52,10 +53,18 @@ class SignInDialog(QDialog):
         self.button.setMinimumHeight(44)
         self.button.setDefault(True)
         layout = QVBoxLayout(self)
+        # touch (issue 12): tap who you are, then the PIN on the pad; typing works as before
+        self.users = UserPicker(accounts.users(include_inactive=False), self.user_id, self)
+        self.users.picked.connect(lambda _uid: self.secret.setFocus())
+        layout.addWidget(self.users)
         layout.addLayout(form)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Sign in")
+        self.pin_pad.submitted.connect(self.submit)
+        layout.addWidget(self.pin_pad)
         layout.addWidget(self.error)
         layout.addWidget(self.button)
         self.button.clicked.connect(self.submit)
+        self.button.hide()  # the pad's "Sign in" key does it (Enter in the PIN field too)
         self.secret.returnPressed.connect(self.submit)
         (self.secret if user_id else self.user_id).setFocus()
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...chair import USER_ERRORS
+from ...domain.policy import parse_intervention_pick
 from ..touch import Keypad, TapChoice, keypad_for_fields
 
 # Form fields whose key names a number: a tap on them opens the dialog's keypad on its digits page (issue 12,
@@ -115,6 +116,23 @@ class MessageLine(QLabel):
         self.setText(prefix + text)
         self.style().unpolish(self)
         self.style().polish(self)
+
+
+def note_picks(policy) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """The clinic's note quick-picks: a tap writes the words into the note (the nurse may add to them)."""
+    return [(text, {"text": text}) for text in policy.note_picks]
+
+
+def intervention_picks(policy) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """The clinic's intervention quick-picks ("ondansetron 4 mg IV"): a tap fills drug, dose, unit and route."""
+    out = []
+    for text in policy.intervention_picks:
+        try:
+            drug, dose, unit, route = parse_intervention_pick(text)
+        except USER_ERRORS:  # an old stored version may hold one today's rules refuse: it is not offered
+            continue
+        out.append((text, {"drug": drug, "dose": dose, "unit": unit, "route": route}))
+    return out
 
 
 @dataclass
