@@ -230,21 +230,23 @@ class Keypad(QFrame):
     def type_text(self, text: str) -> None:
         """Click the keys for ``text`` (tests and the scripted demo: the same path as a finger)."""
         for ch in text:
-            self.key_for(ch).click()
+            for key in self.keys_for(ch):
+                key.click()
 
-    def key_for(self, ch: str) -> QPushButton:
-        """The key that types ``ch`` on the current page, switching page (and shift) as a finger would."""
-        if ch in "0123456789:" or (ch in ".-" and self.pages.currentIndex() == 0):
-            if self.pages.currentIndex() != 0:
-                self.keys["123"].click()
-            return self.keys[ch]
-        if self.pages.currentIndex() != 1:
-            self.keys["ABC"].click()
+    def keys_for(self, ch: str) -> list[QPushButton]:
+        """The keys a finger presses, in order, to type ``ch`` from the current page and shift state."""
+        digits_page = self.pages.currentIndex() == 0
+        if ch in "0123456789:" or (ch in ".-" and digits_page):
+            return ([] if digits_page else [self.keys["123"]]) + [self.keys[ch]]
+        out = [self.keys["ABC"]] if digits_page else []
+        shift = self.shift if not digits_page else True  # ABC: letters start capitalised on an empty field ...
+        if digits_page and self.target is not None and _text(self.target) and not _text(self.target).endswith(" "):
+            shift = False  # ... and small inside a word
         if ch == " ":
-            return self.keys["Space"]
-        if ch.isalpha() and ch.isupper() != self.shift:
-            self.keys["Shift"].click()
-        return self.keys["letter:" + ch.lower()]
+            return out + [self.keys["Space"]]
+        if ch.isalpha() and ch.isupper() != shift:
+            out.append(self.keys["Shift"])
+        return out + [self.keys["letter:" + ch.lower()]]
 
 
 NumericKeypad = Keypad  # the digits page is what numeric fields see first
