@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QPlainTextEdit,
-    QStackedWidget,
     QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
@@ -61,7 +60,8 @@ class PinPad(QWidget):
 
     submitted = Signal()
 
-    def __init__(self, target: QLineEdit, parent: QWidget | None = None, *, ok_text: str = "OK") -> None:
+    def __init__(self, target: QLineEdit, parent: QWidget | None = None, *, ok_text: str = "OK",
+                 key_size: int = KEY_SIZE) -> None:
         super().__init__(parent)
         self.setObjectName("pinPad")
         self.target = target
@@ -74,9 +74,11 @@ class PinPad(QWidget):
             slot = {"Clear": self.target.clear, "⌫": self.target.backspace}.get(k, lambda d=k: self.target.insert(d))
             b = _key(k, self, slot, name="pinKey", accessible={"⌫": "Delete last digit", "Clear": "Clear PIN"}.get(
                 k, f"PIN digit {k}"))
+            b.setMinimumSize(key_size, key_size)
             self.keys[k] = b
             grid.addWidget(b, i // 3, i % 3)
         self.ok = _key(ok_text, self, self.submitted.emit, name="primary", accessible=ok_text)
+        self.ok.setMinimumSize(key_size, key_size)
         self.keys["OK"] = self.ok
         grid.addWidget(self.ok, 4, 0, 1, 3)
 
@@ -107,11 +109,37 @@ def _text(target: QWidget) -> str:
 LETTER_ROWS = ("qwertyuiop", "asdfghjkl'", "zxcvbnm,.-")
 
 
+class _Pages(QWidget):
+    """Two pages, only the current one shown: unlike a QStackedWidget the size is the shown page's, so the
+    digits keypad stays narrow beside a form."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._pages: list[QWidget] = []
+        self._index = 0
+
+    def addWidget(self, page: QWidget) -> None:  # noqa: N802
+        self._pages.append(page)
+        self._layout.addWidget(page)
+        page.setVisible(len(self._pages) - 1 == self._index)
+
+    def currentIndex(self) -> int:  # noqa: N802
+        return self._index
+
+    def setCurrentIndex(self, index: int) -> None:  # noqa: N802
+        self._index = index
+        for i, page in enumerate(self._pages):
+            page.setVisible(i == index)
+
+
 class Keypad(QFrame):
     """Digits (7-9 / 4-6 / 1-3 / . 0 ⌫, : and - for times and dates) and, for names and lot numbers, letters
     (``ABC`` / ``123`` switch pages). Types into the field set by :meth:`set_target`; Next moves on."""
 
     done = Signal()
+    page_changed = Signal()  # digits <-> letters: the keypad's width changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,7 +155,8 @@ class Keypad(QFrame):
         self.caption = QLabel("", self)
         self.caption.setObjectName("muted")
         outer.addWidget(self.caption)
-        self.pages = QStackedWidget(self)
+        self.setStyleSheet("QPushButton { padding: 2px; min-width: 36px; }")  # the keys set their own size
+        self.pages = _Pages(self)
         self.keys: dict[str, QPushButton] = {}
         digits = QWidget(self.pages)
         grid = QGridLayout(digits)
@@ -177,11 +206,13 @@ class Keypad(QFrame):
     def show_digits(self) -> None:
         self.pages.setCurrentIndex(0)
         self.adjustSize()
+        self.page_changed.emit()
 
     def show_letters(self) -> None:
         self.pages.setCurrentIndex(1)
         self.shift = self.target is None or not _text(self.target) or _text(self.target).endswith(" ")
         self.adjustSize()
+        self.page_changed.emit()
 
     def _toggle_shift(self) -> None:
         self.shift = not self.shift
@@ -296,7 +327,7 @@ class FloatingKeypad(Keypad):
     def __init__(self, screen: QWidget, fields: list[QWidget], text_fields: Iterable[QWidget] = ()) -> None:
         super().__init__(screen)
         self.host = screen
-        self.setAutoFillBackground(True)
+        self.setObjectName("panel")  # the theme's panel: opaque, bordered, in the chair's colours
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.hide()
         keypad_for_fields(self, fields, text_fields, self.show_beside)
@@ -312,7 +343,7 @@ class FloatingKeypad(Keypad):
         if x + self.width() > area.right():
             x = top_left.x() - self.width() - 8
         x = max(0, min(x, area.right() - self.width()))
-        y = max(0, min(top_left.y() - self.height() // 3, area.bottom() - self.height()))
+        y = max(0, min(top_left.y(), area.bottom() - self.height()))
         self.move(x, y)
         self.raise_()
         self.show()
@@ -434,6 +465,7 @@ class UserPicker(QWidget):
         for i, u in enumerate(shown[:limit]):
             b = QPushButton(u.get("display_name") or u["user_id"], self)
             b.setObjectName("userButton")
+            b.setCheckable(True)  # shows whose name was tapped
             b.setMinimumHeight(MIN_TARGET + 4)
             b.setAutoDefault(False)
             b.setToolTip(u["user_id"])
@@ -442,6 +474,8 @@ class UserPicker(QWidget):
             grid.addWidget(b, i // 3, i % 3)
 
     def pick(self, user_id: str) -> None:
+        for uid, b in self.buttons.items():
+            b.setChecked(uid == user_id)
         self.target.setText(user_id)
         self.picked.emit(user_id)
 

@@ -32,6 +32,8 @@ from ..touch import Keypad, TapChoice, keypad_for_fields
 
 # Form fields whose key names a number: a tap on them opens the dialog's keypad on its digits page (issue 12,
 # touch). Any other line or text field opens it on the letters page when tapped.
+FORM_WIDTH = 560  # a form dialog without its keypad
+FORM_WITH_KEYPAD = 400  # ... and the form's part beside the keypad
 NUMERIC_KEYS = frozenset({"sys", "dia", "hr", "spo2", "rr", "rate", "delivered_ml", "dose", "weight", "taken_at",
                           "when", "value", "volume_ml", "fasting_hours", "waste_mg"})
 
@@ -176,8 +178,9 @@ class FormDialog(QDialog):
             for i, (label, values) in enumerate(picks):
                 b = button(label, lambda v=values: self.set_values(**v), name="quickPick")
                 b.setAutoDefault(False)
+                b.setMinimumWidth(b.sizeHint().width())  # the whole words, never clipped: the dialog widens
                 self.pick_buttons[label] = b
-                grid.addWidget(b, i // 3, i % 3)
+                grid.addWidget(b, i // 2, i % 2)
             layout.addLayout(grid)
         form = QFormLayout()
         form.setVerticalSpacing(10)
@@ -239,7 +242,8 @@ class FormDialog(QDialog):
         self.submit_button.setDefault(True)
         row.addWidget(self.submit_button)
         layout.addLayout(row)
-        self.setMinimumWidth(560)
+        if self.keypad is None:
+            self.setMinimumWidth(FORM_WIDTH)
 
     def _keypad(self, typed: list[tuple[Field, QWidget]]) -> Keypad | None:
         """One keypad beside the form: visible at once when a number is asked for, else on the first tap."""
@@ -249,14 +253,26 @@ class FormDialog(QDialog):
             return None
         pad = Keypad(self)
         keypad_for_fields(pad, [w for _, w in modes], [w for m, w in modes if m == "letters"],
-                          on_tap=lambda _w: pad.show())
-        pad.done.connect(pad.hide)
+                          on_tap=lambda _w: self._show_keypad(True))
+        pad.done.connect(lambda: self._show_keypad(False))
+        pad.page_changed.connect(lambda: self._show_keypad(True) if pad.isVisible() else None)
         numeric = [w for m, w in modes if m == "digits"]
         if numeric:
             pad.set_target(numeric[0])
-        else:
-            pad.hide()
+        self.keypad = pad
+        self._show_keypad(bool(numeric))
         return pad
+
+    def _show_keypad(self, on: bool) -> None:
+        """The form keeps its own width; the keypad is added beside it (and taken away by Done)."""
+        if on and not self.keypad.isVisible():
+            self.keypad.show()
+        elif not on:
+            self.keypad.hide()
+        self.setMinimumWidth(max(FORM_WIDTH, FORM_WITH_KEYPAD + self.keypad.sizeHint().width()) if on else FORM_WIDTH)
+        if not on:
+            self.resize(FORM_WIDTH, self.height())
+        self.adjustSize()
 
     def values(self) -> dict:
         out = {}
