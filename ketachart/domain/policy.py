@@ -265,12 +265,21 @@ def parse_intervention_pick(text: str) -> tuple[str, str, str, str]:
             raise ClinicalInputError(f"quick-pick '{text}': '{dose}' before {unit} is not a number") from None
         if not (math.isfinite(amount) and 0 < amount <= INTERVENTION_DOSE_MAX):
             raise ClinicalInputError(f"quick-pick '{text}': dose must be above 0 and at most {INTERVENTION_DOSE_MAX}")
-    elif words and any(ch.isdigit() for ch in words[-1]):
-        raise ClinicalInputError(f"quick-pick '{text}': a dose needs a unit ({', '.join(INTERVENTION_UNITS)})")
+    if any(_is_number(w) for w in words):
+        raise ClinicalInputError(f"quick-pick '{text}': a dose needs a unit ({', '.join(INTERVENTION_UNITS)}) "
+                                 "right after it")
     drug = " ".join(words)
     if not drug:
         raise ClinicalInputError(f"quick-pick '{text}': name the drug or action first")
     return drug, dose, unit, route
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def pick_problems(name: str, picks: tuple, parse) -> list[str]:  # noqa: ANN001

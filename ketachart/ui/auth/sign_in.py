@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
 from ...auth import Accounts, AuthError, AuthSession
+from ...auth.passwords import MIN_ADMIN_SECRET_LEN
 from ...domain.errors import ClinicalInputError
 from ..touch import PinPad, UserPicker
 
@@ -88,6 +89,7 @@ class FirstAdminDialog(QDialog):
         self.name = QLineEdit(self)
         self.secret = QLineEdit(self)
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secret.setPlaceholderText(f"at least {MIN_ADMIN_SECRET_LEN} characters")
         self.again = QLineEdit(self)
         self.again.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("Admin user id", self.user_id)
