@@ -76,9 +76,11 @@ def run(width: int, height: int, suffix: str, dialogs: bool) -> None:
 
     tap([b for b in w.patients.findChildren(type(dlg.pin_pad.ok)) if b.text().startswith("New patient")][0])
     nd = w.patients.dialog
-    nd.set_values(mrn="MRN-1", family="Rivera", given="Jordan", dob="1984-03-12")
+    nd.set_values(mrn="MRN-1", family="Rivera", dob="1984-03-12")
     tap(nd.widgets["weight"])
     nd.keypad.type_text("80")
+    tap(nd.widgets["given"])
+    nd.keypad.type_text("Jordan")
     if dialogs:
         save(nd, "new-patient")
     tap(nd.widgets["sex"].buttons[0])

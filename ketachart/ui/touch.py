@@ -155,7 +155,8 @@ class Keypad(QFrame):
         self.caption = QLabel("", self)
         self.caption.setObjectName("muted")
         outer.addWidget(self.caption)
-        self.setStyleSheet("QPushButton { padding: 2px; min-width: 36px; }")  # the keys set their own size
+        # key widths (a style sheet's min-width wins over setMinimumSize): digits roomy, ten letters across
+        self.setStyleSheet("QPushButton { padding: 2px; min-width: 52px; }")
         self.pages = _Pages(self)
         self.keys: dict[str, QPushButton] = {}
         digits = QWidget(self.pages)
@@ -172,6 +173,7 @@ class Keypad(QFrame):
             self.keys[k] = _key(k, digits, slot, accessible={"⌫": "Delete last character", "ABC": "Letters"}.get(k, k))
             grid.addWidget(self.keys[k], i // 3, i % 3)
         letters = QWidget(self.pages)
+        letters.setStyleSheet("QPushButton { padding: 2px; min-width: 38px; }")
         lg = QGridLayout(letters)
         lg.setContentsMargins(0, 0, 0, 0)
         lg.setSpacing(4)
@@ -182,6 +184,7 @@ class Keypad(QFrame):
                 self.keys["letter:" + ch] = b
                 lg.addWidget(b, r, c)
         self.keys["Shift"] = _key("⇧", letters, self._toggle_shift, accessible="Capital letter")
+        self.keys["Shift"].setCheckable(True)
         self.keys["123"] = _key("123", letters, self.show_digits, accessible="Digits")
         self.keys["Space"] = _key("Space", letters, lambda: self._type(" "))
         self.keys["letter:⌫"] = _key("⌫", letters, self._backspace, accessible="Delete last character")
@@ -211,11 +214,16 @@ class Keypad(QFrame):
     def show_letters(self) -> None:
         self.pages.setCurrentIndex(1)
         self.shift = self.target is None or not _text(self.target) or _text(self.target).endswith(" ")
+        self._show_shift()
         self.adjustSize()
         self.page_changed.emit()
 
     def _toggle_shift(self) -> None:
         self.shift = not self.shift
+        self._show_shift()
+
+    def _show_shift(self) -> None:
+        self.keys["Shift"].setChecked(self.shift)  # lit while the next letter is a capital
 
     # --- target ---------------------------------------------------------------------------------
     def set_fields(self, fields: Iterable[QWidget], text_fields: Iterable[QWidget] = ()) -> None:
@@ -238,6 +246,7 @@ class Keypad(QFrame):
                 ch = ch.upper()
             _insert(self.target, ch)
             self.shift = ch == " " and self.pages.currentIndex() == 1 and id(self.target) in self.text_fields
+            self._show_shift()
 
     def _backspace(self) -> None:
         if self.target is not None and self.target.isEnabled():
@@ -390,9 +399,9 @@ class TapChoice(QWidget):
         self.buttons: list[QPushButton] = []
         for i, (value, label) in enumerate(self.options):
             b = QPushButton(label, self)
-            b.setObjectName("score")
+            b.setObjectName("score" if all(len(str(lbl)) <= 2 for _v, lbl in self.options) else "choice")
             b.setCheckable(True)
-            b.setMinimumSize(min_width, MIN_TARGET)
+            b.setMinimumHeight(MIN_TARGET)  # no minimum width: a button never shrinks below its words
             b.setAutoDefault(False)
             b.setAccessibleName(f"{name}: {label}" if name else label)
             self.group.addButton(b, i + 1)
@@ -400,6 +409,13 @@ class TapChoice(QWidget):
             self.buttons.append(b)
         self.group.idClicked.connect(self._clicked)
         self._index = 0
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        """The theme's button min-width is a fixed minimum that lets a layout cut the words: once styled (shown),
+        each button's minimum is its words' width, and never under MIN_TARGET."""
+        super().showEvent(event)
+        for b in self.buttons:
+            b.setMinimumWidth(max(MIN_TARGET, b.sizeHint().width()))
 
     def _clicked(self, index: int) -> None:
         self.setCurrentIndex(0 if index == self._index else index)

@@ -219,4 +219,5 @@ def test_admin_secrets_have_a_minimum_length(store, hasher):
     with pytest.raises(WeakSecret):
         acc.change_own_secret("admin", "admin-pass", "short1")
     acc.change_own_secret("admin", "admin-pass", "longer-pass")
+    acc.sign_out()
     assert acc.sign_in("admin", "longer-pass").user_id == "admin"

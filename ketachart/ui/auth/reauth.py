@@ -66,6 +66,8 @@ class ReauthDialog(QDialog):
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign")
+        buttons.button(QDialogButtonBox.StandardButton.Ok).hide()  # the pad's "Sign" key signs (and Enter)
+        self.secret.returnPressed.connect(self.submit)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

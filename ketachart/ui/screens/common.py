@@ -148,6 +148,29 @@ class Field:
     keypad: str = ""  # "digits", "letters" or "none"; empty: digits when the key is in NUMERIC_KEYS, else letters
 
 
+class _FormBox(QWidget):
+    """Holds a form at least ``floor`` px wide, and wider when its rows need it (a fixed minimum width would
+    let the layout cut a row's words instead)."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def set_floor(self, floor: int) -> None:
+        self.floor = floor
+        self.updateGeometry()
+
+    def minimumSizeHint(self):  # noqa: N802, ANN201
+        hint = super().minimumSizeHint()
+        hint.setWidth(max(hint.width(), self.floor))
+        return hint
+
+    def sizeHint(self):  # noqa: N802, ANN201
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.floor))
+        return hint
+
+
 class FormDialog(QDialog):
     """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message.
 
@@ -178,7 +201,6 @@ class FormDialog(QDialog):
             for i, (label, values) in enumerate(picks):
                 b = button(label, lambda v=values: self.set_values(**v), name="quickPick")
                 b.setAutoDefault(False)
-                b.setMinimumWidth(b.sizeHint().width())  # the whole words, never clipped: the dialog widens
                 self.pick_buttons[label] = b
                 grid.addWidget(b, i // 2, i % 2)
             layout.addLayout(grid)
@@ -214,13 +236,18 @@ class FormDialog(QDialog):
             self.widgets[f.key] = w
             form.addRow("" if f.kind == "check" else f.label, w)
         self.keypad = self._keypad(typed)
+        # the form's own width is held by its box; the dialog then sizes itself from what it holds (tap rows and
+        # quick-picks show their whole words) and grows by the keypad when that is shown
+        self.form_box = _FormBox(FORM_WIDTH - 24)
+        self.form_box.setLayout(form)
+        form.setContentsMargins(0, 0, 0, 0)
         if self.keypad is not None:
             body = QHBoxLayout()
-            body.addLayout(form, 1)
+            body.addWidget(self.form_box, 1)
             body.addWidget(self.keypad, 0, Qt.AlignmentFlag.AlignTop)
             layout.addLayout(body)
         else:
-            layout.addLayout(form)
+            layout.addWidget(self.form_box)
         self.live_line = None
         if live is not None:  # e.g. the CADSS-6 total, recomputed as the items are picked
             self.live_line = QLabel()
@@ -242,8 +269,8 @@ class FormDialog(QDialog):
         self.submit_button.setDefault(True)
         row.addWidget(self.submit_button)
         layout.addLayout(row)
-        if self.keypad is None:
-            self.setMinimumWidth(FORM_WIDTH)
+        if self.keypad is not None:
+            self._show_keypad(not self.keypad.isHidden())  # now that the whole form is laid out
 
     def _keypad(self, typed: list[tuple[Field, QWidget]]) -> Keypad | None:
         """One keypad beside the form: visible at once when a number is asked for, else on the first tap."""
@@ -269,9 +296,8 @@ class FormDialog(QDialog):
             self.keypad.show()
         elif not on:
             self.keypad.hide()
-        self.setMinimumWidth(max(FORM_WIDTH, FORM_WITH_KEYPAD + self.keypad.sizeHint().width()) if on else FORM_WIDTH)
-        if not on:
-            self.resize(FORM_WIDTH, self.height())
+        if getattr(self, "form_box", None) is not None:
+            self.form_box.set_floor(FORM_WITH_KEYPAD if on else FORM_WIDTH - 24)
         self.adjustSize()
 
     def values(self) -> dict:
