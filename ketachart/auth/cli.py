@@ -4,6 +4,7 @@
     ketachart users list --as ADMIN
     ketachart users deactivate USER_ID --reason "left the clinic" --as ADMIN
     ketachart users reset-pin USER_ID --as ADMIN
+    ketachart users set-role USER_ID --role charge-nurse --reason "..." --as ADMIN
     ketachart policy show                      the clinic policy in force (thresholds, dose limits, timers)
     ketachart policy set KEY=VALUE ... --as ADMIN   a new policy version (every alert/check records it)
     ketachart verify --db PATH                 check the hash chain and triggers (exit 1 if hand-edited)
@@ -33,7 +34,10 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p = usub.add_parser("add", parents=[common, enc], help="add a user (the first user is the admin)")
     p.add_argument("user_id", help="sign-in name, e.g. j.smith")
     p.add_argument("--name", required=True, help="printed name, as it appears on signatures")
-    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True, help="what the user may do")
+    from .accounts import ROLES
+
+    p.add_argument("--role", choices=ROLES, required=True,
+                   help="what the user may do (charge-nurse: as nurse, plus the clinic board)")
     p.add_argument("--as", dest="admin", metavar="ADMIN", help="your admin user id (not needed for the very first admin)")
     p.set_defaults(func=_users_add)
 
@@ -51,6 +55,13 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.add_argument("user_id", help="the user whose PIN/password is reset")
     p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_users_reset)
+
+    p = usub.add_parser("set-role", parents=[common, enc], help="give a user another role (e.g. charge-nurse)")
+    p.add_argument("user_id", help="the user whose role changes")
+    p.add_argument("--role", choices=ROLES, required=True, help="the new role")
+    p.add_argument("--reason", required=True, help="why (kept with the amendment and in the audit trail)")
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
+    p.set_defaults(func=_users_set_role)
 
     policy = subparsers.add_parser("policy", help="show or change the clinic policy (admins)")
     psub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -160,6 +171,16 @@ def _users_deactivate(args: argparse.Namespace) -> int:
         admin = _admin(accounts, args)
         accounts.deactivate(admin, args.user_id, args.reason)
         print(f"{args.user_id} is now inactive; their charting stays readable")
+        return 0
+
+    return _with_accounts(args, run)
+
+
+def _users_set_role(args: argparse.Namespace) -> int:
+    def run(accounts) -> int:  # noqa: ANN001
+        admin = _admin(accounts, args)
+        row = accounts.set_role(admin, args.user_id, args.role, args.reason)
+        print(f"{row['user_id']} is now {row['role']}")
         return 0
 
     return _with_accounts(args, run)

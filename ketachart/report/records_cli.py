@@ -6,7 +6,8 @@
     ketachart cs-log --db PATH --from DATE --to DATE [-o FILE.csv|.pdf]
     ketachart handout --db PATH --session ID -o FILE.pdf [--given]
     ketachart rems --db PATH --mrn MRN --enrolment-id ID --as USER [--reason TEXT]
-    ketachart order --db PATH --session ID --drug ketamine|esketamine (--dose-mg N | --mg-per-kg N) [--minutes N] --as PRESCRIBER
+    ketachart order --db PATH --mrn MRN [--route IV|IN] --drug ketamine|esketamine (--dose-mg N | --mg-per-kg N) [--minutes N] --as PRESCRIBER
+    ketachart order --db PATH --session ID ... (an order for one stored session, before prepare_dose)
     ketachart cs-reconcile --db PATH --session ID --delivered MG [--remaining MG] [--note TEXT] --as USER
     ketachart clinic show [--history]
     ketachart clinic set KEY=VALUE ... --reason TEXT --as ADMIN
@@ -39,8 +40,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p.add_argument("--reason", default="", help="why an enrolment id is corrected")
     p.set_defaults(func=_rems)
 
-    p = subparsers.add_parser("order", parents=[common, enc], help="a prescriber signs the session's order")
-    p.add_argument("--session", required=True, metavar="ID", help="the session the order is for")
+    p = subparsers.add_parser("order", parents=[common, enc],
+                              help="a prescriber signs the standing order for a patient's course (or one session's)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mrn", help="the patient: the order stands for their course of --route")
+    which.add_argument("--session", metavar="ID", help="a stored session the order is for (instead of --mrn)")
+    p.add_argument("--route", choices=("IV", "IN"), help="with --mrn: the course's route (default: IV for ketamine, "
+                   "IN for esketamine)")
     p.add_argument("--drug", required=True, choices=("ketamine", "esketamine"), help="the drug ordered")
     p.add_argument("--dose-mg", dest="dose_mg", help="dose in mg (or --mg-per-kg)")
     p.add_argument("--mg-per-kg", dest="mg_per_kg", help="dose in mg/kg (or --dose-mg)")
@@ -146,11 +152,23 @@ def _order(args: argparse.Namespace) -> int:
 
     store = _open(args, "ketachart order", lock=True)
     try:
-        if not session_exists(store, args.session):
-            raise _user_error(f"no session {args.session} in {store.path}")
         rc = RecordsCommands(store)
-        status, row = _signed_in(args, store, lambda who: rc.sign_order(
-            args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes))
+        if args.mrn is not None:  # the standing order every pre-session of the patient's course cites (issue 16)
+            patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
+            if patient is None:
+                raise _user_error(f"no patient with MRN {args.mrn}")
+            route = args.route or ("IN" if args.drug == "esketamine" else "IV")
+            status, row = _signed_in(args, store, lambda who: rc.sign_standing_order(
+                patient["patient_id"], route, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg,
+                minutes=args.minutes))
+        else:
+            if args.route:
+                raise _user_error("--route goes with --mrn (a session has its own route)")
+            if not session_exists(store, args.session):
+                raise _user_error(f"no session {args.session} in {store.path}")
+            status, row = _signed_in(args, store, lambda who: rc.sign_order(
+                args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg,
+                minutes=args.minutes))
     finally:
         store.close()
     if status == 0:

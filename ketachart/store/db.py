@@ -27,12 +27,16 @@ from sqlalchemy.pool import NullPool, QueuePool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
 # Add a function when the schema changes; never edit an old one.
 Migration = Callable[[sqlite3.Connection], None]
+# The chart tables as schema 4 knew them: the migrations up to v4 act on these, whatever came later.
+V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t != "patient_links")
+
+
 def _v1_to_v2(con: sqlite3.Connection) -> None:
     """v2: index observations by kind within a session (the quick-entry history and the report read them so)."""
     con.execute("CREATE INDEX IF NOT EXISTS ix_observations_session_kind ON observations (session_id, kind)")
@@ -42,7 +46,7 @@ def _v2_to_v3(con: sqlite3.Connection) -> None:
     """v3: index (device_id, device_seq) on every chart table: the sync outbox and the tail check of the hash
     chain read "this device's rows above seq N" without scanning millions of readings. Names match
     ``sync_support.sync_index_name`` so files that sync already indexed are left as they are."""
-    for table in CHART_TABLES:
+    for table in V4_CHART_TABLES:
         con.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
 
 
@@ -56,13 +60,28 @@ def _v3_to_v4(con: sqlite3.Connection) -> None:
                 "device_seq INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (table_name, row_id))")
     device = con.execute("SELECT value FROM store_meta WHERE key = 'device_id'").fetchone()
     if device:
-        for table in CHART_TABLES:
+        for table in V4_CHART_TABLES:
             con.execute(f"INSERT OR IGNORE INTO pulled_rows (table_name, row_id, prev_hash, vouched_by) "
                         f"SELECT ?, id, NULL, 'legacy' FROM {table} WHERE device_id <> ?", (table, device[0]))
     con.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('chain_genesis', 'legacy')")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _add_patient_links(con: sqlite3.Connection) -> None:
+    """v5: ``patient_links``, an admin's link of two records of one person (issue 13), append-only like every
+    chart table. Idempotent, so it can be renumbered when migrations of parallel work are merged."""
+    con.execute("CREATE TABLE IF NOT EXISTS patient_links (kept_id VARCHAR(36) NOT NULL, merged_id VARCHAR(36) NOT NULL, "
+                "active BOOLEAN NOT NULL, id VARCHAR(36) NOT NULL, device_id VARCHAR(64) NOT NULL, "
+                "device_seq INTEGER NOT NULL, author VARCHAR(64) NOT NULL, effective_at DATETIME NOT NULL, "
+                "recorded_at DATETIME NOT NULL, late_entry BOOLEAN NOT NULL, amends VARCHAR(36), reason TEXT, "
+                "row_hash VARCHAR(64) NOT NULL, PRIMARY KEY (id))")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_kept_id ON patient_links (kept_id)")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_merged_id ON patient_links (merged_id)")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_device_seq ON patient_links (device_id, device_seq)")
+    for ddl in immutability_triggers("patient_links"):
+        con.execute(ddl)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _add_patient_links}
 
 
 def immutability_triggers(table: str) -> list[str]:
@@ -213,7 +232,8 @@ def create_or_migrate(engine: Engine, version: int | None) -> None:
             for table in CHART_TABLES:
                 for ddl in immutability_triggers(table):
                     conn.exec_driver_sql(ddl)
-            _v2_to_v3(conn.connection.driver_connection)
+            for table in CHART_TABLES:
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
             conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
             return
     while version < SCHEMA_VERSION:

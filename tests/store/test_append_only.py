@@ -16,6 +16,12 @@ def test_sqlite_refuses_update_and_delete_on_every_chart_table(store, session):
 
     write_demo_session(store, seed=3, monitoring_minutes=125)  # puts rows in every chart table
     store.observe(session["id"], "note", text="calm")
+    from ketachart.domain.ids import new_id
+    from ketachart.store.patient_links import link_patients  # the one chart table the demo does not fill
+
+    twin = store.append(Patient, patient_id=new_id(), mrn="MRN-100", family_name="Doe", given_name="Jane",
+                        birth_date="1980-02-03", sex="female")
+    link_patients(store, session["patient_id"], twin["patient_id"], "registered twice", author="admin")
     con = sqlite3.connect(store.path)
     for table in CHART_TABLES:
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, ClassVar
 
+from ...domain.codes import Parameter
 from ...domain.plausibility import PLAUSIBLE, screen
 from ...domain.readings import Reading
 
@@ -189,6 +190,7 @@ class Codec:
         self._outgoing = bytearray()
         self.needs_restart = False
         self.last_valid_mono: float | None = None
+        self._alarm_words: tuple[str, ...] = ()  # the monitor's technical alarms in its last record
 
     # --- configuration --------------------------------------------------------------------------
     def configure(self, settings: DeviceSettings) -> None:
@@ -264,6 +266,15 @@ class Codec:
                 if bounds is not None and not bounds[0] <= value <= bounds[1]:
                     event = ReadingEvent(screen(reading))
         self._events.append(event)
+
+    def _technical_alarms(self, words: tuple[str, ...], now: CodecTime, source: str) -> None:
+        """The technical alarms the monitor reports in this record, as one MONITOR_ALARM reading (text: the
+        words, comma-separated): with every record while any is on, once more as "none" when they end. A
+        monitor without technical alarms sends none, so ordinary streams and captures decode as before."""
+        if words or self._alarm_words:
+            self._emit(ReadingEvent(Reading(Parameter.MONITOR_ALARM, float(len(words)), now.wall, source=source,
+                                            text=",".join(words) if words else "none")))
+        self._alarm_words = words
 
     def _send(self, data: bytes) -> None:
         self._outgoing += data

@@ -73,9 +73,10 @@ class AdminDialog(QDialog):
         self.add_button = QPushButton("Add user", users)
         self.reset_button = QPushButton("Set new PIN for selected", users)
         self.deactivate_button = QPushButton("Deactivate selected", users)
+        self.role_button = QPushButton("Give selected the role above", users)
         self.reason = QLineEdit(users)
-        self.reason.setPlaceholderText("Reason (for deactivation)")
-        for w in (self.add_button, self.reset_button, self.reason, self.deactivate_button):
+        self.reason.setPlaceholderText("Reason (for deactivation or a new role)")
+        for w in (self.add_button, self.reset_button, self.reason, self.deactivate_button, self.role_button):
             buttons.addWidget(w)
         ul.addLayout(buttons)
         tabs.addTab(users, "Users")
@@ -85,6 +86,13 @@ class AdminDialog(QDialog):
             self.policy_page = PolicyPage(accounts, actor, tabs)
             self.policy_page.policy_changed.connect(lambda _v: self.refresh())
             tabs.addTab(self.policy_page, "Clinic policy")
+
+        self.patients_page = None
+        if actor.can("link-patients"):  # possible duplicates and the admin's links (issue 13)
+            from .patient_links_page import PatientLinksPage
+
+            self.patients_page = PatientLinksPage(accounts, actor, tabs)
+            tabs.addTab(self.patients_page, "Patient records")
 
         audit = QWidget(tabs)
         al = QVBoxLayout(audit)
@@ -99,6 +107,7 @@ class AdminDialog(QDialog):
         self.add_button.clicked.connect(self.add_user)
         self.reset_button.clicked.connect(self.reset_selected)
         self.deactivate_button.clicked.connect(self.deactivate_selected)
+        self.role_button.clicked.connect(lambda _=False: self.set_role_selected())
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.refresh()
 
@@ -163,6 +172,15 @@ class AdminDialog(QDialog):
             return False
         return self._run(lambda: self.accounts.deactivate(self.actor, uid, self.reason.text()),
                          f"{uid} deactivated; their charting stays readable.")
+
+    def set_role_selected(self) -> bool:
+        uid = self._selected_user()
+        role = self.new_role.currentText()
+        if not uid:
+            self.message.setText("Select a user first.")
+            return False
+        return self._run(lambda: self.accounts.set_role(self.actor, uid, role, self.reason.text()),
+                         f"{uid} is now {role}.")
 
     def export_csv(self, path: Path | str | None = None) -> int | None:
         if path is None:
