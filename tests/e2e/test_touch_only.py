@@ -90,6 +90,8 @@ def labelled(root: QWidget, text: str) -> QPushButton:
 @pytest.fixture
 def touch_window(qtbot, store, clock):
     store.create_user("admin", "Pat Admin", "admin", FAST_HASHER.hash(PINS["admin"]))  # not a first start
+    store.create_user("dr.c", "Dana Cho, MD", "prescriber", FAST_HASHER.hash("8642"))
+    store.set_policy(store.policy.changed(order_required_before_dose=True))  # a new clinic's chart: an order first
     acc = Accounts(store, hasher=FAST_HASHER)  # nobody signed in: the app opens on its sign-in dialog
     w = create_main_window(store, clock, repaint_ms=50, accounts=acc, idle_min=0, lock_tick_ms=20)
     w.c.writer.interval_s = 0.05
@@ -145,6 +147,9 @@ def test_a_whole_session_by_touch_alone(touch_window, qtbot, store, clock, monke
         finger.fill(pad, field, text)
         finger.tap(pad.keys["Done"])
         assert not pad.isVisible()
+    finger.check(f.new_order)  # the prescriber at the chair signs the dose as the course's order
+    finger.fill(pad, f.order_prescriber, "dr.c")
+    finger.tap(pad.keys["Done"])
     for item in f.items._items:
         finger.tap(f.items.buttons[item.key][YES if item.safe_answer == YES else "no"])
     for row, score in zip(f.phq, (1, 1, 0, 2, 0, 1, 0, 0, 0)):
@@ -152,11 +157,13 @@ def test_a_whole_session_by_touch_alone(touch_window, qtbot, store, clock, monke
     assert "Total 5/27" in f.phq_total.text()
     assert "35" in f.steps.text()  # 0.5 mg/kg of 70 kg
     finger.tap(f.submit_button)
-    sd = f.sign_dialog
-    assert sd is not None, f.message.text()
-    for d in PINS["nurse.a"]:
-        finger.tap(sd.pin_pad.keys[d])
-    finger.tap(sd.pin_pad.ok)
+    for pin in ("8642", PINS["nurse.a"]):  # the prescriber's order, then the nurse's dose
+        sd = f.sign_dialog
+        assert sd is not None, f.message.text()
+        for d in pin:
+            finger.tap(sd.pin_pad.keys[d])
+        finger.tap(sd.pin_pad.ok)
+        assert sd.error.text() == "", sd.error.text()
     qtbot.waitUntil(lambda: w.stack.currentWidget() is w.session, timeout=3000)
     sid = w.c.session_id
     assert store.rows(Observation, session_id=sid, kind=Kind.PHQ9)

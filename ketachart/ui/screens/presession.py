@@ -222,8 +222,10 @@ class PresessionScreen(QWidget):
         # touch (issue 12): tapping a field opens a keypad beside it (digits, or letters for words)
         self.keypad = attach_keypad(self, [self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight,
                                            self.b_sys, self.b_dia, self.b_hr, self.b_spo2, self.waste_mg,
-                                           self.waste_witness, self.mg_per_kg, self.conc, self.minutes, self.lot],
-                                    text_fields=[self.meds, self.escort_name, self.waste_witness, self.lot])
+                                           self.waste_witness, self.mg_per_kg, self.conc, self.minutes, self.lot,
+                                           self.order_prescriber],
+                                    text_fields=[self.meds, self.escort_name, self.waste_witness, self.lot,
+                                                 self.order_prescriber])
         for w in (self.weight, self.mg_per_kg, self.conc, self.minutes, self.b_sys, self.b_dia):
             w.textChanged.connect(self.update_preview)
         for w in (self.iv, self.intranasal):
