@@ -58,6 +58,7 @@ def run(width: int, height: int, suffix: str, dialogs: bool) -> None:
     clock = FakeClock()
     store = open_store(Path(tempfile.mkdtemp()) / "c.db", unencrypted=True, clock=clock)
     store.author = "nurse.a"
+    store.set_policy(store.policy.changed(order_required_before_dose=False))  # the order step: its own shots
     store.create_user("admin", "Pat Admin", "admin", FAST_HASHER.hash(PINS["admin"]))
     store.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
     store.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
