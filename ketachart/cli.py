@@ -44,9 +44,9 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = argparse.ArgumentParser(prog="ketachart", parents=[common], description="Bedside charting for ketamine sessions")
+def _app_parser(common: argparse.ArgumentParser, cls=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The app's own options (no subcommands yet)."""
+    parser = cls(prog="ketachart", parents=[common], description="Bedside charting for ketamine sessions")
     parser.add_argument("--version", action="version", version=f"KetaChart {__version__}")
     parser.add_argument("--demo", action="store_true", help="connect the built-in simulated monitor and pump")
     parser.add_argument("--speed", type=float, default=1.0, help="run the demo devices' clock faster")
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sync with this central PostgreSQL in the background (else KETACHART_CENTRAL / config file)")
     parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     parser.set_defaults(func=_run_app)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _app_parser(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo-session", parents=[common], help="write a complete realistic session (fake clock)")
@@ -102,6 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.add_subcommands(sub, common)
     return parser
+
+
+class _NotJustTheApp(Exception):
+    pass
+
+
+class _TryParser(argparse.ArgumentParser):
+    def error(self, message):  # noqa: D102 - the full parser says it, with the subcommands in its usage
+        raise _NotJustTheApp(message)
+
+
+def _app_launch_args(argv: list[str]) -> argparse.Namespace | None:
+    """``ketachart [app options]`` parsed without importing every subcommand's package (sync, report, board,
+    device tools: about a third of the start-up time). Anything else (a command, help, version, an error)
+    returns None, and the full parser handles it exactly as before."""
+    if any(a == "--" or (len(a) > 2 and ("--help".startswith(a) or "--version".startswith(a))) or a == "-h"
+           or (a.startswith("-") and not a.startswith("--") and "h" in a) for a in argv):
+        return None
+    try:
+        args, extra = _app_parser(_common(), _TryParser).parse_known_args(argv)
+    except _NotJustTheApp:
+        return None
+    if extra:
+        return None
+    args.command = None
+    return args
 
 
 def _demo_session(args: argparse.Namespace) -> int:
@@ -177,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     from .store.errors import StoreError
     from .domain.errors import ClinicalInputError
 
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
+    args = _app_launch_args(argv) or build_parser().parse_args(argv)
     misplaced = _app_options_before_command(argv, args)
     if misplaced:
         print(f"ketachart: {' '.join(misplaced)} before `{args.command}` would be ignored; "

@@ -154,26 +154,32 @@ def _users_add(args: argparse.Namespace) -> int:
     return _with_accounts(args, run)
 
 
-def _users_list(args: argparse.Namespace) -> int:
+def _as_admin(args: argparse.Namespace, act, done: str = "") -> int:  # noqa: ANN001
+    """Run ``act(accounts, admin)`` once ``--as`` has proven they may manage users, then say ``done``."""
+
     def run(accounts) -> int:  # noqa: ANN001
-        _admin(accounts, args)
-        for u in accounts.users():
-            state = "active" if u["active"] else "inactive"
-            secret = "" if u["has_secret"] else "  (no PIN set)"
-            print(f"{u['user_id']:<20} {u['role']:<11} {state:<9} {u['display_name']}{secret}")
+        act(accounts, _admin(accounts, args))
+        if done:
+            print(done)
         return 0
 
     return _with_accounts(args, run)
+
+
+def _print_users(accounts, _who) -> None:  # noqa: ANN001
+    for u in accounts.users():
+        state = "active" if u["active"] else "inactive"
+        secret = "" if u["has_secret"] else "  (no PIN set)"
+        print(f"{u['user_id']:<20} {u['role']:<11} {state:<9} {u['display_name']}{secret}")
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    return _as_admin(args, _print_users)
 
 
 def _users_deactivate(args: argparse.Namespace) -> int:
-    def run(accounts) -> int:  # noqa: ANN001
-        admin = _admin(accounts, args)
-        accounts.deactivate(admin, args.user_id, args.reason)
-        print(f"{args.user_id} is now inactive; their charting stays readable")
-        return 0
-
-    return _with_accounts(args, run)
+    return _as_admin(args, lambda accounts, admin: accounts.deactivate(admin, args.user_id, args.reason),
+                     f"{args.user_id} is now inactive; their charting stays readable")
 
 
 def _users_set_role(args: argparse.Namespace) -> int:
@@ -187,13 +193,9 @@ def _users_set_role(args: argparse.Namespace) -> int:
 
 
 def _users_reset(args: argparse.Namespace) -> int:
-    def run(accounts) -> int:  # noqa: ANN001
-        admin = _admin(accounts, args)
-        accounts.reset_secret(admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True))
-        print(f"new PIN/password set for {args.user_id}")
-        return 0
-
-    return _with_accounts(args, run)
+    return _as_admin(args, lambda accounts, admin: accounts.reset_secret(
+        admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True)),
+        f"new PIN/password set for {args.user_id}")
 
 
 def _policy_show(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .alerts import AlertFinding
+from .alerts import AlertFinding, raise_once
 from .codes import Parameter
 from .policy import ClinicPolicy
 from .readings import Quality, Reading
@@ -245,13 +245,8 @@ class SignalWatch:
         return out
 
     def _edge(self, rule, condition, t, severity, message, data) -> list[AlertFinding]:  # noqa: ANN001
-        if not condition:
-            self._active.discard(rule)
-            return []
-        if rule in self._active:
-            return []
-        self._active.add(rule)
-        return [AlertFinding(rule, severity, message, t, self.policy.version, data)]
+        return raise_once(self._active, rule, condition,
+                          lambda: AlertFinding(rule, severity, message, t, self.policy.version, data))
 
 
 def _alarm_words(text: str | None) -> list[str]:

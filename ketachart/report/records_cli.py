@@ -146,75 +146,76 @@ def _number(text: str | None, what: str) -> float | None:
         raise _user_error(f"{what} must be a number, not {text!r}") from None
 
 
-def _order(args: argparse.Namespace) -> int:
-    from ..chair.records import RecordsCommands
-    from ..store.readmodels import session_exists
-
-    store = _open(args, "ketachart order", lock=True)
+def _write_signed(args: argparse.Namespace, command: str, prepare, done) -> int:  # noqa: ANN001
+    """Open the chart for writing; ``prepare(store)`` checks the request (exit 2 on a bad one) and returns what
+    to chart as the ``--as`` user once their secret is checked (``fn(signer) -> row``); say ``done(row)``."""
+    store = _open(args, command, lock=True)
     try:
-        rc = RecordsCommands(store)
-        if args.mrn is not None:  # the standing order every pre-session of the patient's course cites (issue 16)
-            patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
-            if patient is None:
-                raise _user_error(f"no patient with MRN {args.mrn}")
-            route = args.route or ("IN" if args.drug == "esketamine" else "IV")
-            status, row = _signed_in(args, store, lambda who: rc.sign_standing_order(
-                patient["patient_id"], route, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg,
-                minutes=args.minutes))
-        else:
-            if args.route:
-                raise _user_error("--route goes with --mrn (a session has its own route)")
-            if not session_exists(store, args.session):
-                raise _user_error(f"no session {args.session} in {store.path}")
-            status, row = _signed_in(args, store, lambda who: rc.sign_order(
-                args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg,
-                minutes=args.minutes))
+        status, row = _signed_in(args, store, prepare(store))
     finally:
         store.close()
     if status == 0:
-        print(f"order signed: {row['text']}")
+        print(done(row))
     return status
+
+
+def _chart_signed(args: argparse.Namespace, command: str, chart, done: str) -> int:  # noqa: ANN001
+    """Chart ``chart(commands, signer)`` on ``--session`` (``order``, ``cs-reconcile``)."""
+    from ..chair.records import RecordsCommands
+    from ..store.readmodels import session_exists
+
+    def prepare(store):  # noqa: ANN001, ANN202
+        if not session_exists(store, args.session):
+            raise _user_error(f"no session {args.session} in {store.path}")
+        commands = RecordsCommands(store)
+        return lambda who: chart(commands, who)
+
+    return _write_signed(args, command, prepare, lambda row: f"{done}: {row['text']}")
+
+
+def _order(args: argparse.Namespace) -> int:
+    from ..chair.records import RecordsCommands
+
+    if args.mrn is None:  # one stored session's own order
+        if args.route:
+            raise _user_error("--route goes with --mrn (a session has its own route)")
+        return _chart_signed(args, "ketachart order", lambda rc, who: rc.sign_order(
+            args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes),
+            "order signed")
+
+    def prepare(store):  # noqa: ANN001, ANN202 - the standing order every pre-session of the course cites (issue 16)
+        patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
+        if patient is None:
+            raise _user_error(f"no patient with MRN {args.mrn}")
+        route = args.route or ("IN" if args.drug == "esketamine" else "IV")
+        rc = RecordsCommands(store)
+        return lambda who: rc.sign_standing_order(patient["patient_id"], route, who, drug=args.drug,
+                                                  dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes)
+
+    return _write_signed(args, "ketachart order", prepare, lambda row: f"order signed: {row['text']}")
 
 
 def _cs_reconcile(args: argparse.Namespace) -> int:
-    from ..chair.records import RecordsCommands
-    from ..store.readmodels import session_exists
-
     delivered = _number(args.delivered, "--delivered")
     remaining = _number(args.remaining, "--remaining") or 0.0
-    store = _open(args, "ketachart cs-reconcile", lock=True)
-    try:
-        if not session_exists(store, args.session):
-            raise _user_error(f"no session {args.session} in {store.path}")
-        rc = RecordsCommands(store)
-        status, row = _signed_in(args, store, lambda who: rc.reconcile_vial(
-            args.session, delivered_mg=delivered, remaining_mg=remaining, signer=who, note=args.note))
-    finally:
-        store.close()
-    if status == 0:
-        print(f"vial reconciliation charted: {row['text']}")
-    return status
+    return _chart_signed(args, "ketachart cs-reconcile", lambda rc, who: rc.reconcile_vial(
+        args.session, delivered_mg=delivered, remaining_mg=remaining, signer=who, note=args.note),
+        "vial reconciliation charted")
 
 
 def _rems_enrol(args: argparse.Namespace) -> int:
     from ..store.records import rems_enrolment, set_rems_enrolment
 
-    store = _open(args, "ketachart rems", lock=True)
-    try:
+    def prepare(store):  # noqa: ANN001, ANN202
         patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
         if patient is None:
             raise _user_error(f"no patient with MRN {args.mrn}")
         if rems_enrolment(store, patient["patient_id"]) not in (None, args.enrolment_id.strip()) \
                 and not args.reason.strip():
             raise _user_error("the patient already has a REMS enrolment id: say why it changes with --reason")
+        return lambda who: set_rems_enrolment(store, patient["patient_id"], args.enrolment_id, args.reason or None)
 
-        status, _row = _signed_in(args, store, lambda who: set_rems_enrolment(
-            store, patient["patient_id"], args.enrolment_id, args.reason or None))
-    finally:
-        store.close()
-    if status == 0:
-        print(f"REMS enrolment id recorded for MRN {args.mrn}")
-    return status
+    return _write_signed(args, "ketachart rems", prepare, lambda _row: f"REMS enrolment id recorded for MRN {args.mrn}")
 
 
 def _rems(args: argparse.Namespace) -> int:

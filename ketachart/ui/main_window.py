@@ -194,7 +194,8 @@ class MainWindow(QMainWindow):
         wide = event.size().width() >= 1500
         if getattr(self, "_wide", None) != wide:
             self._wide = wide
-            self.setStyleSheet(stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale))
+            sheet = stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale)
+            self.setStyleSheet(sheet)
 
     # --- the one repaint timer -------------------------------------------------------------------------
     def mark(self, what: str) -> None:

@@ -8,13 +8,14 @@ work when nothing it draws has changed.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.vitals import infusion_spans as domain_infusion_spans
 from ..domain.vocabulary import Kind
@@ -84,8 +85,6 @@ class LivePlot(QWidget):
             p.showGrid(x=False, y=False)
             p.setMenuEnabled(False)
             p.hideButtons()
-            p.setClipToView(True)
-            p.setDownsampling(ds=1, auto=False, mode="peak")  # the factor is set per refresh: see _decimate
             p.getViewBox().setMouseEnabled(x=True, y=False)
             p.getViewBox().sigRangeChangedManually.connect(self._manual_range)
             for axis in ("left", "bottom"):
@@ -95,9 +94,20 @@ class LivePlot(QWidget):
         self.top.getAxis("bottom").setStyle(showValues=False)
         self.top.setYRange(30, 220, padding=0)
         self.bottom.setYRange(80, 101, padding=0)
+        self._live = None  # the LiveData last drawn: a pan or zoom re-slices the curves from it
+        self.top.getViewBox().sigXRangeChanged.connect(self._x_moved)
 
         self.infusion_regions: list[pg.LinearRegionItem] = []
-        self.hr_curve = self.top.plot([], [], connect="finite", name="HR")
+        # Curves get only what is on screen, one min/max pair per pixel column at most (see visible_trace):
+        # pyqtgraph's own clip-to-view and downsampling went over all 4 h of every trace on every refresh.
+        # Each trace is two curves: what was there at the last redraw, kept as a picture of itself (a cached
+        # pixmap, redrawn only when the view steps or every TAIL_MAX new points), and the newest points since.
+        self.hr_curve = pg.PlotCurveItem(connect="finite")
+        self.hr_tail = pg.PlotCurveItem(connect="finite")
+        for curve in (self.hr_curve, self.hr_tail):
+            self.top.addItem(curve)
+        self._drawn: dict[str, tuple] = {}  # trace -> what its history curve shows (see _draw_curves)
+        self._x_target: tuple[float, float] | None = None
         self.nibp_bars = pg.PlotCurveItem([], [], connect="finite")  # not clipped: sys-dia bars stay paired
         self.top.addItem(self.nibp_bars)
         self.sys_points = pg.ScatterPlotItem(symbol="t", size=16)
@@ -111,7 +121,13 @@ class LivePlot(QWidget):
         self.top.addItem(self.manual_sys)
         self.top.addItem(self.manual_dia)
         self._manual: tuple = ()
-        self.spo2_curve = self.bottom.plot([], [], connect="finite", name="SpO2")
+        self.spo2_curve = pg.PlotCurveItem(connect="finite")
+        self.spo2_tail = pg.PlotCurveItem(connect="finite")
+        for curve in (self.spo2_curve, self.spo2_tail):
+            self.bottom.addItem(curve)
+        for item in (self.hr_curve, self.spo2_curve, *(p.getAxis(a) for p in (self.top, self.bottom)
+                                                       for a in ("left", "bottom"))):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # repainted only when they change
         self.spo2_limit = pg.InfiniteLine(angle=0, movable=False)
         self.bottom.addItem(self.spo2_limit)
         self.sys_limit = pg.InfiniteLine(angle=0, movable=False)
@@ -124,6 +140,9 @@ class LivePlot(QWidget):
         self.alerts.sigClicked.connect(self._clicked)
         self.now_line = pg.InfiniteLine(angle=90, movable=False)
         self.top.addItem(self.now_line)
+        for item in (self.sys_points, self.dia_points, self.mean_points, self.nibp_bars, self.manual_sys,
+                     self.manual_dia, self.events, self.alerts):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # they change a few times an hour
         self.apply_palette(palette)
 
     # --- look -------------------------------------------------------------------------------------
@@ -135,8 +154,10 @@ class LivePlot(QWidget):
                 ax = p.getAxis(axis)
                 ax.setPen(pg.mkPen(pal.plot_axis))
                 ax.setTextPen(pg.mkPen(pal.text))
-        self.hr_curve.setPen(pg.mkPen(pal.hr, width=2))
-        self.spo2_curve.setPen(pg.mkPen(pal.spo2, width=2))
+        for curve in (self.hr_curve, self.hr_tail):
+            curve.setPen(pg.mkPen(pal.hr, width=2))
+        for curve in (self.spo2_curve, self.spo2_tail):
+            curve.setPen(pg.mkPen(pal.spo2, width=2))
         self.nibp_bars.setPen(pg.mkPen(pal.bp, width=3))
         self.sys_points.setBrush(pg.mkBrush(pal.bp))
         self.sys_points.setPen(pg.mkPen(pal.plot_bg))
@@ -170,6 +191,7 @@ class LivePlot(QWidget):
 
     def set_follow(self, on: bool = True) -> None:
         self.follow = bool(on)
+        self._x_target = None  # back to live sets the range again, even within the same step
         self.live_button.setChecked(self.follow)
         self.live_button.setText("● LIVE" if self.follow else "▶ Back to live")
         self._versions = ()
@@ -205,12 +227,7 @@ class LivePlot(QWidget):
         old = dict(self._versions) if self._versions else {}
         changed = {k for k, v in parts.items() if old.get(k) != v} if "view" in old and old["view"] == parts["view"] else set(parts)
         self._versions = tuple(parts.items())
-        if "hr" in changed:
-            t, v = live.hr.arrays()
-            self.hr_curve.setData(t, v, connect="finite")
-        if "spo2" in changed:
-            t, v = live.spo2.arrays()
-            self.spo2_curve.setData(t, v, connect="finite")
+        self._live = live
         if "nibp" in changed:
             self._draw_nibp(live.nibp)
         if "infusion" in changed:
@@ -221,34 +238,54 @@ class LivePlot(QWidget):
             self.spo2_limit.setValue(policy.spo2_low)
             self.sys_limit.setValue(policy.sys_high_repeat)
         self.now_line.setValue(now_s)
+        if self.follow:
+            target = follow_range(now_s, self.window_s, self._start(live, infusion, now_s))
+            if target != self._x_target:  # the view steps, so most refreshes leave axes and grid as they were
+                self._x_target = target
+                self.top.setXRange(*target, padding=0)
         if infusion and infusion[-1][1] is None:
             self._draw_infusion(infusion, now_s)
-        if self.follow:
-            if self.window_s:
-                self.top.setXRange(now_s - self.window_s, now_s + self.window_s * 0.04, padding=0)
-            else:
-                start = min([x for x in (live.hr.t[0] if live.hr.n else None, infusion[0][0] if infusion else None)
-                             if x is not None] or [now_s - 600])
-                self.top.setXRange(start, now_s + 60, padding=0)
-        self._decimate(live)
+        self._draw_curves(live)
         self.last_refresh_ms = (time.perf_counter() - t0) * 1000
 
-    def _decimate(self, live) -> None:
-        """Keep about one min/max pair per screen pixel ("peak" downsampling), whatever span is visible.
+    @staticmethod
+    def _start(live, infusion, now_s: float) -> float:
+        """Where "All" starts: the first reading or the infusion start, whichever is earlier."""
+        return min([x for x in (live.hr.t[0] if live.hr.n else None, infusion[0][0] if infusion else None)
+                    if x is not None] or [now_s - 600])
 
-        pyqtgraph's automatic factor keeps ~5 samples per pixel, i.e. 4 h of 1 Hz data stays ~15 000 points
-        with the whole session in view; drawing those with a 2 px pen costs ~15 ms. A peak pair per pixel
-        looks the same (every spike stays: min and max of each pixel column are drawn) and a NaN gap inside
-        a column still breaks the line."""
-        (x0, x1), width = self.top.viewRange()[0], max(1, self.top.getViewBox().width())
-        for curve, trace in ((self.hr_curve, live.hr), (self.spo2_curve, live.spo2)):
-            ds = 1
-            if trace.n > 1:
-                span = max(1e-9, trace.t[trace.n - 1] - trace.t[0])
-                per_px = (trace.n / span) * (x1 - x0) / width  # samples per pixel column at this zoom
-                ds = max(1, int(per_px))
-            if curve.opts["downsample"] != ds or curve.opts["autoDownsample"]:
-                curve.setDownsampling(ds=ds, auto=False, method="peak")
+    def _x_moved(self, *_) -> None:
+        if self._live is not None:
+            self._draw_curves(self._live)
+
+    TAIL_MAX = 120  # newest points drawn as they are before the history curve is redrawn to include them
+
+    def _draw_curves(self, live) -> None:
+        """Each trace: its history curve holds what is on screen, peak-decimated to one min/max pair per two
+        pixel columns (a 2 px pen: the same picture), and is redrawn only when the view, the plot's width or
+        the trace's start changed, or the tail grew past TAIL_MAX; the tail curve carries on from its last
+        point with the readings since."""
+        (x0, x1) = self.top.viewRange()[0]
+        columns = max(1, int(self.top.getViewBox().width()) // 2)
+        for key, curve, tail, trace in (("hr", self.hr_curve, self.hr_tail, live.hr),
+                                        ("spo2", self.spo2_curve, self.spo2_tail, live.spo2)):
+            t, v = trace.arrays()
+            n = len(t)
+            view = (id(trace), x0, x1, columns, float(t[0]) if n else None)
+            drawn = self._drawn.get(key)
+            if drawn is not None and drawn[0] == view and drawn[1] <= n and (drawn[1] == 0 or t[drawn[1] - 1] == drawn[2]):
+                split = drawn[1]
+                if n == drawn[3]:
+                    continue  # nothing new
+                if n - split <= self.TAIL_MAX:
+                    start = max(0, split - 1)  # from the history's last point: the line stays joined
+                    tail.setData(t[start:].copy(), v[start:].copy(), connect="finite", skipFiniteCheck=True)
+                    self._drawn[key] = (view, split, drawn[2], n)
+                    continue
+            x, y = visible_trace(t, v, x0, x1, columns)
+            curve.setData(x, y, connect="finite", skipFiniteCheck=True)
+            tail.setData([], [])
+            self._drawn[key] = (view, n, float(t[n - 1]) if n else None, n)
 
     def _draw_nibp(self, nibp) -> None:
         rows = [r for r in nibp if r[1] is not None and r[2] is not None]
@@ -276,15 +313,22 @@ class LivePlot(QWidget):
             for plot in (self.top, self.bottom):
                 region = pg.LinearRegionItem(movable=False)
                 region.setZValue(-10)
+                region.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
                 for line in region.lines:
                     line.setPen(pg.mkPen(None))
                 plot.addItem(region)
                 self.infusion_regions.append((plot, region))
+        (x0, x1), width = self.top.viewRange()[0], max(1.0, self.top.getViewBox().width())
+        pixel = max(1e-6, (x1 - x0) / width)
+        open_end = math.ceil(now_s / pixel) * pixel  # a running infusion's edge moves a whole pixel at a time
         for i, (start, end, paused) in enumerate(infusion):
-            brush = pg.mkBrush(self.palette.paused_fill if paused else self.palette.infusion_fill)
+            fill = self.palette.paused_fill if paused else self.palette.infusion_fill
             for _plot, region in self.infusion_regions[2 * i: 2 * i + 2]:
-                region.setRegion((start, end if end is not None else now_s))
-                region.setBrush(brush)
+                region.setRegion((start, end if end is not None else open_end))
+                if getattr(region, "_fill", None) != fill:
+                    region._fill = fill
+                    region.setBrush(pg.mkBrush(fill))
+                    region.update()  # the region is cached as a picture: a new colour must redraw it
 
     def _draw_markers(self, markers, alerts) -> None:
         if markers:
@@ -295,6 +339,40 @@ class LivePlot(QWidget):
             self.alerts.setData([a[0] for a in alerts], [200] * len(alerts), data=[a[1] for a in alerts])
         else:
             self.alerts.setData([], [])
+
+
+def follow_range(now_s: float, window_s: int, start_s: float) -> tuple[float, float]:
+    """The x range while following live: the last ``window_s`` seconds always in view, the view stepping
+    forward by 4 % of the window (a whole minute for "All", from ``start_s``) instead of by every second, so
+    between steps a refresh redraws the new points only, not the axes and the grid."""
+    if window_s:
+        step = window_s * 0.04
+        right = (math.floor(now_s / step) + 1) * step
+        return right - window_s - step, right
+    return start_s, (math.floor(now_s / 60) + 1) * 60
+
+
+def visible_trace(t: np.ndarray, v: np.ndarray, x0: float, x1: float, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of (t, v) between x0 and x1 (and one either side, so the line runs to the edge), with at
+    most about ``columns`` min/max pairs: peak downsampling, so every spike stays (each column's lowest and
+    highest value are drawn) and a NaN inside a column makes the whole column a gap, as pyqtgraph's "peak"
+    mode did. ``t`` ascending."""
+    i0 = max(0, int(np.searchsorted(t, x0, side="left")) - 1)
+    i1 = min(len(t), int(np.searchsorted(t, x1, side="right")) + 1)
+    t, v = t[i0:i1], v[i0:i1]
+    n = len(t)
+    ds = n // max(1, columns)
+    if ds < 2:
+        return t.copy(), v.copy()
+    m = (n - 1) // ds  # the last sample is kept as it is: the line ends where the trace does
+    head_t, head_v = t[:m * ds].reshape(m, ds), v[:m * ds].reshape(m, ds)
+    x = np.empty(2 * m)
+    y = np.empty(2 * m)
+    x[0::2] = head_t[:, 0]
+    x[1::2] = head_t[:, -1]
+    y[0::2] = head_v.min(axis=1)  # NaN-propagating on purpose: a column with a gap stays a gap
+    y[1::2] = head_v.max(axis=1)
+    return np.concatenate((x, t[m * ds:])), np.concatenate((y, v[m * ds:]))
 
 
 def marker_text(entry) -> str:

@@ -20,12 +20,24 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from ..report.model import Summary, build_summary
+if TYPE_CHECKING:
+    from ..report.model import Summary
+
+
+def _busy_dialog(text: str, title: str, parent: QWidget | None) -> QProgressDialog:
+    """The window-modal progress of a job on the thread pool: shown only if it takes a moment, closed by the job."""
+    dialog = QProgressDialog(text, None, 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(300)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    return dialog
 
 
 class _Signals(QObject):
@@ -46,6 +58,8 @@ class _Worker(QRunnable):
 
     def run(self) -> None:  # worker thread
         try:
+            from ..report.model import build_summary  # loaded on the first print, not at start-up
+
             reader = self.open_reader()
             try:
                 summary = build_summary(reader, self.session_id, self.printed_at)
@@ -81,12 +95,7 @@ class ReportJob(QObject):
         self.signals.rendered.connect(self._rendered)
         self.signals.progress.connect(self._progress)
         self.signals.error.connect(self._error)
-        self.dialog = QProgressDialog("Preparing the session summary...", None, 0, 0, parent)
-        self.dialog.setWindowTitle("Session summary")
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.setAutoClose(False)
-        self.dialog.setAutoReset(False)
+        self.dialog = _busy_dialog("Preparing the session summary...", "Session summary", parent)
         self.pool = pool or QThreadPool.globalInstance()
 
     def start(self) -> "ReportJob":
@@ -279,13 +288,8 @@ class ExportJob(QObject):
         self.signals.progress.connect(self._progress)
         self.signals.done.connect(self._done)
         self.signals.error.connect(self._error)
-        self.dialog = QProgressDialog("Preparing the export...", None, 0, 0, parent)
-        self.dialog.setWindowTitle("Export")
+        self.dialog = _busy_dialog("Preparing the export...", "Export", parent)
         self.dialog.setAccessibleName("Export progress")
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.setAutoClose(False)
-        self.dialog.setAutoReset(False)
         self.pool = pool or QThreadPool.globalInstance()
         self.message = ""
 

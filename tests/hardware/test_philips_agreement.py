@@ -125,3 +125,82 @@ def test_remembered_observations_give_exactly_what_parsing_gives(replies):
         if ro[0] != "ok":
             continue
         assert outcome(pdus.parse_poll_reply, ro[1], SHARED_SEEN) == outcome(checked_poll_reply, ro[1])
+
+
+def _codec_events(stream: bytes, checked: bool, chunk: int = 997) -> list:
+    from datetime import timedelta, timezone
+
+    from ketachart.hardware.codecs.base import CodecTime, codec_for
+
+    codec = codec_for("philips")
+    codec.checked_readings = checked
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    events = []
+    for k, i in enumerate(range(0, len(stream), chunk)):  # every chunk a second later: host times differ
+        codec.receive_data(stream[i:i + chunk], CodecTime(t0 + timedelta(seconds=k), 1000.0 + k))
+        events += codec.events()
+    return events + [("readings", codec.stats.readings, "bad", codec.stats.frames_bad, dict(codec.counters))]
+
+
+def _sim_stream() -> bytes:
+    from bench.bench_devices import device_capture
+
+    return device_capture("philips", 240.0)
+
+
+SIM_STREAM: list[bytes] = []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_readings_stamped_from_checked_templates_equal_readings_built_one_by_one(data):
+    """The codec's fast path (a value word seen before is stamped from a Reading its own constructor built)
+    gives exactly the events of building every Reading through the constructor, on a real conversation and
+    on the same bytes damaged (flipped, dropped, repeated), including the plausibility screen's results."""
+    if not SIM_STREAM:
+        SIM_STREAM.append(_sim_stream())
+    stream = bytearray(SIM_STREAM[0])
+    for _ in range(data.draw(st.integers(0, 6))):
+        at = data.draw(st.integers(0, len(stream) - 1))
+        how = data.draw(st.sampled_from(["flip", "drop", "repeat"]))
+        if how == "flip":
+            stream[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif how == "drop":
+            del stream[at:at + data.draw(st.integers(1, 40))]
+        elif how == "repeat":
+            stream[at:at] = stream[at:at + data.draw(st.integers(1, 400))]
+    fast, checked = _codec_events(bytes(stream), False), _codec_events(bytes(stream), True)
+    assert fast == checked
+    assert sum(1 for e in fast if type(e).__name__ == "ReadingEvent") > 0 or len(stream) < len(SIM_STREAM[0])
+
+
+@st.composite
+def numeric_replies(draw) -> bytes:
+    """An extended poll reply of charted parameters in their own units: random numbers (in range, out of
+    range, NaN and the other FLOAT specials), state bits mostly clear, now and then any."""
+    from ketachart.hardware.codecs.philips_mib.values import PHYSIO_PARAMETER, UNITS
+
+    combos = [(pid, unit) for pid, param in PHYSIO_PARAMETER.items() for unit in UNITS.get(param, {})]
+    attrs = []
+    for _ in range(draw(st.integers(1, 6))):
+        pid, unit = draw(st.sampled_from(combos))
+        number = draw(st.one_of(st.integers(-50, 400), st.integers(-0x7FFFFD, 0x7FFFFD)))
+        raw = draw(st.one_of(st.just(wire.encode_float(number)), st.sampled_from([0x7FFFFF, 0x800000, 0x7FFFFE,
+                                                                                  0x800002, 0x800001]),
+                             st.integers(0, 0xFFFFFFFF)))
+        state = draw(st.one_of(st.just(0), st.integers(0, 0xFFFF)))
+        attrs.append(wire.ava_numeric(pid, state, unit, raw))
+    when = draw(st.none() | st.just(datetime(2026, 1, 5, 9, 0)))
+    return wire.encode_poll_reply(1, 1, 2, draw(st.integers(0, 0xFFFFFFFF)), when, [(1, [(1, attrs)])])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(numeric_replies() | poll_replies(), min_size=1, max_size=5))
+def test_stamped_readings_equal_checked_ones_for_any_values(replies):
+    """Random numerics (NaN/inf/sentinel FLOATs, any state bits, unknown units, implausible numbers), each reply
+    sent twice so every value word is met again and stamped from its template: the same events as building
+    every Reading one by one (blocking flags drop the number, the plausibility screen still applies)."""
+    from ketachart.hardware.codecs.philips_mib.framing import frame
+
+    stream = b"".join(frame(r) for r in replies) * 2
+    assert _codec_events(stream, False, chunk=len(stream)) == _codec_events(stream, True, chunk=len(stream))

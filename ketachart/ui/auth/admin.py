@@ -11,20 +11,18 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ...auth import Accounts, AuthError, SignedInUser
+from ...auth import Accounts, SignedInUser
 from ...auth.accounts import ROLES, audit_rows
 from ...auth.audit_export import export_audit_csv
-from ...domain.errors import ClinicalInputError
+from .fields import error_line, record_table, run_action, secret_field
 from .policy_page import PolicyPage
 
 USER_COLUMNS = ("User id", "Printed name", "Role", "Active", "PIN set")
@@ -45,25 +43,19 @@ class AdminDialog(QDialog):
         self.tabs = tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
-        self.message = QLabel("", self)
-        self.message.setObjectName("adminMessage")
-        self.message.setWordWrap(True)
+        self.message = error_line(self, "adminMessage")
         layout.addWidget(self.message)
 
         users = QWidget(tabs)
         ul = QVBoxLayout(users)
-        self.users_table = QTableWidget(0, len(USER_COLUMNS), users)
-        self.users_table.setHorizontalHeaderLabels(USER_COLUMNS)
-        self.users_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.users_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.users_table = record_table(USER_COLUMNS, users, select_rows=True)
         ul.addWidget(self.users_table)
         form = QFormLayout()
         self.new_id = QLineEdit(users)
         self.new_name = QLineEdit(users)
         self.new_role = QComboBox(users)
         self.new_role.addItems(ROLES)
-        self.new_secret = QLineEdit(users)
-        self.new_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_secret = secret_field(users, height=None)
         form.addRow("User id", self.new_id)
         form.addRow("Printed name", self.new_name)
         form.addRow("Role", self.new_role)
@@ -96,9 +88,7 @@ class AdminDialog(QDialog):
 
         audit = QWidget(tabs)
         al = QVBoxLayout(audit)
-        self.audit_table = QTableWidget(0, len(AUDIT_COLUMNS), audit)
-        self.audit_table.setHorizontalHeaderLabels(AUDIT_COLUMNS)
-        self.audit_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.audit_table = record_table(AUDIT_COLUMNS, audit)
         al.addWidget(self.audit_table)
         self.export_button = QPushButton("Export CSV...", audit)
         al.addWidget(self.export_button)
@@ -133,14 +123,10 @@ class AdminDialog(QDialog):
         return item.text() if item else None
 
     def _run(self, fn, done: str) -> bool:  # noqa: ANN001
-        try:
-            fn()
-        except (AuthError, ClinicalInputError) as exc:
-            self.message.setText(str(exc))
-            return False
-        self.message.setText(done)
-        self.refresh()
-        return True
+        ok = run_action(self.message, fn, done)
+        if ok:
+            self.refresh()
+        return ok
 
     def add_user(self) -> bool:
         secret = self.new_secret.text()

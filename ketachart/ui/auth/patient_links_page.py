@@ -12,15 +12,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ...auth import Accounts, AuthError, SignedInUser
+from ...auth import Accounts, SignedInUser
 from ...auth import patient_admin
-from ...domain.errors import ClinicalInputError
+from .fields import error_line, record_table, run_action
 
 RECORD_COLUMNS = ("Patient id", "MRN", "Name", "Born", "Possible duplicate of")
 LINK_COLUMNS = ("Merged record", "Reads as", "Linked by", "When (UTC)", "Reason")
@@ -33,10 +32,7 @@ class PatientLinksPage(QWidget):
         self.accounts, self.actor = accounts, actor
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Records that share an MRN. Select the record to keep, then Link the other into it."))
-        self.records = QTableWidget(0, len(RECORD_COLUMNS), self)
-        self.records.setHorizontalHeaderLabels(RECORD_COLUMNS)
-        self.records.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.records.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.records = record_table(RECORD_COLUMNS, self, select_rows=True)
         layout.addWidget(self.records)
         row = QHBoxLayout()
         self.keep = QLineEdit(self)
@@ -51,13 +47,9 @@ class PatientLinksPage(QWidget):
             row.addWidget(w)
         layout.addLayout(row)
         layout.addWidget(QLabel("Links in force"))
-        self.links = QTableWidget(0, len(LINK_COLUMNS), self)
-        self.links.setHorizontalHeaderLabels(LINK_COLUMNS)
-        self.links.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.links = record_table(LINK_COLUMNS, self)
         layout.addWidget(self.links)
-        self.message = QLabel("", self)
-        self.message.setObjectName("patientLinksMessage")
-        self.message.setWordWrap(True)
+        self.message = error_line(self, "patientLinksMessage")
         layout.addWidget(self.message)
         self.records.itemSelectionChanged.connect(self._picked)
         self.link_button.clicked.connect(lambda _=False: self.link())
@@ -89,15 +81,11 @@ class PatientLinksPage(QWidget):
         self.merge.setText(self.records.item(row, 4).text().split(", ")[0])
 
     def _run(self, fn, done: str) -> bool:  # noqa: ANN001
-        try:
-            fn()
-        except (AuthError, ClinicalInputError) as exc:
-            self.message.setText(str(exc))
-            return False
-        self.message.setText(done)
-        self.reason.clear()
-        self.refresh()
-        return True
+        ok = run_action(self.message, fn, done)
+        if ok:
+            self.reason.clear()
+            self.refresh()
+        return ok
 
     def link(self) -> bool:
         keep, merge = self.keep.text().strip(), self.merge.text().strip()

@@ -8,6 +8,7 @@ from ...auth import Accounts, AuthError, AuthSession
 from ...auth.passwords import MIN_ADMIN_SECRET_LEN
 from ...domain.errors import ClinicalInputError
 from ..touch import PinPad, UserPicker
+from .fields import error_line, secret_field, tall_button
 
 
 def submit_secret(dialog: QDialog, action, errors: tuple = (AuthError,)) -> bool:
@@ -41,17 +42,12 @@ class SignInDialog(QDialog):
         form = QFormLayout()
         self.user_id = QLineEdit(user_id, self)
         self.user_id.setMinimumHeight(44)
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setMinimumHeight(44)
+        self.secret = secret_field(self)
         form.addRow("User id", self.user_id)
         form.addRow("PIN or password", self.secret)
-        self.error = QLabel("", self)
-        self.error.setObjectName("signInError")
-        self.error.setWordWrap(True)
+        self.error = error_line(self, "signInError")
         self.error.setStyleSheet("color: #ff8a80; font-weight: bold;")  # readable on the dim-room theme
-        self.button = QPushButton("Sign in", self)
-        self.button.setMinimumHeight(44)
+        self.button = tall_button("Sign in", self)
         self.button.setDefault(True)
         layout = QVBoxLayout(self)
         # touch (issue 12): tap who you are, then the PIN on the pad; typing works as before
@@ -87,17 +83,14 @@ class FirstAdminDialog(QDialog):
         form = QFormLayout()
         self.user_id = QLineEdit(self)
         self.name = QLineEdit(self)
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secret = secret_field(self, height=None)
         self.secret.setPlaceholderText(f"at least {MIN_ADMIN_SECRET_LEN} characters")
-        self.again = QLineEdit(self)
-        self.again.setEchoMode(QLineEdit.EchoMode.Password)
+        self.again = secret_field(self, height=None)
         form.addRow("Admin user id", self.user_id)
         form.addRow("Printed name", self.name)
         form.addRow("Password", self.secret)
         form.addRow("Password again", self.again)
-        self.error = QLabel("", self)
-        self.error.setWordWrap(True)
+        self.error = error_line(self)
         self.button = QPushButton("Create admin", self)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("No admin exists yet. The admin adds nurses and prescribers.", self))

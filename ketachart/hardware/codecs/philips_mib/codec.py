@@ -5,8 +5,9 @@ only decides what a lost association means for the protocol."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
+from ....domain.plausibility import PLAUSIBLE
 from ....domain.readings import Reading
 from ..base import Codec, CodecTime, DeviceInfoEvent, FrameEvent, LinkHint, ReadingEvent, register
 from .framing import (
@@ -67,6 +68,9 @@ HOST_TRAFFIC_AFTER = 3  # host-only PDUs and not one from a monitor: host traffi
 # unknown unit): a monitor sends a handful of these combinations, over and over.
 _SPECS: dict[tuple[int, int, int], tuple] = {}
 MEANINGS_KEPT = 8192  # distinct value words remembered per connection
+_new = object.__new__
+_GOOD_FRAMES: dict[tuple[str, int], FrameEvent] = {}
+_TEMPLATE_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)  # replaced in every reading stamped from a template
 
 
 def _value_spec(physio_id: int, state: int, unit_code: int) -> tuple:
@@ -118,6 +122,9 @@ class PhilipsMibCodec(Codec):
     link_hint = LinkHint(baudrate=115200, bytesize=8, parity="N", stopbits=1, rtscts=False,
                          quiet_time_s=SILENCE_LOST_S)
     source = "device:philips"
+    # True: every reading goes through Reading's constructor and the base _emit (the decoder as it was before
+    # issue 17): the same-run baseline of ``python -m bench devices`` and the reference the tests compare with.
+    checked_readings = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -145,6 +152,8 @@ class PhilipsMibCodec(Codec):
         self.host_traffic = False
         self._seen_observations: dict = {}  # parse_poll_reply's memory of this connection's observations
         self._meanings: dict[NuObs, tuple] = {}  # value word -> (parameter, number, unit, flags, problem)
+        self._fast: dict[NuObs, dict] = {}  # value word -> checked Reading fields (see _meaning)
+        self._obs_templates: dict[int, tuple] = {}  # id(observation) -> (it, its values' templates), no NIBP
 
     def summary(self) -> dict:
         return {"host_traffic": self.host_traffic}
@@ -229,7 +238,13 @@ class PhilipsMibCodec(Codec):
                 continue
             self.stats.frames_ok += 1
             self.last_valid_mono = now.mono
-            self._emit(FrameEvent(True, kind, len(user_data)))
+            key = (kind, len(user_data))
+            event = _GOOD_FRAMES.get(key)  # immutable: the same event object for the same kind and length
+            if event is None:
+                event = FrameEvent(True, *key)
+                if len(_GOOD_FRAMES) < 4096:
+                    _GOOD_FRAMES[key] = event
+            self._emit(event)
             self._act(kind, ro, parsed, now)
 
     def _bad(self, reason: str, length: int, detail: str = "") -> None:
@@ -333,20 +348,61 @@ class PhilipsMibCodec(Codec):
         if plain_time is not None and plain_time.tzinfo is None:
             plain_time = plain_time.replace(tzinfo=self.device_tz)
         emit_value = self._emit_value
+        wall = now.wall
+        # A value word seen before is stamped from its checked template (see _meaning); the rest, and every
+        # value when a time is zone-less (Reading refuses it), take the full path.
+        known = None if self.checked_readings or wall.tzinfo is None else self._fast.get
+        events, new, update, event_type, nibp_ids = self._events, _new, dict.update, ReadingEvent, NIBP_PHYSIO
+        by_obs = self._obs_templates
+        stamped = 0
         for obs in reply.observations:
             if obs.stamp_rel is None and obs.stamp_abs is None:
                 obs_time = plain_time
             else:
                 obs_time = self._object_time(obs, reply, reply_time)
+            fast = known if obs_time is None or obs_time.tzinfo is not None else None
+            if fast is not None:
+                # parse_poll_reply hands back the same object for the same bytes: its templates, once
+                cached = by_obs.get(id(obs))
+                if cached is not None and cached[0] is obs:
+                    for template in cached[1]:
+                        reading = new(Reading)
+                        fields = reading.__dict__
+                        update(fields, template)
+                        fields["host_time"] = wall
+                        fields["device_time"] = obs_time
+                        event = new(event_type)
+                        event.__dict__["reading"] = reading
+                        events.append(event)
+                    stamped += len(cached[1])
+                    continue
+                templates = [fast(v) for v in obs.values if v.physio_id not in nibp_ids]
+                if len(templates) == len(obs.values) and None not in templates:
+                    if len(by_obs) >= MEANINGS_KEPT:
+                        by_obs.clear()
+                    by_obs[id(obs)] = (obs, templates)  # holds obs: its id cannot be reused meanwhile
             nibp: list[NuObs] = []
             for v in obs.values:
-                if v.physio_id in NIBP_PHYSIO:
+                if v.physio_id in nibp_ids:
                     nibp.append(v)
-                else:
+                    continue
+                template = fast(v) if fast is not None else None
+                if template is None:
                     emit_value(v, obs_time, now)
+                    continue
+                reading = new(Reading)
+                fields = reading.__dict__
+                update(fields, template)
+                fields["host_time"] = wall
+                fields["device_time"] = obs_time
+                event = new(event_type)
+                event.__dict__["reading"] = reading
+                events.append(event)
+                stamped += 1
             if nibp and self._nibp_is_new(obs, nibp):
                 for v in nibp:
                     emit_value(v, obs_time, now)
+        self.stats.readings += stamped
 
     def _object_time(self, obs: ObservationPoll, reply: PollReply, reply_time: datetime | None) -> datetime | None:
         when = reply_time
@@ -410,8 +466,21 @@ class PhilipsMibCodec(Codec):
             meaning = (param, value, unit, flags, "unknown_unit" if unknown_unit else "")
         if len(self._meanings) >= MEANINGS_KEPT:
             self._meanings.clear()
+            self._fast.clear()
+            self._obs_templates.clear()
         self._meanings[v] = meaning
+        param, value, unit, flags, problem = meaning
+        if not problem and (value is None or self._plausible(param, value)):
+            # Built once by Reading's own constructor: its checks (finite number, blocking flags drop the
+            # number, unit) hold for every later reading of this word, which only changes the two times.
+            self._fast[v] = Reading(param, value, _TEMPLATE_TIME, unit, None, flags, self.source).__dict__
         return meaning
+
+    @staticmethod
+    def _plausible(param, value: float) -> bool:
+        """The base _emit's screen, decided once per value word (values outside it take the full path)."""
+        bounds = PLAUSIBLE.get(param)
+        return bounds is None or bounds[0] <= value <= bounds[1]
 
     # --- sending --------------------------------------------------------------------------------------
     def _send_pdu(self, user_data: bytes, now: CodecTime) -> None:
