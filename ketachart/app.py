@@ -40,6 +40,9 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
     window = MainWindow(store, clock, ChairController(chair, bridge), accounts, **options)
     window.setWindowIcon(app_icon())
     add_about_button(window)
+    from .ui.touch import touch_sized
+
+    touch_sized(window.patients, window.presession, window.session, window.discharge)  # >= 44 px targets (issue 12)
     return window
 
 

@@ -32,7 +32,7 @@ from .errors import (
     TryAgainLater,
     WrongCredentials,
 )
-from .passwords import SecretHasher, check_secret
+from .passwords import SecretHasher, check_admin_secret, check_secret
 from .policy import AuthPolicy, FailureState, fold_failures
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ class Accounts:
         user_id = _check_new_user(user_id, display_name, "admin")
         if self._row(user_id) is not None:
             raise ClinicalInputError(f"user {user_id} already exists")
+        check_admin_secret(secret)
         self.store.create_user(user_id, display_name.strip(), "admin", self.hasher.hash(secret))
         self._audit("first-admin", user_id, {"role": "admin"}, author=user_id)
         return self._start(self._signed_in(self._row(user_id)), "sign-in", {"via": "first-start"})
@@ -149,6 +150,8 @@ class Accounts:
     def add_user(self, actor: SignedInUser, user_id: str, display_name: str, role: str, secret: str) -> dict:
         self.require(actor, "manage-users")
         user_id = _check_new_user(user_id, display_name, role)
+        if role == "admin":
+            check_admin_secret(secret)
         row = self.store.create_user(user_id, display_name.strip(), role, self.hasher.hash(secret))
         self._audit("user-add", user_id, {"role": role}, author=actor.user_id)
         return _public(row)
@@ -173,6 +176,8 @@ class Accounts:
         """Admin sets a new PIN/password (also lifts a lockout)."""
         self.require(actor, "manage-users")
         row = self._existing(user_id)
+        if row["role"] == "admin":
+            check_admin_secret(new_secret)
         new = self._amend_user(row, "PIN reset by admin", password_hash=self.hasher.hash(new_secret),
                                author=actor.user_id)
         self._audit("pin-reset", row["user_id"], {"by": actor.user_id}, author=actor.user_id)
@@ -198,7 +203,7 @@ class Accounts:
 
     def change_own_secret(self, user_id: str, old_secret: str, new_secret: str) -> None:
         who = self._check(user_id, old_secret, "change-secret")
-        check_secret(new_secret)
+        (check_admin_secret if who.role == "admin" else check_secret)(new_secret)
         row = self._existing(who.user_id)
         self._amend_user(row, "PIN changed by its owner", password_hash=self.hasher.hash(new_secret),
                          author=who.user_id)

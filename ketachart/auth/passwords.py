@@ -27,6 +27,9 @@ class HashParams:
 
 DEFAULT_PARAMS = HashParams()
 MIN_SECRET_LEN = 4
+# An admin adds users, resets PINs and changes clinic policy: a 4-digit PIN (10,000 guesses, 5 per lockout) is
+# too little for that. Admins use a password of at least this many characters (issue 12).
+MIN_ADMIN_SECRET_LEN = 8
 
 
 class SecretHasher:
@@ -67,3 +70,11 @@ def check_secret(secret: str) -> None:
         raise WeakSecret("A PIN or password cannot be one repeated character.")
     if secret.strip() != secret:
         raise WeakSecret("A PIN or password cannot start or end with a space.")
+
+
+def check_admin_secret(secret: str) -> None:
+    """An admin's secret: everything :func:`check_secret` asks, and at least MIN_ADMIN_SECRET_LEN characters."""
+    check_secret(secret)
+    if len(secret) < MIN_ADMIN_SECRET_LEN:
+        raise WeakSecret(f"An admin password needs at least {MIN_ADMIN_SECRET_LEN} characters "
+                         "(admins manage users and clinic policy).")

@@ -81,6 +81,10 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("presession_required", "Pre-session items required before dosing (keys)"),
         ("order_required_before_dose", "A prescriber's signed order before the dose is prepared (true/false)"),
     )),
+    ("Quick-picks (one tap at the chair)", (
+        ("intervention_picks", 'Interventions, as ["ondansetron 4 mg IV", ...] (drug dose unit route)'),
+        ("note_picks", 'Notes, as ["patient resting", ...]'),
+    )),
 )
 POLICY_GROUPS = with_safety_settings(POLICY_GROUPS)  # alarm and discharge-readiness settings (domain.policy)
 CADSS_FIELD = "cadss6_item_text"

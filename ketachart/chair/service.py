@@ -63,6 +63,7 @@ SIGNING_ERRORS = USER_ERRORS + (AuthError,)  # ... and, while signing, a wrong P
 
 PUMP_PARAMETERS = frozenset({Parameter.PUMP_RATE, Parameter.PUMP_VI, Parameter.PUMP_VTBI, Parameter.PUMP_STATE,
                              Parameter.PUMP_ALARM})
+PATIENT_SEXES = ("female", "male", "other", "unknown")  # FHIR administrative gender; "unknown" is a choice too
 
 
 def _nothing(*_args) -> None:
@@ -398,6 +399,8 @@ class ChairService:
         return self.session_id
 
     def create_patient(self, mrn: str, family: str, given: str, dob: str, sex: str, weight: str) -> dict:
+        if (sex or "") not in PATIENT_SEXES:  # chosen by the nurse, never a silent default (issue 12)
+            raise ClinicalInputError(f"choose the patient's sex ({', '.join(PATIENT_SEXES)})")
         w = None
         if (weight or "").strip():
             w = check_weight(weight, self.policy)

@@ -84,6 +84,12 @@ class ClinicPolicy:
     # CADSS-6 item wording (items 1, 2, 6, 7, 15, 22) needs the author's permission, so the clinic enters it;
     # empty means the form shows item numbers only.
     cadss6_item_text: tuple[str, ...] = ()
+    # Quick-picks (issue 12, touch): one-tap choices in the intervention and note dialogs. An intervention pick
+    # reads "drug [dose unit] [route]" (parse_intervention_pick); the nurse still checks it before saving.
+    intervention_picks: tuple[str, ...] = ("ondansetron 4 mg IV", "ondansetron 4 mg PO", "oxygen 2 L/min nasal",
+                                           "reassurance given", "lights dimmed, music on")
+    note_picks: tuple[str, ...] = ("patient resting", "patient resting, eyes closed", "patient talking, calm",
+                                   "patient anxious, reassured", "to the bathroom with escort", "escort arrived")
     # False only when reading back a stored version (see from_json): history is not re-judged by today's bounds.
     check_bounds: InitVar[bool] = True
 
@@ -138,6 +144,8 @@ class ClinicPolicy:
             problems.append("sys_high_repeat must not be above sys_high_once (a repeated limit above the single one)")
         if self.dia_high_repeat > self.dia_high_once:
             problems.append("dia_high_repeat must not be above dia_high_once (a repeated limit above the single one)")
+        problems += pick_problems("intervention_picks", self.intervention_picks, parse_intervention_pick)
+        problems += pick_problems("note_picks", self.note_picks, None)
         return problems
 
     def to_json(self) -> str:
@@ -237,6 +245,69 @@ BOUNDS: dict[str, Bound] = {
     "mg_per_kg_default": Bound(0.1, 1.5, "mg/kg", DOSE),
     "dose_cap_mg": Bound(1, 200, "mg", DOSE + "; 200 mg is the most any one IV dose may be"),
 }
+# Quick-picks: a row of big buttons must fit a dialog and be read at a glance.
+PICKS_MAX = 12
+PICK_MAX_CHARS = 40
+PICKS_SOURCE = "a dialog shows at most 12 one-tap choices of at most 40 characters (issue 12, touch)"
+INTERVENTION_UNITS = ("mg", "mcg", "mL", "L/min")
+INTERVENTION_ROUTES = ("IV", "PO", "SL", "IM", "nasal")
+INTERVENTION_DOSE_MAX = 1000  # no single bedside quick-pick is more than this many of its unit
+
+
+def parse_intervention_pick(text: str) -> tuple[str, str, str, str]:
+    """"ondansetron 4 mg IV" -> ("ondansetron", "4", "mg", "IV"); "reassurance given" -> (that, "", "", "").
+
+    Read from the right: a known route last, then a number and a known unit. Raises ClinicalInputError when a
+    dose has no known unit or is not a positive number up to INTERVENTION_DOSE_MAX."""
+    words = (text or "").split()
+    route = words.pop() if words and words[-1] in INTERVENTION_ROUTES else ""
+    dose = unit = ""
+    if len(words) >= 2 and words[-1] in INTERVENTION_UNITS:
+        unit, dose = words.pop(), words.pop()
+        try:
+            amount = float(dose)
+        except ValueError:
+            raise ClinicalInputError(f"quick-pick '{text}': '{dose}' before {unit} is not a number") from None
+        if not (math.isfinite(amount) and 0 < amount <= INTERVENTION_DOSE_MAX):
+            raise ClinicalInputError(f"quick-pick '{text}': dose must be above 0 and at most {INTERVENTION_DOSE_MAX}")
+    if any(_is_number(w) for w in words):
+        raise ClinicalInputError(f"quick-pick '{text}': a dose needs a unit ({', '.join(INTERVENTION_UNITS)}) "
+                                 "right after it")
+    drug = " ".join(words)
+    if not drug:
+        raise ClinicalInputError(f"quick-pick '{text}': name the drug or action first")
+    return drug, dose, unit, route
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def pick_problems(name: str, picks: tuple, parse) -> list[str]:  # noqa: ANN001
+    """Why a list of quick-picks is not usable (empty list: fine)."""
+    out = []
+    if len(picks) > PICKS_MAX:
+        out.append(f"{name} has {len(picks)} choices; at most {PICKS_MAX} ({PICKS_SOURCE})")
+    seen = set()
+    for pick in picks:
+        if not isinstance(pick, str) or not pick.strip() or len(pick) > PICK_MAX_CHARS:
+            out.append(f"{name}: each choice needs 1-{PICK_MAX_CHARS} characters, not {pick!r} ({PICKS_SOURCE})")
+            continue
+        if pick.strip().lower() in seen:
+            out.append(f"{name}: '{pick}' is listed twice")
+        seen.add(pick.strip().lower())
+        if parse is not None:
+            try:
+                parse(pick)
+            except ClinicalInputError as exc:
+                out.append(f"{name}: {exc}")
+    return out
+
+
 INTRANASAL_DEVICE_DOSES_MG = (28, 56, 84)  # whole 28 mg Spravato devices (1, 2 or 3)
 SPRAVATO_LABEL_DISCHARGE_MIN = 120  # the label's minimum monitoring after a dose: not policy, the law of the label
 

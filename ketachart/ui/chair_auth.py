@@ -128,6 +128,7 @@ class ChairAuth(QObject):
                                     "padding: 16px; border-radius: 6px;")
             scr.user_line.setStyleSheet("font-size: 20px;")
             scr.error.setStyleSheet("color: #ffb4a8; font-size: 20px; font-weight: bold;")
+            scr.set_users(self.accounts.users(include_inactive=False))  # a hand-over by tapping a name
         else:
             self.lock.idle.resume()
         self._show_buttons()

@@ -199,3 +199,25 @@ def test_audit_trail_rows_hold_ids_not_secrets(accounts, store):
     for row in audit_rows(store):
         assert "2468" not in (row["details"] or "")
         assert row["device_id"] == store.device_id
+
+
+def test_admin_secrets_have_a_minimum_length(store, hasher):
+    """A nurse's 4-digit PIN is fine; an admin (users, policy) needs a password of at least 8 characters."""
+    from ketachart.auth.passwords import MIN_ADMIN_SECRET_LEN
+
+    acc = Accounts(store, hasher=hasher)
+    with pytest.raises(WeakSecret, match=f"at least {MIN_ADMIN_SECRET_LEN} characters"):
+        acc.create_first_admin("admin", "Pat Admin", "4321")
+    assert acc.needs_first_admin() and acc._row("admin") is None  # nothing written
+    admin = acc.create_first_admin("admin", "Pat Admin", "admin-pass").user
+    assert acc.add_user(admin, "a.morgan", "Alex Morgan, RN", "nurse", "2468")["role"] == "nurse"
+    with pytest.raises(WeakSecret):
+        acc.add_user(admin, "b.admin", "Bo Admin", "admin", "1357")
+    assert acc._row("b.admin") is None
+    with pytest.raises(WeakSecret):
+        acc.reset_secret(admin, "admin", "9753")
+    with pytest.raises(WeakSecret):
+        acc.change_own_secret("admin", "admin-pass", "short1")
+    acc.change_own_secret("admin", "admin-pass", "longer-pass")
+    acc.sign_out()
+    assert acc.sign_in("admin", "longer-pass").user_id == "admin"

@@ -40,9 +40,9 @@ def test_admin_creates_and_assigns_the_charge_nurse_role(qtbot, accounts):
 
 def test_a_signed_in_admin_demoted_elsewhere_loses_admin_rights_at_once(accounts):
     admin = accounts.sign_in("admin", "admin-pass").user
-    accounts.add_user(admin, "b.admin", "Bea Admin", "admin", "9753")
+    accounts.add_user(admin, "b.admin", "Bea Admin", "admin", "bea-admin-9753")
     accounts.sign_out()
-    second = accounts.sign_in("b.admin", "9753").user
+    second = accounts.sign_in("b.admin", "bea-admin-9753").user
     accounts.set_role(second, "admin", "nurse", "moved to the floor")
     with pytest.raises(PermissionDenied, match="sign in again"):
         accounts.require(admin, "manage-users")

@@ -16,17 +16,17 @@ def run(db, *args, stdin=""):
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "chart.db"
-    r = run(path, "users", "add", "admin.a", "--name", "Ada Admin", "--role", "admin", stdin="4321\n4321\n")
+    r = run(path, "users", "add", "admin.a", "--name", "Ada Admin", "--role", "admin", stdin="admin-4321\nadmin-4321\n")
     assert r.returncode == 0, r.stderr
     r = run(path, "users", "add", "nurse.b", "--name", "Bo Nurse, RN", "--role", "nurse", "--as", "admin.a",
-            stdin="4321\n1357\n1357\n")
+            stdin="admin-4321\n1357\n1357\n")
     assert r.returncode == 0, r.stderr
     return path
 
 
 def test_admin_sets_a_new_policy_version(db):
     r = run(db, "policy", "set", "dose_cap_mg=120", "nibp_interval_min=10", "--reason", "medical director",
-            "--as", "admin.a", stdin="4321\n")
+            "--as", "admin.a", stdin="admin-4321\n")
     assert r.returncode == 0, r.stderr
     assert "version 2" in r.stdout
     shown = run(db, "policy", "show").stdout.splitlines()
@@ -38,9 +38,9 @@ def test_admin_sets_a_new_policy_version(db):
     [
         (["dose_cap_mg=120"], "nurse.b", "1357", "Only an admin"),
         (["dose_cap_mg=120"], "admin.a", "0000", ""),
-        (["no_such_thing=1"], "admin.a", "4321", "not a policy setting"),
-        (["dose_cap_mg=lots"], "admin.a", "4321", "needs a float"),
-        (["mg_per_kg_default=5"], "admin.a", "4321", "mg/kg default"),
+        (["no_such_thing=1"], "admin.a", "admin-4321", "not a policy setting"),
+        (["dose_cap_mg=lots"], "admin.a", "admin-4321", "needs a float"),
+        (["mg_per_kg_default=5"], "admin.a", "admin-4321", "mg/kg default"),
     ],
 )
 def test_bad_policy_changes_are_refused_and_change_nothing(db, changes, who, secret, message):

@@ -101,3 +101,11 @@ def test_encrypt_db_writes_an_encrypted_copy_and_leaves_the_original(tmp_path, c
     assert not dst.read_bytes().startswith(b"SQLite format 3")
     with open_store(dst, clock=clock) as store:  # the chain survives the copy
         assert [r["text"] for r in store.rows(Observation)] == ["first", "second"]
+
+
+def test_users_add_refuses_a_short_admin_password_with_exit_2(tmp_path, monkeypatch, capsys):
+    db = str(tmp_path / "chart.db")
+    argv = ["users", "add", "boss", "--name", "Pat Admin", "--role", "admin", "--db", db]
+    assert run_cli(monkeypatch, argv, "4321\n4321\n") == 2
+    assert "admin password needs at least 8 characters" in capsys.readouterr().err
+    assert run_cli(monkeypatch, argv, "admin-pass\nadmin-pass\n") == 0

@@ -169,7 +169,11 @@ def test_bad_input_is_answered_and_nothing_saved(window, qtbot, store, clock):
     # letters in a new patient's weight: the dialog stays open with the reason, no patient is written
     window.patients.open_new_patient()
     dlg = window.patients.dialog
-    dlg.set_values(mrn="MRN-2", family="Okafor", given="Chidi", dob="1979-11-02", weight="eighty")
+    dlg.set_values(mrn="MRN-2", family="Okafor", given="Chidi", dob="1979-11-02", weight="80")
+    assert dlg.values()["sex"] == ""  # no silent default: the nurse must choose (issue 12)
+    assert not dlg.submit()
+    assert "choose the patient's sex" in dlg.error.text()
+    dlg.set_values(sex="male", weight="eighty")
     assert not dlg.submit()
     assert "Weight must be a number" in dlg.error.text()
     assert not any(p["mrn"] == "MRN-2" for p in store.patients())

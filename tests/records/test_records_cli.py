@@ -93,13 +93,13 @@ def _in_session(store) -> str:
 @pytest.fixture(scope="module")
 def chart(tmp_path_factory):
     path = tmp_path_factory.mktemp("records-cli") / "chart.db"
-    r = run(path, "users", "add", "admin.a", "--name", "Ada Admin", "--role", "admin", stdin="4321\n4321\n")
+    r = run(path, "users", "add", "admin.a", "--name", "Ada Admin", "--role", "admin", stdin="admin-4321\nadmin-4321\n")
     assert r.returncode == 0, r.stderr
     r = run(path, "users", "add", "nurse.b", "--name", "Bo Nurse, RN", "--role", "nurse", "--as", "admin.a",
-            stdin="4321\n1357\n1357\n")
+            stdin="admin-4321\n1357\n1357\n")
     assert r.returncode == 0, r.stderr
     r = run(path, "users", "add", "dr.c", "--name", "Dana Cho, MD", "--role", "prescriber", "--as", "admin.a",
-            stdin="4321\n9753\n9753\n")
+            stdin="admin-4321\n9753\n9753\n")
     assert r.returncode == 0, r.stderr
     store = open_store(path, unencrypted=True, clock=FakeClock(datetime(2026, 1, 8, 14, 0, tzinfo=timezone.utc)))
     try:
@@ -192,13 +192,13 @@ def test_clinic_settings_are_versioned_admin_managed_and_printed(chart, tmp_path
             "clinic_address=12 Lake Rd, Madison WI", "clinic_tz=America/Chicago", "--reason", "opening",
             "--as", "nurse.b", stdin="1357\n")
     assert r.returncode == 2  # a nurse may not
-    r = run(db, "clinic", "set", "clinic_tz=Mars/Olympus", "--reason", "x", "--as", "admin.a", stdin="4321\n")
+    r = run(db, "clinic", "set", "clinic_tz=Mars/Olympus", "--reason", "x", "--as", "admin.a", stdin="admin-4321\n")
     assert r.returncode == 2 and "IANA" in r.stderr
     r = run(db, "clinic", "set", "clinic_name=Lakeside Mood Clinic", "clinic_phone=+1 555 0100",
             "clinic_address=12 Lake Rd, Madison WI", "clinic_tz=America/Chicago", "after_hours_phone=+1 555 0199",
-            "--reason", "opening", "--as", "admin.a", stdin="4321\n")
+            "--reason", "opening", "--as", "admin.a", stdin="admin-4321\n")
     assert r.returncode == 0, r.stderr
-    r = run(db, "clinic", "set", "clinic_phone=+1 555 0111", "--reason", "new line", "--as", "admin.a", stdin="4321\n")
+    r = run(db, "clinic", "set", "clinic_phone=+1 555 0111", "--reason", "new line", "--as", "admin.a", stdin="admin-4321\n")
     assert r.returncode == 0, r.stderr
     shown = run(db, "clinic", "show").stdout
     assert "clinic_phone=+1 555 0111" in shown and "clinic_name=Lakeside Mood Clinic" in shown and "version 2" in shown

@@ -178,8 +178,8 @@ def test_cadss6_form_numbers_total_and_missing_items(window, qtbot, store, clock
     s = window.session
     qtbot.keyClick(s, "c")
     dlg = s.dialog
-    labels = [dlg.layout().itemAt(2).layout().itemAt(i, dlg.layout().itemAt(2).layout().ItemRole.LabelRole)
-              for i in range(6)]
+    form = dlg.form_box.layout()
+    labels = [form.itemAt(i, form.ItemRole.LabelRole) for i in range(6)]
     assert [lab.widget().text() for lab in labels] == [f"Item {i}" for i in (1, 2, 6, 7, 15, 22)]
     assert dlg.live_line.text().startswith("Total 0 / 24") and "6 items still to score" in dlg.live_line.text()
     dlg.set_values(**{"1": 2, "2": 1, "6": 0, "7": 3, "15": 1})

@@ -130,6 +130,6 @@ def test_cadss_wording_saved_here_labels_the_session_form(window, qtbot, store, 
 
     infusing(window, store, clock)
     qtbot.keyClick(window.session, "c")
-    form = window.session.dialog.layout().itemAt(2).layout()
+    form = window.session.dialog.form_box.layout()
     labels = [form.itemAt(i, form.ItemRole.LabelRole).widget().text() for i in range(6)]
     assert labels == [f"{n}. {t}" for n, t in zip((1, 2, 6, 7, 15, 22), WORDING)]

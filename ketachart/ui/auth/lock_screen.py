@@ -19,6 +19,9 @@ from PySide6.QtWidgets import (
 from .fields import secret_field, tall_button
 
 
+from ..touch import PinPad, UserPicker
+
+
 class LockScreen(QWidget):
     unlock_requested = Signal(str)  # secret of the signed-in user
     switch_requested = Signal(str, str)  # user id, secret of the new user
@@ -33,7 +36,7 @@ class LockScreen(QWidget):
             "#alertIndicator { background: #c0262d; color: white; font-weight: bold; padding: 12px; border-radius: 6px; }"
         )
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(48, 48, 48, 48)
+        outer.setContentsMargins(48, 24, 48, 24)
         self.title = QLabel("Screen locked", self)
         self.title.setStyleSheet("font-size: 28px; font-weight: bold;")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -76,7 +79,21 @@ class LockScreen(QWidget):
             row2.addWidget(w)
         self.pages.addWidget(unlock)
         self.pages.addWidget(switch)
-        outer.addWidget(self.pages)
+        # touch (issue 12): the PIN on a pad beside the fields (it types into whichever PIN field the page shows);
+        # a hand-over taps the new user's name (set_users)
+        entry = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(self.pages)
+        self.users_box = QVBoxLayout()
+        self.users: UserPicker | None = None
+        left.addLayout(self.users_box)
+        left.addStretch(1)
+        entry.addLayout(left, 1)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Unlock", key_size=52)
+        self.pin_pad.setFixedWidth(330)
+        self.pin_pad.submitted.connect(self._pad_ok)
+        entry.addWidget(self.pin_pad)
+        outer.addLayout(entry)
         self.error = QLabel("", self)
         self.error.setObjectName("lockError")
         self.error.setStyleSheet("color: #ffb4a8; font-size: 16px;")
@@ -106,8 +123,23 @@ class LockScreen(QWidget):
     def set_error(self, message: str) -> None:
         self.error.setText(message)
 
+    def set_users(self, users: list[dict]) -> None:
+        """Who may take over (the hand-over page shows them as buttons)."""
+        if self.users is not None:
+            self.users.deleteLater()
+        self.users = UserPicker(users, self.switch_user_id, self)
+        self.users.setVisible(self.pages.currentIndex() == 1)
+        self.users_box.addWidget(self.users)
+
+    def _pad_ok(self) -> None:
+        (self._submit_switch if self.pages.currentIndex() == 1 else self._submit_unlock)()
+
     def show_switch(self, on: bool) -> None:
         self.pages.setCurrentIndex(1 if on else 0)
+        self.pin_pad.target = self.switch_secret if on else self.secret
+        self.pin_pad.ok.setText("Take over" if on else "Unlock")
+        if self.users is not None:
+            self.users.setVisible(on)
         self.set_error("")
         (self.switch_user_id if on else self.secret).setFocus()
 
@@ -115,7 +147,7 @@ class LockScreen(QWidget):
         for field in (self.secret, self.switch_user_id, self.switch_secret):
             field.clear()
         self.set_error("")
-        self.pages.setCurrentIndex(0)
+        self.show_switch(False)
 
     def cover(self) -> None:
         parent = self.parentWidget()

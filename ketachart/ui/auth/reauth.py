@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from ...auth import Signatures
 from ...chair import SIGNING_ERRORS
+from ..touch import PinPad, UserPicker
 from .fields import error_line, secret_field
 from .sign_in import submit_secret
 
@@ -49,10 +50,21 @@ class ReauthDialog(QDialog):
         form.addRow("Meaning", self.meaning_label)
         form.addRow("PIN or password", self.secret)
         layout.addLayout(form)
+        # touch (issue 12): the PIN on a pad; a signer not named in advance taps their name
+        self.users = None
+        if not user_id:
+            self.users = UserPicker(signatures.accounts.users(include_inactive=False), self.user_id, self)
+            self.users.picked.connect(lambda _uid: self.secret.setFocus())
+            layout.insertWidget(layout.count() - 1, self.users)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Sign")
+        self.pin_pad.submitted.connect(self.submit)
+        layout.addWidget(self.pin_pad)
         self.error = error_line(self, "reauthError")
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign")
+        buttons.button(QDialogButtonBox.StandardButton.Ok).hide()  # the pad's "Sign" key signs (and Enter)
+        self.secret.returnPressed.connect(self.submit)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
 from ...auth import Accounts, AuthError, AuthSession
+from ...auth.passwords import MIN_ADMIN_SECRET_LEN
 from ...domain.errors import ClinicalInputError
+from ..touch import PinPad, UserPicker
 from .fields import error_line, secret_field, tall_button
 
 
@@ -48,10 +50,18 @@ class SignInDialog(QDialog):
         self.button = tall_button("Sign in", self)
         self.button.setDefault(True)
         layout = QVBoxLayout(self)
+        # touch (issue 12): tap who you are, then the PIN on the pad; typing works as before
+        self.users = UserPicker(accounts.users(include_inactive=False), self.user_id, self)
+        self.users.picked.connect(lambda _uid: self.secret.setFocus())
+        layout.addWidget(self.users)
         layout.addLayout(form)
+        self.pin_pad = PinPad(self.secret, self, ok_text="Sign in")
+        self.pin_pad.submitted.connect(self.submit)
+        layout.addWidget(self.pin_pad)
         layout.addWidget(self.error)
         layout.addWidget(self.button)
         self.button.clicked.connect(self.submit)
+        self.button.hide()  # the pad's "Sign in" key does it (Enter in the PIN field too)
         self.secret.returnPressed.connect(self.submit)
         (self.secret if user_id else self.user_id).setFocus()
 
@@ -74,6 +84,7 @@ class FirstAdminDialog(QDialog):
         self.user_id = QLineEdit(self)
         self.name = QLineEdit(self)
         self.secret = secret_field(self, height=None)
+        self.secret.setPlaceholderText(f"at least {MIN_ADMIN_SECRET_LEN} characters")
         self.again = secret_field(self, height=None)
         form.addRow("Admin user id", self.user_id)
         form.addRow("Printed name", self.name)

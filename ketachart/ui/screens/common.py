@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -26,6 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from ...chair import USER_ERRORS
+from ...domain.policy import parse_intervention_pick
+from ..touch import Keypad, TapChoice, keypad_for_fields
+
+# Form fields whose key names a number: a tap on them opens the dialog's keypad on its digits page (issue 12,
+# touch). Any other line or text field opens it on the letters page when tapped.
+FORM_WIDTH = 560  # a form dialog without its keypad
+FORM_WITH_KEYPAD = 400  # ... and the form's part beside the keypad
+NUMERIC_KEYS = frozenset({"sys", "dia", "hr", "spo2", "rr", "rate", "delivered_ml", "dose", "weight", "taken_at",
+                          "when", "value", "volume_ml", "fasting_hours", "waste_mg"})
 
 
 def button(text: str, slot: Callable | None = None, *, name: str = "", shortcut: str = "", tip: str = "",
@@ -110,21 +120,67 @@ class MessageLine(QLabel):
         self.style().polish(self)
 
 
+def note_picks(policy) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """The clinic's note quick-picks: a tap writes the words into the note (the nurse may add to them)."""
+    return [(text, {"text": text}) for text in policy.note_picks]
+
+
+def intervention_picks(policy) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """The clinic's intervention quick-picks ("ondansetron 4 mg IV"): a tap fills drug, dose, unit and route."""
+    out = []
+    for text in policy.intervention_picks:
+        try:
+            drug, dose, unit, route = parse_intervention_pick(text)
+        except USER_ERRORS:  # an old stored version may hold one today's rules refuse: it is not offered
+            continue
+        out.append((text, {"drug": drug, "dose": dose, "unit": unit, "route": route}))
+    return out
+
+
 @dataclass
 class Field:
     key: str
     label: str
     kind: str = "line"  # line, combo, check, text
     default: object = ""
-    options: list = field(default_factory=list)  # combo: [(value, label)]
+    options: list = field(default_factory=list)  # combo / taps: [(value, label)]
     placeholder: str = ""
+    keypad: str = ""  # "digits", "letters" or "none"; empty: digits when the key is in NUMERIC_KEYS, else letters
+
+
+class _FormBox(QWidget):
+    """Holds a form at least ``floor`` px wide, and wider when its rows need it (a fixed minimum width would
+    let the layout cut a row's words instead)."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def set_floor(self, floor: int) -> None:
+        self.floor = floor
+        self.updateGeometry()
+
+    def minimumSizeHint(self):  # noqa: N802, ANN201
+        hint = super().minimumSizeHint()
+        hint.setWidth(max(hint.width(), self.floor))
+        return hint
+
+    def sizeHint(self):  # noqa: N802, ANN201
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.floor))
+        return hint
 
 
 class FormDialog(QDialog):
-    """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message."""
+    """A small form. ``on_submit(values)`` charts; a user error keeps the dialog open with the message.
+
+    Touch: a "taps" field is a row of big buttons (:class:`~ketachart.ui.touch.TapChoice`); tapping a line or
+    text field points the dialog's keypad at it (shown from the start when the form asks for a number);
+    ``picks`` are quick-picks, (label, values) whose tap fills those values in."""
 
     def __init__(self, parent: QWidget | None, title: str, fields: list[Field], on_submit: Callable[[dict], object],
-                 *, submit_text: str = "Save", intro: str = "", live: Callable[[dict], str] | None = None) -> None:
+                 *, submit_text: str = "Save", intro: str = "", live: Callable[[dict], str] | None = None,
+                 picks: list[tuple[str, dict]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setModal(True)
@@ -138,10 +194,25 @@ class FormDialog(QDialog):
             lab = QLabel(intro)
             lab.setWordWrap(True)
             layout.addWidget(lab)
+        self.pick_buttons: dict[str, QPushButton] = {}
+        if picks:
+            grid = QGridLayout()
+            grid.setSpacing(6)
+            for i, (label, values) in enumerate(picks):
+                b = button(label, lambda v=values: self.set_values(**v), name="quickPick")
+                b.setAutoDefault(False)
+                self.pick_buttons[label] = b
+                grid.addWidget(b, i // 2, i % 2)
+            layout.addLayout(grid)
         form = QFormLayout()
         form.setVerticalSpacing(10)
+        typed: list[tuple[Field, QWidget]] = []
         for f in fields:
-            if f.kind == "combo":
+            if f.kind == "taps":
+                w = TapChoice(f.options, name=f.label)
+                if f.default not in ("", None):
+                    w.setCurrentIndex(w.findData(f.default))
+            elif f.kind == "combo":
                 w = QComboBox()
                 for value, label in f.options:
                     w.addItem(label, value)
@@ -155,13 +226,28 @@ class FormDialog(QDialog):
                 w = QPlainTextEdit(str(f.default or ""))
                 w.setPlaceholderText(f.placeholder)
                 w.setMinimumHeight(100)
+                typed.append((f, w))
             else:
                 w = QLineEdit(str(f.default or ""))
                 w.setPlaceholderText(f.placeholder)
                 w.returnPressed.connect(self.submit)
+                typed.append((f, w))
+            w.setAccessibleName(f.label)
             self.widgets[f.key] = w
             form.addRow("" if f.kind == "check" else f.label, w)
-        layout.addLayout(form)
+        self.keypad = self._keypad(typed)
+        # the form's own width is held by its box; the dialog then sizes itself from what it holds (tap rows and
+        # quick-picks show their whole words) and grows by the keypad when that is shown
+        self.form_box = _FormBox(FORM_WIDTH - 24)
+        self.form_box.setLayout(form)
+        form.setContentsMargins(0, 0, 0, 0)
+        if self.keypad is not None:
+            body = QHBoxLayout()
+            body.addWidget(self.form_box, 1)
+            body.addWidget(self.keypad, 0, Qt.AlignmentFlag.AlignTop)
+            layout.addLayout(body)
+        else:
+            layout.addWidget(self.form_box)
         self.live_line = None
         if live is not None:  # e.g. the CADSS-6 total, recomputed as the items are picked
             self.live_line = QLabel()
@@ -183,12 +269,41 @@ class FormDialog(QDialog):
         self.submit_button.setDefault(True)
         row.addWidget(self.submit_button)
         layout.addLayout(row)
-        self.setMinimumWidth(560)
+        if self.keypad is not None:
+            self._show_keypad(not self.keypad.isHidden())  # now that the whole form is laid out
+
+    def _keypad(self, typed: list[tuple[Field, QWidget]]) -> Keypad | None:
+        """One keypad beside the form: visible at once when a number is asked for, else on the first tap."""
+        modes = [(f.keypad or ("digits" if f.key in NUMERIC_KEYS else "letters"), w) for f, w in typed]
+        modes = [(m, w) for m, w in modes if m != "none"]
+        if not modes:
+            return None
+        pad = Keypad(self)
+        keypad_for_fields(pad, [w for _, w in modes], [w for m, w in modes if m == "letters"],
+                          on_tap=lambda _w: self._show_keypad(True))
+        pad.done.connect(lambda: self._show_keypad(False))
+        pad.page_changed.connect(lambda: self._show_keypad(True) if pad.isVisible() else None)
+        numeric = [w for m, w in modes if m == "digits"]
+        if numeric:
+            pad.set_target(numeric[0])
+        self.keypad = pad
+        self._show_keypad(bool(numeric))
+        return pad
+
+    def _show_keypad(self, on: bool) -> None:
+        """The form keeps its own width; the keypad is added beside it (and taken away by Done)."""
+        if on and not self.keypad.isVisible():
+            self.keypad.show()
+        elif not on:
+            self.keypad.hide()
+        if getattr(self, "form_box", None) is not None:
+            self.form_box.set_floor(FORM_WITH_KEYPAD if on else FORM_WIDTH - 24)
+        self.adjustSize()
 
     def values(self) -> dict:
         out = {}
         for key, w in self.widgets.items():
-            if isinstance(w, QComboBox):
+            if isinstance(w, (QComboBox, TapChoice)):
                 out[key] = w.currentData()
             elif isinstance(w, QCheckBox):
                 out[key] = w.isChecked()
@@ -201,7 +316,7 @@ class FormDialog(QDialog):
     def set_values(self, **values) -> None:
         for key, value in values.items():
             w = self.widgets[key]
-            if isinstance(w, QComboBox):
+            if isinstance(w, (QComboBox, TapChoice)):
                 w.setCurrentIndex(max(0, w.findData(value)))
             elif isinstance(w, QCheckBox):
                 w.setChecked(bool(value))
@@ -243,7 +358,18 @@ class ScorePicker(QDialog):
             self.buttons[value] = b
             grid.addWidget(b)
         layout.addLayout(grid)
+        self.check_buttons: dict[int, QPushButton] = {}
         if self.check:
+            # the checked variant in one tap too (nausea with vomiting: the Nausea key, then one of these)
+            layout.addWidget(QLabel(f"With {check.split('[')[0].strip().lower()}:"))
+            row = QHBoxLayout()
+            for value, label in choices:
+                b = button(str(value), lambda v=value: self.pick(v, checked=True), name="score")
+                b.setMinimumHeight(52)
+                b.setAccessibleName(f"{value} with {check.split('[')[0].strip().lower()}")
+                self.check_buttons[value] = b
+                row.addWidget(b)
+            layout.addLayout(row)
             layout.addWidget(self.check)
         self.error = MessageLine()
         layout.addWidget(self.error)
@@ -259,9 +385,9 @@ class ScorePicker(QDialog):
             return
         super().keyPressEvent(event)
 
-    def pick(self, value: int) -> bool:
+    def pick(self, value: int, *, checked: bool = False) -> bool:
         try:
-            self.on_pick(value, bool(self.check and self.check.isChecked()))
+            self.on_pick(value, checked or bool(self.check and self.check.isChecked()))
         except USER_ERRORS as exc:
             self.error.show_message(str(exc), "error")
             return False

@@ -240,7 +240,7 @@ class PatientsScreen(QWidget):
         self.dialog = FormDialog(self, "New patient", [
             Field("mrn", "MRN"), Field("family", "Family name"), Field("given", "Given name"),
             Field("dob", "Date of birth", placeholder="YYYY-MM-DD"),
-            Field("sex", "Sex", "combo", "female", [("female", "female"), ("male", "male"), ("other", "other"),
+            Field("sex", "Sex", "taps", "", [("female", "female"), ("male", "male"), ("other", "other"),  # no default
                                                      ("unknown", "unknown")]),
             Field("weight", "Weight (kg)"),
         ], submit)

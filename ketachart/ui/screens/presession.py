@@ -28,6 +28,7 @@ from ..controller import ChairController
 from ..signing import SigningRun
 from .common import Field, FormDialog, MessageLine, button, screen_layout
 from .presession_items import PresessionItemsBox
+from ..touch import TapChoice, attach_keypad
 
 REMS = tuple((k, PRECHECK_LABELS[f"rems_{k}"])  # the paper's words (domain.vocabulary), one truth
              for k in ("benzodiazepines", "sedative_hypnotics", "psychostimulants", "maois", "opioids"))
@@ -118,10 +119,7 @@ class PresessionScreen(QWidget):
         pg = QGridLayout(phq)
         self.phq = []
         for i, label in enumerate(PHQ9_SHORT):
-            cb = QComboBox()
-            cb.addItem("-", "")
-            for v in range(4):
-                cb.addItem(str(v), str(v))
+            cb = TapChoice([(str(v), str(v)) for v in range(4)], name=f"PHQ-9 item {i + 1}")  # one tap per item
             cb.currentIndexChanged.connect(self.update_phq)
             lab = QLabel(f"{i + 1}. {label}")
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -221,6 +219,13 @@ class PresessionScreen(QWidget):
         bottom.addWidget(self.submit_button)
         root.addLayout(bottom)
 
+        # touch (issue 12): tapping a field opens a keypad beside it (digits, or letters for words)
+        self.keypad = attach_keypad(self, [self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight,
+                                           self.b_sys, self.b_dia, self.b_hr, self.b_spo2, self.waste_mg,
+                                           self.waste_witness, self.mg_per_kg, self.conc, self.minutes, self.lot,
+                                           self.order_prescriber],
+                                    text_fields=[self.meds, self.escort_name, self.waste_witness, self.lot,
+                                                 self.order_prescriber])
         for w in (self.weight, self.mg_per_kg, self.conc, self.minutes, self.b_sys, self.b_dia):
             w.textChanged.connect(self.update_preview)
         for w in (self.iv, self.intranasal):

@@ -26,6 +26,7 @@ class PresessionItemsBox(QGroupBox):
         while self._grid.count():
             w = self._grid.takeAt(0).widget()
             if w is not None:
+                w.hide()  # gone at once, not when the event loop next runs (it showed over the new rows)
                 w.deleteLater()
         self.buttons.clear()
         self._groups.clear()

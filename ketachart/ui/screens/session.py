@@ -27,7 +27,7 @@ from ..controller import ChairController
 from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
 from ..plot import LivePlot, infusion_spans, plot_markers
 from ..theme import Palette, level_color
-from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button
+from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button, intervention_picks, note_picks
 
 STATE_WORDS = {"streaming": "streaming", "silent": "SILENT", "lost": "LOST - reconnecting", "connecting": "connecting",
                "negotiating": "connecting", "disconnected": "off"}
@@ -525,7 +525,7 @@ class SessionScreen(QWidget):
                                lambda v, vom: self.c.chart_nausea(v, vom), check="Vomiting [V]"))
 
     def open_cadss(self) -> None:
-        fields = [Field(str(i), label, "combo", "", [("", "-")] + [(v, str(v)) for v in range(5)])
+        fields = [Field(str(i), label, "taps", "", [(v, str(v)) for v in range(5)])  # one tap per item
                   for i, label in cadss6_labels(self.c.policy.cadss6_item_text)]
         def total(vals: dict) -> str:
             done = [int(v) for v in vals.values() if v != ""]
@@ -541,14 +541,16 @@ class SessionScreen(QWidget):
         self._show(FormDialog(self, "Note", [
             Field("text", "Note", "text"),
             Field("when", "Happened at (HH:MM)", placeholder="leave empty for now; an earlier time makes a late entry"),
-        ], lambda v: self.c.chart_note(v["text"], effective_at=self.c.parse_time(v.get("when", "")))))
+        ], lambda v: self.c.chart_note(v["text"], effective_at=self.c.parse_time(v.get("when", ""))),
+            picks=note_picks(self.c.policy)))
 
     def open_intervention(self) -> None:
         self._show(FormDialog(self, "Intervention", [
             Field("drug", "Drug / action", placeholder="e.g. ondansetron"), Field("dose", "Dose"),
             Field("unit", "Unit", "combo", "mg", [("mg", "mg"), ("mcg", "mcg"), ("mL", "mL"), ("L/min", "L/min"), ("", "-")]),
             Field("route", "Route", "combo", "IV", [("IV", "IV"), ("PO", "PO"), ("SL", "SL"), ("IM", "IM"), ("nasal", "nasal"), ("", "-")]),
-        ], lambda v: self.c.chart_intervention(v["drug"], v["dose"], v["unit"], v["route"])))
+        ], lambda v: self.c.chart_intervention(v["drug"], v["dose"], v["unit"], v["route"]),
+            picks=intervention_picks(self.c.policy)))
 
     def open_vitals(self) -> None:
         self._show(FormDialog(self, "Manual vitals", [
