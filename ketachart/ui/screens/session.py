@@ -55,7 +55,7 @@ class NumericTile(QFrame):
         grid.addWidget(self.label, 0, 0)
         grid.addWidget(self.cue, 0, 1)
         grid.addWidget(self.value, 1, 0, 1, 2)
-        grid.addWidget(self.unit, 1, 1)
+        self.unit.hide()  # the unit rides on the label line: beside a wide value ("185/116") it overlapped it
         grid.addWidget(self.sub, 2, 0, 1, 2)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
@@ -65,7 +65,7 @@ class NumericTile(QFrame):
             return  # nothing changed: no relayout, no restyle, no repaint
         self._shown = key
         color = level_color(pal, n.level)
-        self.label.setText(n.label)
+        self.label.setText(f"{n.label} ({n.unit})" if n.unit else n.label)
         self.value.setText(n.value)
         self.value.setStyleSheet(f"color: {color};")
         self.unit.setText(n.unit)
