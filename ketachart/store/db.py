@@ -27,12 +27,16 @@ from sqlalchemy.pool import NullPool, QueuePool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
 # Add a function when the schema changes; never edit an old one.
 Migration = Callable[[sqlite3.Connection], None]
+# The chart tables as schema 4 knew them: the migrations up to v4 act on these, whatever came later.
+V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t != "reading_blocks")
+
+
 def _v1_to_v2(con: sqlite3.Connection) -> None:
     """v2: index observations by kind within a session (the quick-entry history and the report read them so)."""
     con.execute("CREATE INDEX IF NOT EXISTS ix_observations_session_kind ON observations (session_id, kind)")
@@ -42,7 +46,7 @@ def _v2_to_v3(con: sqlite3.Connection) -> None:
     """v3: index (device_id, device_seq) on every chart table: the sync outbox and the tail check of the hash
     chain read "this device's rows above seq N" without scanning millions of readings. Names match
     ``sync_support.sync_index_name`` so files that sync already indexed are left as they are."""
-    for table in CHART_TABLES:
+    for table in V4_CHART_TABLES:
         con.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
 
 
@@ -56,13 +60,40 @@ def _v3_to_v4(con: sqlite3.Connection) -> None:
                 "device_seq INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (table_name, row_id))")
     device = con.execute("SELECT value FROM store_meta WHERE key = 'device_id'").fetchone()
     if device:
-        for table in CHART_TABLES:
+        for table in V4_CHART_TABLES:
             con.execute(f"INSERT OR IGNORE INTO pulled_rows (table_name, row_id, prev_hash, vouched_by) "
                         f"SELECT ?, id, NULL, 'legacy' FROM {table} WHERE device_id <> ?", (table, device[0]))
     con.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('chain_genesis', 'legacy')")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(con: sqlite3.Connection) -> None:
+    """v5 (issue 17): readings go to ``reading_journal`` (write-ahead, local) and are sealed per minute into
+    ``reading_blocks`` chart rows. Nothing is rewritten: the file's ``vital_readings`` rows stay exactly as they
+    are (same hashes, same chain) and are read beside the blocks, so every old reading re-verifies."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from .models import JournalHead, ReadingBlock, ReadingJournal
+    from .reading_blocks import journal_genesis
+
+    dialect = sqlite_dialect.dialect()
+    for model in (ReadingBlock, ReadingJournal, JournalHead):
+        table = model.__table__
+        con.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        for index in table.indexes:
+            con.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+    for table in ("reading_blocks", "reading_journal"):
+        for ddl in immutability_triggers(table):
+            con.execute(ddl)
+    con.execute("CREATE INDEX IF NOT EXISTS ix_reading_blocks_device_seq ON reading_blocks (device_id, device_seq)")
+    device = con.execute("SELECT value FROM store_meta WHERE key = 'device_id'").fetchone()
+    if device:
+        con.execute("INSERT OR IGNORE INTO journal_head (device_id, last_seq, last_hash) VALUES (?, 0, ?)",
+                    (device[0], journal_genesis(device[0])))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+APPEND_ONLY_TABLES = (*CHART_TABLES, "reading_journal")  # tables whose triggers forbid UPDATE and DELETE
 
 
 def immutability_triggers(table: str) -> list[str]:
@@ -210,10 +241,11 @@ def create_or_migrate(engine: Engine, version: int | None) -> None:
     with engine.begin() as conn:
         if not version:
             Base.metadata.create_all(conn)
-            for table in CHART_TABLES:
+            for table in APPEND_ONLY_TABLES:
                 for ddl in immutability_triggers(table):
                     conn.exec_driver_sql(ddl)
-            _v2_to_v3(conn.connection.driver_connection)
+            for table in CHART_TABLES:
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{table}_device_seq ON {table} (device_id, device_seq)")
             conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
             return
     while version < SCHEMA_VERSION:

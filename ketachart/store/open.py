@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..domain.clock import Clock
 from . import encryption
-from .db import SQLITE_MAGIC, immutability_triggers
+from .db import APPEND_ONLY_TABLES, SQLITE_MAGIC, immutability_triggers
 from .errors import DatabaseRefused
 from .keys import KeyStore
 from .models import CHART_TABLES
@@ -72,7 +72,7 @@ def verify_store(store: ChartStore, tail: int | None = None, stats: dict | None 
     with store.engine.connect() as conn:
         stored = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
         conn.rollback()
-    for table in CHART_TABLES:
+    for table in APPEND_ONLY_TABLES:
         for suffix, ddl in zip(("no_update", "no_delete"), immutability_triggers(table)):
             name = f"{table}_{suffix}"
             what = f"the trigger protecting {table} ({suffix.replace('_', ' ')})"

@@ -8,6 +8,7 @@ hash chain, inserts it, and commits. With WAL and ``synchronous=FULL`` a returne
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..domain.readings import Reading
 from ..domain.scales import Kind
 from ..domain.session import SessionEvent, SessionState, next_state
 from . import db as dbmod
+from . import reading_blocks as blocks
 from .errors import HistoryConflict, ImmutableRecordError, NotFound, raise_storage_error
 from .text_rules import check_text
 from .hashing import GENESIS_LEGACY, chain_hash, content_hash, genesis_hash
@@ -42,11 +44,13 @@ from .models import (
     Course,
     DeviceCounter,
     DoseAdministration,
+    JournalHead,
     Observation,
     Patient,
     PolicyVersion,
     PulledRow,
     RateChange,
+    ReadingBlock,
     Session,
     SessionEventRow,
     Signature,
@@ -179,6 +183,8 @@ class ChartStore:
                     conn.execute(insert(StoreMeta).values(key="chain_genesis", value="device"))
                     conn.execute(insert(DeviceCounter).values(device_id=device_id, last_seq=0,
                                                               last_hash=genesis_hash(device_id)))
+                    conn.execute(insert(JournalHead).values(device_id=device_id, last_seq=0,
+                                                            last_hash=blocks.journal_genesis(device_id)))
             store = cls(engine, path, clock, instance_lock)
         except BaseException:
             if instance_lock:
@@ -468,10 +474,13 @@ class ChartStore:
         payload = dict(data or {})
         if reason:
             payload["reason"] = reason.strip()
-        return self.append(
+        row = self.append(
             SessionEventRow, session_id=session_id, event=event.value, effective_at=effective_at,
             data=json.dumps(payload, sort_keys=True) if payload else None,
         )
+        if event in (SessionEvent.DISCHARGE, SessionEvent.ABORT):
+            self.seal_readings()  # a finished session's last minute goes to the central with the rest
+        return row
 
     def open_sessions(self) -> list[dict]:
         """This chair's sessions not yet discharged or aborted (what a relaunch after a crash reopens).
@@ -523,22 +532,115 @@ class ChartStore:
         )
 
     def add_readings(self, session_id: str | None, readings: Sequence[Reading]) -> int:
-        """Store a batch of device or manual readings in one durable transaction."""
+        """Store a batch of device or manual readings durably: one journal row in one transaction (which first
+        seals the journal's finished minutes into blocks, :mod:`.reading_blocks`). Returns the readings stored."""
+        if not readings:
+            return 0
+        if self.history_conflict:
+            raise HistoryConflict(self.history_conflict)
         rows = [
             dict(session_id=session_id, parameter=r.parameter.value, value=r.value, unit=r.unit, text=r.text,
                  source=r.source, flags=",".join(sorted(f.value for f in r.flags)), device_time=r.device_time,
                  effective_at=r.host_time)
             for r in readings
         ]
-        return len(self._append(VitalReading, rows))
+        for values in rows:
+            check_text(values)
+        now = self.clock.now()
+        late_after = timedelta(minutes=self.policy.late_entry_after_min) if self._policy else timedelta(minutes=15)
+        author = self.author
+        for row in rows:
+            effective = utc(row["effective_at"])
+            if effective > now + timedelta(minutes=2):
+                raise ClinicalInputError("an entry cannot be charted in the future; check the time")
+            row.update(effective_at=effective, recorded_at=now, author=author, late_entry=(now - effective) > late_after)
+        with self.atomic():
+            conn = self._atomic.conn
+            self._seal(conn, now, force=False)
+            raw = conn.connection.driver_connection
+            head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?",
+                               (self.device_id,)).fetchone()
+            seq = head[0] + 1
+            for i, row in enumerate(rows):
+                row.update(journal_seq=seq, index=i)
+            body = blocks.encode(rows)
+            digest = blocks.journal_hash(head[1], seq, session_id, body)
+            try:
+                raw.execute("INSERT INTO reading_journal (seq, session_id, body, hash) VALUES (?, ?, ?, ?)",
+                            (seq, session_id, body, digest))
+                raw.execute("UPDATE journal_head SET last_seq = ?, last_hash = ? WHERE device_id = ?",
+                            (seq, digest, self.device_id))
+            except sqlite3.OperationalError as exc:
+                raise_storage_error(exc, self.path)
+        return len(rows)
+
+    def _sealed_to(self, raw) -> int:  # noqa: ANN001
+        """The last journal seq sealed into a block (blocks are sealed in journal order)."""
+        row = raw.execute("SELECT journal_to FROM reading_blocks WHERE device_id = ? ORDER BY device_seq DESC LIMIT 1",
+                          (self.device_id,)).fetchone()
+        return row[0] if row else 0
+
+    def _seal(self, conn, now: datetime, force: bool) -> int:  # noqa: ANN001
+        """Seal the unsealed journal rows into one block per session, when the minute the oldest of them was
+        recorded in is over (or ``force``). Runs inside the caller's write transaction. Returns blocks made."""
+        raw = conn.connection.driver_connection
+        sealed_to = self._sealed_to(raw)
+        tail = raw.execute("SELECT seq, session_id, body FROM reading_journal WHERE seq > ? ORDER BY seq",
+                           (sealed_to,)).fetchall()
+        if not tail:
+            return 0
+        if not force:
+            first = json.loads(tail[0][2])
+            recorded = blocks.from_us(first["t0"] + first["e"][0][2])
+            if recorded.replace(second=0, microsecond=0) == utc(now).replace(second=0, microsecond=0):
+                return 0
+        by_session: dict[str | None, list[dict]] = {}
+        for _seq, sid, body in tail:
+            by_session.setdefault(sid, []).extend(blocks.decode(body, self.device_id, sid))
+        rows = []
+        for sid, readings in by_session.items():
+            first_at, last_at = blocks.bounds_of(readings)
+            rows.append(dict(session_id=sid, effective_at=first_at, last_at=last_at, count=len(readings),
+                             journal_from=tail[0][0], journal_to=tail[-1][0], body=blocks.encode(readings)))
+        self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
+        return len(rows)
+
+    def seal_readings(self, force: bool = True) -> int:
+        """Seal the journal's unsealed readings into blocks now (discharge, sync, open, close); returns blocks made."""
+        if self.history_conflict:
+            return 0
+        with self.atomic():
+            return self._seal(self._atomic.conn, self.clock.now(), force)
 
     def readings(self, session_id: str, parameter: str | None = None) -> list[dict]:
+        """Every reading of the session in time order: rows of files before schema 5, sealed blocks, and the
+        journal's not yet sealed rows, all as ``vital_readings``-shaped dicts."""
         stmt = select(VitalReading.__table__).where(VitalReading.session_id == session_id)
         if parameter:
             stmt = stmt.where(VitalReading.parameter == parameter)
         stmt = stmt.order_by(VitalReading.effective_at, VitalReading.device_seq)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            out = [dict(r._mapping) for r in conn.execute(stmt)]
+            out.extend(self._block_readings(conn.connection.driver_connection, session_id))
+            conn.rollback()
+        if parameter:
+            out = [r for r in out if r["parameter"] == parameter]
+        out.sort(key=lambda r: r["effective_at"])  # stable: a block's own order breaks ties
+        return out
+
+    def _block_readings(self, raw, session_id: str) -> list[dict]:  # noqa: ANN001
+        """The session's readings in blocks and in the unsealed journal (one read snapshot: the caller's)."""
+        out: list[dict] = []
+        sealed_to = 0
+        for device, body, journal_to in raw.execute(
+                "SELECT device_id, body, journal_to FROM reading_blocks WHERE session_id = ? ORDER BY device_seq",
+                (session_id,)):
+            out.extend(blocks.decode(body, device, session_id))
+        sealed_to = self._sealed_to(raw)
+        for (body,) in raw.execute("SELECT body FROM reading_journal WHERE seq > ? AND session_id = ? ORDER BY seq",
+                                   (sealed_to, session_id)):
+            out.extend(blocks.decode(body, self.device_id, session_id))
+        return out
 
     def raise_alert(self, session_id: str | None, rule: str, severity: str, message: str, data: dict | None = None,
                     effective_at: datetime | None = None) -> dict:
