@@ -56,10 +56,10 @@ def test_demo_session_prints_its_id_and_writes_a_full_session(demo_db):
 def test_sqlite_itself_refuses_update_and_delete_on_a_demo_database(demo_db):
     path, _ = demo_db
     con = sqlite3.connect(path)
-    for table in (*CHART_TABLES, "reading_journal"):
+    for table in (*CHART_TABLES, "reading_journal", "reading_kinds"):
         if table == "vital_readings":  # written only by files before schema 5: empty in a new demo file
             continue
-        column = "body" if table == "reading_journal" else "author"
+        column = {"reading_journal": "body", "reading_kinds": "flags"}.get(table, "author")
         for sql in (f"UPDATE {table} SET {column}='x'", f"DELETE FROM {table}"):
             with pytest.raises(sqlite3.IntegrityError):
                 con.execute(sql)

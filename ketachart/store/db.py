@@ -73,16 +73,16 @@ def _v4_to_v5(con: sqlite3.Connection) -> None:
     from sqlalchemy.dialects import sqlite as sqlite_dialect
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from .models import JournalHead, ReadingBlock, ReadingJournal
+    from .models import JournalHead, ReadingBlock, ReadingJournal, ReadingKind
     from .reading_blocks import journal_genesis
 
     dialect = sqlite_dialect.dialect()
-    for model in (ReadingBlock, ReadingJournal, JournalHead):
+    for model in (ReadingBlock, ReadingJournal, ReadingKind, JournalHead):
         table = model.__table__
         con.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
         for index in table.indexes:
             con.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
-    for table in ("reading_blocks", "reading_journal"):
+    for table in ("reading_blocks", "reading_journal", "reading_kinds"):
         for ddl in immutability_triggers(table):
             con.execute(ddl)
     con.execute("CREATE INDEX IF NOT EXISTS ix_reading_blocks_device_seq ON reading_blocks (device_id, device_seq)")
@@ -93,7 +93,7 @@ def _v4_to_v5(con: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
-APPEND_ONLY_TABLES = (*CHART_TABLES, "reading_journal")  # tables whose triggers forbid UPDATE and DELETE
+APPEND_ONLY_TABLES = (*CHART_TABLES, "reading_journal", "reading_kinds")  # tables whose triggers forbid UPDATE and DELETE
 
 
 def immutability_triggers(table: str) -> list[str]:

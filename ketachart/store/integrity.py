@@ -218,18 +218,18 @@ def _journal(raw, device: str, tail: int | None, hashed: list[int]) -> list[str]
             return [f"readings journal row {first - 1} is missing - a row was removed"]
         prev = row[0]
     expected, n = first, 0
-    cursor = raw.execute("SELECT seq, session_id, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
+    cursor = raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
     sha = hashlib.sha256
     while True:
         chunk = cursor.fetchmany(CHUNK_ROWS)
         if not chunk:
             break
-        for seq, sid, body, digest in chunk:
+        for seq, body, digest in chunk:
             n += 1
             if seq != expected:
                 problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
                 expected = seq
-            if sha(prev + f"{seq}\x1f{sid or ''}\x1f{body}".encode()).digest() != digest:
+            if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
                 problems.append(f"readings journal row {seq} does not match its hash - it was edited")
             prev, expected = digest, expected + 1
     hashed[0] += n
@@ -244,6 +244,13 @@ def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
     """Each of this device's reading blocks holds exactly the readings of the journal rows it cites, and the
     cited ranges follow each other without a gap or an overlap (no reading sealed twice or never)."""
     problems: list[str] = []
+    kinds = {}
+    for kind_id, *kind, jseq in raw.execute(
+            "SELECT id, session_id, author, parameter, unit, source, flags, journal_seq FROM reading_kinds"):
+        kinds[kind_id] = tuple(kind)
+        defined = raw.execute("SELECT body FROM reading_journal WHERE seq = ?", (jseq,)).fetchone()
+        if defined is None or defined[0] != blocks.kind_body(kind_id, kinds[kind_id]):
+            problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
     expected_from, current, expected_bodies = 1, None, {}
     cursor = raw.execute("SELECT id, session_id, journal_from, journal_to, body FROM reading_blocks WHERE device_id = ? "
                          "ORDER BY device_seq", (device,))
@@ -260,9 +267,15 @@ def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
                                     " - readings were sealed twice or left out")
                 current, expected_from = (lo, hi), hi + 1
                 by_session: dict = {}
-                for jsid, jbody in raw.execute("SELECT session_id, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
+                for jseq, jbody in raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
                                                "ORDER BY seq", (lo, hi)):
-                    by_session.setdefault(jsid, []).extend(blocks.decode(jbody, device, jsid))
+                    if not blocks.is_kind_body(jbody):
+                        try:
+                            readings = blocks.decode_journal(jbody, jseq, kinds, device)
+                        except (KeyError, ValueError, IndexError, TypeError):
+                            problems.append(f"readings journal row {jseq} cannot be read - it was edited")
+                            continue
+                        by_session.setdefault(readings[0]["session_id"], []).extend(readings)
                 expected_bodies = {k: blocks.encode(v) for k, v in by_session.items()}
             want = expected_bodies.pop(sid, None)
             if want is None or want != body:

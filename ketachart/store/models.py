@@ -152,7 +152,7 @@ class ReadingBlock(ChartRow, Base):
     """
 
     __tablename__ = "reading_blocks"
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"), nullable=True)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)  # effective time of the newest reading in the block
     count: Mapped[int] = mapped_column(Integer)
     journal_from: Mapped[int] = mapped_column(Integer)
@@ -309,14 +309,29 @@ class PulledRow(Base):
 
 class ReadingJournal(Base):
     """The write-ahead journal of readings (schema 5 on): one append-only row per committed batch of a session's
-    readings, chained by a binary SHA-256 over the previous journal row. Local to this file: never synced; each
+    readings (session and author are in its kinds, :class:`ReadingKind`), chained by a binary SHA-256 over the previous journal row. Local to this file: never synced; each
     minute its rows are sealed into a ``reading_blocks`` row that cites them. Triggers forbid UPDATE/DELETE."""
 
     __tablename__ = "reading_journal"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[str] = mapped_column(String(36))
     body: Mapped[str] = mapped_column(Text)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReadingKind(Base):
+    """(session, author, parameter, unit, source, flags) of readings, numbered once per file so a journal row names
+    them by number. Each is defined by a journal row of its own (``journal_seq``), which the chain covers;
+    append-only."""
+
+    __tablename__ = "reading_kinds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    parameter: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    flags: Mapped[str] = mapped_column(Text)
+    journal_seq: Mapped[int] = mapped_column(Integer)
 
 
 class JournalHead(Base):

@@ -52,31 +52,21 @@ def journal_genesis(device_id: str) -> bytes:
     return hashlib.sha256(f"ketachart-journal:{device_id}".encode()).digest()
 
 
-def journal_hash(prev: bytes, seq: int, session_id: str | None, body: str) -> bytes:
-    return hashlib.sha256(prev + f"{seq}\x1f{session_id or ''}\x1f{body}".encode()).digest()
+def journal_hash(prev: bytes, seq: int, body: str) -> bytes:
+    return hashlib.sha256(prev + f"{seq}\x1f{body}".encode()).digest()
 
 
-def encode(readings: Sequence[dict]) -> str:
-    """The body for ``readings`` (dicts with effective_at, parameter, value, unit, flags, source, text,
-    device_time, late_entry, recorded_at, author, journal_seq, index), in the order given."""
-    if not readings:
-        raise ValueError("a reading body needs at least one reading")
-    t0 = min(to_us(r["effective_at"]) for r in readings)
-    kinds: dict[tuple, int] = {}
-    entries: list[list] = []
-    out: list[list] = []
-    last_entry = None
-    for i, r in enumerate(readings):
-        entry = (r["journal_seq"], to_us(r["recorded_at"]), r["author"])
-        if entry != last_entry:
-            entries.append([entry[0], i, entry[1] - t0, entry[2]])
-            last_entry = entry
-        kind = (r["parameter"], r["unit"], r["source"], r["flags"] or "")
-        k = kinds.get(kind)
-        if k is None:
-            k = kinds[kind] = len(kinds)
+def _items(readings: Sequence[dict], t0: int, kind_of) -> list[list]:  # noqa: ANN001
+    """Readings grouped by effective time: ``[dt, kind, value, kind, value, {extras}, ...]`` per time."""
+    groups: list[list] = []
+    last_t = None
+    for r in readings:
+        t = to_us(r["effective_at"]) - t0
+        if t != last_t:
+            groups.append([t])
+            last_t = t
         value = r["value"]
-        item: list = [to_us(r["effective_at"]) - t0, k, None if value is None else float(value)]
+        groups[-1] += (kind_of(r), None if value is None else float(value))
         extra = {}
         if r.get("text") is not None:
             extra["text"] = r["text"]
@@ -85,34 +75,119 @@ def encode(readings: Sequence[dict]) -> str:
         if r.get("late_entry"):
             extra["late"] = 1
         if extra:
-            item.append(extra)
-        out.append(item)
-    return _dumps({"t0": t0, "e": entries, "k": [list(k) for k in kinds], "r": out})
+            groups[-1].append(extra)
+    return groups
+
+
+def _readings(groups: list[list], t0: int):  # noqa: ANN202
+    """(effective µs, kind, value, extras) of grouped items, in order."""
+    for g in groups:
+        t, i, n = t0 + g[0], 1, len(g)
+        while i < n:
+            k, v = g[i], g[i + 1]
+            i += 2
+            extra = None
+            if i < n and g[i].__class__ is dict:
+                extra = g[i]
+                i += 1
+            yield t, k, v, extra
+
+
+def kind_of(r: dict) -> tuple:
+    return (r["parameter"], r["unit"], r["source"], r["flags"] or "")
+
+
+def encode(readings: Sequence[dict]) -> str:
+    """A block's body for ``readings`` (dicts with effective_at, parameter, value, unit, flags, source, text,
+    device_time, late_entry, recorded_at, author, journal_seq, index), in the order given. Self-contained (its
+    own kinds), so the central and any reader decode it alone."""
+    if not readings:
+        raise ValueError("a reading body needs at least one reading")
+    t0 = min(to_us(r["effective_at"]) for r in readings)
+    kinds: dict[tuple, int] = {}
+    entries: list[list] = []
+    last_entry = None
+    for i, r in enumerate(readings):
+        entry = (r["journal_seq"], to_us(r["recorded_at"]), r["author"])
+        if entry != last_entry:
+            entries.append([entry[0], i, entry[1] - t0, entry[2]])
+            last_entry = entry
+        kinds.setdefault(kind_of(r), len(kinds))
+    groups = _items(readings, t0, lambda r: kinds[kind_of(r)])
+    return _dumps({"t0": t0, "e": entries, "k": [list(k) for k in kinds], "r": groups})
+
+
+def _reading(device_id: str, session_id: str | None, jseq: int, index: int, author: str, recorded: datetime,
+             t: int, kind: Sequence, value: float | None, extra: dict | None, t0: int) -> dict:
+    parameter, unit, source, flags = kind
+    extra = extra or {}
+    dev = extra.get("dev")
+    return {
+        "id": f"{device_id}-j{jseq}-{index}", "device_id": device_id, "device_seq": None,
+        "author": author, "effective_at": from_us(t), "recorded_at": recorded,
+        "late_entry": bool(extra.get("late")), "amends": None, "reason": None, "row_hash": None,
+        "session_id": session_id, "parameter": parameter, "value": value, "unit": unit,
+        "text": extra.get("text"), "source": source, "flags": flags,
+        "device_time": None if dev is None else from_us(t0 + dev),
+        "journal_seq": jseq, "index": index,
+    }
 
 
 def decode(body: str, device_id: str, session_id: str | None) -> list[dict]:
-    """Every reading of a body as a ``vital_readings``-shaped dict (times aware UTC datetimes, ``device_seq``
-    None: a reading's place is its journal row, ``journal_seq``)."""
+    """Every reading of a block's body as a ``vital_readings``-shaped dict (times aware UTC datetimes,
+    ``device_seq`` None: a reading's place is its journal row, ``journal_seq``)."""
     doc = json.loads(body)
     t0, kinds, entries = doc["t0"], doc["k"], doc["e"]
     out: list[dict] = []
-    bounds = [e[1] for e in entries[1:]] + [len(doc["r"])]
-    for (jseq, first, rec, author), end in zip(entries, bounds):
-        recorded = from_us(t0 + rec)
-        for i in range(first, end):
-            item = doc["r"][i]
-            parameter, unit, source, flags = kinds[item[1]]
-            extra = item[3] if len(item) > 3 else {}
-            dev = extra.get("dev")
-            out.append({
-                "id": f"{device_id}-j{jseq}-{i - first}", "device_id": device_id, "device_seq": None,
-                "author": author, "effective_at": from_us(t0 + item[0]), "recorded_at": recorded,
-                "late_entry": bool(extra.get("late")), "amends": None, "reason": None, "row_hash": None,
-                "session_id": session_id, "parameter": parameter, "value": item[2], "unit": unit,
-                "text": extra.get("text"), "source": source, "flags": flags,
-                "device_time": None if dev is None else from_us(t0 + dev),
-                "journal_seq": jseq, "index": i - first,
-            })
+    e, n_entries = -1, len(entries)
+    jseq = first = rec = author = None
+    for i, (t, k, v, extra) in enumerate(_readings(doc["r"], t0)):
+        while e + 1 < n_entries and entries[e + 1][1] == i:
+            e += 1
+            jseq, first, rec, author = entries[e]
+            rec = from_us(t0 + rec)
+        out.append(_reading(device_id, session_id, jseq, i - first, author, rec, t, kinds[k], v, extra, t0))
+    return out
+
+
+# --- the journal --------------------------------------------------------------------------------------------
+# A journal row's body: {"t0": µs, "rec": recorded_at - t0, "r": grouped items} whose kinds are ids of
+# ``reading_kinds`` (session, author, parameter, unit, source, flags); each kind is itself defined by a journal
+# row {"kind": [id, session, author, parameter, unit, source, flags]} (so the chain covers it) and mirrored in
+# ``reading_kinds`` for lookup (``verify`` compares the two). One journal row holds one session's readings.
+
+def journal_kind_of(r: dict) -> tuple:
+    return (r["session_id"], r["author"], r["parameter"], r["unit"], r["source"], r["flags"] or "")
+
+
+def kind_body(kind_id: int, kind: tuple) -> str:
+    return _dumps({"kind": [kind_id, *kind]})
+
+
+def is_kind_body(body: str) -> bool:
+    return body.startswith('{"kind"')
+
+
+def encode_journal(readings: Sequence[dict], kind_ids: dict[tuple, int]) -> str:
+    t0 = min(to_us(r["effective_at"]) for r in readings)
+    groups = _items(readings, t0, lambda r: kind_ids[journal_kind_of(r)])
+    return _dumps({"t0": t0, "rec": to_us(readings[0]["recorded_at"]) - t0, "r": groups})
+
+
+def journal_recorded_at(body: str) -> datetime:
+    doc = json.loads(body)
+    return from_us(doc["t0"] + doc["rec"])
+
+
+def decode_journal(body: str, seq: int, kinds: dict[int, tuple], device_id: str) -> list[dict]:
+    """The readings of a journal row (``kinds``: id -> (session, author, parameter, unit, source, flags))."""
+    doc = json.loads(body)
+    t0 = doc["t0"]
+    recorded = from_us(t0 + doc["rec"])
+    out = []
+    for i, (t, k, v, extra) in enumerate(_readings(doc["r"], t0)):
+        kind = kinds[k]
+        out.append(_reading(device_id, kind[0], seq, i, kind[1], recorded, t, kind[2:], v, extra, t0))
     return out
 
 

@@ -560,19 +560,45 @@ class ChartStore:
             raw = conn.connection.driver_connection
             head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?",
                                (self.device_id,)).fetchone()
-            seq = head[0] + 1
-            for i, row in enumerate(rows):
-                row.update(journal_seq=seq, index=i)
-            body = blocks.encode(rows)
-            digest = blocks.journal_hash(head[1], seq, session_id, body)
+            seq, prev = head
+            kinds = self._kinds(raw)
+            kind_ids = {kind: k for k, kind in kinds.items()}
+            written = []
+            for row in rows:  # a kind never seen in this file is defined by a journal row of its own first
+                row["session_id"] = session_id
+                kind = blocks.journal_kind_of(row)
+                if kind not in kind_ids:
+                    seq += 1
+                    kind_ids[kind] = k = len(kind_ids)
+                    body = blocks.kind_body(k, kind)
+                    prev = blocks.journal_hash(prev, seq, body)
+                    written.append((seq, body, prev))
+                    raw.execute("INSERT INTO reading_kinds (id, session_id, author, parameter, unit, source, flags, "
+                                "journal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (k, *kind, seq))
+                    self._kind_cache = None
+            seq += 1
+            body = blocks.encode_journal(rows, kind_ids)
+            prev = blocks.journal_hash(prev, seq, body)
+            written.append((seq, body, prev))
             try:
-                raw.execute("INSERT INTO reading_journal (seq, session_id, body, hash) VALUES (?, ?, ?, ?)",
-                            (seq, session_id, body, digest))
+                raw.executemany("INSERT INTO reading_journal (seq, body, hash) VALUES (?, ?, ?)", written)
                 raw.execute("UPDATE journal_head SET last_seq = ?, last_hash = ? WHERE device_id = ?",
-                            (seq, digest, self.device_id))
+                            (seq, prev, self.device_id))
             except sqlite3.OperationalError as exc:
                 raise_storage_error(exc, self.path)
         return len(rows)
+
+    def _kinds(self, raw) -> dict[int, tuple]:  # noqa: ANN001
+        """id -> (session, author, parameter, unit, source, flags) of every reading kind in the file. Cached: the
+        table only grows, so the cache is right while it has as many kinds as the table (a rolled-back write
+        that added one leaves the cache one longer, and it is read again)."""
+        count = raw.execute("SELECT count(*) FROM reading_kinds").fetchone()[0]
+        cache = getattr(self, "_kind_cache", None)
+        if cache is None or len(cache) != count:
+            cache = {r[0]: tuple(r[1:]) for r in raw.execute(
+                "SELECT id, session_id, author, parameter, unit, source, flags FROM reading_kinds")}
+            self._kind_cache = cache
+        return cache
 
     def _sealed_to(self, raw) -> int:  # noqa: ANN001
         """The last journal seq sealed into a block (blocks are sealed in journal order)."""
@@ -585,23 +611,27 @@ class ChartStore:
         recorded in is over (or ``force``). Runs inside the caller's write transaction. Returns blocks made."""
         raw = conn.connection.driver_connection
         sealed_to = self._sealed_to(raw)
-        tail = raw.execute("SELECT seq, session_id, body FROM reading_journal WHERE seq > ? ORDER BY seq",
-                           (sealed_to,)).fetchall()
+        tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq", (sealed_to,)).fetchall()
         if not tail:
             return 0
+        last = tail[-1][0]
+        tail = [t for t in tail if not blocks.is_kind_body(t[1])]
+        if not tail:
+            return 0  # only kind definitions: they are sealed with the next readings
         if not force:
-            first = json.loads(tail[0][2])
-            recorded = blocks.from_us(first["t0"] + first["e"][0][2])
+            recorded = blocks.journal_recorded_at(tail[0][1])
             if recorded.replace(second=0, microsecond=0) == utc(now).replace(second=0, microsecond=0):
                 return 0
+        kinds = self._kinds(raw)
         by_session: dict[str | None, list[dict]] = {}
-        for _seq, sid, body in tail:
-            by_session.setdefault(sid, []).extend(blocks.decode(body, self.device_id, sid))
+        for seq, body in tail:
+            readings = blocks.decode_journal(body, seq, kinds, self.device_id)
+            by_session.setdefault(readings[0]["session_id"], []).extend(readings)
         rows = []
         for sid, readings in by_session.items():
             first_at, last_at = blocks.bounds_of(readings)
             rows.append(dict(session_id=sid, effective_at=first_at, last_at=last_at, count=len(readings),
-                             journal_from=tail[0][0], journal_to=tail[-1][0], body=blocks.encode(readings)))
+                             journal_from=sealed_to + 1, journal_to=last, body=blocks.encode(readings)))
         self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
         return len(rows)
 
@@ -631,15 +661,19 @@ class ChartStore:
     def _block_readings(self, raw, session_id: str) -> list[dict]:  # noqa: ANN001
         """The session's readings in blocks and in the unsealed journal (one read snapshot: the caller's)."""
         out: list[dict] = []
-        sealed_to = 0
-        for device, body, journal_to in raw.execute(
-                "SELECT device_id, body, journal_to FROM reading_blocks WHERE session_id = ? ORDER BY device_seq",
+        for device, body in raw.execute(
+                "SELECT device_id, body FROM reading_blocks WHERE session_id = ? ORDER BY device_seq",
                 (session_id,)):
             out.extend(blocks.decode(body, device, session_id))
-        sealed_to = self._sealed_to(raw)
-        for (body,) in raw.execute("SELECT body FROM reading_journal WHERE seq > ? AND session_id = ? ORDER BY seq",
-                                   (sealed_to, session_id)):
-            out.extend(blocks.decode(body, self.device_id, session_id))
+        tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq",
+                           (self._sealed_to(raw),)).fetchall()
+        if tail:  # less than a minute, normally: decoded whole, this session's rows kept
+            kinds = self._kinds(raw)
+            for seq, body in tail:
+                if not blocks.is_kind_body(body):
+                    readings = blocks.decode_journal(body, seq, kinds, self.device_id)
+                    if readings[0]["session_id"] == session_id:
+                        out.extend(readings)
         return out
 
     def raise_alert(self, session_id: str | None, rule: str, severity: str, message: str, data: dict | None = None,

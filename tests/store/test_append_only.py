@@ -25,7 +25,7 @@ def test_sqlite_refuses_update_and_delete_on_every_chart_table(store, session):
     con.commit()
     for table in APPEND_ONLY_TABLES:
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
-        column = "body" if table == "reading_journal" else "author"
+        column = {"reading_journal": "body", "reading_kinds": "flags"}.get(table, "author")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             con.execute(f"UPDATE {table} SET {column} = 'x'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
