@@ -61,9 +61,11 @@ from .config import CentralConfig, CentralRefused, _first_line, redact
 SCHEMA = "ketachart"
 CHAIR_ROLE = "ketachart_chair"
 ADMIN_ROLE = "ketachart_admin"
-CENTRAL_SCHEMA_VERSION = 2
+CENTRAL_SCHEMA_VERSION = 3
 ADMIN_TABLES = ("users", "policy_versions")  # clinic-wide facts only an admin login may write
 SERVER_COLUMNS = ("txid", "received_at")
+# The chart tables as central schema 2 knew them: the migrations up to v2 act on these, whatever came later.
+V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ != "reading_blocks")
 
 
 def pg_type(coltype: object) -> str:
@@ -122,7 +124,7 @@ def _migrate_0_to_1(cur: psycopg.Cursor) -> None:
                 USING ERRCODE = 'KC001';
         END $$"""
     ).format(sql.Identifier(SCHEMA)))
-    for model in CHART_MODELS:
+    for model in V2_MODELS:
         for stmt in _table_ddl(model):
             cur.execute(stmt)
     cur.execute(
@@ -172,7 +174,7 @@ def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
             RETURN NULL;
         END $$"""))
     cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
-    for model in CHART_MODELS:
+    for model in V2_MODELS:
         t = model.__tablename__
         qt = sql.Identifier(SCHEMA, t)
         cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
@@ -200,7 +202,7 @@ def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
     cur.execute(q("INSERT INTO {s}.device_heads (device_id, n, max_seq) "
                   "SELECT device_id, count(*), max(device_seq) FROM {s}.device_seqs GROUP BY device_id"))
     total = 0
-    for model in CHART_MODELS:
+    for model in V2_MODELS:
         total += cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(SCHEMA, model.__tablename__))).fetchone()[0]
     ledger = cur.execute(q("SELECT count(*) FROM {s}.device_seqs")).fetchone()[0]
@@ -223,9 +225,36 @@ def _ensure_roles(cur: psycopg.Cursor) -> None:
         ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
 
 
+def _migrate_2_to_3(cur: psycopg.Cursor) -> None:
+    """v3 (issue 17): ``reading_blocks``, a chair's readings sealed per minute (one row per session and minute
+    instead of one per reading), with the same protections as every chart table: append-only triggers, the
+    (device_id, device_seq) ledger, row-level security (a chair inserts only its own rows). Rows already in
+    ``vital_readings`` stay there, unchanged; readers read both."""
+    model = next(m for m in CHART_MODELS if m.__tablename__ == "reading_blocks")
+    t = model.__tablename__
+    qt = sql.Identifier(SCHEMA, t)
+    for stmt in _table_ddl(model):
+        cur.execute(stmt)
+    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+    cur.execute(sql.SQL("CREATE INDEX {} ON {} (session_id, last_at)").format(sql.Identifier(f"{t}_session_time"), qt))
+    cur.execute(sql.SQL(
+        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
+    ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
+    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
+    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
+        qt, sql.Identifier(CHAIR_ROLE)))
+    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+        qt, sql.Identifier(ADMIN_ROLE)))
+    cur.execute(sql.SQL(
+        "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
+        "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
+    ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
+
+
 # MIGRATIONS[n] upgrades the central schema from version n to n+1 inside the init transaction.
 # Add a function when the chart tables change; never edit an old one.
-MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def connect(cfg: CentralConfig) -> psycopg.Connection:

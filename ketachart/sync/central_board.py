@@ -32,8 +32,8 @@ CHANNEL = "ketachart_board"
 HEARTBEATS = "chair_heartbeats"
 
 # Chart tables a board tile is made of: a new row in any of them may change what a tile shows.
-NOTIFY_TABLES = ("sessions", "session_events", "vital_readings", "observations", "alerts", "alert_acks",
-                 "dose_administrations", "patients", "rate_changes", "checklists")
+NOTIFY_TABLES = ("sessions", "session_events", "vital_readings", "reading_blocks", "observations", "alerts",
+                 "alert_acks", "dose_administrations", "patients", "rate_changes", "checklists")
 # What the board role may read. Not users (password hashes), not audit_events, not signatures' targets elsewhere.
 BOARD_READS = NOTIFY_TABLES + ("courses", "policy_versions", "signatures")
 
