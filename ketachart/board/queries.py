@@ -145,7 +145,7 @@ class BoardSource:
         out = {d: ChairData(d, read_at) for d in device_ids}
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         for hb in cur.execute(sql.SQL(
-                "SELECT device_id, chair, app_version, device_states, session_id, chair_time, heard_at "
+                "SELECT device_id, chair, app_version, device_states, session_id, chair_time, heard_at, latest "
                 "FROM {} WHERE device_id = ANY(%s)").format(_t(HEARTBEATS)), (device_ids,)):
             out[hb["device_id"]].heartbeat = hb
         # The latest session each chair wrote (newest device_seq: the chair's own order, not its clock).
@@ -193,6 +193,15 @@ class BoardSource:
                 p = r["parameter"]
                 if p in LATEST_PARAMETERS and _usable(r) and (p not in latest or r["effective_at"] >= latest[p][1]):
                     latest[p] = (r["value"], r["effective_at"])
+        # This minute's readings, not sealed into a block yet, come with the chair's heartbeat (same session only).
+        for sid, c in by_session.items():
+            hb = c.heartbeat or {}
+            if hb.get("session_id") != sid or not hb.get("latest"):
+                continue
+            for p, (value, flags, at) in hb["latest"].items():
+                r = {"value": value, "flags": flags, "effective_at": datetime.fromisoformat(at)}
+                if p in LATEST_PARAMETERS and _usable(r) and (p not in c.latest or r["effective_at"] > c.latest[p][1]):
+                    c.latest[p] = (value, r["effective_at"])
         # The trend: one charted reading per 30 seconds over the 30 minutes before each session's newest reading
         # (the newest in each 30-s slot): 60 index probes per parameter, whatever the rate the monitor sends at.
         newest = {sid: max((t for _, t in c.latest.values()), default=None) for sid, c in by_session.items()}
@@ -233,8 +242,8 @@ class BoardSource:
     def _has_blocks(self, cur) -> bool:  # noqa: ANN001
         """Whether the central has ``reading_blocks`` (central schema 3 on)."""
         if getattr(self, "_blocks_known", None) is None:
-            self._blocks_known = bool(cur.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                                  (f"{SCHEMA}.reading_blocks",)).fetchone()[0])
+            row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.reading_blocks",)).fetchone()
+            self._blocks_known = bool(row[0])
         return self._blocks_known
 
     def _recent_block_readings(self, cur, sids: list[str]) -> dict[str, list[dict]]:  # noqa: ANN001
@@ -250,6 +259,21 @@ class BoardSource:
                    ORDER BY b.session_id, b.device_seq""").format(t=_t("reading_blocks")),
                 (sids, f"{int(TREND_WINDOW.total_seconds()) + 60} seconds")):
             out.setdefault(r["session_id"], []).extend(decode_block(r["body"], r["device_id"], r["session_id"]))
+        # A value older than that (a BP taken 40 minutes ago) still shows, with its time: the newest blocks
+        # whose kinds name the parameter (each block lists its kinds as ["<parameter>", unit, source, flags]).
+        for sid in sids:
+            have = {r["parameter"] for r in out.get(sid, ()) if _usable(r)}
+            for param in LATEST_PARAMETERS:
+                if param in have:
+                    continue
+                for r in cur.execute(sql.SQL(
+                        "SELECT device_id, body FROM {} WHERE session_id = %s AND body LIKE %s "
+                        "ORDER BY last_at DESC LIMIT 5").format(_t("reading_blocks")), (sid, f'%["{param}",%')):
+                    found = [x for x in decode_block(r["body"], r["device_id"], sid) if x["parameter"] == param
+                             and _usable(x)]
+                    if found:
+                        out.setdefault(sid, []).extend(found)
+                        break
         return out
 
     # --- the read-only chart of one session ----------------------------------------------------------
@@ -265,10 +289,10 @@ class BoardSource:
                 "AND " + USABLE_SQL + " ORDER BY parameter, effective_at").format(_t("vital_readings")),
                 (session_id, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
             readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
-        for (device_id, body) in cur.execute(sql.SQL(
+        for block in cur.execute(sql.SQL(
                 "SELECT device_id, body FROM {} WHERE session_id = %s ORDER BY device_seq").format(
                 _t("reading_blocks")), (session_id,)).fetchall() if self._has_blocks(cur) else []:
-            for r in decode_block(body, device_id, session_id):
+            for r in decode_block(block["body"], block["device_id"], session_id):
                 if r["parameter"] in LATEST_PARAMETERS and _usable(r):
                     readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
         for values in readings.values():

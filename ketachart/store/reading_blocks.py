@@ -194,3 +194,15 @@ def decode_journal(body: str, seq: int, kinds: dict[int, tuple], device_id: str)
 def bounds_of(readings: Iterable[dict]) -> tuple[datetime, datetime]:
     times = [r["effective_at"] for r in readings]
     return min(times), max(times)
+
+
+def journal_readings(con, device_id: str = "") -> list[dict]:  # noqa: ANN001
+    """Every reading in a file's journal, sealed or not, from a plain DB-API connection (tools and tests that
+    check a file from outside the store, e.g. after a power cut)."""
+    kinds = {r[0]: tuple(r[1:]) for r in con.execute(
+        "SELECT id, session_id, author, parameter, unit, source, flags FROM reading_kinds")}
+    out: list[dict] = []
+    for seq, body in con.execute("SELECT seq, body FROM reading_journal ORDER BY seq"):
+        if not is_kind_body(body):
+            out.extend(decode_journal(body, seq, kinds, device_id))
+    return out

@@ -658,6 +658,24 @@ class ChartStore:
         out.sort(key=lambda r: r["effective_at"])  # stable: a block's own order breaks ties
         return out
 
+    def unsealed_latest(self, session_id: str) -> dict[str, list]:
+        """parameter -> [value, flags, effective_at ISO] of the newest reading of each parameter the journal holds
+        for the session but no block yet (the clinic board shows these before the minute is sealed)."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq",
+                               (self._sealed_to(raw),)).fetchall()
+            kinds = self._kinds(raw) if tail else {}
+            conn.rollback()
+        out: dict[str, list] = {}
+        for seq, body in tail:
+            if blocks.is_kind_body(body):
+                continue
+            for r in blocks.decode_journal(body, seq, kinds, self.device_id):
+                if r["session_id"] == session_id:
+                    out[r["parameter"]] = [r["value"], r["flags"], r["effective_at"].isoformat()]
+        return out
+
     def _block_readings(self, raw, session_id: str) -> list[dict]:  # noqa: ANN001
         """The session's readings in blocks and in the unsealed journal (one read snapshot: the caller's)."""
         out: list[dict] = []
