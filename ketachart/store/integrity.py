@@ -252,13 +252,13 @@ def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
         if defined is None or defined[0] != blocks.kind_body(kind_id, kinds[kind_id]):
             problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
     expected_from, current, expected_bodies = 1, None, {}
-    cursor = raw.execute("SELECT id, session_id, journal_from, journal_to, body FROM reading_blocks WHERE device_id = ? "
-                         "ORDER BY device_seq", (device,))
+    cursor = raw.execute("SELECT id, session_id, journal_from, journal_to, body, count FROM reading_blocks "
+                         "WHERE device_id = ? ORDER BY device_seq", (device,))
     while True:
         chunk = cursor.fetchmany(200)
         if not chunk:
             break
-        for block_id, sid, lo, hi, body in chunk:
+        for block_id, sid, lo, hi, body, count in chunk:
             if (lo, hi) != current:
                 for left in expected_bodies:
                     problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")
@@ -271,14 +271,18 @@ def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
                                                "ORDER BY seq", (lo, hi)):
                     if not blocks.is_kind_body(jbody):
                         try:
-                            readings = blocks.decode_journal(jbody, jseq, kinds, device)
+                            session, facts = blocks.journal_facts(jbody, jseq, kinds)
                         except (KeyError, ValueError, IndexError, TypeError):
                             problems.append(f"readings journal row {jseq} cannot be read - it was edited")
                             continue
-                        by_session.setdefault(readings[0]["session_id"], []).extend(readings)
-                expected_bodies = {k: blocks.encode(v) for k, v in by_session.items()}
+                        by_session.setdefault(session, []).extend(facts)
+                expected_bodies = by_session
             want = expected_bodies.pop(sid, None)
-            if want is None or want != body:
+            try:
+                have = blocks.block_facts(body)
+            except (KeyError, ValueError, IndexError, TypeError):
+                have = None
+            if want is None or want != have or count != len(have):
                 problems.append(f"reading block {block_id} does not hold exactly the readings of journal rows {lo}..{hi}")
     for left in expected_bodies:
         problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")

@@ -196,6 +196,45 @@ def bounds_of(readings: Iterable[dict]) -> tuple[datetime, datetime]:
     return min(times), max(times)
 
 
+def block_facts(body: str) -> list[tuple]:
+    """A block's readings as plain tuples (journal seq, index, recorded µs, author, effective µs, parameter, unit,
+    source, flags, value, text, device µs, late) - what ``verify`` compares with the journal, without building
+    a dict and two datetimes per reading."""
+    doc = json.loads(body)
+    t0, kinds, entries = doc["t0"], doc["k"], doc["e"]
+    out: list[tuple] = []
+    e, n_entries = -1, len(entries)
+    jseq = first = rec = author = None
+    for i, (t, k, v, extra) in enumerate(_readings(doc["r"], t0)):
+        while e + 1 < n_entries and entries[e + 1][1] == i:
+            e += 1
+            jseq, first, rec, author = entries[e]
+            rec += t0
+        out.append(_fact(jseq, i - first, rec, author, t, kinds[k], v, extra, t0))
+    return out
+
+
+def journal_facts(body: str, seq: int, kinds: dict[int, tuple]) -> tuple[str | None, list[tuple]]:
+    """(session, the readings as :func:`block_facts` tuples) of a journal row."""
+    doc = json.loads(body)
+    t0 = doc["t0"]
+    rec = t0 + doc["rec"]
+    out, session = [], None
+    for i, (t, k, v, extra) in enumerate(_readings(doc["r"], t0)):
+        kind = kinds[k]
+        session = kind[0]
+        out.append(_fact(seq, i, rec, kind[1], t, kind[2:], v, extra, t0))
+    return session, out
+
+
+def _fact(jseq, index, rec, author, t, kind, value, extra, t0) -> tuple:  # noqa: ANN001
+    if extra:
+        dev = extra.get("dev")
+        return (jseq, index, rec, author, t, *kind, value, extra.get("text"), None if dev is None else t0 + dev,
+                bool(extra.get("late")))
+    return (jseq, index, rec, author, t, *kind, value, None, None, False)
+
+
 def journal_readings(con, device_id: str = "") -> list[dict]:  # noqa: ANN001
     """Every reading in a file's journal, sealed or not, from a plain DB-API connection (tools and tests that
     check a file from outside the store, e.g. after a power cut)."""
