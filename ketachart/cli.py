@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iv: IV ketamine infusion (default); in: intranasal esketamine (Spravato)")
     p.set_defaults(func=_demo_session)
 
+    p = sub.add_parser("scenario-check", parents=[common],
+                       help="run every alarm scenario headless; one JSON line each; exit 1 if any differs")
+    p.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
+    p.set_defaults(func=_scenario_check)
+
     p = sub.add_parser("selftest", parents=[common], help="open the database and main window offscreen and check them")
     p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
     p.set_defaults(func=_selftest)
@@ -139,6 +144,15 @@ def _sessions(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
+
+
+def _scenario_check(args: argparse.Namespace) -> int:
+    from .scenarios import SCENARIOS, scenario_check
+
+    unknown = [n for n in args.scenario or () if n not in SCENARIOS]
+    if unknown:
+        raise UserError(f"no scenario {unknown[0]!r}; scenarios: {', '.join(SCENARIOS)}")
+    return scenario_check(args.scenario)
 
 
 def _selftest(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from .domain.clock import FakeClock
 from .domain.codes import Parameter
 from .domain.dosing import intranasal_dose, iv_dose
 from .domain.readings import Quality, Reading
-from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, evaluate_discharge, padss_total
+from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, padss_total
 from .domain.session import SessionEvent
 from .hardware.sim.physiology import Patient as SimPatient
 from .store.models import Checklist, Course, DoseAdministration, Observation, Session
@@ -250,13 +250,22 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
 
     # --- discharge check -------------------------------------------------------------------------
     chart_until(minutes - 5)
-    check = {key: True for key, _ in DISCHARGE_ITEMS}
+    from .chair.service import VITALS, discharge_chart
+    from .domain.discharge import NURSE_ITEMS, assess_discharge
+    from .domain.vitals import reading_from_row
+    from .store.views import session_view
+
+    ticks = {key: True for key, _ in NURSE_ITEMS}
     padss = {key: 2 for key, _, _ in PADSS_ITEMS}
-    decision = evaluate_discharge((clock.now() - start).total_seconds() / 60, check, padss,
-                                  min_minutes=policy.discharge_min_after_start, padss_pass=policy.padss_pass)
-    checklist = store.save_checklist(sid, "discharge", {"checklist": check, "padss": padss}, score=padss_total(padss),
-                                     passed=decision.passed,
-                                     override_reason=None if decision.passed else "; ".join(decision.reasons))
+    vitals = [reading_from_row(r) for r in store.readings(sid) if r["parameter"] in {p.value for p in VITALS}]
+    readiness = assess_discharge(discharge_chart(session_view(store, sid), vitals, (baseline.sys, baseline.dia)),
+                                 clock.now(), policy, ticks, padss)
+    check = {**{key: True for key, _ in DISCHARGE_ITEMS}, **{c.key: c.met for c in readiness.criteria}}
+    items = {"checklist": check, "padss": padss, "minutes_since_start": round(readiness.minutes_since_start or 0, 1),
+             "reasons": list(readiness.blockers), "override": readiness.needs_override,
+             "readiness": readiness.to_record(), "lines": readiness.lines()}
+    checklist = store.save_checklist(sid, "discharge", items, score=padss_total(padss), passed=readiness.ready,
+                                     override_reason=None if readiness.ready else "; ".join(readiness.blockers))
     store.sign(Checklist, checklist["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
     chart_until(minutes)
     store.session_event(sid, SessionEvent.DISCHARGE)

@@ -12,7 +12,7 @@ import pytest
 import ketachart
 
 PURE_PACKAGES = ["domain", "store", "sync", "hardware", "auth", "chair", "report"]
-PURE_MODULES = ["ketachart.demo", "ketachart.paths", "ketachart.errors", "ketachart.cli"]
+PURE_MODULES = ["ketachart.demo", "ketachart.paths", "ketachart.errors", "ketachart.cli", "ketachart.scenarios"]
 # The report's rendering (QPainter/QPdfWriter: the summary and the form-like papers) and its command, which
 # prints through it, are its Qt part.
 QT_PARTS = ("ketachart.report.render", "ketachart.report.cli", "ketachart.report.paper")

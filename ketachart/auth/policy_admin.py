@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Callable
 
 from ..domain.errors import ClinicalInputError
-from ..domain.policy import ClinicPolicy
+from ..domain.policy import ClinicPolicy, with_safety_settings
 from ..errors import UserError
 from .accounts import Accounts, SignedInUser
 
@@ -82,6 +82,7 @@ POLICY_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("order_required_before_dose", "A prescriber's signed order before the dose is prepared (true/false)"),
     )),
 )
+POLICY_GROUPS = with_safety_settings(POLICY_GROUPS)  # alarm and discharge-readiness settings (domain.policy)
 CADSS_FIELD = "cadss6_item_text"
 LABELS: dict[str, str] = {key: label for _, group in POLICY_GROUPS for key, label in group}
 LABELS[CADSS_FIELD] = "CADSS-6 item wording"

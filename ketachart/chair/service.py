@@ -9,6 +9,7 @@ adapter that turns the ``on_*`` hooks into signals, and tests drive this class d
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,14 @@ from ..domain.administration import AdministrationEnd, end_text, remaining_minut
 from ..domain.alerts import AlertFinding, AlertRules
 from ..domain.clock import utc
 from ..domain.codes import Parameter
+from ..domain.discharge import (
+    DischargeChart,
+    DischargeReadiness,
+    OpenAlert,
+    assess_discharge,
+    check_discharge,
+    scores_from,
+)
 from ..domain.dosing import IntranasalDose, IvDose, check_weight, intranasal_dose, iv_dose
 from ..domain.errors import ClinicalInputError, IllegalTransition
 from ..domain.readings import Quality, Reading
@@ -26,13 +35,15 @@ from ..domain.scales import (
     DISCHARGE_ITEMS,
     cadss6_total,
     dissociation,
-    evaluate_discharge,
     moaas,
     nausea,
     padss_total,
     phq9,
 )
 from ..domain.session import SessionEvent, SessionState
+from ..domain.signal_alarms import SignalWatch
+from ..domain.timeline import StateChange
+from ..domain.vitals import NIBP_SAME_MEASUREMENT_S, reading_from_row, usable
 from ..domain.vocabulary import Kind, dose_words, drug_of, kind_of
 from ..store.errors import NotFound
 from ..store.models import Checklist, Course, DoseAdministration, Observation, RateChange, Session
@@ -78,6 +89,25 @@ def baseline_bp(view: SessionView | None) -> tuple[float, float] | None:
     return None
 
 
+# What the discharge check and the pre-dose gate read of the live readings (the rest is plotted, not judged).
+VITALS = frozenset({Parameter.HR, Parameter.PR, Parameter.SPO2, Parameter.NIBP_SYS, Parameter.NIBP_DIA, Parameter.RR})
+
+
+def is_monitor_source(source: str) -> bool:
+    """A vital-signs monitor's readings (not a pump's, not typed)."""
+    return source.startswith("device:") and not source.startswith("device:bbraun")
+
+
+def discharge_chart(view: SessionView, vitals: list[Reading], predose_bp: tuple[float, float] | None) -> DischargeChart:
+    """What the discharge check reads of a session: its events, current scores, vital readings (flags kept),
+    unacknowledged alerts and the pre-dose BP. The chair and the demo session build it the same way."""
+    changes = tuple(StateChange(SessionEvent(e["event"]), utc(e["effective_at"])) for e in view.events)
+    scores = scores_from((o.row["kind"], o.row["value"], utc(o.row["effective_at"]), o.data) for o in view.observations)
+    alerts = tuple(OpenAlert(a.row["rule"], a.row["severity"], a.row["message"], utc(a.row["effective_at"]))
+                   for a in view.alerts if not a.acknowledged)
+    return DischargeChart(view.session["route"], changes, scores, tuple(vitals), alerts, predose_bp)
+
+
 class ChairService:
     """The open session at this chair and every command on it. Call from one thread (the UI's)."""
 
@@ -93,6 +123,8 @@ class ChairService:
         self.writer = VitalsWriter(store, writer_interval_s, on_report=on_writer_report,
                                    on_committed=trace_vitals_committed)
         self.rules = AlertRules(store.policy)
+        self.watch = SignalWatch(store.policy)  # HR/PR source, missing signals, RR, apnea, device alarms
+        self.vitals: list[Reading] = []  # this session's vital readings (discharge check, pre-dose BP)
         self.session_id: str | None = None
         self.view: SessionView | None = None
         self.last_reading_at: dict[str, datetime] = {}  # by source ('device:ge' ...): the monitor-silent rule
@@ -128,21 +160,30 @@ class ChairService:
         self._discharge_offered = False
         history = self.store.readings(session_id)
         self.rules = AlertRules(self.policy)
+        self.watch = SignalWatch(self.policy)
+        self.vitals = []
+        self.refresh()
+        started = self.view.infusion_started_at if self.view else None
         # what the devices last sent is the chair's, not the session's: a monitor streaming while the session
         # opens is not "silent" (a false "No reading from the GE" at start came from forgetting it here)
         for row in history:  # rebuild what the rules remember; findings were stored when they happened
             src = row.get("source")
             if src and (src not in self.last_reading_at or utc(row["effective_at"]) > self.last_reading_at[src]):
                 self.last_reading_at[src] = utc(row["effective_at"])
-            if row["value"] is None:
-                continue
             try:
-                self.rules.feed(Reading(Parameter(row["parameter"]), row["value"], utc(row["effective_at"])))
+                reading = reading_from_row(row)
             except ValueError:
                 continue
+            if started is not None and self.watch.session_started_at is None and reading.host_time >= utc(started):
+                self.watch.start(utc(started))
+            self._judge(reading)
+        if started is not None and self.watch.session_started_at is None:
+            self.watch.start(utc(started))
+        for r in self._manual_readings():  # hand-taken vitals are observations, not readings: the checks read both
+            self._add_vital(r)
         for a in self.store.unacknowledged_alerts(session_id):
             self.rules.mark_active(a["rule"])
-        self.refresh()
+            self.watch.mark_active(a["rule"])
         if self.view is not None:
             self.audit_open_chart(self.view.patient["patient_id"], session_id)
         return history
@@ -191,13 +232,44 @@ class ChairService:
             return
         self.writer.submit(self.session_id, [r for r in batch if r.worth_charting])
         if self.rules.policy is not self.policy:  # an admin recorded a new policy version: use it from now on
-            self.rules.policy = self.policy
+            self.rules.policy = self.watch.policy = self.policy
         findings: list[AlertFinding] = []
         for r in batch:
-            findings += self.rules.feed(r)
+            findings += self._judge(r)
         if findings:
             self._raise(findings)
             self.refresh()
+
+    def _judge(self, r: Reading) -> list[AlertFinding]:
+        """One reading through the alert rules: heart-rate alarms from ECG HR (pulse rate only without ECG),
+        every other clinical alarm from usable values only, the signal watch from everything."""
+        if r.parameter in VITALS and r.value is not None:
+            self._add_vital(r)
+        found = self.watch.feed(r)
+        if r.parameter in (Parameter.HR, Parameter.PR):
+            if self.watch.heart_rate_source(r):
+                found += self.rules.feed(r)
+        else:
+            found += self.rules.feed(r)  # AlertRules applies the one validity rule itself
+        return found
+
+    def _add_vital(self, r: Reading) -> None:
+        """Keep this session's vitals in time order (a hand-taken BP may be charted minutes after it was taken)."""
+        if self.vitals and r.host_time < self.vitals[-1].host_time:
+            bisect.insort(self.vitals, r, key=lambda x: x.host_time)
+        else:
+            self.vitals.append(r)
+
+    def _manual_readings(self) -> list[Reading]:
+        """The hand-taken vitals charted on this session (manual-vitals observations, the typed baseline too)."""
+        out: list[Reading] = []
+        for e in self.view.observations_of(Kind.MANUAL_VITALS) if self.view else ():
+            at = utc(e.row["effective_at"])
+            for key, value in e.data.items():
+                if key in Parameter.__members__ and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out.append(Reading(Parameter[key], float(value), at, source="manual",
+                                       flags=frozenset({Quality.MANUAL})))
+        return out
 
     def _raise(self, findings: list[AlertFinding]) -> None:
         for f in findings:
@@ -219,6 +291,11 @@ class ChairService:
             else:
                 silent = (now - last).total_seconds() > quiet
             findings += self.rules.monitor_silent(silent, now, conn.label)
+        if self.view.state in (SessionState.INFUSING, SessionState.PAUSED, SessionState.RECOVERY):
+            last_bp = self.latest_bp(now)
+            due = self.view.clocks(now, self.policy, last_bp[2] if last_bp else None).next_bp_due_at
+            connected = bool(self.devices.monitors()) if self.devices is not None else False
+            findings += self.watch.tick(now, self.monitor_streaming(), due, monitor_connected=connected)
         if findings:
             self._raise(findings)
             self.refresh()
@@ -227,6 +304,38 @@ class ChairService:
                 and self.view.state is SessionState.RECOVERY):
             self._discharge_offered = True
             self.on_discharge_due()
+
+    def monitor_streaming(self) -> bool:
+        """A monitor's readings arrived within the policy's quiet time (connection states aside: data is what counts)."""
+        now = self.clock.now()
+        quiet = max(self.policy.monitor_silent_s, 3.0 * self.speed)
+        return any(is_monitor_source(src) and (now - at).total_seconds() <= quiet
+                   for src, at in self.last_reading_at.items())
+
+    def latest_bp(self, before: datetime | None = None) -> tuple[float, float, datetime, str] | None:
+        """(systolic, diastolic, when, source) of the latest usable BP at or before ``before``: from the monitor or
+        typed (manual vitals and the typed pre-session baseline alike)."""
+        before = before or self.clock.now()
+        found: tuple[float, float, datetime, str] | None = None
+        dia: Reading | None = None
+        for r in reversed(self.vitals):  # newest first: the first whole measurement found is the latest
+            if r.host_time > before or r.parameter not in (Parameter.NIBP_SYS, Parameter.NIBP_DIA) or not usable(r):
+                continue
+            if r.parameter is Parameter.NIBP_DIA:
+                dia = r
+            elif dia is not None and abs((dia.host_time - r.host_time).total_seconds()) <= NIBP_SAME_MEASUREMENT_S:
+                found = (r.value, dia.value, r.host_time, "monitor" if is_monitor_source(r.source) else "typed")
+                break
+        for e in self.view.observations_of(Kind.MANUAL_VITALS) if self.view else ():
+            d, at = e.data, utc(e.row["effective_at"])
+            if d.get("label") == "baseline" and d.get("NIBP_SYS") and at <= before and (found is None or at > found[2]):
+                found = (float(d["NIBP_SYS"]), float(d["NIBP_DIA"]), at, "typed")
+        return found
+
+    def predose_bp(self) -> tuple[float, float, datetime, str] | None:
+        """The latest BP before the start of administration (before now, when it has not started)."""
+        started = self.view.infusion_started_at if self.view else None
+        return self.latest_bp(utc(started) - timedelta(microseconds=1) if started else None)
 
     # --- commands ---------------------------------------------------------------------------------
     def _saved(self, what: str, *rows: dict | None, kind: str = "entry") -> None:
@@ -487,25 +596,44 @@ class ChairService:
 
     # --- administration -------------------------------------------------------------------------------
     def baseline_over_limit(self) -> str:
-        b = baseline_bp(self.view)
+        """The pre-dose BP warning for the latest BP before the start (monitor or typed), or ""."""
+        b = self.predose_bp()
         return self.predose_warning(b[0], b[1]) if b else ""
 
-    def start_infusion(self, predose_reviewed: str | None = None) -> bool:
-        """Start administration. Returns False (nothing saved) when a pre-dose BP warning needs review first."""
+    def start_needs(self) -> str:
+        """What the start gate will ask for: "predose-bp", "monitor" or "" (the screen opens that dialog)."""
+        if self.baseline_over_limit():
+            return "predose-bp"
+        return "" if self.monitor_streaming() else "monitor"
+
+    def start_infusion(self, predose_reviewed: str | None = None, without_monitor: str | None = None) -> bool:
+        """Start administration. Returns False (nothing saved) when a pre-dose BP warning needs review first, or
+        when no monitor is streaming and nobody has confirmed starting without one (``without_monitor``: why)."""
         sid = self._need_session()
         if self.view is None or self.view.dose is None:
             raise ClinicalInputError("record the dose in the pre-session checks first")
         warning = self.baseline_over_limit()
         if warning and not (predose_reviewed or "").strip():
             return False
+        unmonitored = not self.monitor_streaming()
+        if unmonitored and not (without_monitor or "").strip():
+            return False
         if self.state is not SessionState.CHECKED_IN:
             raise ClinicalInputError(f"the session is {self.state.value}; the infusion cannot start now")
         rate = self.view.dose.row.get("rate_ml_per_h")
-        if warning:
-            b = baseline_bp(self.view)
-            alert = self.store.raise_alert(sid, "predose-bp", "warning", warning, {"sys": b[0], "dia": b[1]})
-            self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
-        row = self.store.session_event(sid, SessionEvent.START_INFUSION, data={"rate_ml_per_h": rate} if rate else None)
+        now = self.clock.now()
+        with self.store.atomic():
+            if warning:
+                b = self.predose_bp()
+                alert = self.store.raise_alert(sid, "predose-bp", "warning", warning,
+                                               {"sys": b[0], "dia": b[1], "source": b[3]})
+                self.store.acknowledge_alert(alert["id"], f"Started after review: {predose_reviewed.strip()}")
+            row = self.store.session_event(sid, SessionEvent.START_INFUSION,
+                                           data={"rate_ml_per_h": rate} if rate else None)
+            self.watch.start(now)
+            if unmonitored:  # stays open (and the rule active) until monitoring returns
+                for f in self.watch.monitoring(False, now, reason=without_monitor.strip()):
+                    self.store.raise_alert(sid, f.rule, f.severity, f.message, f.data, effective_at=f.at)
         self._saved("Infusion started" if self.view.dose.row["route"] == "IV" else "Administration started", row,
                     kind="start")
         return True
@@ -649,27 +777,28 @@ class ChairService:
         return row
 
     def chart_manual_vitals(self, sys_: str = "", dia: str = "", hr: str = "", spo2: str = "",
-                            taken_at: str = "") -> dict:
+                            taken_at: str = "", rr: str = "") -> dict:
         """Vitals the nurse measured by hand, "taken at" HH:MM (empty = now): charted ONCE, as a manual-vitals
         observation (never also as device readings: not in the monitor's HR trace, the live tiles' monitor
-        values, nor a second FHIR Observation), and judged by the alert rules."""
+        values, nor a second FHIR Observation), and judged by the alert rules and the discharge check."""
         sid = self._observe_open()
         s = number(sys_, "Systolic BP", 50, 260, required=False)
         d = number(dia, "Diastolic BP", 20, 180, required=False)
         h = number(hr, "Heart rate", 20, 250, required=False)
         o = number(spo2, "SpO2", 50, 100, required=False)
+        b = number(rr, "Respiratory rate", 0, 80, required=False)
         if (s is None) != (d is None):
             raise ClinicalInputError("enter both systolic and diastolic BP")
-        if s is None and h is None and o is None:
+        if s is None and h is None and o is None and b is None:
             raise ClinicalInputError("enter at least one value")
         if s is not None and d is not None and d >= s:
             raise ClinicalInputError("diastolic must be below systolic")
         when = self.parse_time(taken_at) or self.clock.now()
-        data = {k: v for k, v in (("NIBP_SYS", s), ("NIBP_DIA", d), ("HR", h), ("SPO2", o)) if v is not None}
+        data = {k: v for k, v in (("NIBP_SYS", s), ("NIBP_DIA", d), ("HR", h), ("SPO2", o), ("RR", b)) if v is not None}
         row = self.store.observe(sid, Kind.MANUAL_VITALS, data=data, effective_at=when if taken_at.strip() else None)
         readings = [Reading(Parameter(k), v, when, source="manual", flags=frozenset({Quality.MANUAL})) for k, v in data.items()]
         self.on_readings_charted(readings)
-        findings = [f for r in readings for f in self.rules.feed(r)]
+        findings = [f for r in readings for f in self._judge(r)]
         if findings:
             self._raise(findings)
         self._saved("Manual vitals", row, kind="manual-vitals")
@@ -716,50 +845,74 @@ class ChairService:
             return 0.0
         return (self.clock.now() - self.view.infusion_started_at).total_seconds() / 60
 
-    def evaluate(self, checklist: dict, padss: dict):
-        checklist = {**checklist, "min_120": self.minutes_since_start() >= self.policy.discharge_min_after_start}
-        return evaluate_discharge(self.minutes_since_start(), checklist, padss,
-                                  min_minutes=self.policy.discharge_min_after_start, padss_pass=self.policy.padss_pass)
+    def discharge_chart(self) -> DischargeChart:
+        """What the discharge check reads: this session's events, scores, vitals, open alerts, pre-dose BP."""
+        if self.view is None:
+            raise ClinicalInputError("no session is open; start one from the patient's chart")
+        predose = self.predose_bp()
+        return discharge_chart(self.view, self.vitals, (predose[0], predose[1]) if predose else None)
 
-    def _check_discharge(self, checklist: dict, padss: dict, override_reason: str):
+    def readiness(self, checklist: dict | None = None, padss: dict | None = None) -> DischargeReadiness:
+        """Each discharge criterion as the chart shows it now, with the nurse's ticks and PADSS scores."""
+        return assess_discharge(self.discharge_chart(), self.clock.now(), self.policy, checklist or {}, padss or {})
+
+    def evaluate(self, checklist: dict, padss: dict) -> DischargeReadiness:
+        return self.readiness(checklist, padss)
+
+    def _check_discharge(self, checklist: dict, padss: dict, override_reason: str, signer: str | None = None,
+                         second_signer: str | None = None, *, signing: bool = False) -> DischargeReadiness:
         self._need_session()
         if self.state in (SessionState.INFUSING, SessionState.PAUSED):
             raise ClinicalInputError("stop the infusion before the discharge check")
         if self.state is not SessionState.RECOVERY:
             raise ClinicalInputError(f"the session is {self.state.value}; it cannot be discharged")
-        if any(v is None for v in padss.values()):
+        if any(v is None for v in padss.values()) or len(padss) < 5:
             raise ClinicalInputError("score every PADSS item before signing")
-        decision = self.evaluate(checklist, padss)
-        if decision.needs_override and not (override_reason or "").strip():
-            raise ClinicalInputError("discharge override needs a reason: " + "; ".join(decision.reasons))
-        return decision
+        readiness = self.readiness(checklist, padss)
+        check_discharge(readiness, override_reason, signer, second_signer, signing=signing)
+        return readiness
 
     def discharge_signing(self, checklist: dict, padss: dict, override_reason: str) -> SigningFlow:
-        """The one signature the discharge check needs (performed); signing saves it and ends the session."""
-        decision = self._check_discharge(checklist, padss, override_reason)
+        """The signatures the discharge check needs: the nurse's (performed) and, for an override policy asks a
+        second clinician to countersign, theirs (reviewed). Signing saves it and ends the session."""
+        readiness = self._check_discharge(checklist, padss, override_reason)
         self._need_signatures("the discharge check")
-        what = (f"Discharge check: PADSS {decision.padss}/10, {decision.minutes_since_start:.0f} min since start"
-                + (" - OVERRIDE: " + override_reason.strip() if decision.needs_override else "")
-                + ". Signing ends the session.")
-        step = SignatureStep("performed", what, user_id=self.store.author, title="Sign the discharge check - KetaChart",
-                             cancelled="discharge not signed; nothing was saved")
-        return SigningFlow([step], lambda signers: self.discharge(checklist, padss, override_reason, signers[0]))
+        override = readiness.needs_override
+        what = (f"Discharge check: PADSS {readiness.padss_total}/10, {readiness.minutes_since_start or 0:.0f} min since start"
+                + (" - OVERRIDE: " + override_reason.strip() if override else "") + ". Signing ends the session.")
+        steps = [SignatureStep("performed", what, user_id=self.store.author, title="Sign the discharge check - KetaChart",
+                               cancelled="discharge not signed; nothing was saved")]
+        if override and readiness.second_signature_required:
+            steps.append(SignatureStep(
+                "reviewed", "Second clinician: I reviewed this discharge override - " + override_reason.strip()
+                + ". The second clinician signs with their own user id and PIN.", not_user=self.store.author,
+                title="Second signature for the override - KetaChart",
+                cancelled="the override needs a second clinician's signature; nothing was saved"))
+        return SigningFlow(steps, lambda signers: self.discharge(checklist, padss, override_reason, signers[0],
+                                                                 signers[1] if len(signers) > 1 else None))
 
-    def discharge(self, checklist: dict, padss: dict, override_reason: str, signer) -> dict:
-        """Save the discharge check, sign it (``signer`` from ``Signatures.verify``) and end the session, in one
-        transaction: a refused signature leaves no checklist, no signature and the session in recovery."""
-        decision = self._check_discharge(checklist, padss, override_reason)
+    def discharge(self, checklist: dict, padss: dict, override_reason: str, signer, second=None) -> dict:
+        """Save the discharge check with what the chart said, sign it (``signer`` and, for an override that needs
+        it, ``second``, from ``Signatures.verify``) and end the session, in one transaction: a refused signature
+        leaves no checklist, no signature and the session in recovery."""
+        readiness = self._check_discharge(checklist, padss, override_reason, signer.user_id,
+                                          second.user_id if second is not None else None, signing=True)
         sigs = self._need_signatures("the discharge check")
         sid, reason = self.session_id, (override_reason or "").strip()
         items = {"checklist": {**{k: bool(checklist.get(k)) for k, _ in DISCHARGE_ITEMS},
-                               "min_120": decision.minutes_since_start >= self.policy.discharge_min_after_start},
-                 "padss": {k: int(v) for k, v in padss.items()}, "minutes_since_start": round(decision.minutes_since_start, 1),
-                 "reasons": list(decision.reasons), "override": bool(decision.needs_override)}
+                               **{c.key: c.met for c in readiness.criteria}},
+                 "padss": {k: int(v) for k, v in padss.items()},
+                 "minutes_since_start": round(readiness.minutes_since_start or 0, 1),
+                 "reasons": list(readiness.blockers), "override": readiness.needs_override,
+                 "readiness": readiness.to_record(), "lines": readiness.lines()}
         with self.store.atomic():
-            row = self.store.save_checklist(sid, "discharge", items, passed=decision.passed, score=padss_total(padss),
-                                            override_reason=reason or None)
+            row = self.store.save_checklist(sid, "discharge", items, passed=readiness.ready,
+                                            score=padss_total(padss), override_reason=reason or None)
             signature = sigs.sign_as(Checklist, row["id"], signer)
+            written = [signature]
+            if second is not None and readiness.needs_override and readiness.second_signature_required:
+                written.append(sigs.sign_as(Checklist, row["id"], second))
             event = self.store.session_event(sid, SessionEvent.DISCHARGE, data={
-                "checklist": row["id"], "override": bool(decision.needs_override)})
-        self._saved("Discharge signed", row, signature, event, kind="discharge")
+                "checklist": row["id"], "override": readiness.needs_override})
+        self._saved("Discharge signed", row, *written, event, kind="discharge")
         return row

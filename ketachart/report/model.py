@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from ..domain.administration import end_text
 from ..domain.codes import Parameter
+from ..domain.discharge import NURSE_ITEMS
 from ..domain.monitoring import MonitoringPoints, bp_figure, monitoring_points
 from ..domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
 from ..domain.session import SessionEvent
@@ -105,6 +106,7 @@ class DischargeCheck:
     passed: bool
     override: str  # reason, or "" when none
     policy_version: int
+    facts: tuple[str, ...] = ()  # what the chart said at the check: DischargeReadiness.lines(), as signed
 
 
 @dataclass(frozen=True)
@@ -540,7 +542,21 @@ def _discharge(view: SessionView, clk: LocalClock, store: ChartStore, started) -
     check = data.get("checklist", data)
     padss = data.get("padss", {})
     items = [Field(label, yes_no(check.get(key)), flag=check.get(key) is not True) for key, label in DISCHARGE_ITEMS]
-    if started:
+    lines = [str(line) for line in data.get("lines", ())]
+    if lines:  # assessed from the chart at the check: each criterion with what the chart said, as the screen showed
+        nurse = {label for _, label in NURSE_ITEMS}
+        items, ticked = [], []
+        for line in lines:
+            label, _, says = line[2:].partition(": ")
+            if label in nurse and line.startswith("✔") and says.startswith("ticked"):
+                ticked.append(label + says[len("ticked"):])  # the nurse's ticks the chart agrees with: one line
+            else:
+                items.append(Field(label, f"{line[:1]} {says}", flag=not line.startswith("✔")))
+        if len(ticked) == len(NURSE_ITEMS):
+            items.append(Field("Ticked by the nurse", f"✔ all {len(ticked)} items"))
+        elif ticked:
+            items.append(Field("Ticked by the nurse", "✔ " + "; ".join(ticked)))
+    elif started:
         minutes = (row["effective_at"] - started).total_seconds() / 60
         items[0] = Field(DISCHARGE_ITEMS[0][1], f"{yes_no(check.get('min_120'))} ({minutes:.0f} min at check)",
                          flag=check.get("min_120") is not True)
@@ -554,6 +570,7 @@ def _discharge(view: SessionView, clk: LocalClock, store: ChartStore, started) -
     return DischargeCheck(
         time=clk.full(row["effective_at"]), items=items, padss=padss_fields, score=score, passed=bool(row["passed"]),
         override=row.get("override_reason") or "", policy_version=row["policy_version"],
+        facts=tuple(str(line) for line in data.get("lines", ())),
     )
 
 

@@ -6,6 +6,7 @@ points the summary prints); a field the chart cannot fill reads "not recorded" a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Callable
 
 from ..domain.monitoring import MonitoringPoints, bp_figure, bp_in_range
@@ -51,6 +52,17 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
     ready = points.ready_at
     enrolment = rems_enrolment(store, p["patient_id"])
 
+    # ... as the discharge check computed it from the chart (the screen's and the summary's words), when recorded
+    check = view.checklist("discharge")
+    readiness = check.items.get("readiness") if check is not None else None
+    facts = [str(x) for x in check.items.get("lines", ())] if check is not None else []
+    ready_text = "sedation and dissociation charted resolved"
+    if readiness and readiness.get("clinically_ready_since"):
+        ready = datetime.fromisoformat(readiness["clinically_ready_since"])
+        ready_text = "sedation, dissociation and vitals settled, as computed at the discharge check"
+    elif readiness:
+        ready = None
+
     def bp_text(b, what: str) -> Field:
         if b is None:
             return Field(what, NOT_RECORDED, flag=True)
@@ -84,8 +96,10 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
                       flag=total_min < policy.discharge_min_after_start or not points.ended)
     if ready is not None and started is not None:
         ready_field = Field("If no 2-hour minimum, ready to leave after (minutes)",
-                            f"{(ready - started).total_seconds() / 60:.0f} (sedation and dissociation charted "
-                            f"resolved {clk.hm(ready)})")
+                            f"{(ready - started).total_seconds() / 60:.0f} ({ready_text} {clk.hm(ready)})")
+    elif readiness:
+        ready_field = Field("If no 2-hour minimum, ready to leave after (minutes)",
+                            f"{NOT_RECORDED} (the discharge check found the patient not yet ready)", flag=True)
     else:
         missing = [w for w, t in (("sedation", points.sedation_resolved_at),
                                   ("dissociation", points.dissociation_resolved_at)) if t is None]
@@ -119,6 +133,11 @@ def rems_form(view: SessionView, store: ChartStore, clk: LocalClock, settings: R
             total,
             ready_field,
         ]),
+        ("Discharge readiness, computed from the chart at the discharge check", [
+            Field(line[2:].split(": ", 1)[0], (line[:1] + " " + line[2:].split(": ", 1)[1]) if ": " in line else line,
+                  flag=not line.startswith("✔"))
+            for line in facts
+        ] or [Field("Discharge check", "not recorded yet")]),
         ("Vital signs", [
             in_range(points.predose, "Vital signs in range before administration"),
             in_range(points.completion, "Vital signs in range before completion of monitoring"),

@@ -628,10 +628,15 @@ def _blocks(s: Summary) -> list[Block]:
         out.append(Spacer(3))
         if d.override:
             out.append(Paragraph([("DISCHARGE OVERRIDE - reason: " + d.override, FLAGGED)], box=FLAG, pad=3))
-        out.append(Columns([
-            Stack([Paragraph([("Checklist", LABEL)]), FieldGrid(d.items, 1, 0.68)]),
-            Stack([Paragraph([("Modified PADSS (0-2 each)", LABEL)]), FieldGrid(d.padss, 1, 0.42)]),
-        ], [0.55, 0.45]))
+        if d.facts:  # what the chart said at the check (the discharge screen's words), and the PADSS scores
+            padss = "; ".join(f"{f.label} {f.value.split(' - ')[0]}" for f in d.padss)
+            items = d.items + [Field("Modified PADSS (0-2 each)", padss, flag=any(f.flag for f in d.padss))]
+            out.append(FieldGrid(items, 2, 0.36))
+        else:
+            out.append(Columns([
+                Stack([Paragraph([("Checklist", LABEL)]), FieldGrid(d.items, 1, 0.68)]),
+                Stack([Paragraph([("Modified PADSS (0-2 each)", LABEL)]), FieldGrid(d.padss, 1, 0.42)]),
+            ], [0.55, 0.45]))
     else:
         out.append(Paragraph([("No discharge check recorded.", FLAGGED if not s.in_progress else NORMAL)]))
     out.append(Spacer(GAP))

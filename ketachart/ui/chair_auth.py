@@ -196,11 +196,13 @@ class ChairAuth(QObject):
         return self.admin_dialog
 
     # --- fed by the window's repaint timer ---------------------------------------------------------
-    def feed(self, clocks_text: str, alert_active: bool) -> None:
+    def feed(self, clocks_text: str, alert_active: bool, alert_lines: list[str] | None = None) -> None:
+        """While locked: the clocks and every open alert (what and how old; never who the patient is)."""
         if self.lock is None:
             return
         self.lock.set_clocks_text(clocks_text)
-        self.lock.set_alert(alert_active, ALERT_LOCKED_TEXT)
+        text = "\n".join([ALERT_LOCKED_TEXT, *(alert_lines or [])])
+        self.lock.set_alert(alert_active, text)
 
     def shutdown(self) -> None:
         self._closing = True

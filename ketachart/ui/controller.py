@@ -27,6 +27,7 @@ COMMANDS = frozenset({
     "parse_time", "chart_dissociation", "chart_sedation", "chart_nausea", "chart_cadss6", "chart_note",
     "chart_intervention", "chart_manual_vitals", "amend_observation", "amend_rate_change", "acknowledge",
     "minutes_since_start", "evaluate", "discharge_signing", "discharge",
+    "readiness", "discharge_chart", "start_needs", "predose_bp", "latest_bp", "monitor_streaming",
 })
 
 

@@ -84,9 +84,11 @@ class Trace:
 
 @dataclass
 class Latest:
-    value: float | None
+    value: float | None  # usable by the one validity rule, else None
     at: datetime
     source: str
+    raw: float | None = None  # the number the device sent (an artefact's too): shown as questionable
+    flags: frozenset = frozenset()
 
 
 class LiveData:
@@ -115,16 +117,16 @@ class LiveData:
                 continue  # pulse rate while an ECG heart rate is charted
             if p in (Parameter.HR, Parameter.PR):
                 self.hr.append(r.host_time.timestamp(), value)
-                self.latest[Parameter.HR] = Latest(value, r.host_time, r.source)
+                self.latest[Parameter.HR] = Latest(value, r.host_time, r.source, r.value, r.flags)
             elif p is Parameter.SPO2:
                 self.spo2.append(r.host_time.timestamp(), value)
-                self.latest[Parameter.SPO2] = Latest(value, r.host_time, r.source)
+                self.latest[Parameter.SPO2] = Latest(value, r.host_time, r.source, r.value, r.flags)
             elif p in (Parameter.NIBP_SYS, Parameter.NIBP_DIA, Parameter.NIBP_MEAN):
                 self._nibp(p, r.host_time.timestamp(), value)
                 if value is not None:
                     self.latest[p] = Latest(value, r.host_time, r.source)
             elif p is not None:
-                self.latest[p] = Latest(value, r.host_time, r.source)
+                self.latest[p] = Latest(value, r.host_time, r.source, r.value, r.flags)
 
     def _nibp(self, p: Parameter, t: float, value: float | None) -> None:
         slot = {Parameter.NIBP_SYS: 1, Parameter.NIBP_DIA: 2, Parameter.NIBP_MEAN: 3}[p]

@@ -15,8 +15,10 @@ from .screens.discharge import DischargeScreen
 from .screens.patients import PatientsScreen
 from .screens.presession import PresessionScreen
 from .screens.session import SessionScreen
-from .sound import AlertSound
+from .sound import AlertSound, SoundStatus
 from .theme import THEMES, stylesheet
+
+from .viewmodels import open_alerts as vm_open_alerts
 
 REPAINT_MS = 500
 
@@ -64,6 +66,8 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel("")
         self.statusBar().addPermanentWidget(self.user_label)
         self.sound = AlertSound(self)
+        self.sound_status = SoundStatus(self.sound)  # "alarm sound unavailable" while nothing can be heard
+        self.statusBar().addPermanentWidget(self.sound_status)
 
         self.patients.session_opened.connect(lambda _sid: self.route())
         self.presession.done.connect(self.show_session)
@@ -201,8 +205,9 @@ class MainWindow(QMainWindow):
         self.repaints += 1
         self.c.tick()
         locked = self.auth.is_locked
+        open_alerts = vm_open_alerts(self.c.unacknowledged(), self.clock.now())
         if locked:
-            self.auth.feed(self.lock_clocks_text(), bool(self.c.unacknowledged()))
+            self.auth.feed(self.lock_clocks_text(), bool(open_alerts), [a.line for a in open_alerts])
         dirty, self._dirty = (set(), self._dirty) if locked else (self._dirty, set())
         if locked:
             pass  # nothing behind the privacy screen is redrawn; monitoring and the sound go on
@@ -214,7 +219,8 @@ class MainWindow(QMainWindow):
             self.session.render_live()
         if not locked and self.stack.currentWidget() is self.discharge:
             self.discharge.update_decision()
-        self.sound.set_active(bool(self.c.unacknowledged()))
+        # high priority while any critical alert is open, medium for warnings only; until acknowledged
+        self.sound.set_active(bool(open_alerts), "high" if any(a.severity == "critical" for a in open_alerts) else "medium")
         err = f" · {self.c.vitals_error}" if self.c.vitals_error else ""
         text = f"vitals saved: {self.c.vitals_saved}{err}"
         self.vitals_label.setText(" ".join(text.split()))  # one line; the whole text in the tooltip
@@ -233,6 +239,6 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         self.a11y.shutdown()
         self.auth.shutdown()
-        self.sound.set_active(False)
+        self.sound.close()
         self.c.shutdown()
         super().closeEvent(event)

@@ -6,6 +6,7 @@ and of "now", so a repaint after a restart shows the same thing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -31,6 +32,40 @@ def local(dt: datetime | None, seconds: bool = False) -> str:
     return dt.astimezone().strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
+@dataclass(frozen=True)
+class AlertVM:
+    """One open (unacknowledged) alert as the banner, the alert list and the lock screen show it."""
+
+    id: str
+    severity: str
+    message: str
+    at: datetime
+    age: str
+    source: str = ""
+
+    @property
+    def line(self) -> str:
+        word = "ALERT" if self.severity == "critical" else "WARNING"
+        return f"⚠ {word} {local(self.at)} ({self.age}): {self.message}"
+
+
+def open_alerts(rows: list[dict], now: datetime) -> list[AlertVM]:
+    """Unacknowledged alerts, the one to act on first at the top: critical before warnings, then oldest first.
+    The banner shows the first and its Acknowledge button opens that same one."""
+    from ..domain.clock import utc
+
+    out = []
+    for a in rows:
+        at = utc(a["effective_at"])
+        try:
+            source = json.loads(a.get("data") or "{}").get("source", "")
+        except (TypeError, ValueError):
+            source = ""
+        out.append(AlertVM(a["id"], a["severity"], a["message"], at, age_text(now - at), source))
+    out.sort(key=lambda x: (x.severity != "critical", x.at))
+    return out
+
+
 def age_text(delta: timedelta) -> str:
     s = max(0, int(delta.total_seconds()))
     if s < 60:
@@ -54,11 +89,19 @@ class NumericVM:
 
 def _live_numeric(live: LiveData, param: Parameter, key: str, label: str, unit: str, now: datetime, stale_s: float,
                   judge) -> NumericVM:
-    """One live number: "NO DATA" before the first reading, "NO SIGNAL" when unusable or stale, else judged."""
+    """One live number: "NO DATA" before the first reading, "NO SIGNAL" when missing or stale, a number the one
+    validity rule refuses (an artefact) as questionable ("84?", never a clean "84 LOW"), else judged."""
     latest = live.latest.get(param)
     if latest is None:
         return NumericVM(key, label, "--", unit, "stale", "NO DATA")
-    if latest.value is None or (now - latest.at).total_seconds() > stale_s:
+    if (now - latest.at).total_seconds() > stale_s:
+        return NumericVM(key, label, "--", unit, "stale", "NO SIGNAL")
+    if "apnea" in {getattr(f, "value", f) for f in latest.flags}:
+        return NumericVM(key, label, "0" if latest.raw is None else f"{latest.raw:.0f}", unit, "alarm", "APNEA")
+    if latest.value is None and latest.raw is not None:
+        return NumericVM(key, label, f"{latest.raw:.0f}?", unit, "stale", "QUESTIONABLE",
+                         "flagged " + ", ".join(sorted(getattr(f, "value", str(f)) for f in latest.flags)))
+    if latest.value is None:
         return NumericVM(key, label, "--", unit, "stale", "NO SIGNAL")
     level, cue = judge(latest.value)
     return NumericVM(key, label, f"{latest.value:.0f}", unit, level, cue)
@@ -75,8 +118,19 @@ def manual_bp(view) -> list[tuple[datetime, float, float, str]]:
     return sorted(out, key=lambda b: b[0])
 
 
+def manual_rr(view) -> list[tuple[datetime, float]]:
+    """Respiratory rates the nurse counted by hand: (at, rate), oldest first (monitors often send none)."""
+    out = [(e.row["effective_at"], float(e.data["RR"])) for e in
+           (view.observations_of(Kind.MANUAL_VITALS) if view is not None else ()) if e.data.get("RR") is not None]
+    return sorted(out, key=lambda r: r[0])
+
+
 def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float = 30.0,
-             manual: list | None = None) -> list[NumericVM]:
+             manual: list | None = None, started: bool = True,
+             manual_rr: list | None = None) -> list[NumericVM]:
+    """HR, SpO2, NIBP and RR tiles. Before the start of administration the BP tile judges by the pre-dose
+    limits (what the start gate uses), after it by the intra-session alert limits; a newer hand-taken BP
+    shows on the BP tile, labelled."""
     out = [
         _live_numeric(live, Parameter.HR, "hr", "HR", "/min", now, stale_s, lambda v: ("alarm", "LOW") if v < policy.hr_low
                       else ("warn", "HIGH") if v > policy.hr_high else ("normal", "")),
@@ -93,13 +147,28 @@ def numerics(live: LiveData, now: datetime, policy: ClinicPolicy, stale_s: float
         out.append(NumericVM("bp", "NIBP", "--/--", "mmHg", "stale", "NO BP YET"))
     else:
         at, s, d, m = bp
-        high = s >= policy.sys_high_repeat or d >= policy.dia_high_repeat
+        if started:
+            high = s >= policy.sys_high_repeat or d >= policy.dia_high_repeat
+        else:
+            high = s >= policy.predose_sys_warn or d >= policy.predose_dia_warn
         old = (now - at) > timedelta(minutes=policy.nibp_interval_min)
         level = "alarm" if high else ("stale" if old else "normal")
         cue = "HIGH" if high else ("OLD" if old else "")
         mean = f"mean {m:.0f} · " if m is not None else ""
-        out.append(NumericVM("bp", "NIBP", f"{s:.0f}/{d:.0f}", "mmHg", level, cue,
+        out.append(NumericVM("bp", "NIBP", f"{s:.0f}/{d:.0f}", "mmHg", level,
+                             ("PRE-DOSE HIGH" if high and not started else cue),
                              f"{source}{mean}taken {local(at)} · {age_text(now - at)}"))
+    rr_judge = lambda v: ("alarm", "LOW") if v < policy.rr_low else ("normal", "")  # noqa: E731
+    rr = _live_numeric(live, Parameter.RR, "rr", "RR", "/min", now, max(stale_s, 60.0), rr_judge)
+    counted = manual_rr[-1] if manual_rr else None
+    live_rr = live.latest.get(Parameter.RR)
+    if counted is not None and (live_rr is None or counted[0] > live_rr.at):  # a newer rate counted by hand
+        at, v = counted
+        level, cue = rr_judge(v)
+        if level == "normal" and now - at > timedelta(minutes=policy.nibp_interval_min):
+            level, cue = "stale", "OLD"
+        rr = NumericVM("rr", "RR", f"{v:.0f}", "/min", level, cue, f"manual · taken {local(at)} · {age_text(now - at)}")
+    out.append(rr)
     return out
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from ketachart.auth import Accounts, Signatures
 from ketachart.chair import ChairService, PresessionForm
+from ketachart.domain.codes import Parameter
+from ketachart.domain.readings import Reading
 from ketachart.domain.records import ITEM_BY_KEY, NO, YES
 from ketachart.store.open import open_store
 from tests.ui.helpers import FAST_HASHER, PINS
@@ -47,3 +49,19 @@ def presession_form(**changes) -> PresessionForm:
                   waste_method="sharps container, rendered unrecoverable", waste_witness="nurse.b")
     values.update(changes)
     return PresessionForm(**values)
+
+
+def monitor(chair, clock, minutes: float = 0.0, every_s: int = 10, hr=72, spo2=97, rr=14, bp=(122, 78)) -> None:
+    """A calm monitor streaming into ``chair`` for ``minutes`` (the clock moves), ending with a batch now:
+    HR, pulse rate, SpO2 and RR every ``every_s`` seconds, an NIBP every 5 minutes."""
+    steps = int(minutes * 60 // every_s)
+    for i in range(steps + 1):
+        now = clock.now()
+        batch = [Reading(Parameter.HR, hr, now, source="device:ge"), Reading(Parameter.PR, hr, now, source="device:ge"),
+                 Reading(Parameter.SPO2, spo2, now, source="device:ge"), Reading(Parameter.RR, rr, now, source="device:ge")]
+        if i % (300 // every_s) == 0:
+            batch += [Reading(Parameter.NIBP_SYS, bp[0], now, source="device:ge"),
+                      Reading(Parameter.NIBP_DIA, bp[1], now, source="device:ge")]
+        chair.feed(batch)
+        if i < steps:
+            clock.advance(every_s)

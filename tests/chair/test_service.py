@@ -22,7 +22,7 @@ from ketachart.store.models import (
     SessionEventRow,
     Signature,
 )
-from tests.chair.conftest import presession_form
+from tests.chair.conftest import monitor, presession_form
 from tests.ui.helpers import PINS
 
 CHECKLIST = {k: True for k, _ in DISCHARGE_ITEMS if k != "min_120"}  # min_120 is computed from the chart
@@ -55,10 +55,15 @@ def checked_in(chair, store) -> str:
 
 
 def to_recovery(chair, clock) -> None:
+    """Start with the monitor streaming, stop at 40 min, chart sedation and dissociation resolved, and watch
+    calm vitals until 121 min: a session the chart says is ready to go home."""
+    monitor(chair, clock)
     assert chair.start_infusion()
     clock.advance(40 * 60)
     chair.stop_infusion("Infusion completed")
-    clock.advance(81 * 60)
+    chair.chart_sedation(5)
+    chair.chart_dissociation(0)
+    monitor(chair, clock, 81)
 
 
 def test_a_whole_session_through_the_service(chair, store, clock):
@@ -69,6 +74,7 @@ def test_a_whole_session_through_the_service(chair, store, clock):
     (waste,) = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == "waste"]
     assert [(s["user_id"], s["meaning"]) for s in store.rows(Signature, target_id=waste["id"])] == [("nurse.b", "witnessed")]
 
+    monitor(chair, clock)
     assert chair.start_infusion()
     clock.advance(5 * 60)
     chair.chart_sedation(5)
@@ -81,8 +87,10 @@ def test_a_whole_session_through_the_service(chair, store, clock):
     assert chair.state is SessionState.RECOVERY
     assert ("saved", ) == tuple({k for k, _ in chair.messages})
     assert chair.messages[-1][1].startswith("Infusion completed: 40 of 40 mg delivered (40 mL, ordered volume) - saved")
+    chair.chart_sedation(5)
+    chair.chart_dissociation(0)
 
-    clock.advance(81 * 60)
+    monitor(chair, clock, 81)
     offered = []
     chair.on_discharge_due = lambda: offered.append(True)
     chair.tick()
@@ -173,6 +181,7 @@ def test_a_bad_presession_form_is_refused_before_anything_is_written(chair, stor
 
 def test_device_readings_are_charted_and_raise_an_alert_once(chair, store, clock):
     sid = checked_in(chair, store)
+    monitor(chair, clock)
     chair.start_infusion()
     changed = []
     chair.on_view_changed = lambda: changed.append(True)
@@ -187,12 +196,13 @@ def test_device_readings_are_charted_and_raise_an_alert_once(chair, store, clock
     chair.acknowledge(alert["id"], "Deep breaths; SpO2 back to 97%")
     assert store.rows(AlertAck)[0]["alert_id"] == alert["id"] and chair.unacknowledged() == []
     chair.writer.stop()  # commits what is queued
-    assert len(store.readings(sid)) == 6
+    assert len(store.readings(sid)) == 6 + 6  # the monitor's first batch and these
 
 
 def test_a_reopened_session_remembers_its_active_alert(chair, store, clock):
     """After a relaunch the rules know the alert is still active: the same dip does not alert twice."""
     sid = checked_in(chair, store)
+    monitor(chair, clock)
     chair.start_infusion()
     chair.feed([Reading(Parameter.SPO2, 88, clock.advance(1), source="device:ge")])
     chair.writer.stop()

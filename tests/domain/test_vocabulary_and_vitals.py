@@ -110,7 +110,7 @@ def test_infusion_timing_needs_no_policy_and_agrees_with_the_clocks():
                StateChange(E.RESUME, at(1020))]
     timing = infusion_timing(changes, at(1500), planned_minutes=40)
     assert timing.infusion_elapsed == timedelta(minutes=18) and timing.paused_for == timedelta(minutes=2)
-    for policy in (ClinicPolicy(), ClinicPolicy(discharge_min_after_start=90, nibp_interval_min=10)):
+    for policy in (ClinicPolicy(), ClinicPolicy(discharge_min_after_start=150, nibp_interval_min=10)):
         clocks = compute_clocks(changes, at(1500), policy, planned_minutes=40)
         assert (clocks.infusion_elapsed, clocks.paused_for, clocks.infusion_remaining) == (
             timing.infusion_elapsed, timing.paused_for, timing.infusion_remaining)

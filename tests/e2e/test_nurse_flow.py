@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from ketachart.domain.session import SessionState
 from ketachart.store.models import DoseAdministration, Observation
 from tests.e2e.test_session_flow import fill_presession, sign_discharge, sign_presession
-from tests.ui.helpers import feed, go, vitals, wait_writer
+from tests.ui.helpers import calm, feed, go, vitals, wait_writer
 
 
 def add_patient(window, mrn, family, given, weight):
@@ -41,6 +41,7 @@ def test_two_patients_in_a_row_on_one_chair(window, qtbot, store, clock):
     f.rems["benzodiazepines"].setChecked(True)
     sign_presession(window)
     sid_a = window.c.session_id
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     window.session.start_infusion()
     feed(window, qtbot, vitals(clock, 60))
 
@@ -54,7 +55,7 @@ def test_two_patients_in_a_row_on_one_chair(window, qtbot, store, clock):
     assert window.c.session_id == sid_a
     feed(window, qtbot, vitals(clock, 40))  # the 40 s that used to vanish into the other patient's session
     wait_writer(window, qtbot)
-    assert len(store.readings(sid_a)) == 2 * 100
+    assert len(store.readings(sid_a)) == 2 * 105
     assert all(r["session_id"] == sid_a for r in store.readings(sid_a))
 
     window.patients.select_patient(a["patient_id"])
@@ -64,7 +65,9 @@ def test_two_patients_in_a_row_on_one_chair(window, qtbot, store, clock):
     window.session.open_stop()
     window.session.dialog.set_values(outcome="completed")
     assert window.session.dialog.submit()
-    go(window.c.clock, 81)
+    window.session.sed_buttons[0].click()  # MOAA/S 5 and no dissociation, charted after the infusion
+    window.session.diss_buttons[0].click()
+    feed(window, qtbot, calm(clock, 81))  # the monitor keeps streaming until the discharge check
     discharge_now(window)
     assert store.session_state(sid_a) is SessionState.DISCHARGED
     assert window.stack.currentWidget() is window.patients
@@ -140,6 +143,7 @@ def _summary_and_fhir(store, sid, clock):
 def test_early_stop_without_a_pump_charts_the_typed_volume(window, qtbot, store, clock):
     sid = _checked_in(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
     go(clock, 7 + 52 / 60)
     s.open_stop()
@@ -171,6 +175,7 @@ def test_early_stop_with_a_pump_charts_the_pump_volume(window, qtbot, store, clo
 
     sid = _checked_in(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
     go(clock, 10)
     feed(window, qtbot, [Reading(Parameter.PUMP_VI, 9.8, clock.now(), source="device:bbraun")])
@@ -193,6 +198,7 @@ def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock)
     window._repaint()
     assert s.tiles["bp"].value.text() == "124/78" and "baseline" in s.tiles["bp"].sub.text()  # the typed baseline
     assert len(s.plot.manual_sys.data) == 1
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
     feed(window, qtbot, vitals(clock, 30, hr=72))
     go(clock, 5)
@@ -230,6 +236,7 @@ def test_no_false_monitor_silent_at_connect_or_start(window, qtbot, store, clock
     feed(window, qtbot, vitals(clock, 20))  # streaming before anyone's session exists
     sid = _checked_in(window, qtbot)  # the session is created and opened now
     c.tick()
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     window.session.start_infusion()
     feed(window, qtbot, vitals(clock, 5))
     c.tick()
@@ -266,6 +273,7 @@ def test_stale_text_goes_with_its_screen(window, qtbot, store, clock):
 def test_charted_list_names_people_and_shows_the_newest(window, qtbot, store, clock):
     _checked_in(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
     for i in range(12):
         go(clock, 1)
@@ -283,6 +291,7 @@ def test_rate_dialog_offers_reductions_and_recomputes_the_time_left(window, qtbo
 
     _checked_in(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
     go(clock, 10)  # 10 mL of 40 mL run at 60 mL/h
     s.open_rate()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from ketachart.domain.session import SessionState
 from ketachart.store.models import Alert, AlertAck, Checklist, DoseAdministration, Observation, RateChange, Signature
-from tests.ui.helpers import PINS, feed, go, nibp, sign, signed_in, vitals, wait_writer
+from tests.ui.helpers import PINS, calm, feed, go, nibp, sign, signed_in, vitals, wait_writer
 
 
 def new_patient(window, mrn="MRN-1", weight="80"):
@@ -75,7 +75,7 @@ def test_whole_session(window, qtbot, store, clock):
 
     qtbot.keyClick(s, "g")  # start (keyboard shortcut)
     assert window.c.state is SessionState.INFUSING
-    go(clock, 5)
+    feed(window, qtbot, calm(clock, 5))
     s.sed_buttons[0].click()  # MOAA/S 5, one tap
     assert "MOAA/S 5 - saved" in s.message.text()
     obs = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == "sedation"]
@@ -97,7 +97,7 @@ def test_whole_session(window, qtbot, store, clock):
     qtbot.waitUntil(lambda: not s.banner.isVisible())
     assert not window.sound.active
 
-    go(clock, 10)
+    feed(window, qtbot, calm(clock, 10))
     s.open_rate()
     s.dialog.set_values(rate="45", reason="Dissociation 3: reduced by 25%")
     assert s.dialog.submit()
@@ -117,15 +117,17 @@ def test_whole_session(window, qtbot, store, clock):
     assert "CORRECTED" in corrected and "was: Nausea 6/10" in corrected and "Mis-keyed" in corrected
     assert store.get(Observation, nausea["id"])["value"] == 6  # the original stays
 
-    go(clock, 25)
+    feed(window, qtbot, calm(clock, 25))
     s.open_stop()
     assert s.dialog.submit()
     assert window.c.state is SessionState.RECOVERY
     feed(window, qtbot, vitals(clock, 30))
     wait_writer(window, qtbot)
     assert len(store.readings(sid)) >= 2 * 60 + 2 * 33
+    s.sed_buttons[0].click()  # MOAA/S 5 and dissociation none, charted after the infusion
+    s.diss_buttons[0].click()
 
-    go(clock, 81)  # 121 min after start: the countdown ends and the discharge check is offered
+    feed(window, qtbot, calm(clock, 81))  # 121 min after start: the countdown ends and the discharge check is offered
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.discharge, timeout=3000)
     d = window.discharge
     for cb in d.items.values():
@@ -182,6 +184,7 @@ def test_predose_bp_warns_before_start(window, qtbot, store, clock):
     assert "152/94" in window.presession.predose.text()
     sign_presession(window)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams (no cuff reading): the typed BP is the latest
     s.start_infusion()
     assert window.c.state is SessionState.CHECKED_IN  # not started: the review dialog is up
     assert s.dialog is not None
@@ -206,6 +209,7 @@ def test_restart_reopens_the_session_with_data_and_clocks(qtbot, tmp_path, clock
     qtbot.addWidget(w)
     w.show()
     sid = checked_in_session(w, qtbot)
+    feed(w, qtbot, vitals(clock, 5))
     w.session.start_infusion()
     go(clock, 10)
     w.session.diss_buttons[2].click()
@@ -234,11 +238,14 @@ def test_restart_reopens_the_session_with_data_and_clocks(qtbot, tmp_path, clock
 def test_discharge_override_rules(window, qtbot, store, clock):
     sid = checked_in_session(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))
     s.start_infusion()
-    go(clock, 40)
+    feed(window, qtbot, calm(clock, 40))
     s.open_stop()
     s.dialog.submit()
-    go(clock, 20)  # 60 min: early
+    s.sed_buttons[0].click()
+    s.diss_buttons[0].click()
+    feed(window, qtbot, calm(clock, 20))  # 60 min: early
     window.show_discharge()
     d = window.discharge
     for cb in d.items.values():
@@ -246,15 +253,17 @@ def test_discharge_override_rules(window, qtbot, store, clock):
     for cb in d.padss.values():
         cb.setCurrentIndex(1)
     d.update_decision()
-    assert "Override needed" in d.decision.text() and "60 of 120" in d.decision.text()
+    assert "Override needed" in d.decision.text() and "60 min since the start" in d.decision.text()
     assert not d.submit()
     assert "override needs a reason" in d.message.text()
     assert store.rows(Checklist, session_id=sid, kind="discharge") == []
 
-    go(clock, 65)  # 125 min, but PADSS 8: still an override
+    feed(window, qtbot, calm(clock, 65))  # 125 min, but PADSS 8: still an override
     d.padss["ambulation"].setCurrentIndex(3)  # 0 points
     d.update_decision()
-    assert "PADSS 8 is below the passing score" in d.decision.text()
+    assert "PADSS 8 is below the pass score" in d.decision.text()
+    assert not d.items["steady_gait"].isEnabled()  # "unable" to walk: a steady gait cannot be ticked
+    assert "PADSS ambulation is 'Unable'" in d.item_notes["steady_gait"].text()
     d.override.setText("Escort will use a wheelchair; prescriber reviewed")
     sign_discharge(window)
     row = store.rows(Checklist, session_id=sid, kind="discharge")[0]

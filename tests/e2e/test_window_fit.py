@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ketachart.store.models import Observation
 from ketachart.ui.autoplay import Autoplay
-from tests.ui.helpers import PINS
+from tests.ui.helpers import PINS, feed
 
 
 class _Autoplay(Autoplay):
@@ -21,6 +21,19 @@ def _visible_in_window(window, widget) -> bool:
     return window.rect().contains(top_left) and window.rect().contains(bottom_right)
 
 
+def monitor_batch(window, qtbot, clock, step: int) -> None:
+    """One batch of a calm monitor (HR, SpO2, RR; an NIBP every 20th 15-s step, i.e. every 5 min)."""
+    from ketachart.domain.codes import Parameter as P
+    from ketachart.domain.readings import Reading
+
+    now = clock.now()
+    batch = [Reading(P.HR, 74, now, source="device:ge"), Reading(P.SPO2, 97, now, source="device:ge"),
+             Reading(P.RR, 14, now, source="device:ge")]
+    if step % 20 == 0:
+        batch += [Reading(P.NIBP_SYS, 124, now, source="device:ge"), Reading(P.NIBP_DIA, 78, now, source="device:ge")]
+    feed(window, qtbot, batch)
+
+
 def test_a_whole_autoplay_session_fits_1280x800(window, qtbot, store, clock):
     window.resize(1280, 800)
     play = _Autoplay(window, clock, ("nurse.a", ""), ("nurse.b", ""))
@@ -28,6 +41,7 @@ def test_a_whole_autoplay_session_fits_1280x800(window, qtbot, store, clock):
     steps = 0
     long = ("the chair says something long enough to wrap onto two or three lines at this width: " * 4).strip()
     while not play.finished and steps < 2000:
+        monitor_batch(window, qtbot, clock, steps)
         play.step()
         if steps % 7 == 0:  # long messages, as a refused command or a device problem would give
             window.c.message.emit(long, "error")
@@ -48,6 +62,15 @@ def test_a_whole_autoplay_session_fits_1280x800(window, qtbot, store, clock):
             assert _visible_in_window(window, b), (b.text(), play.log[-3:])
         clock.advance(15)
     assert play.finished, play.log[-5:]
+    from ketachart.domain.session import SessionState
+
+    assert store.session_state(_last_session(store)) is SessionState.DISCHARGED  # the chart read itself ready
+
+
+def _last_session(store) -> str:
+    from ketachart.store.models import DoseAdministration
+
+    return store.rows(DoseAdministration)[-1]["session_id"]
 
 
 def test_a_spravato_autoplay_session_from_check_in_to_discharge(window, qtbot, store, clock):
@@ -60,6 +83,7 @@ def test_a_spravato_autoplay_session_from_check_in_to_discharge(window, qtbot, s
     play = _Autoplay(window, clock, ("nurse.a", ""), ("nurse.b", ""), route="in")
     steps = 0
     while not play.finished and steps < 2000:
+        monitor_batch(window, qtbot, clock, steps)  # the monitor streams, as the demo's simulators do
         play.step()
         window._repaint()
         qtbot.wait(1)

@@ -76,7 +76,8 @@ def _vitals(store, sid, minutes: int) -> None:
 def _sign(chair, flow):
     result = None
     for step in flow.steps:
-        result = flow.give(chair.signatures.verify(step.user_id, PINS[step.user_id], step.meaning))
+        who = step.user_id or "nurse.b"  # a second clinician where the policy asks for one (an early discharge)
+        result = flow.give(chair.signatures.verify(who, PINS[who], step.meaning))
     assert flow.done
     return result
 
@@ -97,7 +98,7 @@ def build_session(store, chair, route: str, state: str) -> str:
     _sign(chair, chair.presession_signing(form))
     sid = chair.session_id
     _vitals(store, sid, 2)
-    assert chair.start_infusion()
+    assert chair.start_infusion(without_monitor="export matrix: readings go in through the store")
     _vitals(store, sid, 3)
     chair.chart_dissociation(2)
     chair.chart_note("Comfortable; music on")

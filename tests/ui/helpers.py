@@ -95,6 +95,21 @@ def nibp(clock, sys_: float, dia: float, mean: float | None = None, source: str 
     return out
 
 
+def calm(clock, minutes: float, step: int = 10, hr: float = 72, spo2: float = 98, rr: float = 14,
+         bp: tuple[float, float] = (122, 78), source: str = "device:ge"):
+    """``minutes`` of a calm monitor (HR, SpO2, RR every ``step`` s; an NIBP every 5 min), advancing the fake
+    clock as they 'arrive': the chart of a session whose monitor kept streaming."""
+    out = []
+    for i in range(int(minutes * 60 // step)):
+        now = clock.advance(step)
+        out += [Reading(Parameter.HR, hr, now, source=source), Reading(Parameter.SPO2, spo2, now, source=source),
+                Reading(Parameter.RR, rr, now, source=source)]
+        if (i * step) % 300 == 0:
+            out += [Reading(Parameter.NIBP_SYS, bp[0], now, source=source),
+                    Reading(Parameter.NIBP_DIA, bp[1], now, source=source)]
+    return out
+
+
 def go(clock, minutes: float) -> None:
     clock.advance(timedelta(minutes=minutes).total_seconds())
 

@@ -183,6 +183,7 @@ def test_single_keys_work_wherever_the_chair_screen_has_focus_and_are_listed(win
     window.show_session()
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.entry_list.setFocus()  # a list would swallow letters for its own type-ahead
     settle(qtbot)
     qtbot.keyClick(s.entry_list, "g")

@@ -13,7 +13,7 @@ from ketachart.store.models import AuditEvent, Checklist, DoseAdministration, Ob
 from ketachart.ui.auth import FirstAdminDialog, SignInDialog
 from ketachart.ui.auth.lock_screen import visible_texts
 from tests.e2e.test_session_flow import checked_in_session, fill_presession, new_patient, sign_discharge
-from tests.ui.helpers import FAST_HASHER, PINS, feed, go, sign, vitals, wait_writer
+from tests.ui.helpers import FAST_HASHER, PINS, calm, feed, go, sign, vitals, wait_writer
 
 FAMILY = "RIVERA"
 
@@ -142,7 +142,8 @@ def test_idle_lock_hides_the_chart_keeps_monitoring_and_alerts_then_unlock_and_s
     assert len(store.readings(sid)) >= before + 10  # readings still saved
     qtbot.waitUntil(lambda: w.auth.lock.screen.alert.isVisible(), timeout=3000)
     assert "ALERT ACTIVE" in w.auth.lock.screen.alert.text()
-    assert w.sound.active  # and it sounds
+    assert "SpO2 88%" in w.auth.lock.screen.alert.text() and "ago" in w.auth.lock.screen.alert.text()  # what, how old
+    assert w.sound.active and w.sound.priority == "high"  # and it sounds: a critical alert
     assert "Infusion" in w.auth.lock.screen.clocks.text()
     assert FAMILY not in texts(w).upper()
 
@@ -205,10 +206,13 @@ def test_dose_and_waste_are_signed_with_own_pins_and_the_witness_must_differ(win
 def test_discharge_signature_records_name_meaning_hash_and_amendment_shows(window, qtbot, store, clock):
     sid = checked_in_session(window, qtbot)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))
     s.start_infusion()
-    go(clock, 40)
+    feed(window, qtbot, calm(clock, 40))
     s.open_stop()
     s.dialog.submit()
+    window.c.chart_sedation(5)
+    window.c.chart_dissociation(0)
     # a signed note, later amended: the timeline says the signed version was amended
     note = window.c.chart_note("Calm, eyes closed")
     window.signatures.sign(Observation, note["id"], user_id="nurse.a", secret=PINS["nurse.a"], meaning="performed")
@@ -217,7 +221,7 @@ def test_discharge_signature_records_name_meaning_hash_and_amendment_shows(windo
     shown = "\n".join(s.entry_list.item(i).text() for i in range(s.entry_list.count()))
     assert "SIGNED VERSION AMENDED" in shown
 
-    go(clock, 85)
+    feed(window, qtbot, calm(clock, 85))
     window.show_discharge()
     d = window.discharge
     for cb in d.items.values():

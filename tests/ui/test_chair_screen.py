@@ -199,6 +199,7 @@ def test_every_quick_entry_has_a_key(window, qtbot, store, clock, key, title):
 def test_keys_for_infusion_commands_and_tooltips(window, qtbot, store, clock):
     infusing(window, store, clock, start=False)
     s = window.session
+    feed(window, qtbot, vitals(clock, 5))  # a monitor streaming: the start needs no confirmation
     qtbot.keyClick(s, "g")
     assert window.c.state is SessionState.INFUSING
     for key, title in (("p", "Pause infusion"), ("r", "Change infusion rate"), ("q", "Stop infusion")):
@@ -215,7 +216,7 @@ def test_markers_show_their_details_on_tap_and_hover(window, qtbot, store, clock
     s = window.session
     feed(window, qtbot, vitals(clock, 120) + nibp(clock, 128, 82, 97))
     s.diss_buttons[2].click()
-    go(clock, 3)
+    feed(window, qtbot, vitals(clock, 180, step=10))
     feed(window, qtbot, vitals(clock, 3, spo2=89))  # an SpO2 alert, 3 min later
     window._repaint()
     qtbot.waitUntil(lambda: len(s.plot.alerts.data) == 1)

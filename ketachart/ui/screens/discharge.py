@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,13 +17,20 @@ from PySide6.QtWidgets import (
 )
 
 from ...chair import USER_ERRORS, baseline_bp
-from ...domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS
+from ...domain.discharge import NURSE_ITEMS, Finding
+from ...domain.scales import PADSS_ITEMS
 from ..controller import ChairController
 from ..signing import SigningRun
+from ..viewmodels import local
 from .common import MessageLine, button, screen_layout
+
+LEVELS = {Finding.MET: "saved", Finding.NOT_YET: "muted", Finding.UNTICKED: "muted"}
 
 
 class DischargeScreen(QWidget):
+    """What the chart says about each discharge criterion (computed, never ticked), the nurse's own ticks (a
+    tick the chart contradicts is disabled, with why), the PADSS, and the override with its signatures."""
+
     back = Signal()
     discharged = Signal(str)
 
@@ -33,24 +40,32 @@ class DischargeScreen(QWidget):
         root, self.title = screen_layout(self, "Discharge check", "◀ Back to session", self.back.emit)
 
         cols = QHBoxLayout()
-        check = QGroupBox("Ketamine discharge checklist")
+        left = QVBoxLayout()
+        chart = QGroupBox("What the chart says")
+        self.chart_layout = QVBoxLayout(chart)
+        self.criteria: dict[str, QLabel] = {}  # chart criteria, filled by update_decision
+        left.addWidget(chart)
+        check = QGroupBox("Nurse's checklist")
         cl = QVBoxLayout(check)
-        self.minutes = QLabel()
-        self.minutes.setObjectName("warnText")
-        cl.addWidget(self.minutes)
         self.items: dict[str, QCheckBox] = {}
-        for key, label in DISCHARGE_ITEMS:
-            if key == "min_120":
-                continue
+        self.item_notes: dict[str, QLabel] = {}
+        for key, label in NURSE_ITEMS:
             cb = QCheckBox(label)
             cb.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             cb.toggled.connect(self.update_decision)
+            note = QLabel("")
+            note.setObjectName("warnText")
+            note.setWordWrap(True)
+            note.hide()
             self.items[key] = cb
+            self.item_notes[key] = note
             cl.addWidget(cb)
+            cl.addWidget(note)
         cl.addStretch(1)
-        cols.addWidget(check, 1)
+        left.addWidget(check, 1)
+        cols.addLayout(left, 1)
 
-        padss = QGroupBox("Modified PADSS (0-2 each; pass at 9 of 10)")
+        padss = QGroupBox("Modified PADSS (0-2 each)")
         pl = QGridLayout(padss)
         self.padss: dict[str, QComboBox] = {}
         for i, (key, label, choices) in enumerate(PADSS_ITEMS):
@@ -70,6 +85,7 @@ class DischargeScreen(QWidget):
         pl.addWidget(self.vitals_hint, len(PADSS_ITEMS), 0, 1, 2)
         self.total = QLabel()
         self.total.setObjectName("title")
+        self.total.setWordWrap(True)
         pl.addWidget(self.total, len(PADSS_ITEMS) + 1, 0, 1, 2)
         right = QVBoxLayout()
         right.addWidget(padss)
@@ -83,7 +99,7 @@ class DischargeScreen(QWidget):
         sign = QGroupBox("Override and signature")
         sl = QGridLayout(sign)
         self.override = QLineEdit()
-        self.override.setPlaceholderText("Required when discharging before 120 min or below the passing score")
+        self.override.setPlaceholderText("Required when the chart does not support discharge")
         sl.addWidget(QLabel("Override reason"), 0, 0)
         sl.addWidget(self.override, 0, 1)
         # The signature is an e-signature: "Sign and discharge" asks for the signer's own PIN (ui/signing.py);
@@ -95,6 +111,7 @@ class DischargeScreen(QWidget):
         self._signing: SigningRun | None = None  # the signature being asked for (see sign_dialog)
         self.meaning = QLabel("Meaning: performed (I performed this discharge check)")
         self.meaning.setObjectName("muted")
+        self.meaning.setWordWrap(True)
         sl.addWidget(self.meaning, 2, 1)
         right.addWidget(sign)
         right.addStretch(1)
@@ -104,6 +121,7 @@ class DischargeScreen(QWidget):
         self.sign_button = button("Sign and discharge", self.submit, name="primary")
         bottom.addWidget(self.sign_button)
         root.addLayout(bottom)
+        self.readiness = None  # the last assessment shown
 
     def load(self) -> None:
         v = self.c.view
@@ -123,37 +141,71 @@ class DischargeScreen(QWidget):
         return ({k: cb.isChecked() for k, cb in self.items.items()},
                 {k: cb.currentData() for k, cb in self.padss.items()})
 
+    @staticmethod
+    def _level(widget: QLabel, name: str) -> None:
+        if widget.objectName() != name:
+            widget.setObjectName(name)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+
     def update_decision(self) -> None:
-        minutes = self.c.minutes_since_start()
-        need = self.c.policy.discharge_min_after_start
-        self.minutes.setText(f"{'✔' if minutes >= need else '✖'} {minutes:.0f} min since the start of administration "
-                             f"(minimum {need})")
-        self.minutes.setObjectName("saved" if minutes >= need else "warnText")
-        self.minutes.style().unpolish(self.minutes)
-        self.minutes.style().polish(self.minutes)
-        checklist, padss = self.values()
-        if any(v is None for v in padss.values()):
-            scored = sum(v for v in padss.values() if v is not None)
-            self.total.setText(f"PADSS {scored}/10 so far - score every item")
-            self.decision.setText("")
+        if self.c.view is None:
             return
+        checklist, padss = self.values()
         try:
-            d = self.c.evaluate(checklist, padss)
+            r = self.c.readiness(checklist, padss)
         except USER_ERRORS as exc:
             self.decision.setText(str(exc))
             return
-        self.total.setText(f"PADSS {d.padss}/10 {'PASS' if d.padss >= self.c.policy.padss_pass else 'BELOW PASS'}")
-        if d.passed:
-            self.decision.setText("✔ Discharge criteria met.")
-            self.decision.setObjectName("saved")
+        self.readiness = r
+        for c in r.criteria:
+            if c.source == "chart":
+                label = self.criteria.get(c.key)
+                if label is None:
+                    label = self.criteria[c.key] = QLabel()
+                    label.setWordWrap(True)
+                    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+                    self.chart_layout.addWidget(label)
+                label.setText(c.line)
+                label.setToolTip(f"since {local(c.since)}" if c.since else "")
+                self._level(label, LEVELS.get(c.finding, "warnText"))
+            elif c.key in self.items:
+                box, note = self.items[c.key], self.item_notes[c.key]
+                contradicted = c.finding is Finding.CONTRADICTED
+                if contradicted and box.isChecked():
+                    box.blockSignals(True)
+                    box.setChecked(False)  # the chart says otherwise: this cannot be ticked as met
+                    box.blockSignals(False)
+                box.setEnabled(not contradicted)
+                note.setText(f"The chart says: {c.chart_says}" if contradicted else "")
+                note.setVisible(contradicted)
+        QTimer.singleShot(0, self._reorder)  # the chart's lines and notes moved widgets: Tab follows reading order
+        if r.padss_total is None:
+            scored = sum(v for v in padss.values() if v is not None)
+            self.total.setText(f"PADSS {scored}/10 so far - score every item")
         else:
-            self.decision.setText("⚠ Override needed: " + "; ".join(d.reasons))
-            self.decision.setObjectName("warnText")
-        self.decision.style().unpolish(self.decision)
-        self.decision.style().polish(self.decision)
+            self.total.setText(f"PADSS {r.padss_total}/10 {'PASS' if r.padss_total >= self.c.policy.padss_pass else 'BELOW PASS'}")
+        if r.ready:
+            self.decision.setText("✔ Discharge criteria met.")
+            self._level(self.decision, "saved")
+            self.meaning.setText("Meaning: performed (I performed this discharge check)")
+        else:
+            cosign = (" A second clinician countersigns this override (clinic policy)."
+                      if r.second_signature_required else "")
+            self.decision.setText("⚠ Override needed: " + "; ".join(r.blockers) + "." + cosign)
+            self._level(self.decision, "warnText")
+            self.meaning.setText("Meaning: performed (I performed this discharge check)"
+                                 + ("; then reviewed, by a second clinician" if r.second_signature_required else ""))
+
+    def _reorder(self) -> None:
+        from ..accessibility import reading_order
+
+        if self.isVisible():
+            self.layout().activate()
+            reading_order(self)
 
     def submit(self) -> bool:
-        """Validate everything, then ask for the signer's PIN; the check is saved only once it is signed.
+        """Validate everything, then ask for the signers' PINs; the check is saved only once it is signed.
 
         Returns True when the PIN dialog (``sign_dialog``) was opened."""
         checklist, padss = self.values()

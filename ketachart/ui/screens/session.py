@@ -148,14 +148,25 @@ class SessionScreen(QWidget):
         self.banner.setObjectName("banner")
         bl = QHBoxLayout(self.banner)
         bl.setContentsMargins(12, 4, 8, 4)
-        self.banner_text = QLabel()
+        texts = QVBoxLayout()
+        self.banner_text = QLabel()  # the alert to act on first; Acknowledge opens this one
         self.banner_text.setWordWrap(True)
         self.banner_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        bl.addWidget(self.banner_text, 1)
+        texts.addWidget(self.banner_text)
+        self.banner_list = QLabel()  # every other open alert, with its age
+        self.banner_list.setWordWrap(True)
+        self.banner_list.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        texts.addWidget(self.banner_list)
+        bl.addLayout(texts, 1)
+        self.banner_alert_id: str | None = None
         self.ack_button = button("Acknowledge…", self.open_ack, name="danger", shortcut="A")
         bl.addWidget(self.ack_button)
         self.banner.hide()
         root.addWidget(self.banner)
+        self.monitoring_line = QLabel("⚠ No monitor streaming: vitals are not being watched")
+        self.monitoring_line.setObjectName("warnText")
+        self.monitoring_line.hide()
+        root.addWidget(self.monitoring_line)
 
         self.due_banner = QFrame()
         self.due_banner.setObjectName("dueBanner")
@@ -189,9 +200,14 @@ class SessionScreen(QWidget):
 
         right = QVBoxLayout()
         right.setSpacing(6)
-        self.tiles = {k: NumericTile() for k in ("hr", "spo2", "bp")}
-        for t in self.tiles.values():
-            right.addWidget(t, 2)
+        self.tiles = {k: NumericTile() for k in ("hr", "spo2", "bp", "rr")}
+        # two rows of two (four stacked tiles do not fit 800 px high): HR | SpO2, then the wider BP | RR
+        for keys, stretch in ((("hr", "spo2"), (1, 1)), (("bp", "rr"), (3, 2))):
+            row = QHBoxLayout()
+            row.setSpacing(6)
+            for k, st in zip(keys, stretch):
+                row.addWidget(self.tiles[k], st)
+            right.addLayout(row, 2)
         elabel = QHBoxLayout()
         t = QLabel("Charted")
         t.setObjectName("numLabel")
@@ -338,23 +354,32 @@ class SessionScreen(QWidget):
         self.render_banner()
 
     def render_banner(self) -> None:
-        alerts = self.c.unacknowledged()
+        """The alert to act on first (critical, then oldest) with the button that acknowledges that same alert,
+        and every other open alert with its age."""
+        alerts = vm.open_alerts(self.c.unacknowledged(), self.c.clock.now())
         if not alerts:
+            self.banner_alert_id = None
             self.banner.hide()
             return
-        a = alerts[-1]
-        more = f"  (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
-        sev = "⚠ ALERT" if a["severity"] == "critical" else "⚠ WARNING"
-        self.banner_text.setText(f"{sev} {vm.local(a['effective_at'])}: {a['message']}{more}")
+        top = alerts[0]
+        self.banner_alert_id = top.id
+        self.banner_text.setText(top.line + (f"  (+{len(alerts) - 1} more below)" if len(alerts) > 1 else ""))
+        self.banner_list.setText("\n".join(a.line for a in alerts[1:]))
+        self.banner_list.setVisible(len(alerts) > 1)
         self.banner.show()
 
     def render_live(self) -> None:
-        """Every repaint tick: numerics, clocks, plot, device states."""
+        """Every repaint tick: numerics, clocks, plot, device states, alert ages, monitoring missing."""
         now = self.c.clock.now()
         policy = self.c.policy
+        running = self.c.state in (SessionState.INFUSING, SessionState.PAUSED, SessionState.RECOVERY)
+        self.monitoring_line.setVisible(running and not self.c.monitor_streaming())
+        if self.banner.isVisible():
+            self.render_banner()  # the ages move on
         stale = max(30.0, 3 * self.c.speed)
         manual = vm.manual_bp(self.c.view)
-        for n in vm.numerics(self.c.live, now, policy, stale_s=stale, manual=manual):
+        for n in vm.numerics(self.c.live, now, policy, stale_s=stale, manual=manual, started=running,
+                             manual_rr=vm.manual_rr(self.c.view)):
             self.tiles[n.key].render(n, self.pal)
         last = self.c.live.last_nibp()
         for tile, cvm in zip(self.clock_tiles, vm.clocks(self.c.view, now, policy, last[0] if last else None)):
@@ -430,25 +455,42 @@ class SessionScreen(QWidget):
     def open_vitals(self) -> None:
         self._show(FormDialog(self, "Manual vitals", [
             Field("sys", "Systolic BP (mmHg)"), Field("dia", "Diastolic BP (mmHg)"), Field("hr", "Heart rate (/min)"),
-            Field("spo2", "SpO2 (%)"), Field("taken_at", "Taken at (HH:MM)", placeholder="now"),
-        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"], v["taken_at"])))
+            Field("spo2", "SpO2 (%)"), Field("rr", "Respiratory rate (/min)"),
+            Field("taken_at", "Taken at (HH:MM)", placeholder="now"),
+        ], lambda v: self.c.chart_manual_vitals(v["sys"], v["dia"], v["hr"], v["spo2"], taken_at=v["taken_at"],
+                                                rr=v["rr"])))
 
-    def start_infusion(self) -> None:
+    def start_infusion(self, predose: str | None = None, without_monitor: str | None = None) -> None:
+        """Start; the service says what must be confirmed first: the pre-dose BP (the latest before the start,
+        from the monitor or typed), then starting with no monitor streaming. Each asks for a reason."""
         if self.c.state is not SessionState.CHECKED_IN:
             return
-        ok = self.c.attempt(self.c.start_infusion)
-        if ok is False:
-            warning = self.c.baseline_over_limit()
+        ok = self.c.attempt(self.c.start_infusion, predose_reviewed=predose, without_monitor=without_monitor)
+        if ok is not False:
+            return
+        if self.c.baseline_over_limit() and not predose:
             self._show(FormDialog(self, "Pre-dose blood pressure", [
                 Field("reason", "Reviewed with / decision", placeholder="e.g. repeat BP 136/86; prescriber agreed")],
-                lambda v: self._start_reviewed(v["reason"]), submit_text="Start anyway", intro=warning))
+                lambda v: self._start_confirmed("predose", v["reason"], without_monitor), submit_text="Start anyway",
+                intro=self.c.baseline_over_limit()))
+        elif not self.c.monitor_streaming():
+            self._show(FormDialog(self, "No monitor streaming", [
+                Field("reason", "Why start without a monitor", placeholder="e.g. monitor in repair; manual vitals every 5 min")],
+                lambda v: self._start_confirmed("monitor", predose, v["reason"]), submit_text="Start without monitor",
+                intro="No monitor is sending readings. Starting now raises a warning that stays until monitoring returns."))
 
-    def _start_reviewed(self, reason: str) -> None:
+    def _start_confirmed(self, what: str, predose: str | None, without_monitor: str | None) -> None:
         from ...domain.errors import ClinicalInputError
 
-        if not reason.strip():
-            raise ClinicalInputError("say who reviewed the pre-dose BP and what was decided")
-        self.c.start_infusion(predose_reviewed=reason)
+        reason = predose if what == "predose" else without_monitor
+        if not (reason or "").strip():
+            raise ClinicalInputError("say who reviewed the pre-dose BP and what was decided" if what == "predose"
+                                     else "say why administration starts without a monitor")
+        if not self.c.start_infusion(predose_reviewed=predose, without_monitor=without_monitor):
+            if what == "predose":  # the BP is reviewed; the monitor question comes next
+                from PySide6.QtCore import QTimer
+
+                QTimer.singleShot(0, lambda: self.start_infusion(predose=predose))
 
     def pause_or_resume(self) -> None:
         if self.c.state is SessionState.PAUSED:
@@ -505,10 +547,11 @@ class SessionScreen(QWidget):
             submit_text="Stop infusion", intro=intro))
 
     def open_ack(self) -> None:
-        alerts = self.c.unacknowledged()
-        if not alerts:
+        """Acknowledge the alert the banner shows (never another one)."""
+        self.render_banner()
+        a = next((x for x in self.c.unacknowledged() if x["id"] == self.banner_alert_id), None)
+        if a is None:
             return
-        a = alerts[0]
         self._show(FormDialog(self, "Acknowledge alert", [
             Field("action", "Action taken", "text", placeholder="What was done (required)")],
             lambda v: self.c.acknowledge(a["id"], v["action"]), submit_text="Acknowledge",
