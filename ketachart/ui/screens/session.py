@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -226,6 +226,7 @@ class SessionScreen(QWidget):
         rw = QWidget()
         rw.setLayout(right)
         rw.setFixedWidth(400)
+        self.side = rw
         mid.addWidget(rw)
         root.addLayout(mid, 1)
 
@@ -367,6 +368,25 @@ class SessionScreen(QWidget):
         self.banner_list.setText("\n".join(a.line for a in alerts[1:]))
         self.banner_list.setVisible(len(alerts) > 1)
         self.banner.show()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self._fit_tiles()
+        super().changeEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        self._fit_tiles()
+        super().showEvent(event)
+
+    def _fit_tiles(self) -> None:
+        """The side column is as wide as the largest BP ("888/888") needs at this text size (the BP tile takes
+        3/5 of it), never narrower than 400 px: values never clip and the column never jumps as they change."""
+        value = self.tiles["bp"].value
+        value.ensurePolished()
+        need = value.fontMetrics().horizontalAdvance("888/888") + 30
+        width = max(400, int(need * 5 / 3) + 6)
+        if self.side.width() != width:
+            self.side.setFixedWidth(width)
 
     def render_live(self) -> None:
         """Every repaint tick: numerics, clocks, plot, device states, alert ages, monitoring missing."""
