@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .demo import DEMO_NURSE, DEMO_WITNESS
+from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
 from .domain.clock import Clock, SystemClock
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
@@ -46,7 +46,7 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
 def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
     """``--demo`` signs in a demo nurse by itself, on its own demo database only (else PermissionDenied).
 
-    The demo nurse and witness get the PIN ``DEMO_PIN`` so the demo's e-signatures are real re-authentications.
+    The demo nurse, witness and prescriber get the PIN ``DEMO_PIN`` so the demo's e-signatures are real re-authentications.
     Returns the :class:`~ketachart.auth.Accounts` with the demo nurse signed in.
     """
     from .auth import Accounts, PermissionDenied
@@ -56,12 +56,16 @@ def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
     if Path(store.path).resolve() != allowed:  # checked before any demo user is written to a real chart
         raise PermissionDenied("Automatic demo sign-in is only possible on the demo database.")
     accounts = Accounts(store)
-    for uid, name in (DEMO_NURSE, DEMO_WITNESS):
+    # The demo nurse runs the demo floor as its charge nurse, so the demo's "Clinic board…" is there (issue 15);
+    # the demo prescriber signs the standing order (issue 16).
+    for uid, name, role in ((*DEMO_NURSE, "charge-nurse"), (*DEMO_WITNESS, "nurse"), (*DEMO_PRESCRIBER, "prescriber")):
         row = next((u for u in store.users() if u["user_id"] == uid), None)
         if row is None:
-            store.create_user(uid, name, "nurse", accounts.hasher.hash(DEMO_PIN))
+            store.create_user(uid, name, role, accounts.hasher.hash(DEMO_PIN))
         elif not row["password_hash"]:
             store.amend(User, row["id"], "demo PIN set", password_hash=accounts.hasher.hash(DEMO_PIN))
+        elif row["role"] != role:
+            store.amend(User, row["id"], "demo charge nurse", role=role)
     accounts.sign_in_demo(DEMO_NURSE[0], demo_db=allowed)
     return accounts
 
@@ -223,7 +227,8 @@ def run_app(args: argparse.Namespace) -> int:
             hyper = bool(args.autoplay)
             window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
             if args.autoplay:
-                autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, screen=getattr(args, "autoplay_screen", None),
+                autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, prescriber=DEMO_PRESCRIBER,
+                                    screen=getattr(args, "autoplay_screen", None),
                                     pin=DEMO_PIN, route=getattr(args, "route", "iv"))
                 autoplay.start()
         window.show()

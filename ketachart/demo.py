@@ -23,6 +23,7 @@ from .store.repository import ChartStore
 
 DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
 DEMO_WITNESS = ("demo.witness", "Sam Patel, RN")
+DEMO_PRESCRIBER = ("demo.prescriber", "Dana Cho, MD")  # signs the course's order in the autoplayed pre-session
 NAMES = [
     ("Rivera", "Jordan", "1984-03-12", "female"), ("Okafor", "Chidi", "1979-11-02", "male"),
     ("Lindqvist", "Maja", "1991-06-24", "female"), ("Tanaka", "Hiro", "1968-01-30", "male"),

@@ -3,6 +3,10 @@
 
 Both write demographics through the store's patient API (:mod:`ketachart.patients_import`); an invalid file
 exits 2 with every problem listed and changes nothing.
+
+An admin links two records of one person (issue 13), with their PIN as for ``ketachart users``:
+``ketachart patients duplicates --as ADMIN``, ``ketachart patients link --keep ID --merge ID --reason TEXT --as ADMIN``
+and ``ketachart patients unlink --merge ID --reason TEXT --as ADMIN``. Bad input: exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 
 def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noqa: ANN001
-    patients = subparsers.add_parser("patients", help="bring patients in from a file or the EHR")
+    patients = subparsers.add_parser("patients", help="bring patients in from a file or the EHR; link duplicates (admins)")
     sub = patients.add_subparsers(dest="patients_command", metavar="ACTION", required=True)
     p = sub.add_parser("import", parents=[common], help="create or update patients from a CSV file",
                        description="Accepted headers: MRN, Family name/Last name, Given name/First name, "
@@ -30,6 +34,7 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.add_argument("--port", type=int, default=2575, help="TCP port (default 2575; 0 picks a free one)")
     p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
     p.set_defaults(func=_listen)
+    add_link_subcommands(sub, common)
 
 
 def _open(args: argparse.Namespace, holder: str):
@@ -87,3 +92,81 @@ def _listen(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+# --- linking two records of one person (issue 13): admins, with their PIN like `ketachart users` ----------
+def add_link_subcommands(sub, common: argparse.ArgumentParser) -> None:  # noqa: ANN001
+    def admin_parser(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
+        p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
+        return p
+
+    p = admin_parser("duplicates", "list records that share an MRN (possible duplicates) and the links in force")
+    p.set_defaults(func=_duplicates)
+    p = admin_parser("link", "link two records of one person: MERGE reads as KEEP from now on (nothing deleted)")
+    p.add_argument("--keep", required=True, metavar="ID", help="the patient id that stays")
+    p.add_argument("--merge", required=True, metavar="ID", help="the patient id that reads as the kept one")
+    p.add_argument("--reason", required=True, help="why (kept with the link and in the audit trail)")
+    p.set_defaults(func=_link)
+    p = admin_parser("unlink", "end a link: the merged record reads as itself again (the link stays on record)")
+    p.add_argument("--merge", required=True, metavar="ID", help="the patient id that was linked into another")
+    p.add_argument("--reason", required=True, help="why (kept with the amendment and in the audit trail)")
+    p.set_defaults(func=_unlink)
+
+
+def _as_admin(args: argparse.Namespace, fn) -> int:  # noqa: ANN001
+    from .auth.cli import _secret, _with_accounts
+
+    def run(accounts) -> int:  # noqa: ANN001
+        session = accounts.sign_in(args.admin, _secret(f"PIN/password for {args.admin}: "))
+        accounts.require(session.user, "link-patients")
+        return fn(accounts, session.user)
+
+    return _with_accounts(args, run)
+
+
+def _name(p: dict) -> str:
+    return f"{p['family_name']}, {p['given_name']}".strip(", ")
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    from .auth import patient_admin
+
+    def run(accounts, admin) -> int:  # noqa: ANN001
+        groups = patient_admin.duplicates(accounts, admin)
+        for group in groups:
+            print(f"possible duplicate, MRN {group[0]['mrn']}:")
+            for p in group:
+                print(f"  {p['patient_id']}  {_name(p)}  born {p['birth_date']}")
+        for link in patient_admin.links(accounts, admin):
+            print(f"linked: {link['merged_id']} reads as {link['kept_id']} (by {link['author']}, "
+                  f"{link['recorded_at']:%Y-%m-%d %H:%M} UTC: {link['reason']})")
+        if not groups:
+            print("no possible duplicates")
+        return 0
+
+    return _as_admin(args, run)
+
+
+def _link(args: argparse.Namespace) -> int:
+    from .auth import patient_admin
+
+    def run(accounts, admin) -> int:  # noqa: ANN001
+        row = patient_admin.link(accounts, admin, args.keep, args.merge, args.reason)
+        print(f"linked {row['merged_id']} into {row['kept_id']}: both records stay; it reads as one patient "
+              "(other chairs apply it after a sync with an admin login)")
+        return 0
+
+    return _as_admin(args, run)
+
+
+def _unlink(args: argparse.Namespace) -> int:
+    from .auth import patient_admin
+
+    def run(accounts, admin) -> int:  # noqa: ANN001
+        row = patient_admin.unlink(accounts, admin, args.merge, args.reason)
+        print(f"unlinked {row['merged_id']} from {row['kept_id']}: it reads as its own patient again")
+        return 0
+
+    return _as_admin(args, run)

@@ -66,6 +66,7 @@ def run_selftest(db: Path, unencrypted: bool = False) -> int:
         checks.append(("plot stack", True, f"pyqtgraph {pyqtgraph.__version__}"))
         checks.append(_central_driver())
         checks.append(_collation())
+        checks.append(_alarm_sound())
     finally:
         store.close()
     from . import __version__
@@ -84,6 +85,29 @@ def _collation() -> tuple[str, bool, str]:
     # code-point order would put "Banana" before "apple" and "eclairs" before "éclair"
     ok = c.compare("apple", "Banana") < 0 and c.compare("éclair", "eclairs") < 0
     return ("text collation (ICU)", ok, "en_US" if ok else "ICU collation data missing: names would sort wrongly")
+
+
+def _alarm_sound() -> tuple[str, bool, str]:
+    """The alarm sound files are where this copy keeps its resources (the bundle, /opt/ketachart of the .deb)
+    and miniaudio plays them into its null device. A chair without a speaker is not a failed install: the
+    app says "alarm sound unavailable" on screen, and this line says which output it found."""
+    from .ui.sound import AlarmTone, AudioOut, SoundUnavailable, sounds_dir
+
+    try:
+        tone = AlarmTone()
+    except (OSError, ValueError) as exc:
+        return ("alarm sound", False, f"sound files not found in {sounds_dir()} ({exc})")
+    try:
+        AudioOut(tone, ("null",)).close()
+    except SoundUnavailable as exc:
+        return ("alarm sound", False, f"audio library not usable: {exc}")
+    try:
+        out = AudioOut(tone)
+        device = f"plays through {out.backend}"
+        out.close()
+    except SoundUnavailable as exc:
+        device = f"no audio device here, so the screen will say 'alarm sound unavailable' - {exc}"
+    return ("alarm sound", True, f"{', '.join(sorted(tone.cycles))} patterns from {sounds_dir()}; {device}")
 
 
 def _central_driver() -> tuple[str, bool, str]:

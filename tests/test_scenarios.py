@@ -62,3 +62,18 @@ def test_each_finding_carries_the_policy_version(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_the_small_table_and_the_simulators_tell_the_same_story(name):
     assert scenarios.run_scenario(name, readings=scenarios.table_readings(name)).ok
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_issue_scenario_is_a_simulator_option_exactly_as_named(name, capsys):
+    from ketachart.cli import build_parser
+    from ketachart.hardware import cli as devices_cli
+    from ketachart.hardware.sim.base import sim_for
+
+    args = build_parser().parse_args(["sim", "ge", "--scenario", name])
+    assert args.func is devices_cli.cmd_sim and (args.protocol, args.scenario) == ("ge", name)
+    assert sim_for(args.protocol, scenario=args.scenario).patient.name == name  # the GE sim plays it
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["sim", "ge", "--scenario", name.upper()])
+    assert refused.value.code == 2  # exactly the issue's spelling
+    capsys.readouterr()

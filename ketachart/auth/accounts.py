@@ -22,7 +22,7 @@ from ..domain.clock import Clock
 from ..domain.errors import ClinicalInputError
 from ..domain.ids import new_id
 from ..store.models import User
-from ..store.repository import SYSTEM_AUTHOR, ChartStore
+from ..store.repository import SYSTEM_AUTHOR, USER_ROLES, ChartStore
 from .errors import (
     AccountInactive,
     AccountLocked,
@@ -37,14 +37,16 @@ from .policy import AuthPolicy, FailureState, fold_failures
 
 log = logging.getLogger(__name__)
 
-ROLES = ("nurse", "prescriber", "admin")
+ROLES = USER_ROLES  # nurse, charge-nurse, prescriber, admin: the store refuses any other
 USER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 # What each role may do beyond charting (every role may chart and sign).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "nurse": frozenset({"chart", "sign"}),
+    "charge-nurse": frozenset({"chart", "sign", "view-board"}),  # runs the floor: sees every chair (issue 15)
     "prescriber": frozenset({"chart", "sign", "prescribe"}),
-    "admin": frozenset({"chart", "sign", "manage-users", "manage-policy", "view-audit", "export-audit"}),
+    "admin": frozenset({"chart", "sign", "manage-users", "manage-policy", "view-audit", "export-audit", "view-board",
+                        "link-patients"}),
 }
 
 FAILURE = "sign-in-failed"
@@ -176,6 +178,24 @@ class Accounts:
         self._audit("pin-reset", row["user_id"], {"by": actor.user_id}, author=actor.user_id)
         return _public(new)
 
+    def set_role(self, actor: SignedInUser, user_id: str, role: str, reason: str) -> dict:
+        """Give a user another role (e.g. a nurse who takes the charge-nurse shift): a new amending row."""
+        self.require(actor, "manage-users")
+        if role not in ROLES:
+            raise ClinicalInputError(f"role must be one of: {', '.join(ROLES)}")
+        if not (reason or "").strip():
+            raise ClinicalInputError("a change of role needs a reason")
+        row = self._existing(user_id)
+        if row["role"] == role:
+            raise ClinicalInputError(f"{row['user_id']} already has the role {role}")
+        if row["role"] == "admin" and row["active"] and not any(
+            r["role"] == "admin" and r["active"] and r["user_id"] != row["user_id"] for r in self.store.users()
+        ):
+            raise PermissionDenied("This is the last active admin; add another admin first.")
+        new = self._amend_user(row, reason.strip(), role=role, author=actor.user_id)
+        self._audit("role-change", row["user_id"], {"from": row["role"], "to": role}, author=actor.user_id)
+        return _public(new)
+
     def change_own_secret(self, user_id: str, old_secret: str, new_secret: str) -> None:
         who = self._check(user_id, old_secret, "change-secret")
         check_secret(new_secret)
@@ -190,6 +210,8 @@ class Accounts:
         row = self._row(actor.user_id)
         if row is None or not row["active"]:
             raise PermissionDenied(f"{actor.user_id} is no longer an active account.")
+        if row["role"] != actor.role:
+            raise PermissionDenied(f"{actor.user_id}'s role changed to {row['role']}; sign in again.")
 
     # --- credentials ------------------------------------------------------------------------------
     def failure_state(self, user_id: str) -> FailureState:
@@ -345,7 +367,7 @@ def _check_new_user(user_id: str, display_name: str, role: str) -> str:
             "a user id is 2-64 lower-case letters, digits, dots, dashes or underscores (e.g. a.morgan)"
         )
     if role not in ROLES:
-        raise ClinicalInputError("role must be nurse, prescriber or admin")
+        raise ClinicalInputError(f"role must be one of: {', '.join(ROLES)}")
     if not (display_name or "").strip():
         raise ClinicalInputError("the printed name is required (it appears on signatures)")
     return user_id

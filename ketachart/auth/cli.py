@@ -4,6 +4,7 @@
     ketachart users list --as ADMIN
     ketachart users deactivate USER_ID --reason "left the clinic" --as ADMIN
     ketachart users reset-pin USER_ID --as ADMIN
+    ketachart users set-role USER_ID --role charge-nurse --reason "..." --as ADMIN
     ketachart policy show                      the clinic policy in force (thresholds, dose limits, timers)
     ketachart policy set KEY=VALUE ... --as ADMIN   a new policy version (every alert/check records it)
     ketachart verify --db PATH                 check the hash chain and triggers (exit 1 if hand-edited)
@@ -33,7 +34,10 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p = usub.add_parser("add", parents=[common, enc], help="add a user (the first user is the admin)")
     p.add_argument("user_id", help="sign-in name, e.g. j.smith")
     p.add_argument("--name", required=True, help="printed name, as it appears on signatures")
-    p.add_argument("--role", choices=("nurse", "prescriber", "admin"), required=True, help="what the user may do")
+    from .accounts import ROLES
+
+    p.add_argument("--role", choices=ROLES, required=True,
+                   help="what the user may do (charge-nurse: as nurse, plus the clinic board)")
     p.add_argument("--as", dest="admin", metavar="ADMIN", help="your admin user id (not needed for the very first admin)")
     p.set_defaults(func=_users_add)
 
@@ -51,6 +55,13 @@ def add_subcommands(subparsers, common: argparse.ArgumentParser) -> None:  # noq
     p.add_argument("user_id", help="the user whose PIN/password is reset")
     p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
     p.set_defaults(func=_users_reset)
+
+    p = usub.add_parser("set-role", parents=[common, enc], help="give a user another role (e.g. charge-nurse)")
+    p.add_argument("user_id", help="the user whose role changes")
+    p.add_argument("--role", choices=ROLES, required=True, help="the new role")
+    p.add_argument("--reason", required=True, help="why (kept with the amendment and in the audit trail)")
+    p.add_argument("--as", dest="admin", required=True, metavar="ADMIN", help="your admin user id (asks for your PIN)")
+    p.set_defaults(func=_users_set_role)
 
     policy = subparsers.add_parser("policy", help="show or change the clinic policy (admins)")
     psub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -143,36 +154,48 @@ def _users_add(args: argparse.Namespace) -> int:
     return _with_accounts(args, run)
 
 
-def _users_list(args: argparse.Namespace) -> int:
+def _as_admin(args: argparse.Namespace, act, done: str = "") -> int:  # noqa: ANN001
+    """Run ``act(accounts, admin)`` once ``--as`` has proven they may manage users, then say ``done``."""
+
     def run(accounts) -> int:  # noqa: ANN001
-        _admin(accounts, args)
-        for u in accounts.users():
-            state = "active" if u["active"] else "inactive"
-            secret = "" if u["has_secret"] else "  (no PIN set)"
-            print(f"{u['user_id']:<20} {u['role']:<11} {state:<9} {u['display_name']}{secret}")
+        act(accounts, _admin(accounts, args))
+        if done:
+            print(done)
         return 0
 
     return _with_accounts(args, run)
 
 
+def _print_users(accounts, _who) -> None:  # noqa: ANN001
+    for u in accounts.users():
+        state = "active" if u["active"] else "inactive"
+        secret = "" if u["has_secret"] else "  (no PIN set)"
+        print(f"{u['user_id']:<20} {u['role']:<11} {state:<9} {u['display_name']}{secret}")
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    return _as_admin(args, _print_users)
+
+
 def _users_deactivate(args: argparse.Namespace) -> int:
+    return _as_admin(args, lambda accounts, admin: accounts.deactivate(admin, args.user_id, args.reason),
+                     f"{args.user_id} is now inactive; their charting stays readable")
+
+
+def _users_set_role(args: argparse.Namespace) -> int:
     def run(accounts) -> int:  # noqa: ANN001
         admin = _admin(accounts, args)
-        accounts.deactivate(admin, args.user_id, args.reason)
-        print(f"{args.user_id} is now inactive; their charting stays readable")
+        row = accounts.set_role(admin, args.user_id, args.role, args.reason)
+        print(f"{row['user_id']} is now {row['role']}")
         return 0
 
     return _with_accounts(args, run)
 
 
 def _users_reset(args: argparse.Namespace) -> int:
-    def run(accounts) -> int:  # noqa: ANN001
-        admin = _admin(accounts, args)
-        accounts.reset_secret(admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True))
-        print(f"new PIN/password set for {args.user_id}")
-        return 0
-
-    return _with_accounts(args, run)
+    return _as_admin(args, lambda accounts, admin: accounts.reset_secret(
+        admin, args.user_id, _secret(f"New PIN/password for {args.user_id}: ", confirm=True)),
+        f"new PIN/password set for {args.user_id}")
 
 
 def _policy_show(args: argparse.Namespace) -> int:

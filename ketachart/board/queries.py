@@ -166,6 +166,9 @@ class BoardSource:
         for c in by_session.values():
             superseded = {e["amends"] for e in c.events if e["amends"]}
             c.events = [e for e in c.events if e["id"] not in superseded]
+        links = _patient_links(cur, list({c.session["patient_id"] for c in by_session.values()}))
+        for c in by_session.values():  # a record an admin linked into another shows as that patient (issue 13)
+            c.session = {**c.session, "patient_id": links.get(c.session["patient_id"], c.session["patient_id"])}
         patient_ids = list({c.session["patient_id"] for c in by_session.values()})
         # Current demographics: the same choice as ChartStore.patients() (latest recorded_at, device, seq).
         patients = {p["patient_id"]: p for p in cur.execute(sql.SQL(
@@ -351,3 +354,17 @@ def _natural(text: str) -> tuple:
     import re
 
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
+
+
+def _patient_links(cur, patient_ids: list[str]) -> dict[str, str]:  # noqa: ANN001
+    """merged patient_id -> kept patient_id, from the links an admin login carried (vouched), folded as the
+    chairs fold them (:mod:`ketachart.store.patient_links`); one hop, as a link into a merged record is refused."""
+    from ..store.repository import latest_versions
+
+    if not patient_ids:
+        return {}
+    rows = cur.execute(sql.SQL(
+        "SELECT l.id, l.kept_id, l.merged_id, l.active, l.amends, l.recorded_at, l.device_id, l.device_seq "
+        "FROM {} l JOIN {} v ON v.tbl = 'patient_links' AND v.id = l.id WHERE l.merged_id = ANY(%s)"
+    ).format(_t("patient_links"), _t("vouches")), (patient_ids,)).fetchall()
+    return {m: r["kept_id"] for m, r in latest_versions(rows, "merged_id").items() if r["active"]}

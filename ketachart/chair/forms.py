@@ -54,6 +54,9 @@ class PresessionForm:
     vial_strength_mg_per_ml: str = ""  # the product: strength, vial size and expiry (an expired lot is refused)
     vial_ml: str = ""
     expiry: str = ""  # YYYY-MM-DD
+    # the prescriber's order: "" cites the standing order in force for the patient's course; a prescriber's user
+    # id means that prescriber signs the dose on screen as the course's new order, first, in the same save
+    order_prescriber: str = ""
 
     def waste(self) -> float:
         """The wasted amount in mg (0 when none was typed)."""

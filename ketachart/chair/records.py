@@ -1,6 +1,8 @@
 """Chair-service commands for the records an audit reads (issue 16), Qt-free:
 
-- the prescriber's order (only a user with the prescriber role signs it) before any dose can be prepared;
+- the prescriber's order (only a user with the prescriber role signs it) before any dose can be prepared: a
+  standing order for the patient's course (signed beforehand, or at the chair as the first signature of the
+  pre-session), which every pre-session of the course cites; a dose that differs from it is refused;
 - preparing the dose: order present and matching, the required pre-session items answered, the product's lot
   not expired; the dose and its preparation record (product, lot, the order it cites) in one transaction;
 - the vial reconciliation after the session (a discrepancy explained and signed);
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..domain.clock import utc
 from ..domain.dosing import IntranasalDose, IvDose
 from ..domain.errors import ClinicalInputError
 from ..domain.records import (
@@ -24,12 +27,14 @@ from ..domain.records import (
     NO,
     NOT_ASKED,
     YES,
+    Order,
     Product,
     RecordKind,
     check_order,
     check_presession_answers,
     check_product,
     instruction_lines,
+    order_mismatch,
     reconcile,
 )
 from ..domain.vocabulary import Kind
@@ -42,6 +47,7 @@ from ..store.records import (
     record_handout,
     record_order,
     record_reconciliation,
+    standing_order,
 )
 from ..store.repository import ChartStore
 from ..store.views import session_view
@@ -106,16 +112,34 @@ class RecordsCommands:
                                  tuple(self.store.policy.presession_required))
 
     # --- the order ----------------------------------------------------------------------------------------
-    def sign_order(self, session_id: str, prescriber: Signer, *, drug: str, dose_mg: object = None,
-                   mg_per_kg: object = None, minutes: object = None) -> dict:
+    @staticmethod
+    def _prescriber(prescriber: Signer) -> None:
         if prescriber.role != "prescriber":
             raise ClinicalInputError(f"{prescriber.display_name} is not a prescriber; a prescriber signs the order")
+
+    def sign_order(self, session_id: str, prescriber: Signer, *, drug: str, dose_mg: object = None,
+                   mg_per_kg: object = None, minutes: object = None) -> dict:
+        """An order for one stored session (before its dose is prepared through ``prepare_dose``)."""
+        self._prescriber(prescriber)
         session = self._session(session_id)
         order = check_order(drug, session["route"], dose_mg, mg_per_kg, minutes)
         if order_of(self.store, session_id) is not None:
             raise ClinicalInputError("this session already has a signed order")
         return record_order(self.store, session_id, order, prescriber=prescriber.user_id,
                             printed_name=prescriber.display_name)
+
+    def sign_standing_order(self, patient_id: str, route: str, prescriber: Signer, *, drug: str,
+                            dose_mg: object = None, mg_per_kg: object = None, minutes: object = None) -> dict:
+        """The standing order for the patient's course of ``route``: every pre-session of the course cites it
+        until a prescriber signs a new one."""
+        self._prescriber(prescriber)
+        self.store.patient(patient_id)
+        order = check_order(drug, route, dose_mg, mg_per_kg, minutes)
+        return record_order(self.store, None, order, prescriber=prescriber.user_id,
+                            printed_name=prescriber.display_name, patient_id=patient_id)
+
+    def order_in_force(self, patient_id: str, route: str) -> dict | None:
+        return standing_order(self.store, patient_id, route)
 
     # --- preparing the dose -------------------------------------------------------------------------------
     def check_product(self, strength_mg_per_ml: object, vial_ml: object, lot: str, expiry: str | date) -> Product:
@@ -128,19 +152,16 @@ class RecordsCommands:
         return order
 
     def check_order_matches(self, session_id: str, dose: IvDose | IntranasalDose) -> dict:
-        """The session's signed order, matching the dose's drug, route and amount (or ClinicalInputError)."""
+        """The session's signed order (its own, else the standing order of the patient's course), matching the
+        dose's drug, route, amount and duration (or ClinicalInputError)."""
         order = order_of(self.store, session_id)
+        if order is None:
+            session = self._session(session_id)
+            order = standing_order(self.store, session["patient_id"], session["route"])
         if order is None:
             raise ClinicalInputError("no signed order for this session: a prescriber signs the order before the "
                                      "dose is prepared")
-        d = json.loads(order["data"])
-        if d["drug"] != dose.drug or d["route"] != dose.route:
-            raise ClinicalInputError(f"the dose ({dose.drug} {dose.route}) does not match the order "
-                                     f"({d['drug']} {d['route']})")
-        if d.get("dose_mg") is not None and abs(dose.dose_mg - float(d["dose_mg"])) > 0.05:
-            raise ClinicalInputError(f"the dose {dose.dose_mg:g} mg differs from the ordered {d['dose_mg']:g} mg")
-        if d.get("mg_per_kg") is not None and isinstance(dose, IvDose) and abs(dose.mg_per_kg - float(d["mg_per_kg"])) > 1e-6:
-            raise ClinicalInputError(f"the dose {dose.mg_per_kg:g} mg/kg differs from the ordered {d['mg_per_kg']:g} mg/kg")
+        check_dose_against(order, dose)
         return order
 
     def prepare_dose(self, session_id: str, dose: IvDose | IntranasalDose, product: Product, *,
@@ -195,12 +216,40 @@ class RecordsCommands:
 # --- the chair's pre-session save (ChairService calls these two; they keep its hunks small) ------------------
 
 
+def order_in_force_words(store: ChartStore, patient_id: str, route: str) -> str:
+    """What the pre-session screen says of the order it will cite ('' when the course has none)."""
+    row = standing_order(store, patient_id, route)
+    if row is None:
+        return ""
+    d = json.loads(row["data"])
+    who = next((u["display_name"] for u in store.users() if u["user_id"] == d.get("prescriber")), d.get("prescriber"))
+    return (f"{Order.from_data(d).words()}, signed by {who} on {utc(row['effective_at']).astimezone():%d %b %Y} "
+            "(standing order for this course)")
+
+
+def check_dose_against(order_row: dict, dose: IvDose | IntranasalDose) -> None:
+    """Refuse a dose that differs from the signed order, saying how and what to do."""
+    why = order_mismatch(Order.from_data(json.loads(order_row["data"])), dose.drug, dose.route, dose.dose_mg,
+                         getattr(dose, "mg_per_kg", None), getattr(dose, "minutes", None))
+    if why:
+        raise ClinicalInputError(f"{why}: prepare the ordered dose, or a prescriber signs a new order")
+
+
+def order_from_dose(dose: IvDose | IntranasalDose) -> Order:
+    """The order a prescriber signs at the chair: exactly the dose on the pre-session screen (IV in mg/kg with
+    its duration, intranasal in mg)."""
+    if isinstance(dose, IvDose):
+        return check_order(dose.drug, "IV", mg_per_kg=dose.mg_per_kg, minutes=dose.minutes)
+    return check_order(dose.drug, "IN", dose_mg=dose.dose_mg)
+
+
 def check_presession_records(store: ChartStore, session_id: str, items: dict[str, str], dose: IvDose | IntranasalDose,
                              lot: str = "", strength: str = "", vial_ml: str = "", expiry: str = "",
-                             planned: tuple[dict, str] | None = None) -> dict:
+                             planned: tuple[dict, str] | None = None, new_order: bool = False) -> dict:
     """Before the pre-session save writes anything: the required items answered (typed now or charted before),
     the prescriber's signed order when the policy asks for one (and the dose matching it), the product's lot not
-    expired. Returns what :func:`write_presession_records` writes. Raises ClinicalInputError naming the gap."""
+    expired. ``new_order``: a prescriber signs the dose on screen as the course's new standing order in this
+    save. Returns what :func:`write_presession_records` writes. Raises ClinicalInputError naming the gap."""
     rc = RecordsCommands(store)
     for key, answer in items.items():
         if key not in ITEM_BY_KEY:
@@ -217,22 +266,42 @@ def check_presession_records(store: ChartStore, session_id: str, items: dict[str
         patient, route = store.patient(session["patient_id"]), session["route"]
         order = order_of(store, session_id)
     check_presession_answers(answers, route, patient.get("sex"), tuple(store.policy.presession_required))
-    if order is not None or store.policy.order_required_before_dose:
-        order = rc.check_order_matches(session_id, dose) if order is not None else None
-        if order is None:
-            raise ClinicalInputError("no signed order for this session: a prescriber signs the order before the "
-                                     "dose is prepared")
+    signing = order_from_dose(dose) if new_order else None
+    if signing is None:
+        order = order or standing_order(store, patient["patient_id"], route)
+        if order is not None:
+            check_dose_against(order, dose)
+        elif store.policy.order_required_before_dose:
+            raise ClinicalInputError("no signed order for this course: a prescriber signs the order before the "
+                                     "dose is prepared (at the chair, as the first signature of the pre-session)")
     product = None
     if any(str(x).strip() for x in (strength, vial_ml, expiry)):
         product = rc.check_product(strength, vial_ml, lot, expiry)
-    return {"items": {k: v for k, v in items.items() if v is not None}, "order": order, "product": product}
+    return {"items": {k: v for k, v in items.items() if v is not None}, "order": None if signing else order,
+            "new_order": signing, "patient_id": patient["patient_id"], "product": product}
+
+
+def write_presession_order(store: ChartStore, checked: dict, prescriber) -> dict | None:  # noqa: ANN001
+    """Inside the pre-session transaction, before the dose: the order the prescriber signs now (``prescriber``
+    from ``Signatures.verify``; the caller signs the row with it), which the preparation record then cites."""
+    if checked.get("new_order") is None:
+        return None
+    if prescriber is None:
+        raise ClinicalInputError("the new order needs the prescriber's signature")
+    if prescriber.user.role != "prescriber":
+        raise ClinicalInputError(f"{prescriber.printed_name} is not a prescriber; a prescriber signs the order")
+    checked["order"] = record_order(store, None, checked["new_order"], prescriber=prescriber.user_id,
+                                    printed_name=prescriber.printed_name, patient_id=checked["patient_id"],
+                                    sign=False)
+    return checked["order"]
 
 
 def write_presession_records(store: ChartStore, session_id: str, checked: dict, dose_row: dict) -> list[dict]:
     """Inside the pre-session transaction: the item answers and the preparation record citing the order."""
-    rows = [store.observe(session_id, Kind.PRECHECK, data={"item": k, "answer": v})
-            for k, v in checked["items"].items()]
     product, order = checked["product"], checked["order"]
+    rows = []
+    rows += [store.observe(session_id, Kind.PRECHECK, data={"item": k, "answer": v})
+             for k, v in checked["items"].items()]
     if product is not None or order is not None:
         data = {"lot": dose_row.get("lot"), "order_id": order["id"] if order else None, "dose_id": dose_row["id"]}
         text = f"lot {dose_row.get('lot')}"

@@ -50,7 +50,7 @@ from ..store.models import Checklist, Course, DoseAdministration, Observation, R
 from ..store.views import SessionView, session_view
 from ..store.vitals_writer import VitalsWriter
 from .forms import PresessionForm, number
-from .records import check_presession_records, write_presession_records
+from .records import check_presession_records, order_in_force_words, write_presession_order, write_presession_records
 from .saved_trace import trace_saved, trace_vitals_committed
 from .signing import SignatureStep, SigningFlow
 
@@ -457,6 +457,12 @@ class ChairService:
         found = AlertRules(self.policy).predose_bp(s, d, self.clock.now())
         return found[0].message if found else ""
 
+    def presession_order(self) -> str:
+        """The order in force for this pre-session's course, in words ('' when none): issue 16."""
+        patient, route = ((self.planned.patient, self.planned.route) if self.planned is not None
+                          else (self.view.patient, self.view.session["route"]) if self.view else (None, None))
+        return order_in_force_words(self.store, patient["patient_id"], route) if patient else ""
+
     def _check_presession(self, form: PresessionForm) -> dict:
         """Validate the whole form; the values to write, or a ClinicalInputError naming the first problem."""
         if self.planned is None:
@@ -502,7 +508,8 @@ class ChairService:
         v["records"] = check_presession_records(self.store, self.session_id, form.items, v["dose"],
                                                 form.lot, form.vial_strength_mg_per_ml, form.vial_ml, form.expiry,
                                                 planned=(self.planned.patient, self.planned.route)
-                                                if self.planned is not None else None)
+                                                if self.planned is not None else None,
+                                                new_order=bool(form.order_prescriber.strip()))
         return v
 
     def presession_signing(self, form: PresessionForm) -> SigningFlow:
@@ -513,6 +520,12 @@ class ChairService:
         dose = v["dose"]
         steps = [SignatureStep("performed", f"Dose: {dose_words(form.route, dose.dose_mg)}, lot {form.lot.strip()}",
                                user_id=self.store.author, cancelled="dose not signed; nothing was saved")]
+        new_order = v["records"]["new_order"]
+        if new_order is not None:  # issue 16: the prescriber signs the order first, in the same save
+            steps.insert(0, SignatureStep(
+                "performed", f"Order (standing, this course): {new_order.words()}. The prescriber signs with their "
+                "own user id and PIN.", user_id=form.order_prescriber.strip(), role="prescriber",
+                cancelled="order not signed; nothing was saved"))
         if v["waste"] > 0:
             steps.append(SignatureStep(
                 "witnessed", f"Waste witness: {v['waste']:g} mg {drug_of(form.route)}, {form.waste_method.strip()}. The witness "
@@ -520,15 +533,17 @@ class ChairService:
                 not_user=self.store.author, cancelled="waste not witnessed; nothing was saved"))
 
         def save(signers):
-            return self.save_presession(form, signers[0], signers[1] if len(signers) > 1 else None)
+            prescriber = signers.pop(0) if new_order is not None else None
+            return self.save_presession(form, signers[0], signers[1] if len(signers) > 1 else None,
+                                        prescriber=prescriber)
 
         return SigningFlow(steps, save)
 
-    def save_presession(self, form: PresessionForm, nurse, witness=None) -> dict:
+    def save_presession(self, form: PresessionForm, nurse, witness=None, prescriber=None) -> dict:
         """Validate, then chart check-in, pre-checks, baseline, PHQ-9, dose, waste (in that order) and sign the
         dose (``nurse``) and waste (``witness``): one transaction, so all of it is on disk with its signatures,
-        or nothing. ``nurse``/``witness`` come from ``Signatures.verify``. Returns ``{"dose": row, "waste": row
-        or None}``."""
+        or nothing. ``nurse``/``witness`` (and ``prescriber``, for a new order) come from ``Signatures.verify``.
+        Returns ``{"dose": row, "waste": row or None}``."""
         if witness is not None:
             form = PresessionForm(**{**form.__dict__, "waste_witness": witness.user_id})
         v = self._check_presession(form)
@@ -573,6 +588,9 @@ class ChairService:
                     patient_id=planned.patient["patient_id"] if planned else self.view.patient["patient_id"]))
             written.append(self.store.save_checklist(
                 sid, "pre-session", {**items_saved, "baseline_bp": f"{v['sys']:g}/{v['dia']:g}"}, passed=True))
+            order_row = write_presession_order(self.store, v["records"], prescriber)  # issue 16: signed first
+            if order_row is not None:
+                written += [order_row, sigs.sign_as(Observation, order_row["id"], prescriber)]
             dose_row = self.store.record_dose(sid, dose, lot=form.lot.strip(), prepared_by=self.store.author)
             written += write_presession_records(self.store, sid, v["records"], dose_row)  # issue 16
             waste_row = None

@@ -23,6 +23,7 @@ class SignatureStep:
     what: str  # the sentence the signer reads before typing their PIN
     user_id: str = ""  # who is expected to sign (editable by the signer)
     not_user: str = ""  # who may not sign this step (the performer, for a witness)
+    role: str = ""  # the role the signer must have ("prescriber" for an order); "" = anyone who may sign
     title: str = "Sign - KetaChart"
     cancelled: str = "not signed; nothing was saved"
 
@@ -51,6 +52,8 @@ class SigningFlow:
             raise ClinicalInputError(f"this step needs a signature meaning {step.meaning}")
         if step.not_user and signer.user_id == step.not_user.strip().lower():
             raise PermissionDenied(WITNESS_MUST_DIFFER)
+        if step.role and signer.user.role != step.role:
+            raise PermissionDenied(f"{signer.printed_name} is not a {step.role}; a {step.role} signs this")
         self._given.append(signer)
         if len(self._given) < len(self.steps):
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 from .codes import Parameter
 from .policy import ClinicPolicy
@@ -25,6 +26,18 @@ class AlertFinding:
     at: datetime
     policy_version: int
     data: dict = field(default_factory=dict)
+
+
+def raise_once(active: set[str], rule: str, condition: bool, finding: Callable[[], AlertFinding]) -> list[AlertFinding]:
+    """The edge rule every alarm follows: raised once when its condition starts, re-armed when it clears
+    (``active`` holds the rules raised and not yet cleared)."""
+    if not condition:
+        active.discard(rule)
+        return []
+    if rule in active:
+        return []
+    active.add(rule)
+    return [finding()]
 
 
 @dataclass
@@ -100,13 +113,7 @@ class AlertRules:
         return out
 
     def _edge(self, rule, condition, t, severity, message, data) -> list[AlertFinding]:
-        if not condition:
-            self._active.discard(rule)
-            return []
-        if rule in self._active:
-            return []
-        self._active.add(rule)
-        return [self._finding(rule, severity, message, t, data)]
+        return raise_once(self._active, rule, condition, lambda: self._finding(rule, severity, message, t, data))
 
     def _finding(self, rule, severity, message, t, data) -> AlertFinding:
         return AlertFinding(rule, severity, message, t, self.policy.version, data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 
@@ -72,3 +72,26 @@ def utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
+
+
+def system_zone() -> tuple[tzinfo, str]:
+    """This computer's zone and its name: a real (DST-aware) IANA zone where the OS names one (TZ,
+    /etc/localtime), else the current offset. One rule for the device clocks and the printed summary."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name), name
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    local = datetime.now(timezone.utc).astimezone()
+    return local.tzinfo or timezone.utc, local.tzname() or "local time"

@@ -38,6 +38,7 @@ class Parameter(str, Enum):
     PUMP_DOSE_RATE = "PUMP_DOSE_RATE"
     PUMP_STATE = "PUMP_STATE"
     PUMP_ALARM = "PUMP_ALARM"
+    MONITOR_ALARM = "MONITOR_ALARM"  # the monitor's technical alarms now (text: their words), not a vital
 
     @property
     def info(self) -> ParameterInfo:
@@ -78,6 +79,7 @@ PARAMETERS: dict[Parameter, ParameterInfo] = {
     Parameter.PUMP_DOSE_RATE: ParameterInfo("Dose rate", "mg/h", None, None, None, 2),
     Parameter.PUMP_STATE: ParameterInfo("Pump state", "{state}", None, None, None, 0),
     Parameter.PUMP_ALARM: ParameterInfo("Pump alarm", "{alarm}", None, None, None, 0),
+    Parameter.MONITOR_ALARM: ParameterInfo("Monitor alarm", "{alarm}", None, None, None, 0),
 }
 
 BP_PANEL_LOINC = "85354-9"

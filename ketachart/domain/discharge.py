@@ -29,7 +29,7 @@ from .codes import Parameter
 from .errors import ClinicalInputError
 from .policy import SPRAVATO_LABEL_DISCHARGE_MIN, ClinicPolicy
 from .readings import Reading
-from .scales import PADSS_ITEMS, nausea_band, vital_signs_padss
+from .scales import CHART_DISCHARGE_ITEMS, NURSE_DISCHARGE_ITEMS, PADSS_ITEMS, nausea_band, vital_signs_padss
 from .session import SessionEvent
 from .timeline import StateChange
 from .vitals import usable  # the one validity rule: an artefact never decides
@@ -113,15 +113,8 @@ class Criterion:
         return f"{MARKS[self.finding]} {self.label}: {self.chart_says}"
 
 
-# The nurse's ticks (keys as stored in the discharge checklist).
-NURSE_ITEMS = (
-    ("alert_oriented", "Alert and oriented"),
-    ("steady_gait", "Steady gait"),
-    ("nausea_minimal", "Nausea none or minimal"),
-    ("escort_present", "Escort present"),
-    ("no_driving", "No-driving instructions given"),
-    ("written_instructions", "Written instructions given"),
-)
+# The nurse's ticks: the one list in domain/scales.py, so the screen and the paper cannot drift.
+NURSE_ITEMS = NURSE_DISCHARGE_ITEMS
 # The chart criteria whose "since" says when the patient was clinically ready (the REMS form asks).
 CLINICAL_KEYS = ("sedation_resolved", "dissociation_resolved", "vitals_ok")
 
@@ -290,7 +283,7 @@ class _Assessor:
                          settled.at)
 
     def sedation(self) -> Criterion:
-        return self._resolved("sedation_resolved", "Sedation resolved (MOAA/S 5)", Kind.SEDATION, "MOAA/S",
+        return self._resolved("sedation_resolved", dict(CHART_DISCHARGE_ITEMS)["sedation_resolved"], Kind.SEDATION, "MOAA/S",
                               lambda v: v >= 5)
 
     def dissociation(self) -> Criterion:

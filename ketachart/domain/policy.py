@@ -42,9 +42,9 @@ class ClinicPolicy:
         "pregnant_or_breastfeeding", "allergies", "alcohol_substance_24h", "psychosis_mania_history",
         "aneurysmal_vascular_disease", "arteriovenous_malformation", "intracerebral_haemorrhage",
         "identity_two_identifiers", "fasting_food_2h", "fasting_liquids_30min", "fasting_iv_policy")
-    # A prescriber's signed order before the chair may prepare a dose (off until the chair screen has the order
-    # step; records.RecordsCommands always asks for it, and the cs-log flags a dose without one)
-    order_required_before_dose: bool = False
+    # A prescriber's signed order (the course's standing order, or signed at the chair in the pre-session) before
+    # the chair may prepare a dose; the cs-log flags a dose without one
+    order_required_before_dose: bool = True
     monitor_silent_s: int = 30
     idle_lock_min: int = 5
     # Sign-in (ketachart.auth): failures before a lockout, and how long the lockout lasts

@@ -19,7 +19,9 @@ class RecordKind:
 
     REMS_SUBMITTED = "rems-submitted"  # session: data {"by", "note"}
     REMS_ENROLMENT = "rems-enrolment"  # patient (no session): text = the patient's REMS enrolment id
-    CS_ORDER = "cs-order"  # session: data {"drug", "dose_mg" | "mg_per_kg", "route", "minutes", "prescriber"}
+    # the prescriber's standing order for the patient's course (patient, no session), or an older per-session
+    # order (session): data {"drug", "dose_mg" | "mg_per_kg", "route", "minutes", "prescriber"}
+    CS_ORDER = "cs-order"
     CS_PRODUCT = "cs-product"  # session: data {"strength_mg_per_ml", "vial_ml", "lot", "expiry"}
     CS_RECONCILE = "cs-reconcile"  # session: data {"vial_mg", "delivered_mg", "waste_mg", "remaining_mg", ...}
     HANDOUT_GIVEN = "handout-given"  # session: data {"version", "text_hash"}
@@ -80,6 +82,28 @@ class Order:
     def words(self) -> str:
         amount = f"{self.dose_mg:g} mg" if self.dose_mg else f"{self.mg_per_kg:g} mg/kg"
         return f"{self.drug} {amount} {self.route}" + (f" over {self.minutes} min" if self.minutes else "")
+
+
+    @classmethod
+    def from_data(cls, d: dict) -> "Order":
+        """The order as charted (a ``cs-order`` row's data)."""
+        return cls(d["drug"], d["route"], d.get("dose_mg"), d.get("mg_per_kg"), d.get("minutes"))
+
+
+def order_mismatch(order: Order, drug: str, route: str, dose_mg: float, mg_per_kg: float | None,
+                   minutes: float | None) -> str:
+    """Why a prepared dose differs from the signed order ('' when it matches): drug, route, amount (mg, or
+    mg/kg) and, for an order with a duration, the infusion length. A different dose needs a new order."""
+    if order.drug != drug or order.route != route:
+        return f"the dose ({drug} {route}) does not match the order ({order.drug} {order.route})"
+    if order.dose_mg is not None and abs(dose_mg - order.dose_mg) > 0.05:
+        return f"the dose {dose_mg:g} mg differs from the ordered {order.dose_mg:g} mg"
+    if order.mg_per_kg is not None and (mg_per_kg is None or abs(mg_per_kg - order.mg_per_kg) > 1e-6):
+        given = f"{mg_per_kg:g} mg/kg" if mg_per_kg is not None else f"{dose_mg:g} mg"
+        return f"the dose {given} differs from the ordered {order.mg_per_kg:g} mg/kg"
+    if order.minutes and minutes is not None and abs(float(minutes) - order.minutes) > 1e-6:
+        return f"the duration {float(minutes):g} min differs from the ordered {order.minutes} min"
+    return ""
 
 
 def check_order(drug: str, route: str, dose_mg: object = None, mg_per_kg: object = None,

@@ -98,11 +98,15 @@ def phq9(items: list[object]) -> Phq9Result:
 
 # --- discharge ---------------------------------------------------------------------------------
 
-DISCHARGE_ITEMS = (
+# The criteria the chart decides (domain/discharge.py computes them from what is charted).
+CHART_DISCHARGE_ITEMS = (
     ("min_120", "At least 120 minutes since the start of administration"),
     ("sedation_resolved", "Sedation resolved (MOAA/S 5)"),
     ("dissociation_resolved", "Dissociation resolved"),
     ("vitals_ok", "Vital signs acceptable and near baseline"),
+)
+# The nurse's ticks (keys as stored in the discharge checklist).
+NURSE_DISCHARGE_ITEMS = (
     ("alert_oriented", "Alert and oriented"),
     ("steady_gait", "Steady gait"),
     ("nausea_minimal", "Nausea none or minimal"),
@@ -110,6 +114,8 @@ DISCHARGE_ITEMS = (
     ("no_driving", "No-driving instructions given"),
     ("written_instructions", "Written instructions given"),
 )
+# The whole checklist, in the order the screen and the paper show it.
+DISCHARGE_ITEMS = CHART_DISCHARGE_ITEMS + NURSE_DISCHARGE_ITEMS
 
 # Modified PADSS (Chung), surgical bleeding not applicable here: 5 items, 0-2 each, 10 in all.
 PADSS_ITEMS = (

@@ -9,7 +9,8 @@
 - **Monitoring missing is an alarm**: no valid SpO2 (resp. HR) for the policy's N seconds during the session
   while the monitor streams; no monitor streaming after the start; NIBP overdue beyond the grace.
 - **RR**: below the policy's limit is an alarm; apnea flags from the monitor are an alarm of their own.
-- **Device alarms** (pump occlusion, air, empty ...) are alerts with their source.
+- **Device alarms** (pump occlusion, air, empty ...; monitors' technical alarms: GE status words, Masimo EXC
+  sensor faults) are alerts with their source.
 
 Like AlertRules, a rule fires once per episode and re-arms when its condition clears; every finding carries
 the policy version. Time comes from the readings and from :meth:`tick` (the caller's clock), never the wall.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .alerts import AlertFinding
+from .alerts import AlertFinding, raise_once
 from .codes import Parameter
 from .policy import ClinicPolicy
 from .readings import Quality, Reading
@@ -45,7 +46,36 @@ DEVICE_ALARMS: dict[str, tuple[str, str]] = {
     "syringe-empty-pre-alarm": ("Syringe nearly empty", "warning"),
     "kvo-end": ("KVO time over", "warning"),
     "alarm": ("Alarm", "warning"),
+    # SpaceCom 3.3x ALARM1/ALARM2 bits beyond the INA flags (codecs/bbraun_bcc.py ALARM_BITS)
+    "pump-data-corrupt": ("Pump data corrupt", "critical"),
+    "battery-alarm": ("Battery alarm", "warning"),
+    "battery-missing": ("Battery not in pump", "warning"),
+    "battery-cover-open": ("Battery cover open", "warning"),
+    "claw-malfunction": ("Claw malfunction", "critical"),
+    "pressure-sensor-defect": ("Pressure sensor defect", "critical"),
+    "syringe-holder-open": ("Syringe holder open", "critical"),
+    "syringe-misplaced": ("Syringe not inserted correctly", "critical"),
+    "upstream-occlusion": ("Upstream occlusion", "critical"),
+    "free-flow": ("Free flow", "critical"),
+    "drop-sensor-missing": ("Drop sensor missing", "critical"),
+    "air-sensor-fault": ("Air sensor test faulty", "critical"),
+    "data-lock-manipulated": ("Data lock manipulated", "warning"),
+    "pca-limit": ("PCA hour limit", "warning"),
+    "sgc-end": ("SGC end", "warning"),
+    "take-over-alarm": ("Syringe take-over alarm", "warning"),
+    # monitors' technical alarms (hardware/codecs: GE status words, Masimo EXC); asystole is the monitor's
+    # own arrhythmia call, passed on as critical
+    "asystole": ("Asystole", "critical"),
+    "ecg-leads-off": ("ECG leads off", "warning"),
+    "co2-occlusion": ("CO2 sampling line occluded", "warning"),
+    "co2-air-leak": ("CO2 sampling line air leak", "warning"),
+    "co2-water-trap": ("CO2 water trap full or wet", "warning"),
+    "sensor-defective": ("SpO2 sensor defective", "warning"),
+    "sensor-unrecognised": ("SpO2 sensor not recognised", "warning"),
 }
+# A monitor repeats its technical alarms with every record while they last (codecs/base.py): one not
+# repeated for this long has ended, even if its "none" was lost with the connection.
+MONITOR_ALARM_STALE_S = 30
 
 
 def clinically_usable(reading: Reading) -> bool:
@@ -80,6 +110,7 @@ class SignalWatch:
     _apnea_from: Parameter | None = None
     _active: set[str] = field(default_factory=set)
     _device_alarms: dict[str, set[str]] = field(default_factory=dict)
+    _monitor_alarm_at: dict[str, datetime] = field(default_factory=dict)  # source -> its last MONITOR_ALARM
 
     # --- session --------------------------------------------------------------------------------------
     def start(self, at: datetime) -> None:
@@ -130,6 +161,12 @@ class SignalWatch:
                                   f"Respiratory rate {reading.value:.0f}/min (alert below {self.policy.rr_low})",
                                   {"value": reading.value})
         elif p is Parameter.PUMP_ALARM:
+            out += self.device_alarms(reading.source, _alarm_words(reading.text), t)
+        elif p is Parameter.MONITOR_ALARM:
+            last = self._monitor_alarm_at.get(reading.source)
+            self._monitor_alarm_at[reading.source] = t
+            if last is None or t - last > timedelta(seconds=MONITOR_ALARM_STALE_S):
+                self.device_alarms(reading.source, [], t)  # what it said before that has ended
             out += self.device_alarms(reading.source, _alarm_words(reading.text), t)
         return out
 
@@ -201,19 +238,15 @@ class SignalWatch:
             self._active.add(rule)
             out.append(AlertFinding(rule, severity, f"{device_label(source)}: {label}", at, self.policy.version,
                                     {"source": source, "alarm": word}))
-        for word in before - current:
-            self._active.discard(f"device-alarm:{source}:{word}")
+        prefix = f"device-alarm:{source}:"
+        for rule in [r for r in self._active if r.startswith(prefix) and r[len(prefix):] not in current]:
+            self._active.discard(rule)  # ended (also one marked active after a restart): the next one alarms
         self._device_alarms[source] = current
         return out
 
     def _edge(self, rule, condition, t, severity, message, data) -> list[AlertFinding]:  # noqa: ANN001
-        if not condition:
-            self._active.discard(rule)
-            return []
-        if rule in self._active:
-            return []
-        self._active.add(rule)
-        return [AlertFinding(rule, severity, message, t, self.policy.version, data)]
+        return raise_once(self._active, rule, condition,
+                          lambda: AlertFinding(rule, severity, message, t, self.policy.version, data))
 
 
 def _alarm_words(text: str | None) -> list[str]:

@@ -204,6 +204,12 @@ class ObservationKind:
     sentence: str = "{label} {phrase}"  # how the phrase reads as one line (screen entries, FHIR narrative, CSV)
 
 
+def _record_kind(code: str, label: str) -> ObservationKind:
+    """An audit record (REMS, controlled substance, handout, settings): its text as charted, never amended."""
+    return ObservationKind(code, label, None, False, None, None, "", None, None, False, _record,
+                           sentence="{label}: {phrase}")
+
+
 OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
     ObservationKind(Kind.DISSOCIATION, "Dissociation", "D", True, dissociation, (0, 4), "{score}",
                     ("dissociation", "Dissociation, clinician global rating 0-4"), None, True, _dissociation),
@@ -227,20 +233,13 @@ OBSERVATION_KINDS: dict[str, ObservationKind] = {k.code: k for k in (
                     None, None, False, _precheck, sentence="{label} - {phrase}"),
     ObservationKind(Kind.WASTE, "Waste", None, False, None, None, "",
                     None, None, False, _waste),
-    ObservationKind(RecordKind.REMS_SUBMITTED, "REMS form submitted", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.CS_ORDER, "Order", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.CS_PRODUCT, "Product", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.CS_RECONCILE, "Vial reconciliation", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.HANDOUT_GIVEN, "Discharge instructions given", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.REMS_ENROLMENT, "REMS enrolment id", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
-    ObservationKind(RecordKind.CLINIC_SETTINGS, "Clinic settings", None, False, None, None, "",
-                    None, None, False, _record, sentence="{label}: {phrase}"),
+    _record_kind(RecordKind.REMS_SUBMITTED, "REMS form submitted"),
+    _record_kind(RecordKind.CS_ORDER, "Order"),
+    _record_kind(RecordKind.CS_PRODUCT, "Product"),
+    _record_kind(RecordKind.CS_RECONCILE, "Vial reconciliation"),
+    _record_kind(RecordKind.HANDOUT_GIVEN, "Discharge instructions given"),
+    _record_kind(RecordKind.REMS_ENROLMENT, "REMS enrolment id"),
+    _record_kind(RecordKind.CLINIC_SETTINGS, "Clinic settings"),
 )}
 
 # Local concepts the charted observations carry besides their own (FHIR components).

@@ -37,6 +37,16 @@ REOPEN_AFTER_QUIET = 3  # silent for this many quiet times: close and reopen the
 TRANSPORT_FLOOR_S = 2.0  # real seconds: no quiet time is shorter than a few port round trips (see quiet_time)
 
 
+def close_quietly(*ports) -> None:  # noqa: ANN002
+    """Close each port, socket or transport that is there; one already gone has nothing left to report."""
+    for port in ports:
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
+
+
 @dataclass(frozen=True)
 class PortInfo:
     """A serial port as the OS sees it; ``description`` names the USB adapter when there is one."""
@@ -189,20 +199,13 @@ class _ListenTransport:
     def drop(self, conn: socket.socket) -> None:
         if conn in self.conns:
             self.conns.remove(conn)
-        try:
-            conn.close()
-        except OSError:
-            pass
+        close_quietly(conn)
 
     def cancel(self) -> None:
         pass
 
     def close(self) -> None:
-        for s in (*self.conns, self.listener):
-            try:
-                s.close()
-            except OSError:
-                pass
+        close_quietly(*self.conns, self.listener)
         self.conns = []
 
 
@@ -356,12 +359,8 @@ class DeviceLink:
                 self._deliver(codec, now, SilenceWatchdog(0.0, now.mono))
             except Exception:
                 log.exception("link %s: closing the codec failed", self.protocol)
-        if self._transport is not None:
-            try:
-                self._transport.close()
-            except Exception:
-                pass
-            self._transport = None
+        close_quietly(self._transport)
+        self._transport = None
 
     def quiet_time(self, codec: Codec) -> float:
         """The watchdog's quiet time, in seconds of ``self.clock``.

@@ -12,7 +12,7 @@ from typing import TextIO
 from ..domain.records import reconcile
 from ..domain.session import SessionEvent
 from ..domain.vocabulary import Kind
-from ..store.records import all_sessions, data_of_row, order_of, product_of, reconciliation_of
+from ..store.records import all_sessions, data_of_row, order_of, order_text, product_of, reconciliation_of
 from ..store.repository import ChartStore
 from ..store.views import SessionView, session_view
 from .paper_model import Doc, Para, Table
@@ -111,7 +111,7 @@ def cs_log_rows(store: ChartStore, first: date, last: date, clk: LocalClock) -> 
         lot = pdata.get("lot") or dose.get("lot") or ""
         common = dict(session_id=s["id"], patient=f"{p['family_name'].upper()}, {p['given_name']}", mrn=p["mrn"],
                       drug=dose["drug"], route=dose["route"],
-                      order=(order["text"] if order else "NO ORDER"), lot=lot or "NOT RECORDED",
+                      order=order_text(order), lot=lot or "NOT RECORDED",
                       product=(product["text"] if product else ""),
                       reconciliation=status)
         ordered = data_of_row(order)

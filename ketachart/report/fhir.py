@@ -66,6 +66,7 @@ from ..domain.vocabulary import (
     route_words,
 )
 from ..store.readmodels import StoredReading, session_record
+from ..store.records import order_of, order_text
 from ..store.repository import SYSTEM_AUTHOR, ChartStore
 from ..store.views import Entry, SessionView, session_view
 from .settings import ReportSettings
@@ -363,7 +364,8 @@ def _resources(store: ChartStore, session_id: str, view: SessionView, readings: 
                 signed.setdefault(version["id"], []).extend(urls)
 
     if view.dose:
-        meds = _medication(view, users, subject, encounter, started, stopped, readings, final, who)
+        meds = _medication(view, users, subject, encounter, started, stopped, readings, final, who,
+                           order_text(order_of(store, session_id)))
         content += meds
         mark(view.dose, [meds[0]["fullUrl"]])
         for waste in view.observations_of(Kind.WASTE):
@@ -406,7 +408,7 @@ def _provenances(view: SessionView, signed: dict[str, list[str]], who) -> list[d
     return out
 
 
-def _medication(view, users, subject, encounter, started, stopped, readings, final, who) -> list[dict]:
+def _medication(view, users, subject, encounter, started, stopped, readings, final, who, order: str = "") -> list[dict]:
     d = view.dose.row
     ma_id = _origin_id(view.dose)
     route_code, route_display = ROUTES[d["route"]].snomed if d["route"] in ROUTES else ("", d["route"])
@@ -420,7 +422,7 @@ def _medication(view, users, subject, encounter, started, stopped, readings, fin
     }
     if d.get("rate_ml_per_h"):
         dosage["rateQuantity"] = _quantity(d["rate_ml_per_h"], "mL/h")
-    notes = []
+    notes = [f"prescriber's order: {order}"] if order else []  # the words the summary and the cs-log print
     if d.get("mg_per_kg"):
         notes.append(f"{d['mg_per_kg']:g} mg/kg x {d['weight_kg']:g} kg; volume {d['volume_ml']:g} mL over {d['minutes']} min")
     for w in view.observations_of(Kind.WASTE):

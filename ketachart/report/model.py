@@ -40,6 +40,7 @@ from ..domain.vocabulary import (
 )
 from ..store.errors import NotFound
 from ..store.readmodels import StoredReading, session_record
+from ..store.records import order_of, order_text
 from ..store.repository import ChartStore
 from ..store.views import Entry, SessionView, data_of, session_view
 from .fields import Field
@@ -270,7 +271,7 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     all_bp = sorted(device_nibp(readings) + manual_bp, key=lambda b: b.at)
 
     points = session_points(view, all_bp, started, discharged, now, store.policy)
-    dose = _dose_record(view, clk, who, series, started, stopped, now) if view.dose else None
+    dose = _dose_record(view, clk, who, series, started, stopped, now, order_of(store, session_id)) if view.dose else None
     prechecks = _prechecks(view)
     vitals = _vitals_rows(clk, series, all_bp, points, stopped)
     timeline = _timeline(view, clk, who)
@@ -346,10 +347,13 @@ def build_summary(store: ChartStore, session_id: str, now: datetime, settings: R
     )
 
 
-def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopped, now) -> DoseRecord:
+def _dose_record(view: SessionView, clk: LocalClock, who, series, started, stopped, now,
+                 order: dict | None = None) -> DoseRecord:
     d = view.dose.row
     drug = DRUG_LABELS.get(d["drug"], d["drug"])
-    fields: list[Field] = [Field("Drug", drug), Field("Route", route_words(d["route"]).dose_route)]
+    fields: list[Field] = [Field("Drug", drug), Field("Route", route_words(d["route"]).dose_route),
+                           # the prescriber's order the dose cites, in the cs-log's words (issue 16)
+                           Field("Order", order_text(order), flag=order is None)]
     if d["route"] == "IV":
         fields += [
             Field("Concentration", f"{_g(d['concentration_mg_per_ml'])} mg/mL"),

@@ -6,7 +6,8 @@
     ketachart cs-log --db PATH --from DATE --to DATE [-o FILE.csv|.pdf]
     ketachart handout --db PATH --session ID -o FILE.pdf [--given]
     ketachart rems --db PATH --mrn MRN --enrolment-id ID --as USER [--reason TEXT]
-    ketachart order --db PATH --session ID --drug ketamine|esketamine (--dose-mg N | --mg-per-kg N) [--minutes N] --as PRESCRIBER
+    ketachart order --db PATH --mrn MRN [--route IV|IN] --drug ketamine|esketamine (--dose-mg N | --mg-per-kg N) [--minutes N] --as PRESCRIBER
+    ketachart order --db PATH --session ID ... (an order for one stored session, before prepare_dose)
     ketachart cs-reconcile --db PATH --session ID --delivered MG [--remaining MG] [--note TEXT] --as USER
     ketachart clinic show [--history]
     ketachart clinic set KEY=VALUE ... --reason TEXT --as ADMIN
@@ -39,8 +40,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction, common: argparse.Arg
     p.add_argument("--reason", default="", help="why an enrolment id is corrected")
     p.set_defaults(func=_rems)
 
-    p = subparsers.add_parser("order", parents=[common, enc], help="a prescriber signs the session's order")
-    p.add_argument("--session", required=True, metavar="ID", help="the session the order is for")
+    p = subparsers.add_parser("order", parents=[common, enc],
+                              help="a prescriber signs the standing order for a patient's course (or one session's)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mrn", help="the patient: the order stands for their course of --route")
+    which.add_argument("--session", metavar="ID", help="a stored session the order is for (instead of --mrn)")
+    p.add_argument("--route", choices=("IV", "IN"), help="with --mrn: the course's route (default: IV for ketamine, "
+                   "IN for esketamine)")
     p.add_argument("--drug", required=True, choices=("ketamine", "esketamine"), help="the drug ordered")
     p.add_argument("--dose-mg", dest="dose_mg", help="dose in mg (or --mg-per-kg)")
     p.add_argument("--mg-per-kg", dest="mg_per_kg", help="dose in mg/kg (or --dose-mg)")
@@ -140,63 +146,76 @@ def _number(text: str | None, what: str) -> float | None:
         raise _user_error(f"{what} must be a number, not {text!r}") from None
 
 
-def _order(args: argparse.Namespace) -> int:
-    from ..chair.records import RecordsCommands
-    from ..store.readmodels import session_exists
-
-    store = _open(args, "ketachart order", lock=True)
+def _write_signed(args: argparse.Namespace, command: str, prepare, done) -> int:  # noqa: ANN001
+    """Open the chart for writing; ``prepare(store)`` checks the request (exit 2 on a bad one) and returns what
+    to chart as the ``--as`` user once their secret is checked (``fn(signer) -> row``); say ``done(row)``."""
+    store = _open(args, command, lock=True)
     try:
-        if not session_exists(store, args.session):
-            raise _user_error(f"no session {args.session} in {store.path}")
-        rc = RecordsCommands(store)
-        status, row = _signed_in(args, store, lambda who: rc.sign_order(
-            args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes))
+        status, row = _signed_in(args, store, prepare(store))
     finally:
         store.close()
     if status == 0:
-        print(f"order signed: {row['text']}")
+        print(done(row))
     return status
+
+
+def _chart_signed(args: argparse.Namespace, command: str, chart, done: str) -> int:  # noqa: ANN001
+    """Chart ``chart(commands, signer)`` on ``--session`` (``order``, ``cs-reconcile``)."""
+    from ..chair.records import RecordsCommands
+    from ..store.readmodels import session_exists
+
+    def prepare(store):  # noqa: ANN001, ANN202
+        if not session_exists(store, args.session):
+            raise _user_error(f"no session {args.session} in {store.path}")
+        commands = RecordsCommands(store)
+        return lambda who: chart(commands, who)
+
+    return _write_signed(args, command, prepare, lambda row: f"{done}: {row['text']}")
+
+
+def _order(args: argparse.Namespace) -> int:
+    from ..chair.records import RecordsCommands
+
+    if args.mrn is None:  # one stored session's own order
+        if args.route:
+            raise _user_error("--route goes with --mrn (a session has its own route)")
+        return _chart_signed(args, "ketachart order", lambda rc, who: rc.sign_order(
+            args.session, who, drug=args.drug, dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes),
+            "order signed")
+
+    def prepare(store):  # noqa: ANN001, ANN202 - the standing order every pre-session of the course cites (issue 16)
+        patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
+        if patient is None:
+            raise _user_error(f"no patient with MRN {args.mrn}")
+        route = args.route or ("IN" if args.drug == "esketamine" else "IV")
+        rc = RecordsCommands(store)
+        return lambda who: rc.sign_standing_order(patient["patient_id"], route, who, drug=args.drug,
+                                                  dose_mg=args.dose_mg, mg_per_kg=args.mg_per_kg, minutes=args.minutes)
+
+    return _write_signed(args, "ketachart order", prepare, lambda row: f"order signed: {row['text']}")
 
 
 def _cs_reconcile(args: argparse.Namespace) -> int:
-    from ..chair.records import RecordsCommands
-    from ..store.readmodels import session_exists
-
     delivered = _number(args.delivered, "--delivered")
     remaining = _number(args.remaining, "--remaining") or 0.0
-    store = _open(args, "ketachart cs-reconcile", lock=True)
-    try:
-        if not session_exists(store, args.session):
-            raise _user_error(f"no session {args.session} in {store.path}")
-        rc = RecordsCommands(store)
-        status, row = _signed_in(args, store, lambda who: rc.reconcile_vial(
-            args.session, delivered_mg=delivered, remaining_mg=remaining, signer=who, note=args.note))
-    finally:
-        store.close()
-    if status == 0:
-        print(f"vial reconciliation charted: {row['text']}")
-    return status
+    return _chart_signed(args, "ketachart cs-reconcile", lambda rc, who: rc.reconcile_vial(
+        args.session, delivered_mg=delivered, remaining_mg=remaining, signer=who, note=args.note),
+        "vial reconciliation charted")
 
 
 def _rems_enrol(args: argparse.Namespace) -> int:
     from ..store.records import rems_enrolment, set_rems_enrolment
 
-    store = _open(args, "ketachart rems", lock=True)
-    try:
+    def prepare(store):  # noqa: ANN001, ANN202
         patient = next((p for p in store.patients() if p["mrn"] == args.mrn.strip()), None)
         if patient is None:
             raise _user_error(f"no patient with MRN {args.mrn}")
         if rems_enrolment(store, patient["patient_id"]) not in (None, args.enrolment_id.strip()) \
                 and not args.reason.strip():
             raise _user_error("the patient already has a REMS enrolment id: say why it changes with --reason")
+        return lambda who: set_rems_enrolment(store, patient["patient_id"], args.enrolment_id, args.reason or None)
 
-        status, _row = _signed_in(args, store, lambda who: set_rems_enrolment(
-            store, patient["patient_id"], args.enrolment_id, args.reason or None))
-    finally:
-        store.close()
-    if status == 0:
-        print(f"REMS enrolment id recorded for MRN {args.mrn}")
-    return status
+    return _write_signed(args, "ketachart rems", prepare, lambda _row: f"REMS enrolment id recorded for MRN {args.mrn}")
 
 
 def _rems(args: argparse.Namespace) -> int:

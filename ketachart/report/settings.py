@@ -16,30 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..domain.clock import system_zone
 from ..store.readmodels import store_meta
 from ..store.records import clinic_history
 from ..store.repository import ChartStore
 
 DEFAULT_CLINIC_NAME = "Ketamine Infusion Clinic"
-
-
-def _system_zone() -> tuple[tzinfo, str]:
-    """The system's local zone with an IANA name when one can be found (TZ, /etc/localtime)."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                return ZoneInfo(name), name
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    local = datetime.now().astimezone().tzinfo or timezone.utc
-    return local, datetime.now().astimezone().tzname() or "local time"
 
 
 @dataclass(frozen=True)
@@ -94,7 +76,7 @@ class ReportSettings:
                 return ZoneInfo(self.tz_name), self.tz_name
             except (ZoneInfoNotFoundError, ValueError):
                 pass
-        return _system_zone()
+        return system_zone()
 
 
 def offset_label(zone: tzinfo, name: str, at: datetime) -> str:

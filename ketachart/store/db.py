@@ -27,14 +27,14 @@ from sqlalchemy.pool import NullPool, QueuePool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
 # Add a function when the schema changes; never edit an old one.
 Migration = Callable[[sqlite3.Connection], None]
 # The chart tables as schema 4 knew them: the migrations up to v4 act on these, whatever came later.
-V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t != "reading_blocks")
+V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t not in ("patient_links", "reading_blocks"))
 
 
 def _v1_to_v2(con: sqlite3.Connection) -> None:
@@ -66,8 +66,25 @@ def _v3_to_v4(con: sqlite3.Connection) -> None:
     con.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('chain_genesis', 'legacy')")
 
 
-def _v4_to_v5(con: sqlite3.Connection) -> None:
-    """v5 (issue 17): readings go to ``reading_journal`` (write-ahead, local) and are sealed per minute into
+def _add_patient_links(con: sqlite3.Connection) -> None:
+    """v5: ``patient_links``, an admin's link of two records of one person (issue 13), append-only like every
+    chart table. Idempotent, so it can be renumbered when migrations of parallel work are merged."""
+    con.execute("CREATE TABLE IF NOT EXISTS patient_links (kept_id VARCHAR(36) NOT NULL, merged_id VARCHAR(36) NOT NULL, "
+                "active BOOLEAN NOT NULL, id VARCHAR(36) NOT NULL, device_id VARCHAR(64) NOT NULL, "
+                "device_seq INTEGER NOT NULL, author VARCHAR(64) NOT NULL, effective_at DATETIME NOT NULL, "
+                "recorded_at DATETIME NOT NULL, late_entry BOOLEAN NOT NULL, amends VARCHAR(36), reason TEXT, "
+                "row_hash VARCHAR(64) NOT NULL, PRIMARY KEY (id))")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_kept_id ON patient_links (kept_id)")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_merged_id ON patient_links (merged_id)")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_patient_links_device_seq ON patient_links (device_id, device_seq)")
+    for ddl in immutability_triggers("patient_links"):
+        con.execute(ddl)
+
+
+
+
+def _v5_to_v6(con: sqlite3.Connection) -> None:
+    """v6 (issue 17): readings go to ``reading_journal`` (write-ahead, local) and are sealed per minute into
     ``reading_blocks`` chart rows. Nothing is rewritten: the file's ``vital_readings`` rows stay exactly as they
     are (same hashes, same chain) and are read beside the blocks, so every old reading re-verifies."""
     from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -92,7 +109,7 @@ def _v4_to_v5(con: sqlite3.Connection) -> None:
                     (device[0], journal_genesis(device[0])))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _add_patient_links, 5: _v5_to_v6}
 APPEND_ONLY_TABLES = (*CHART_TABLES, "reading_journal", "reading_kinds")  # tables whose triggers forbid UPDATE and DELETE
 
 

@@ -33,7 +33,7 @@ from .models import CHART_MODELS
 if TYPE_CHECKING:
     from .repository import ChartStore
 
-ADMIN_TABLES = ("users", "policy_versions")
+ADMIN_TABLES = ("users", "policy_versions", "patient_links")
 CHUNK_ROWS = 2000  # rows per table held at once: memory is about tables x CHUNK_ROWS rows, whatever the size
 
 

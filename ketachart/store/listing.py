@@ -31,7 +31,10 @@ def list_sessions(store, *, mrn: str | None = None, since: date | None = None,
 
     ``tz`` is the zone the local date is taken in (default: this computer's).
     """
+    from .patient_links import link_map
+
     patients = {p["patient_id"]: p for p in store.patients()}
+    links = link_map(store)  # a record an admin linked into another lists as that patient
     wanted = None
     if mrn is not None:
         wanted = {pid for pid, p in patients.items() if p["mrn"].strip().casefold() == mrn.strip().casefold()}
@@ -40,7 +43,8 @@ def list_sessions(store, *, mrn: str | None = None, since: date | None = None,
         events.setdefault(ev["session_id"], []).append(ev)
     result = []
     for row in store.current(store.rows(Session)):
-        if wanted is not None and row["patient_id"] not in wanted:
+        pid = links.get(row["patient_id"], row["patient_id"])
+        if wanted is not None and pid not in wanted:
             continue
         started = row["effective_at"]
         if since is not None and started.astimezone(tz).date() < since:
@@ -48,9 +52,9 @@ def list_sessions(store, *, mrn: str | None = None, since: date | None = None,
         state = SessionState.PLANNED
         for ev in events.get(row["id"], []):
             state = next_state(state, SessionEvent(ev["event"]))
-        p = patients.get(row["patient_id"], {})
+        p = patients.get(pid, {})
         result.append(SessionListing(
-            id=row["id"], patient_id=row["patient_id"], mrn=p.get("mrn", "?"),
+            id=row["id"], patient_id=pid, mrn=p.get("mrn", "?"),
             patient_name=f"{p.get('family_name', '?')}, {p.get('given_name', '?')}", started=started,
             route=row["route"], status=state.value, chair=row.get("chair"),
         ))

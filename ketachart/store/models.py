@@ -76,7 +76,7 @@ class User(ChartRow, Base):
     __tablename__ = "users"
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column(Text)
-    role: Mapped[str] = mapped_column(String(16))  # nurse, prescriber, admin
+    role: Mapped[str] = mapped_column(String(16))  # nurse, charge-nurse, prescriber, admin
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -249,6 +249,18 @@ class AuditEvent(ChartRow, Base):
     details: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, never patient data
 
 
+class PatientLink(ChartRow, Base):
+    """An admin's word that two patient records are one person: ``merged_id`` reads as ``kept_id`` everywhere,
+    while both records and everything charted on them stay. Unlinking is a new row amending the link with
+    ``active`` false (a re-link amends that one again), each with a reason. Clinic-wide like users and policy:
+    only an admin login brings it to the central, and chairs apply pulled links only with the central's vouch."""
+
+    __tablename__ = "patient_links"
+    kept_id: Mapped[str] = mapped_column(String(36), index=True)
+    merged_id: Mapped[str] = mapped_column(String(36), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 CHART_MODELS: tuple[type, ...] = (
     User,
     PolicyVersion,
@@ -266,6 +278,7 @@ CHART_MODELS: tuple[type, ...] = (
     Checklist,
     Signature,
     AuditEvent,
+    PatientLink,
 )
 CHART_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in CHART_MODELS)
 MODEL_BY_TABLE = {m.__tablename__: m for m in CHART_MODELS}

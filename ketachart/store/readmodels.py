@@ -81,6 +81,14 @@ def observation_versions(store: ChartStore, *, session_id: str | None = None, pa
                          kind: str | None = None) -> list[dict]:
     """Every stored version of a session's or patient's observations (originals and amendments), in time
     order, each with its ``data`` JSON decoded as ``details``."""
+    if patient_id:  # the person's scores on every record an admin linked with this one (issue 13)
+        from .patient_links import patient_ids_of
+
+        ids = patient_ids_of(store, patient_id)
+        if len(ids) > 1:
+            rest = {k: v for k, v in (("session_id", session_id), ("kind", kind)) if v}
+            rows = [o for pid in ids for o in store.rows(Observation, patient_id=pid, **rest)]
+            return [{**o, "details": data_of(o)} for o in sorted(rows, key=lambda o: (o["effective_at"], o["device_seq"]))]
     filters = {k: v for k, v in (("session_id", session_id), ("patient_id", patient_id), ("kind", kind)) if v}
     return [{**o, "details": data_of(o)} for o in store.rows(Observation, **filters)]
 

@@ -131,20 +131,47 @@ def all_sessions(store: ChartStore) -> list[dict]:
 # --- controlled substance ------------------------------------------------------------------------
 
 
-def record_order(store: ChartStore, session_id: str, order: Order, *, prescriber: str, printed_name: str) -> dict:
-    """The prescriber's order, signed by the prescriber (caller checks the role and identity)."""
+def record_order(store: ChartStore, session_id: str | None, order: Order, *, prescriber: str, printed_name: str,
+                 patient_id: str | None = None, sign: bool = True) -> dict:
+    """The prescriber's order (caller checks the role and identity): with ``patient_id`` and no session, the
+    standing order for the patient's course of ``order.route`` (it supersedes the one before). ``sign=False``
+    when the caller signs it in its own transaction (the chair's pre-session signing flow)."""
     data = {"drug": order.drug, "route": order.route, "dose_mg": order.dose_mg, "mg_per_kg": order.mg_per_kg,
             "minutes": order.minutes, "prescriber": prescriber}
+    scope = " (standing order for the course)" if session_id is None else ""
     with store.atomic():
         row = store.append(Observation, author=prescriber, session_id=session_id, kind=RecordKind.CS_ORDER,
-                           text=f"{order.words()}; signed by {printed_name}", data=json.dumps(data, sort_keys=True))
-        store.sign(Observation, row["id"], user_id=prescriber, printed_name=printed_name, meaning="performed")
+                           patient_id=patient_id, text=f"{order.words()}; signed by {printed_name}{scope}",
+                           data=json.dumps(data, sort_keys=True))
+        if sign:
+            store.sign(Observation, row["id"], user_id=prescriber, printed_name=printed_name, meaning="performed")
     return row
 
 
+def standing_order(store: ChartStore, patient_id: str, route: str) -> dict | None:
+    """The order in force for the patient's course of ``route``: the latest standing order signed for it."""
+    rows = [r for r in _current(store, kind=RecordKind.CS_ORDER, patient_id=patient_id)
+            if r["session_id"] is None and _data(r).get("route") == route]
+    return rows[-1] if rows else None
+
+
 def order_of(store: ChartStore, session_id: str) -> dict | None:
+    """The order a session's dose was prepared under: the one its preparation record cites (a standing order
+    for the course), else an order signed for the session itself."""
+    prep = product_of(store, session_id)
+    cited = _data(prep).get("order_id") if prep else None
+    if cited:
+        return store.get(Observation, cited)
     rows = _current(store, kind=RecordKind.CS_ORDER, session_id=session_id)
     return rows[-1] if rows else None
+
+
+NO_ORDER = "NO ORDER"
+
+
+def order_text(row: dict | None) -> str:
+    """The order as the summary and the cs-log print it (one truth): its words and who signed, or NO ORDER."""
+    return row["text"] if row else NO_ORDER
 
 
 def record_product(store: ChartStore, session_id: str, product: Product) -> dict:

@@ -60,6 +60,7 @@ from .models import (
 )
 
 SYSTEM_AUTHOR = "system"
+USER_ROLES = ("nurse", "charge-nurse", "prescriber", "admin")  # what auth's roles may be (auth sits above the store)
 VERSIONED = (Patient, User, PolicyVersion)  # entities whose versions are folded into "the current one"
 
 
@@ -414,9 +415,15 @@ class ChartStore:
 
         Two offline chairs editing the same patient both keep their rows; the ordering is deterministic. Two
         patients with the same MRN (registered on two chairs offline) are both kept, each naming the other in
-        ``possible_duplicate_of`` so an admin can review them.
+        ``possible_duplicate_of`` so an admin can review them. A record an admin linked into another is not
+        listed: the kept one names it in ``merged_ids`` (:mod:`ketachart.store.patient_links`).
         """
-        result = list(latest_versions(self.rows(Patient), "patient_id").values())
+        from .patient_links import link_map
+
+        links = link_map(self)
+        result = [p for p in self.patient_records() if p["patient_id"] not in links]
+        for p in result:
+            p["merged_ids"] = sorted(m for m, k in links.items() if k == p["patient_id"])
         by_mrn: dict[str, list[str]] = {}
         for p in result:
             by_mrn.setdefault(p["mrn"].strip().lower(), []).append(p["patient_id"])
@@ -432,7 +439,15 @@ class ChartStore:
             ]
         return sorted(result, key=lambda p: (p["family_name"].lower(), p["given_name"].lower()))
 
+    def patient_records(self) -> list[dict]:
+        """The current version of every patient record, linked (merged) ones included: for the admin's link."""
+        return list(latest_versions(self.rows(Patient), "patient_id").values())
+
     def patient(self, patient_id: str) -> dict:
+        """The patient ``patient_id`` reads as: a record an admin linked into another gives that one."""
+        from .patient_links import resolve
+
+        patient_id = resolve(self, patient_id)
         for p in self.patients():
             if p["patient_id"] == patient_id:
                 return p
@@ -489,7 +504,14 @@ class ChartStore:
         return [s for s in self.rows(Session, device_id=self.device_id) if not self.session_state(s["id"]).is_final]
 
     def sessions_for_patient(self, patient_id: str) -> list[dict]:
-        return self.rows(Session, patient_id=patient_id)
+        """The person's sessions, on every record linked with this one (issue 13)."""
+        from .patient_links import patient_ids_of
+
+        ids = patient_ids_of(self, patient_id)
+        if len(ids) == 1:
+            return self.rows(Session, patient_id=patient_id)
+        return sorted((s for pid in ids for s in self.rows(Session, patient_id=pid)),
+                      key=lambda s: (s["effective_at"], s["device_seq"]))
 
     # --- clinical entries ---------------------------------------------------------------------
     def record_dose(
@@ -740,8 +762,8 @@ class ChartStore:
                            details=json.dumps(details, sort_keys=True) if details else None)
 
     def create_user(self, user_id: str, display_name: str, role: str, password_hash: str | None = None) -> dict:
-        if role not in ("nurse", "prescriber", "admin"):
-            raise ClinicalInputError("role must be nurse, prescriber or admin")
+        if role not in USER_ROLES:
+            raise ClinicalInputError(f"role must be one of: {', '.join(USER_ROLES)}")
         if any(u["user_id"] == user_id for u in self.users()):
             raise ClinicalInputError(f"user {user_id} already exists")
         return self.append(User, user_id=user_id, display_name=display_name, role=role,

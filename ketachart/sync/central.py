@@ -61,11 +61,11 @@ from .config import CentralConfig, CentralRefused, _first_line, redact
 SCHEMA = "ketachart"
 CHAIR_ROLE = "ketachart_chair"
 ADMIN_ROLE = "ketachart_admin"
-CENTRAL_SCHEMA_VERSION = 3
-ADMIN_TABLES = ("users", "policy_versions")  # clinic-wide facts only an admin login may write
+CENTRAL_SCHEMA_VERSION = 4
+ADMIN_TABLES = ("users", "policy_versions", "patient_links")  # clinic-wide facts only an admin login may write
 SERVER_COLUMNS = ("txid", "received_at")
 # The chart tables as central schema 2 knew them: the migrations up to v2 act on these, whatever came later.
-V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ != "reading_blocks")
+V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ not in ("patient_links", "reading_blocks"))
 
 
 def pg_type(coltype: object) -> str:
@@ -210,6 +210,44 @@ def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
                 (str(total - ledger),))
 
 
+def _add_patient_links(cur: psycopg.Cursor) -> None:
+    """v3: ``patient_links`` (an admin's link of two records of one person, issue 13), written like users and
+    policy by admin logins only (no INSERT right nor policy for chairs) and vouched by the ledger trigger."""
+    q = lambda text: sql.SQL(text).format(s=sql.Identifier(SCHEMA))  # noqa: E731
+    model = next(m for m in CHART_MODELS if m.__tablename__ == "patient_links")
+    t = model.__tablename__
+    qt = sql.Identifier(SCHEMA, t)
+    for stmt in _table_ddl(model):
+        cur.execute(stmt)
+    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+    cur.execute(sql.SQL(
+        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
+    ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
+    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
+    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
+        qt, sql.Identifier(CHAIR_ROLE)))
+    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+        qt, sql.Identifier(ADMIN_ROLE)))
+    # No chair_insert_own policy and no INSERT grant for chairs (``_grant_chair``): a chair login cannot link.
+    # The ledger trigger now vouches for links too (v2 named only users and policy).
+    cur.execute(q(
+        """CREATE OR REPLACE FUNCTION {s}.log_seqs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog AS $$
+        BEGIN
+            INSERT INTO ketachart.device_seqs (device_id, device_seq, row_hash)
+                SELECT device_id, device_seq, row_hash FROM new_rows;
+            INSERT INTO ketachart.device_heads AS h (device_id, n, max_seq)
+                SELECT device_id, count(*), max(device_seq) FROM new_rows GROUP BY device_id
+                ON CONFLICT (device_id) DO UPDATE SET n = h.n + excluded.n, max_seq = greatest(h.max_seq, excluded.max_seq);
+            IF TG_TABLE_NAME IN ('users', 'policy_versions', 'patient_links') THEN
+                INSERT INTO ketachart.vouches (tbl, id, vouched_by) SELECT TG_TABLE_NAME, id, session_user FROM new_rows;
+            END IF;
+            RETURN NULL;
+        END $$"""))
+    cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
+
+
 def _ensure_roles(cur: psycopg.Cursor) -> None:
     """Both group roles exist before a migration names them in policies."""
     for role in (CHAIR_ROLE, ADMIN_ROLE):
@@ -225,8 +263,8 @@ def _ensure_roles(cur: psycopg.Cursor) -> None:
         ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
 
 
-def _migrate_2_to_3(cur: psycopg.Cursor) -> None:
-    """v3 (issue 17): ``reading_blocks``, a chair's readings sealed per minute (one row per session and minute
+def _migrate_3_to_4(cur: psycopg.Cursor) -> None:
+    """v4 (issue 17): ``reading_blocks``, a chair's readings sealed per minute (one row per session and minute
     instead of one per reading), with the same protections as every chart table: append-only triggers, the
     (device_id, device_seq) ledger, row-level security (a chair inserts only its own rows). Rows already in
     ``vital_readings`` stay there, unchanged; readers read both."""
@@ -254,7 +292,8 @@ def _migrate_2_to_3(cur: psycopg.Cursor) -> None:
 
 # MIGRATIONS[n] upgrades the central schema from version n to n+1 inside the init transaction.
 # Add a function when the chart tables change; never edit an old one.
-MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
+                                                           2: _add_patient_links, 3: _migrate_3_to_4}
 
 
 def connect(cfg: CentralConfig) -> psycopg.Connection:

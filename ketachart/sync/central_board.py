@@ -33,7 +33,7 @@ HEARTBEATS = "chair_heartbeats"
 
 # Chart tables a board tile is made of: a new row in any of them may change what a tile shows.
 NOTIFY_TABLES = ("sessions", "session_events", "vital_readings", "reading_blocks", "observations", "alerts",
-                 "alert_acks", "dose_administrations", "patients", "rate_changes", "checklists")
+                 "alert_acks", "dose_administrations", "patients", "rate_changes", "checklists", "patient_links")
 # What the board role may read. Not users (password hashes), not audit_events, not signatures' targets elsewhere.
 BOARD_READS = NOTIFY_TABLES + ("courses", "policy_versions", "signatures")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 
 def _central_args(p: argparse.ArgumentParser) -> None:
@@ -69,28 +71,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _config(args: argparse.Namespace):
+@contextmanager
+def _refusal_is_user_error() -> Iterator[None]:
+    """The central's refusal (bad address or login, wrong schema, ...) is one plain line and exit 2."""
     from ..errors import UserError
-    from .config import CentralConfig, CentralRefused
+    from .config import CentralRefused
 
     try:
+        yield
+    except CentralRefused as exc:
+        raise UserError(str(exc)) from None
+
+
+def _existing_chart(args: argparse.Namespace, missing: str):  # noqa: ANN202
+    """This chair's chart database (or ``--db``); a missing one is the user's mistake, said with ``missing``."""
+    from ..errors import UserError
+    from ..paths import resolve_db
+
+    path = resolve_db(args)
+    if not path.exists():
+        raise UserError(f"no chart database at {path}; {missing}")
+    return path
+
+
+def _config(args: argparse.Namespace):
+    from .config import CentralConfig
+
+    with _refusal_is_user_error():
         return CentralConfig.resolve(
             args.central, sslmode=args.sslmode, sslrootcert=args.sslrootcert, connect_timeout=args.connect_timeout
         )
-    except CentralRefused as exc:
-        raise UserError(str(exc)) from None
 
 
 def _central_init(args: argparse.Namespace) -> int:
-    from ..errors import UserError
     from .central import CHAIR_ROLE, init_central
-    from .config import CentralRefused
 
     cfg = _config(args)
-    try:
+    with _refusal_is_user_error():
         before, after = init_central(cfg)
-    except CentralRefused as exc:
-        raise UserError(str(exc)) from None
     what = "created" if before == 0 else ("migrated from version %d" % before if before < after else "up to date")
     print(f"central schema version {after} {what} at {cfg.display()}; chairs log in with a role granted {CHAIR_ROLE}")
     return 0
@@ -103,24 +121,19 @@ def _enroll_chair(args: argparse.Namespace) -> int:
     from psycopg import conninfo
 
     from ..errors import UserError
-    from ..paths import resolve_db
     from ..store.open import open_store
     from .central import enroll_chair
-    from .config import CentralRefused, default_config_path
+    from .config import default_config_path
 
     cfg = _config(args)
-    path = resolve_db(args)
-    if not path.exists():
-        raise UserError(f"no chart database at {path}; open KetaChart on this chair once, then enrol it")
+    path = _existing_chart(args, "open KetaChart on this chair once, then enrol it")
     target = Path(args.config).expanduser() if args.config else default_config_path()
     if target.exists():
         raise UserError(f"{target} already exists; move it away first (it may hold another login). Nothing was changed.")
     with open_store(path, unencrypted=args.unencrypted, holder="ketachart central enroll-chair") as store:
         device_id = store.device_id
-    try:
+    with _refusal_is_user_error():
         login, password = enroll_chair(cfg, args.name, device_id, rebind=args.rebind)
-    except CentralRefused as exc:
-        raise UserError(str(exc)) from None
     parts = cfg.parts()
     parts.pop("password", None)
     parts["user"] = login
@@ -138,12 +151,10 @@ def _enroll_chair(args: argparse.Namespace) -> int:
 
 
 def _vouch(args: argparse.Namespace) -> int:
-    from ..errors import UserError
     from .central import connect, read_meta, unvouched, vouch
-    from .config import CentralRefused
 
     cfg = _config(args)
-    try:
+    with _refusal_is_user_error():
         if args.id:
             print(json.dumps({"vouched": vouch(cfg, args.id)}))
             return 0
@@ -153,21 +164,16 @@ def _vouch(args: argparse.Namespace) -> int:
             print(json.dumps({"unvouched": unvouched(conn)}))
         finally:
             conn.close()
-    except CentralRefused as exc:
-        raise UserError(str(exc)) from None
     return 0
 
 
 def _sync(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..paths import resolve_db
     from ..store.open import open_store
     from .service import SyncService
 
     cfg = _config(args)
-    path = resolve_db(args)
-    if not path.exists():
-        raise UserError(f"no chart database at {path}; nothing to sync")
+    path = _existing_chart(args, "nothing to sync")
 
     def progress(phase: str, done: int, total: int) -> None:
         print(f"sync: {phase} {done}/{total}", file=sys.stderr, flush=True)

@@ -60,6 +60,7 @@ PULL_TABLES: tuple[tuple[str, str | None], ...] = (
     ("users", None),
     ("policy_versions", None),
     ("patients", None),
+    ("patient_links", None),  # an admin's link of two records of one person (vouched, like users)
     ("courses", None),
     ("sessions", None),
     ("session_events", None),

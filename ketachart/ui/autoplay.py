@@ -23,13 +23,14 @@ DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
 
 class Autoplay(QObject):
     def __init__(self, window, clock, nurse: tuple[str, str], witness: tuple[str, str], screen: str | None = None,
-                 tick_ms: int = 100, pin: str = "", route: str = "IV") -> None:
+                 tick_ms: int = 100, pin: str = "", route: str = "IV", prescriber: tuple[str, str] | None = None) -> None:
         super().__init__(window)
         self.route = route.upper()  # IV ketamine infusion, or IN esketamine (Spravato): devices, no pump
         self.w = window
         self.c = window.c
         self.clock = clock
         self.nurse, self.witness = nurse, witness
+        self.prescriber = prescriber  # signs the course's order when none is in force (issue 16)
         self.pin = pin  # the demo users' PIN: signatures go through the real re-authentication dialogs
         self.t0 = clock.now() - timedelta(minutes=START_MIN)  # minute 0 = start of administration
         self.done_steps: set[str] = set()
@@ -105,6 +106,9 @@ class Autoplay(QObject):
             for cb, v in zip(p.phq, (2, 2, 1, 2, 1, 2, 1, 1, 0)):
                 cb.setCurrentIndex(v + 1)
             p.items.answer_all_safe()  # the complete pre-session items (issue 16)
+            if self.prescriber is not None and not self.c.presession_order():
+                p.new_order.setChecked(True)  # no order in force: the prescriber signs the dose as the course's order
+                p.order_prescriber.setText(self.prescriber[0])
             if self.route == "IN":
                 p.in_dose.setCurrentIndex(0)  # 56 mg: two devices
                 p.lot.setText("ESK02417")
@@ -119,7 +123,10 @@ class Autoplay(QObject):
             return
         if self._once("presession-submit", START_MIN + 4):
             p = w.presession
+            ordering = p.new_order.isChecked()
             if p.submit():
+                if ordering:
+                    self._sign(p.sign_dialog, self.prescriber[0])  # the order: the prescriber's own PIN
                 self._sign(p.sign_dialog, self.nurse[0])  # dose: performed
                 self._sign(p.sign_dialog, self.witness[0])  # waste: witnessed, the witness's own PIN
         if self._once("start", 0):

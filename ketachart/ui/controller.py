@@ -22,7 +22,7 @@ from .livedata import LiveData
 COMMANDS = frozenset({
     "policy", "state", "unacknowledged", "audit_open_chart", "refresh", "patients",
     "session_in_progress", "planned", "chair_busy", "last_presession", "cancel_session", "pump_volume_infused", "current_rate", "remaining_at",
-    "create_patient", "preview_dose", "predose_warning", "presession_signing",
+    "create_patient", "preview_dose", "predose_warning", "presession_signing", "presession_order",
     "save_presession", "baseline_over_limit", "start_infusion", "pause", "resume", "change_rate", "stop_infusion",
     "parse_time", "chart_dissociation", "chart_sedation", "chart_nausea", "chart_cadss6", "chart_note",
     "chart_intervention", "chart_manual_vitals", "amend_observation", "amend_rate_change", "acknowledge",

@@ -28,6 +28,17 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 from ..report.model import Summary, build_summary
 
 
+def _busy_dialog(text: str, title: str, parent: QWidget | None) -> QProgressDialog:
+    """The window-modal progress of a job on the thread pool: shown only if it takes a moment, closed by the job."""
+    dialog = QProgressDialog(text, None, 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(300)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    return dialog
+
+
 class _Signals(QObject):
     built = Signal(object)  # Summary
     progress = Signal(int, int)  # page, pages
@@ -81,12 +92,7 @@ class ReportJob(QObject):
         self.signals.rendered.connect(self._rendered)
         self.signals.progress.connect(self._progress)
         self.signals.error.connect(self._error)
-        self.dialog = QProgressDialog("Preparing the session summary...", None, 0, 0, parent)
-        self.dialog.setWindowTitle("Session summary")
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.setAutoClose(False)
-        self.dialog.setAutoReset(False)
+        self.dialog = _busy_dialog("Preparing the session summary...", "Session summary", parent)
         self.pool = pool or QThreadPool.globalInstance()
 
     def start(self) -> "ReportJob":
@@ -279,13 +285,8 @@ class ExportJob(QObject):
         self.signals.progress.connect(self._progress)
         self.signals.done.connect(self._done)
         self.signals.error.connect(self._error)
-        self.dialog = QProgressDialog("Preparing the export...", None, 0, 0, parent)
-        self.dialog.setWindowTitle("Export")
+        self.dialog = _busy_dialog("Preparing the export...", "Export", parent)
         self.dialog.setAccessibleName("Export progress")
-        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.dialog.setMinimumDuration(300)
-        self.dialog.setAutoClose(False)
-        self.dialog.setAutoReset(False)
         self.pool = pool or QThreadPool.globalInstance()
         self.message = ""
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
+from ..platform import resources_dir
+
 UNAVAILABLE_TEXT = "alarm sound unavailable"
 # priority: (file, silence between bursts in seconds; IEC 60601-1-8 allows 2.5-15 s high, 2.5-30 s medium)
 PATTERNS = {"high": ("alarm-high.wav", 4.0), "medium": ("alarm-medium.wav", 8.0)}
@@ -26,11 +28,13 @@ PRIORITIES = ("high", "medium")
 
 
 def sounds_dir() -> Path:
-    """resources/sounds beside the code: the bundle's data folder, or the source tree's top level."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen:
-        return Path(frozen) / "resources" / "sounds"
-    return Path(__file__).resolve().parents[2] / "resources" / "sounds"
+    """resources/sounds wherever this copy keeps its resources (``platform.resources_dir``: the bundle, the
+    .deb's /opt/ketachart, a source tree, or installed package data). With none found, the source tree's
+    path: loading then fails and the screen says "alarm sound unavailable"."""
+    res = resources_dir()
+    if res is None:
+        return Path(__file__).resolve().parents[2] / "resources" / "sounds"
+    return res / "sounds"
 
 
 def load_burst(path: Path) -> tuple[int, array]:

@@ -57,7 +57,7 @@ def test_init_is_idempotent_and_creates_the_board_indexes(central):
         triggers = admin.execute(
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'board_notify' AND NOT tgisinternal").fetchone()[0]
     assert set(BOARD_INDEXES) <= names
-    assert triggers == len(NOTIFY_TABLES)
+    assert triggers == len(NOTIFY_TABLES)  # the chart tables, patient_links (issue 13), reading_blocks (issue 17)
 
 
 def test_a_push_notifies_the_board_once_per_table_with_the_device_id(central, make_chair, chair_url):

@@ -180,3 +180,27 @@ def test_flagged_readings_are_never_numbers_on_the_board_and_pulse_rate_stands_i
     assert all(v < 150 for _, v in model.tile(a.device_id).trend["HR"])
     assert {v.label: v.text for v in model.tile(b.device_id).vitals}["PR"] == "91"
     model.source.close()
+
+
+def test_a_record_an_admin_linked_shows_as_the_kept_patient(central, board_url, make_chair, chair_url):
+    """Issue 13: the board reads a linked (merged) record as its kept patient, once an admin login carried it."""
+    from ketachart.store.patient_links import link_patients
+
+    a = make_chair("a", FakeClock())
+    kept = a.create_patient("MRN-77", "Rivera", "Jordan", "1984-03-12", "female", 70.0)["patient_id"]
+    assert SyncService(a, chair_url(a, "chair-1")).run_once().error is None
+    b = make_chair("b", FakeClock())
+    start_infusion(b, "Chair 3", "MRN-77", given="Jordn", minutes_of_vitals=1)  # registered again, offline
+    _push(b, chair_url, "chair-3")
+    model = BoardModel(BoardSource.connect(board_url), FakeClock())
+    model.refresh()
+    assert model.tile(b.device_id).patient_text == "Rivera, Jordn · MRN MRN-77"
+    assert SyncService(a, chair_url(a, "chair-1")).run_once().error is None  # a sees b's record
+    merged = next(p["patient_id"] for p in a.patients() if p["patient_id"] != kept)
+    link_patients(a, kept, merged, "one person, name mistyped at chair 3", author="admin")
+    assert SyncService(a, chair_url(a, "chair-1")).run_once().error is None  # a chair login: not carried
+    model.refresh()
+    assert model.tile(b.device_id).patient_text == "Rivera, Jordn · MRN MRN-77"
+    assert SyncService(a, central.admin_url).run_once().error is None  # the admin login carries it, vouched
+    model.refresh()
+    assert model.tile(b.device_id).patient_text == "Rivera, Jordan · MRN MRN-77"

@@ -10,7 +10,7 @@ from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Reading
 from ketachart.domain.records import ITEM_BY_KEY, NO, YES
 from ketachart.store.open import open_store
-from tests.ui.helpers import FAST_HASHER, PINS
+from tests.ui.helpers import FAST_HASHER, PINS, without_order_requirement
 
 
 # the complete pre-session items answered as for a patient who may be dosed (issue 16)
@@ -22,6 +22,7 @@ def store(tmp_path, clock):
     s = open_store(tmp_path / "chart.db", unencrypted=True, clock=clock)
     s.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
     s.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    without_order_requirement(s)
     yield s
     s.close()
 

@@ -8,12 +8,18 @@ import json
 
 import pytest
 
+from ketachart.auth import PermissionDenied
 from ketachart.chair.records import RecordsCommands, Signer
 from ketachart.domain.errors import ClinicalInputError
 from ketachart.domain.records import NOT_ASKED, RecordKind
-from ketachart.store.models import Observation
+from ketachart.report.cs_log import cs_log_rows
+from ketachart.report.fhir import FhirOptions, build_bundle
+from ketachart.report.model import build_summary
+from ketachart.report.settings import LocalClock, ReportSettings
+from ketachart.store.models import DoseAdministration, Observation, Session
+from ketachart.store.records import order_of
 from ketachart.store.views import session_view
-from tests.ui.helpers import PINS
+from tests.ui.helpers import FAST_HASHER, PINS
 
 from .conftest import ALL_ITEMS_ANSWERED, presession_form
 
@@ -67,16 +73,92 @@ def test_an_expired_lot_is_refused_at_the_chair(chair, store, clock):
     assert json.loads(prep[0]["data"])["vial_mg"] == 50
 
 
-@pytest.mark.skip(reason="open (issue 16): since issue 12 a session is stored only with its pre-session, so a "
-                  "per-session order cannot be signed before the dose; the order step must move to the pre-session")
+PRESCRIBER_PIN = "9753"
+
+
+def _prescriber(store) -> None:
+    store.create_user("dr.c", "Dana Cho, MD", "prescriber", FAST_HASHER.hash(PRESCRIBER_PIN))
+
+
+def _prep(store, sid) -> dict:
+    prep = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == RecordKind.CS_PRODUCT]
+    assert len(prep) == 1
+    return prep[0]
+
+
 def test_the_policy_can_require_a_signed_order_and_the_dose_cites_it(chair, store):
+    """The order is a step of the pre-session: the prescriber signs the dose on screen as the course's standing
+    order (first signature, same transaction as check-in and dose); the preparation record cites it."""
     store.set_policy(store.policy.changed(order_required_before_dose=True))
-    sid = _session(chair)
+    _prescriber(store)
+    _session(chair)
     with pytest.raises(ClinicalInputError, match="no signed order"):
         chair.presession_signing(presession_form())
-    RecordsCommands(store).sign_order(sid, Signer("dr.c", "Dana Cho, MD", "prescriber"), drug="ketamine",
-                                      mg_per_kg=0.5, minutes=40)
-    rows = _save(chair, presession_form())
-    prep = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == RecordKind.CS_PRODUCT]
-    data = json.loads(prep[0]["data"])
-    assert data["order_id"] and data["dose_id"] == rows["dose"]["id"] and "per order" in prep[0]["text"]
+    assert _nothing_stored(store)
+    flow = chair.presession_signing(presession_form(order_prescriber="dr.c"))
+    assert flow.step.role == "prescriber" and "ketamine 0.5 mg/kg IV over 40 min" in flow.step.what
+    with pytest.raises(PermissionDenied, match="not a prescriber"):  # a nurse cannot sign the order
+        flow.give(chair.signatures.verify("nurse.b", PINS["nurse.b"], "performed"))
+    assert flow.give(chair.signatures.verify("dr.c", PRESCRIBER_PIN, "performed")) is None
+    assert _nothing_stored(store)  # nothing is written until the last signature
+    flow.give(chair.signatures.verify("nurse.a", PINS["nurse.a"], "performed"))
+    rows = flow.give(chair.signatures.verify("nurse.b", PINS["nurse.b"], "witnessed"))
+    sid = chair.session_id
+    prep = _prep(store, sid)
+    data = json.loads(prep["data"])
+    assert data["order_id"] and data["dose_id"] == rows["dose"]["id"] and "per order" in prep["text"]
+    order = store.get(Observation, data["order_id"])
+    assert order["kind"] == RecordKind.CS_ORDER and order["session_id"] is None  # the course's standing order
+    assert order["patient_id"] == store.rows(Session)[0]["patient_id"] and order["author"] == "dr.c"
+    assert json.loads(order["data"]) == {"drug": "ketamine", "route": "IV", "dose_mg": None, "mg_per_kg": 0.5,
+                                         "minutes": 40, "prescriber": "dr.c"}
+    sigs = chair.signatures.signatures_on(Observation, order["id"])
+    assert [(s["user_id"], s["meaning"]) for s in sigs] == [("dr.c", "performed")]
+    assert order_of(store, sid)["id"] == order["id"]
+    assert order["device_seq"] < store.get(DoseAdministration, rows["dose"]["id"])["device_seq"]  # order first
+    # one truth: the summary and the controlled-substance log cite the same order in the same words
+    summary = build_summary(store, sid, now=store.clock.now())
+    on_paper = next(f for f in summary.dose.fields if f.label == "Order")
+    settings = ReportSettings.resolve(store)
+    day = store.clock.now().date()
+    (logged,) = [r for r in cs_log_rows(store, day, day, LocalClock(settings.zone()[0])) if r.entry == "administration"]
+    assert on_paper.value == logged.order == order["text"] and not on_paper.flag
+    assert on_paper.value.startswith("ketamine 0.5 mg/kg IV over 40 min; signed by Dana Cho, MD")
+    assert chair.start_infusion(without_monitor="monitor being replaced; manual BP every 5 min")
+    bundle = build_bundle(store, sid, options=FhirOptions("https://clinic.example/mrn"))
+    admins = [e["resource"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "MedicationAdministration" and "partOf" not in e["resource"]]
+    assert admins and f"prescriber's order: {order['text']}" in [n["text"] for n in admins[0]["note"]]
+
+
+def test_a_standing_order_is_cited_without_the_prescriber_and_a_different_dose_is_refused(chair, store):
+    _prescriber(store)
+    p = chair.create_patient("MRN-17", "Rivera", "Jordan", "1984-03-12", "female", "80")
+    RecordsCommands(store).sign_standing_order(p["patient_id"], "IV", Signer("dr.c", "Dana Cho, MD", "prescriber"),
+                                               drug="ketamine", mg_per_kg=0.5, minutes=40)
+    chair.start_session(p["patient_id"], "IV")
+    with pytest.raises(ClinicalInputError, match="0.6 mg/kg differs from the ordered 0.5 mg/kg.*new order"):
+        chair.presession_signing(presession_form(mg_per_kg="0.6"))
+    with pytest.raises(ClinicalInputError, match="duration 45 min differs from the ordered 40 min"):
+        chair.presession_signing(presession_form(minutes="45"))
+    assert _nothing_stored(store)
+    flow = chair.presession_signing(presession_form())
+    assert flow.step.meaning == "performed" and flow.step.role == ""  # the nurse signs first: no new order
+    flow.give(chair.signatures.verify("nurse.a", PINS["nurse.a"], "performed"))
+    flow.give(chair.signatures.verify("nurse.b", PINS["nurse.b"], "witnessed"))
+    order = RecordsCommands(store).order_in_force(p["patient_id"], "IV")
+    assert json.loads(_prep(store, chair.session_id)["data"])["order_id"] == order["id"]
+
+
+def test_a_nurse_cannot_sign_a_standing_order(store):
+    p = store.create_patient("MRN-18", "Rivera", "Jordan", "1984-03-12", "female", 80)
+    with pytest.raises(ClinicalInputError, match="not a prescriber"):
+        RecordsCommands(store).sign_standing_order(p["patient_id"], "IV", Signer("nurse.a", "Ada Nurse, RN", "nurse"),
+                                                   drug="ketamine", mg_per_kg=0.5, minutes=40)
+    assert RecordsCommands(store).order_in_force(p["patient_id"], "IV") is None
+
+
+def test_a_real_clinic_requires_the_order_by_default():
+    from ketachart.domain.policy import ClinicPolicy
+
+    assert ClinicPolicy().order_required_before_dose is True

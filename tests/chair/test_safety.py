@@ -242,3 +242,28 @@ def test_a_contradicted_tick_is_refused(chair, store, clock):
     to_recovery(chair, clock)
     with pytest.raises(ClinicalInputError, match="'Steady gait' cannot be ticked as met: PADSS ambulation"):
         chair.discharge_signing(TICKS, {**PADSS, "ambulation": 1}, "override")
+
+
+def test_the_summary_and_the_rems_section_state_the_facts_the_check_computed(chair, store, clock):
+    from ketachart.report.model import build_summary
+
+    sid = checked_in(chair, "IN")
+    started(chair, clock)
+    clock.advance(5 * 60)
+    chair.stop_infusion("Administration completed")
+    chair.chart_sedation(5)
+    chair.chart_dissociation(0)
+    monitor(chair, clock, 90)  # 95 min after the dose: early, an override signed by two
+    r = chair.readiness(TICKS, PADSS)
+    lines = r.lines()
+    assert lines[0].startswith("… At least 120 min since the start") and lines[1].startswith("✔")
+    sign_discharge(chair, "ride must leave", second="nurse.b")
+    clock.advance(3 * 3600)  # printed hours later: the paper says what was signed, not a recomputation
+    summary = build_summary(store, sid, clock.now())
+    assert list(summary.discharge.facts) == lines
+    (section,) = [fields for title, fields in summary.rems if title.startswith("Discharge readiness, computed")]
+    assert len(section) == len(lines)
+    for line, field in zip(lines, section):
+        label, says = line[2:].split(": ", 1)
+        assert (field.label, field.value) == (label, f"{line[0]} {says}")
+        assert field.flag == (not line.startswith("✔"))  # what was not met is flagged on the form

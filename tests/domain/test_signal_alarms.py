@@ -164,3 +164,38 @@ def test_pump_alarms_are_alerts_with_their_source():
     assert watch.feed(Reading(P.PUMP_ALARM, 0, s(2), text="none", source="device:bbraun/1")) == []
     again = watch.feed(Reading(P.PUMP_ALARM, 1, s(3), text="syringe-empty-pre-alarm", source="device:bbraun/1"))
     assert [(f.severity, f.message) for f in again] == [("warning", "Pump bbraun/1: Syringe nearly empty")]
+
+
+def test_monitor_technical_alarms_are_alerts_with_their_source_once_per_episode():
+    watch = SignalWatch(DEFAULT_POLICY)
+
+    def alarm(t, text, source="device:ge"):
+        return [(f.rule, f.severity, f.message, f.at) for f in
+                watch.feed(Reading(P.MONITOR_ALARM, 0 if text == "none" else text.count(",") + 1, s(t),
+                                   text=text, source=source))]
+
+    assert alarm(0, "ecg-leads-off") == [("device-alarm:device:ge:ecg-leads-off", "warning",
+                                          "Monitor ge: ECG leads off", s(0))]
+    assert alarm(5, "ecg-leads-off") == []  # repeated with every record while it lasts: one alert
+    assert alarm(10, "ecg-leads-off,asystole") == [("device-alarm:device:ge:asystole", "critical",
+                                                    "Monitor ge: Asystole", s(10))]
+    assert alarm(15, "none") == [] and alarm(20, "ecg-leads-off") != []  # ended, then a new episode
+    # the connection drops while leads are off (its "none" is never heard); the leads go off again later:
+    # a report after more than 30 s of none is a new episode, not the old one going on
+    assert alarm(25, "ecg-leads-off") == []
+    assert [r for r, *_ in alarm(60, "ecg-leads-off")] == ["device-alarm:device:ge:ecg-leads-off"]
+    # each monitor is its own source
+    assert [m for _, _, m, _ in alarm(61, "sensor-defective", "device:masimo")] == ["Monitor masimo: SpO2 sensor defective"]
+
+
+def test_after_a_restart_a_device_alarm_that_ended_alarms_again_when_it_comes_back():
+    watch = SignalWatch(DEFAULT_POLICY)
+    watch.mark_active("device-alarm:device:bbraun/1:occlusion")  # stored, unacknowledged, before the restart
+    assert watch.feed(Reading(P.PUMP_ALARM, 1, s(0), text="occlusion", source="device:bbraun/1")) == []  # goes on
+    assert watch.feed(Reading(P.PUMP_ALARM, 0, s(5), text="none", source="device:bbraun/1")) == []
+    again = watch.feed(Reading(P.PUMP_ALARM, 1, s(10), text="occlusion", source="device:bbraun/1"))
+    assert [f.message for f in again] == ["Pump bbraun/1: Occlusion"]
+    watch.mark_active("device-alarm:device:bbraun/1:air-alarm")
+    assert watch.feed(Reading(P.PUMP_ALARM, 0, s(15), text="none", source="device:bbraun/1")) == []
+    assert [f.message for f in watch.feed(Reading(P.PUMP_ALARM, 1, s(20), text="air-alarm",
+                                                  source="device:bbraun/1"))] == ["Pump bbraun/1: Air in line"]

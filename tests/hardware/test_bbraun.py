@@ -164,7 +164,15 @@ def test_status_words_decimal_or_hex():
     info = RS.join(["1,50111,STATUS1,80", "1,50111,ALARM1,400"])  # hex: bit 7 running; bit 10 pressure
     rs = {r.parameter.value: r for r in readings(feed(connected_codec(), build_frame("BED01", info)))}
     assert rs["PUMP_STATE"].text == "stopped"  # decimal 80 = bits 4 and 6: not running
-    assert rs["PUMP_ALARM"].value == 1
+    assert rs["PUMP_ALARM"].value == 3  # decimal 400 = bits 4, 7, 8
+
+
+def test_alarm_bit_words_are_named_as_the_ina_flags_are():
+    """A 3.3x pump sends ALARM1/ALARM2 bit words instead of INA flags: the same alarm keys come out (so the
+    chair words them the same: "Occlusion", "Air in line"), and an unlisted bit is still an alarm."""
+    words = RS.join(["1,50111,ALARM1," + str((1 << 10) | (1 << 28) | (1 << 29)), "1,50111,ALARM2," + str(1 << 20)])
+    rs = {r.parameter.value: r for r in readings(feed(connected_codec(), build_frame("BED01", words)))}
+    assert rs["PUMP_ALARM"].text == "occlusion,air-alarm,alarm2-bit-20" and rs["PUMP_ALARM"].value == 3
 
 
 def test_sim_answers_wrong_bed_and_bad_checksum_with_gnerr_68():

@@ -270,6 +270,35 @@ def test_a_prescriber_signs_an_order_and_a_vial_is_reconciled_from_the_command_l
     assert row["reconciliation"] == "reconciled"
 
 
+def test_a_prescriber_signs_the_standing_order_of_a_course_from_the_command_line(chart):
+    """The order every pre-session of the patient's IV course cites (issue 16), signed before the first one."""
+    from ketachart.chair.records import order_in_force_words
+    from ketachart.store.records import standing_order
+
+    db, _demo, _ = chart
+    store = open_store(db, unencrypted=True)
+    try:
+        pid = store.create_patient("ORD-2", "Park", "Jae", "1971-06-06", "male", 82.0)["patient_id"]
+    finally:
+        store.close()
+    args = ("order", "--mrn", "ORD-2", "--drug", "ketamine", "--mg-per-kg", "0.5", "--minutes", "40")
+    r = run(db, *args, "--as", "nurse.b", stdin="1357\n")
+    assert r.returncode == 2 and "not a prescriber" in r.stderr
+    r = run(db, "order", "--mrn", "NOPE-9", *args[3:], "--as", "dr.c", stdin="9753\n")
+    assert r.returncode == 2 and "no patient with MRN NOPE-9" in r.stderr
+    r = run(db, "order", "--mrn", "ORD-2", "--session", "x", *args[3:], "--as", "dr.c", stdin="9753\n")
+    assert r.returncode == 2  # one or the other
+    r = run(db, *args, "--as", "dr.c", stdin="9753\n")
+    assert r.returncode == 0, r.stderr
+    assert "ketamine 0.5 mg/kg IV over 40 min; signed by Dana Cho, MD (standing order for the course)" in r.stdout
+    store = open_store(db, unencrypted=True)
+    try:
+        assert standing_order(store, pid, "IN") is None and standing_order(store, pid, "IV")["author"] == "dr.c"
+        assert order_in_force_words(store, pid, "IV").startswith("ketamine 0.5 mg/kg IV over 40 min, signed by Dana Cho")
+    finally:
+        store.close()
+
+
 def test_the_rems_enrolment_id_is_recorded_with_the_patient(chart):
     db, demo, _ = chart
     r = run(db, "rems", "--mrn", "DEMO-0001", "--enrolment-id", "RP-55", "--as", "nurse.b", stdin="1357\n")

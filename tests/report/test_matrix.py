@@ -31,7 +31,7 @@ from ketachart.report.render import render_pdf
 from ketachart.store.models import Observation
 from ketachart.store.open import open_store
 from tests.chair.conftest import presession_form
-from tests.ui.helpers import FAST_HASHER, PINS
+from tests.ui.helpers import FAST_HASHER, PINS, without_order_requirement
 
 pytestmark = pytest.mark.usefixtures("qapp")
 SYSTEM = "https://ehr.clinic.example/fhir/sid/mrn"
@@ -47,6 +47,7 @@ def chart(tmp_path_factory):
     store = open_store(tmp_path_factory.mktemp("matrix") / "chart.db", unencrypted=True, clock=FakeClock(START))
     store.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
     store.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    without_order_requirement(store)
     accounts = Accounts(store, hasher=FAST_HASHER)
     accounts.sign_in("nurse.a", PINS["nurse.a"])
     chair = ChairService(store, store.clock, writer_interval_s=0.01)

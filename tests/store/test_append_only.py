@@ -17,8 +17,14 @@ def test_sqlite_refuses_update_and_delete_on_every_chart_table(store, session):
 
     write_demo_session(store, seed=3, monitoring_minutes=125)  # puts rows in every chart table
     store.observe(session["id"], "note", text="calm")
+    from ketachart.domain.ids import new_id
+    from ketachart.store.patient_links import link_patients  # the one chart table the demo does not fill
+
+    twin = store.append(Patient, patient_id=new_id(), mrn="MRN-100", family_name="Doe", given_name="Jane",
+                        birth_date="1980-02-03", sex="female")
+    link_patients(store, session["patient_id"], twin["patient_id"], "registered twice", author="admin")
     con = sqlite3.connect(store.path)
-    # vital_readings only holds rows of files from before schema 5: put one in as such a file would have it.
+    # vital_readings only holds rows of files from before schema 6: put one in as such a file would have it.
     con.execute("INSERT INTO vital_readings (id, device_id, device_seq, author, effective_at, recorded_at, late_entry, "
                 "row_hash, parameter, unit, source, flags) VALUES ('old', 'chair-old', 1, 'n', '2026-01-05 08:50:00.000000', "
                 "'2026-01-05 08:50:00.000000', 0, 'h', 'HR', '/min', 'device:ge', '')")

@@ -8,13 +8,14 @@ from ketachart.store.open import open_store
 from ketachart.sync import CentralConfig, SyncService
 from ketachart.ui.sync_status import SyncStatus
 from tests.e2e.test_session_flow import checked_in_session
-from tests.ui.helpers import FAST_HASHER, PINS, signed_in
+from tests.ui.helpers import FAST_HASHER, PINS, signed_in, without_order_requirement
 
 
 def chair(qtbot, tmp_path, clock):
     store = open_store(tmp_path / "chair.db", unencrypted=True, clock=clock)
     store.create_user("nurse.a", "Ada Nurse, RN", "nurse", FAST_HASHER.hash(PINS["nurse.a"]))
     store.create_user("nurse.b", "Ben Okafor, RN", "nurse", FAST_HASHER.hash(PINS["nurse.b"]))
+    without_order_requirement(store)  # these tests are about sync; the order step: tests/e2e/test_presession_order.py
     w = create_main_window(store, clock, repaint_ms=50, accounts=signed_in(store), idle_min=0)
     qtbot.addWidget(w)
     w.show()

@@ -19,6 +19,13 @@ FAST_HASHER = SecretHasher(HashParams(time_cost=1, memory_kib=8 * 1024, parallel
 PINS = {"nurse.a": "2468", "nurse.b": "1357", "admin": "admin-pass"}
 
 
+def without_order_requirement(store) -> None:
+    """Policy version 2: doses without the prescriber's order. For the tests of everything else the pre-session
+    leads to; the order step runs under the default policy in tests/chair/test_records_presession.py and
+    tests/e2e/test_presession_order.py (a new clinic's chart requires the order, docs/DECISIONS.md)."""
+    store.set_policy(store.policy.changed(order_required_before_dose=False))
+
+
 def signed_in(store, user_id: str = "nurse.a") -> Accounts:
     """Accounts over ``store`` with ``user_id`` signed in (store.author is then that user)."""
     acc = Accounts(store, hasher=FAST_HASHER)
@@ -56,6 +63,7 @@ def accounts(store):
 def window(qtbot, store, clock, accounts):
     from ketachart.app import create_main_window
 
+    without_order_requirement(store)
     # idle lock off here: these tests move the fake clock by minutes without input (tests/ui/test_chair_auth.py locks)
     w = create_main_window(store, clock, repaint_ms=50, accounts=accounts, idle_min=0, lock_tick_ms=20)
     w.c.writer.interval_s = 0.05

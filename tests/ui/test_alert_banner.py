@@ -72,3 +72,32 @@ def test_the_bp_tile_uses_the_predose_limit_before_the_start(window, qtbot, stor
     tile = window.session.tiles["bp"]
     assert tile.value.text() == "150/92" and "PRE-DOSE HIGH" in tile.cue.text()  # 140/90 before the start
     assert window.c.start_needs() == "predose-bp"
+
+
+def test_a_monitor_technical_alarm_shows_with_its_source_and_the_lock_screen_lists_every_open_alert(
+        window, qtbot, store, clock):
+    from ketachart.hardware.codecs.base import CodecTime, ReadingEvent
+    from ketachart.hardware.codecs.ge_dri import GeDriCodec, Group
+    from tests.hardware.test_ge_dri import basic_frame
+
+    infusing(window, store, clock)
+    feed(window, qtbot, vitals(clock, 5))
+    codec = GeDriCodec()
+    codec.receive_data(basic_frame(ecg=Group(0x0B | 0x3800, 0x0271, {"hr": 72})), CodecTime(clock.now(), 0.0))
+    feed(window, qtbot, [e.reading for e in codec.events() if isinstance(e, ReadingEvent)])  # ECG leads off
+    go(clock, 3)
+    feed(window, qtbot, vitals(clock, 3, spo2=86))  # then a critical SpO2 alert
+    window._repaint()
+    s = window.session
+    assert "SpO2 86%" in s.banner_text.text() and "(+1 more below)" in s.banner_text.text()
+    assert s.banner_list.text().startswith("⚠ WARNING") and "Monitor ge: ECG leads off" in s.banner_list.text()
+    assert "3 min ago" in s.banner_list.text()
+    window.auth.lock_now()
+    assert window.auth.is_locked
+    window._repaint()
+    shown = window.auth.lock.screen.alert.text().splitlines()
+    assert shown[0].startswith("⚠ ALERT ACTIVE")
+    lines = shown[1:]
+    assert len(lines) == 2 and "SpO2 86%" in lines[0] and "s ago" in lines[0]  # critical first, with its age
+    assert "Monitor ge: ECG leads off" in lines[1] and "3 min ago" in lines[1]
+    assert window.sound.active and window.sound.priority == "high"

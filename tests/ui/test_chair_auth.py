@@ -13,7 +13,7 @@ from ketachart.store.models import AuditEvent, Checklist, DoseAdministration, Ob
 from ketachart.ui.auth import FirstAdminDialog, SignInDialog
 from ketachart.ui.auth.lock_screen import visible_texts
 from tests.e2e.test_session_flow import checked_in_session, fill_presession, new_patient, sign_discharge
-from tests.ui.helpers import FAST_HASHER, PINS, calm, feed, go, sign, vitals, wait_writer
+from tests.ui.helpers import FAST_HASHER, PINS, calm, feed, go, sign, vitals, wait_writer, without_order_requirement
 
 FAMILY = "RIVERA"
 
@@ -121,6 +121,7 @@ def test_demo_signs_in_by_itself_only_on_the_demo_database(tmp_path, clock, monk
 
 def test_idle_lock_hides_the_chart_keeps_monitoring_and_alerts_then_unlock_and_switch_user(qtbot, store, clock,
                                                                                            accounts):
+    without_order_requirement(store)
     w = create_main_window(store, clock, repaint_ms=50, accounts=accounts, idle_min=0)
     w.c.writer.interval_s = 0.05
     qtbot.addWidget(w)

@@ -127,3 +127,36 @@ def test_an_audible_chair_shows_no_warning(qtbot):
     label = SoundStatus(AlertSound(backends=("null",)), window)
     window.show()
     assert not label.isVisible() and label.text() == ""
+
+
+def test_the_sounds_are_found_where_the_bundle_and_the_deb_keep_resources(qtbot, tmp_path, monkeypatch):
+    """A PyInstaller bundle (the .deb installs one in /opt/ketachart) unpacks resources/ under sys._MEIPASS:
+    the sound files are looked up through platform.resources_dir(), the one place that knows where it is."""
+    import shutil
+    import sys
+
+    from ketachart import platform
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(ROOT / "resources" / "sounds", bundle / "resources" / "sounds")
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+    assert platform.resources_dir() == bundle / "resources"
+    assert sounds_dir() == bundle / "resources" / "sounds"
+    sound = AlertSound(backends=("null",))
+    assert sound.available and sound.tone.rate > 0  # loaded from the bundle's copy
+    sound.close()
+    (bundle / "resources" / "sounds" / PATTERNS["high"][0]).unlink()  # a bundle built without them
+    broken = AlertSound(backends=("null",))
+    assert not broken.available and broken.status_text == UNAVAILABLE_TEXT
+
+
+def test_selftest_fails_a_copy_that_has_no_alarm_sounds(tmp_path, monkeypatch):
+    from ketachart import selftest
+    from ketachart.ui import sound
+
+    name, ok, detail = selftest._alarm_sound()
+    assert (name, ok) == ("alarm sound", True) and str(sounds_dir()) in detail
+    (tmp_path / "sounds").mkdir()
+    monkeypatch.setattr(sound, "resources_dir", lambda: tmp_path)  # a bundle built without resources/sounds
+    name, ok, detail = selftest._alarm_sound()
+    assert not ok and detail.startswith(f"sound files not found in {tmp_path / 'sounds'}")

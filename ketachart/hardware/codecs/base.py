@@ -21,11 +21,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Callable, ClassVar
 
+from ...domain.clock import system_zone
+from ...domain.codes import Parameter
 from ...domain.plausibility import PLAUSIBLE, screen
 from ...domain.readings import Reading
+from ..registry import registrar
 
 
 @dataclass(frozen=True)
@@ -109,23 +112,7 @@ class DeviceSettings:
 
 def chair_zone() -> tzinfo:
     """This computer's time zone as a real zone (DST-aware) where the OS names one, else its current offset."""
-    import os
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        link = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in link:
-            candidates.append(link.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return datetime.now(timezone.utc).astimezone().tzinfo or timezone.utc
+    return system_zone()[0]
 
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -189,6 +176,7 @@ class Codec:
         self._outgoing = bytearray()
         self.needs_restart = False
         self.last_valid_mono: float | None = None
+        self._alarm_words: tuple[str, ...] = ()  # the monitor's technical alarms in its last record
 
     # --- configuration --------------------------------------------------------------------------
     def configure(self, settings: DeviceSettings) -> None:
@@ -265,6 +253,15 @@ class Codec:
                     event = ReadingEvent(screen(reading))
         self._events.append(event)
 
+    def _technical_alarms(self, words: tuple[str, ...], now: CodecTime, source: str) -> None:
+        """The technical alarms the monitor reports in this record, as one MONITOR_ALARM reading (text: the
+        words, comma-separated): with every record while any is on, once more as "none" when they end. A
+        monitor without technical alarms sends none, so ordinary streams and captures decode as before."""
+        if words or self._alarm_words:
+            self._emit(ReadingEvent(Reading(Parameter.MONITOR_ALARM, float(len(words)), now.wall, source=source,
+                                            text=",".join(words) if words else "none")))
+        self._alarm_words = words
+
     def _send(self, data: bytes) -> None:
         self._outgoing += data
 
@@ -272,15 +269,7 @@ class Codec:
 CODECS: dict[str, Callable[[], Codec]] = {}
 
 
-def register(name: str) -> Callable[[type[Codec]], type[Codec]]:
-    """Class decorator: make a codec available under ``name`` for the CLI and the link."""
-
-    def deco(cls: type[Codec]) -> type[Codec]:
-        cls.protocol = name
-        CODECS[name] = cls
-        return cls
-
-    return deco
+register = registrar(CODECS)  # ``@register("ge")``: the codec the CLI and the link find under that name
 
 
 def codec_for(name: str, settings: DeviceSettings | None = None) -> Codec:

@@ -40,6 +40,25 @@ ALARM_NAMES: dict[str, str] = {
     "INA11": "battery-pre-alarm", "INA12": "syringe-empty-pre-alarm", "INA13": "door-open",
     "INA14": "drop-alarm", "INA15": "air-alarm", "INA16": "kvo-end",
 }
+
+# ALARM1/ALARM2 bit words of SpaceCom 3.3x pumps (../shared/protocols/bbraun-bcc.md) as the same alarm keys the
+# INA flags use (their words and severity are in domain/signal_alarms.py); a bit not listed keeps its number, so
+# it still becomes an alert, never dropped.
+ALARM_BITS: dict[str, dict[int, str]] = {
+    "ALARM1": {
+        1: "pump-data-corrupt", 2: "battery-alarm", 3: "pump-data-corrupt", 4: "pump-data-corrupt",
+        5: "battery-empty", 6: "battery-missing", 7: "battery-empty", 8: "battery-cover-open", 9: "syringe-empty",
+        10: "occlusion", 11: "occlusion", 12: "standby-over", 13: "end-of-volume", 14: "time-over",
+        15: "claw-malfunction", 16: "pressure-sensor-defect", 17: "syringe-holder-open", 18: "syringe-misplaced",
+        19: "kvo-end", 20: "upstream-occlusion", 22: "drop-alarm", 23: "drop-alarm", 24: "drop-alarm",
+        25: "drop-alarm", 26: "free-flow", 27: "drop-sensor-missing", 28: "air-alarm", 29: "air-alarm",
+        30: "air-alarm", 31: "air-sensor-fault",
+    },
+    "ALARM2": {
+        1: "data-lock-manipulated", 2: "pca-limit", 3: "sgc-end", 4: "take-over-alarm", 5: "take-over-alarm",
+        6: "take-over-alarm", 7: "free-flow",
+    },
+}
 STATE_CODES = {"stopped": 0.0, "pumping": 1.0, "bolus": 2.0, "off": -1.0}
 _VOLUMES = (("INRT", Parameter.PUMP_RATE), ("INVI", Parameter.PUMP_VI), ("INVTB", Parameter.PUMP_VTBI))
 _NO_FLAGS: frozenset[Quality] = frozenset()
@@ -120,14 +139,15 @@ def parse_number(text: str) -> float | None:
     return parse_decimal(text)  # strict: '1_0', Unicode digits, nan and inf are junk
 
 
-_BITS = re.compile(r"[0-9A-Fa-f]{1,8}")
+_BITS = re.compile(r"[0-9]{1,10}|[0-9A-Fa-f]{1,8}")  # a u32: up to 10 decimal or 8 hex digits
 
 
 def parse_bits(text: str) -> int | None:
     """ALARM1/STATUS1 words: decimal, or hex when they contain A-F (textual form UNCONFIRMED)."""
     if not text or text in ("_NV", "_NA") or _BITS.fullmatch(text) is None:
         return None
-    return int(text, 16) if any(c in "ABCDEFabcdef" for c in text) else int(text)
+    value = int(text, 16) if any(c in "ABCDEFabcdef" for c in text) else int(text)
+    return value if value <= 0xFFFFFFFF else None
 
 
 @dataclass
@@ -377,8 +397,11 @@ class BBraunCodec(Codec):
             bits = parse_bits(v.get(key, ""))
             if bits is not None:
                 seen = True
-                if bits & ~1:  # bit 0 is "no alarm"
-                    alarms.append(f"{key.lower()}:{bits:#x}")
+                names = ALARM_BITS[key]
+                for bit in range(1, 32):  # bit 0 is "no alarm"
+                    word = names.get(bit, f"{key.lower()}-bit-{bit}")
+                    if bits & (1 << bit) and word not in alarms:
+                        alarms.append(word)
         run = parse_bits(v.get("RUNSTATE", ""))
         if run is not None:
             seen = True

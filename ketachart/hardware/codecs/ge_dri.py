@@ -90,6 +90,15 @@ CO2_ST_ZEROING = 1 << 4
 CO2_RR_SOURCE_MASK = 0x0007  # CO2 label bits 0..2: 0 none, 1 CO2, 2 ECG impedance
 RR_SOURCE_CO2 = 1
 RR_SOURCE_IMPEDANCE = 2
+# The monitor's own alarms carried in the status words (section 6), passed on as technical alarms with the
+# monitor as their source. ECG channels 2 and 3 read "off" on a monitor showing one lead (the AS3 capture:
+# status 0x304B), so only all three off means the leads are off. The alarm record (maintype 4) is
+# CARESCAPE-only with an undocumented layout: not requested.
+ECG_ST_ASYSTOLE = 1 << 2
+ECG_ST_CHANNELS_OFF = (1 << 11) | (1 << 12) | (1 << 13)
+CO2_ST_OCCLUSION = 1 << 5
+CO2_ST_AIR_LEAK = 1 << 6
+CO2_ST_WET = 1 << 9
 
 NIBP_AUTO = 0x0008
 NIBP_STAT = 0x0010
@@ -526,6 +535,22 @@ def group_quality(g: Group) -> Quality | None:
     return None
 
 
+def technical_alarms(ecg_status: int, co2_status: int) -> tuple[str, ...]:
+    """The monitor's alarms in the ECG and CO2 status words (apnea is a flag on RR/etCO2, not here)."""
+    words: list[str] = []
+    if ecg_status & ST_EXISTS:
+        if ecg_status & ECG_ST_ASYSTOLE:
+            words.append("asystole")
+        if ecg_status & ECG_ST_CHANNELS_OFF == ECG_ST_CHANNELS_OFF:
+            words.append("ecg-leads-off")
+    if co2_status & ST_EXISTS:
+        for bit, word in ((CO2_ST_OCCLUSION, "co2-occlusion"), (CO2_ST_AIR_LEAK, "co2-air-leak"),
+                          (CO2_ST_WET, "co2-water-trap")):
+            if co2_status & bit:
+                words.append(word)
+    return tuple(words)
+
+
 def unix_to_dt(t: int) -> datetime | None:
     return datetime.fromtimestamp(t, tz=timezone.utc) if t > 0 else None
 
@@ -688,6 +713,7 @@ class GeDriCodec(Codec):
 
         self._reading(Parameter.ETCO2, *self._etco2(co2, co2_busy), dev, now, apnea)
         self._nibp(sub.group("nibp"), dev, aux_nibp_time, now)
+        self._technical_alarms(technical_alarms(ecg.status, co2.status), now, "device:ge")
 
     def _rr(self, ecg: Group, co2: Group, co2_busy: bool) -> tuple[float | None, Quality | None]:
         """CO2-derived RR first, ECG impedance as fallback, unless the CO2 label names the source."""

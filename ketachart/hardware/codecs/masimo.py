@@ -85,6 +85,18 @@ def exception_flags(exc: int) -> frozenset[Quality]:
     return frozenset(flags)
 
 
+def technical_alarms(exc: int) -> tuple[str, ...]:
+    """The oximeter's equipment faults in EXC, passed on as technical alarms. Sensor off, no sensor and pulse
+    search are left to the chair's "no valid SpO2" rule, which waits the policy's seconds (placing a probe is
+    not an alarm); the ALARM word's bits are unpublished and never used."""
+    words = []
+    if exc & EXC_DEFECTIVE:
+        words.append("sensor-defective")
+    if exc & EXC_UNRECOGNISED:
+        words.append("sensor-unrecognised")
+    return tuple(words)
+
+
 def parse_number(raw: bytes) -> float | None:
     """Decimal value of a field, or None for Masimo's dashed no-value forms and anything unparsable."""
     if raw.endswith(b"%"):
@@ -228,6 +240,8 @@ class MasimoCodec(Codec):
                 value = numbers[raw] = parse_number(raw)
             emit(ReadingEvent(Reading(param, value, wall, _UNITS[param], device_time,  # type: ignore[arg-type]
                                       flags if value is not None else _unavailable(flags), source)))
+        if exc and exc & (EXC_DEFECTIVE | EXC_UNRECOGNISED) or self._alarm_words:
+            self._technical_alarms(technical_alarms(exc or 0), now, source)
 
     def _bad(self, line: bytes, why: str) -> None:
         self.stats.frames_bad += 1

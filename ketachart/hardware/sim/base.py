@@ -19,6 +19,7 @@ from typing import Callable, ClassVar
 
 import os
 
+from ..registry import registrar
 from .physiology import Patient
 from .scenarios import EVENTS, ScenarioPatient
 
@@ -70,13 +71,7 @@ def use_demo_scenario(name: str) -> bool:
 SIMS: dict[str, Callable[..., DeviceSim]] = {}
 
 
-def register(name: str) -> Callable[[type[DeviceSim]], type[DeviceSim]]:
-    def deco(cls: type[DeviceSim]) -> type[DeviceSim]:
-        cls.protocol = name
-        SIMS[name] = cls
-        return cls
-
-    return deco
+register = registrar(SIMS)  # ``@register("ge")``: the simulator ``sim_for`` finds under that name
 
 
 def sim_for(name: str, scenario: str = "ketamine", seed: int = 1) -> DeviceSim:

@@ -20,6 +20,7 @@ from typing import Callable
 
 from ...domain.clock import Clock, SystemClock
 from ...platform import has_pty, open_raw_pty
+from ..link import close_quietly
 from .base import DeviceSim, sim_for
 
 HAS_PTY = has_pty()
@@ -172,12 +173,7 @@ class SimServer:
                 except OSError:
                     pass
         self._master = self._slave = -1
-        for s in (self._conn, self._listener):
-            if s is not None:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        close_quietly(self._conn, self._listener)
         self._conn = self._listener = None
 
     def _read_fd(self) -> object | None:
@@ -204,12 +200,8 @@ class SimServer:
         return len(data)
 
     def _drop_conn(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except OSError:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None
 
     # --- the loop -------------------------------------------------------------------------------
     def _run(self) -> None:

@@ -11,20 +11,18 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ...auth import Accounts, AuthError, SignedInUser
+from ...auth import Accounts, SignedInUser
 from ...auth.accounts import ROLES, audit_rows
 from ...auth.audit_export import export_audit_csv
-from ...domain.errors import ClinicalInputError
+from .fields import error_line, record_table, run_action, secret_field
 from .policy_page import PolicyPage
 
 USER_COLUMNS = ("User id", "Printed name", "Role", "Active", "PIN set")
@@ -45,25 +43,19 @@ class AdminDialog(QDialog):
         self.tabs = tabs = QTabWidget(self)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
-        self.message = QLabel("", self)
-        self.message.setObjectName("adminMessage")
-        self.message.setWordWrap(True)
+        self.message = error_line(self, "adminMessage")
         layout.addWidget(self.message)
 
         users = QWidget(tabs)
         ul = QVBoxLayout(users)
-        self.users_table = QTableWidget(0, len(USER_COLUMNS), users)
-        self.users_table.setHorizontalHeaderLabels(USER_COLUMNS)
-        self.users_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.users_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.users_table = record_table(USER_COLUMNS, users, select_rows=True)
         ul.addWidget(self.users_table)
         form = QFormLayout()
         self.new_id = QLineEdit(users)
         self.new_name = QLineEdit(users)
         self.new_role = QComboBox(users)
         self.new_role.addItems(ROLES)
-        self.new_secret = QLineEdit(users)
-        self.new_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_secret = secret_field(users, height=None)
         form.addRow("User id", self.new_id)
         form.addRow("Printed name", self.new_name)
         form.addRow("Role", self.new_role)
@@ -73,9 +65,10 @@ class AdminDialog(QDialog):
         self.add_button = QPushButton("Add user", users)
         self.reset_button = QPushButton("Set new PIN for selected", users)
         self.deactivate_button = QPushButton("Deactivate selected", users)
+        self.role_button = QPushButton("Give selected the role above", users)
         self.reason = QLineEdit(users)
-        self.reason.setPlaceholderText("Reason (for deactivation)")
-        for w in (self.add_button, self.reset_button, self.reason, self.deactivate_button):
+        self.reason.setPlaceholderText("Reason (for deactivation or a new role)")
+        for w in (self.add_button, self.reset_button, self.reason, self.deactivate_button, self.role_button):
             buttons.addWidget(w)
         ul.addLayout(buttons)
         tabs.addTab(users, "Users")
@@ -86,11 +79,16 @@ class AdminDialog(QDialog):
             self.policy_page.policy_changed.connect(lambda _v: self.refresh())
             tabs.addTab(self.policy_page, "Clinic policy")
 
+        self.patients_page = None
+        if actor.can("link-patients"):  # possible duplicates and the admin's links (issue 13)
+            from .patient_links_page import PatientLinksPage
+
+            self.patients_page = PatientLinksPage(accounts, actor, tabs)
+            tabs.addTab(self.patients_page, "Patient records")
+
         audit = QWidget(tabs)
         al = QVBoxLayout(audit)
-        self.audit_table = QTableWidget(0, len(AUDIT_COLUMNS), audit)
-        self.audit_table.setHorizontalHeaderLabels(AUDIT_COLUMNS)
-        self.audit_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.audit_table = record_table(AUDIT_COLUMNS, audit)
         al.addWidget(self.audit_table)
         self.export_button = QPushButton("Export CSV...", audit)
         al.addWidget(self.export_button)
@@ -99,6 +97,7 @@ class AdminDialog(QDialog):
         self.add_button.clicked.connect(self.add_user)
         self.reset_button.clicked.connect(self.reset_selected)
         self.deactivate_button.clicked.connect(self.deactivate_selected)
+        self.role_button.clicked.connect(lambda _=False: self.set_role_selected())
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.refresh()
 
@@ -124,14 +123,10 @@ class AdminDialog(QDialog):
         return item.text() if item else None
 
     def _run(self, fn, done: str) -> bool:  # noqa: ANN001
-        try:
-            fn()
-        except (AuthError, ClinicalInputError) as exc:
-            self.message.setText(str(exc))
-            return False
-        self.message.setText(done)
-        self.refresh()
-        return True
+        ok = run_action(self.message, fn, done)
+        if ok:
+            self.refresh()
+        return ok
 
     def add_user(self) -> bool:
         secret = self.new_secret.text()
@@ -163,6 +158,15 @@ class AdminDialog(QDialog):
             return False
         return self._run(lambda: self.accounts.deactivate(self.actor, uid, self.reason.text()),
                          f"{uid} deactivated; their charting stays readable.")
+
+    def set_role_selected(self) -> bool:
+        uid = self._selected_user()
+        role = self.new_role.currentText()
+        if not uid:
+            self.message.setText("Select a user first.")
+            return False
+        return self._run(lambda: self.accounts.set_role(self.actor, uid, role, self.reason.text()),
+                         f"{uid} is now {role}.")
 
     def export_csv(self, path: Path | str | None = None) -> int | None:
         if path is None:

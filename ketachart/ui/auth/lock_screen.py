@@ -11,11 +11,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
+
+from .fields import secret_field, tall_button
 
 
 class LockScreen(QWidget):
@@ -56,14 +57,9 @@ class LockScreen(QWidget):
         # page 0: unlock by the same user
         unlock = QWidget(self.pages)
         row = QHBoxLayout(unlock)
-        self.secret = QLineEdit(unlock)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setPlaceholderText("PIN or password")
-        self.secret.setMinimumHeight(44)
-        self.unlock_button = QPushButton("Unlock", unlock)
-        self.unlock_button.setMinimumHeight(44)
-        self.switch_button = QPushButton("Switch user", unlock)
-        self.switch_button.setMinimumHeight(44)
+        self.secret = secret_field(unlock, placeholder="PIN or password")
+        self.unlock_button = tall_button("Unlock", unlock)
+        self.switch_button = tall_button("Switch user", unlock)
         row.addWidget(self.secret, 2)
         row.addWidget(self.unlock_button)
         row.addWidget(self.switch_button)
@@ -73,14 +69,9 @@ class LockScreen(QWidget):
         self.switch_user_id = QLineEdit(switch)
         self.switch_user_id.setPlaceholderText("User id")
         self.switch_user_id.setMinimumHeight(44)
-        self.switch_secret = QLineEdit(switch)
-        self.switch_secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.switch_secret.setPlaceholderText("PIN or password")
-        self.switch_secret.setMinimumHeight(44)
-        self.take_over_button = QPushButton("Take over", switch)
-        self.take_over_button.setMinimumHeight(44)
-        self.back_button = QPushButton("Back", switch)
-        self.back_button.setMinimumHeight(44)
+        self.switch_secret = secret_field(switch, placeholder="PIN or password")
+        self.take_over_button = tall_button("Take over", switch)
+        self.back_button = tall_button("Back", switch)
         for w in (self.switch_user_id, self.switch_secret, self.take_over_button, self.back_button):
             row2.addWidget(w)
         self.pages.addWidget(unlock)

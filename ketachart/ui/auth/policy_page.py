@@ -42,6 +42,7 @@ from ...auth.policy_admin import (
 from ...domain.errors import ClinicalInputError
 from ...domain.scales import CADSS6_ITEMS
 from ...errors import UserError
+from .fields import error_line, secret_field
 
 HISTORY_COLUMNS = ("Version", "Recorded (UTC)", "Who", "Changed", "Reason")
 REFUSED = (AuthError, ClinicalInputError, UserError)
@@ -70,15 +71,11 @@ class PolicyPinDialog(QDialog):
         layout.addWidget(what)
         form = QFormLayout()
         self.printed_name = QLabel(f"{page.actor.display_name} ({page.actor.user_id})", self)
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setMinimumHeight(48)
+        self.secret = secret_field(self, height=48)
         form.addRow("Admin", self.printed_name)
         form.addRow("Your PIN or password", self.secret)
         layout.addLayout(form)
-        self.error = QLabel("", self)
-        self.error.setObjectName("policyPinError")
-        self.error.setWordWrap(True)
+        self.error = error_line(self, "policyPinError")
         layout.addWidget(self.error)
         row = QHBoxLayout()
         self.cancel_button = QPushButton("Cancel", self)

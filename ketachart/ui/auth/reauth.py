@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from ...auth import Signatures
 from ...chair import SIGNING_ERRORS
+from .fields import error_line, secret_field
 from .sign_in import submit_secret
 
 MEANING_TEXT = {
@@ -42,17 +43,13 @@ class ReauthDialog(QDialog):
         self.printed_name.setObjectName("printedName")
         self.meaning_label = QLabel(f"{meaning} - {MEANING_TEXT.get(meaning, meaning)}", self)
         self.meaning_label.setObjectName("meaning")
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setMinimumHeight(44)
+        self.secret = secret_field(self)
         form.addRow("User id", self.user_id)
         form.addRow("Printed name", self.printed_name)
         form.addRow("Meaning", self.meaning_label)
         form.addRow("PIN or password", self.secret)
         layout.addLayout(form)
-        self.error = QLabel("", self)
-        self.error.setObjectName("reauthError")
-        self.error.setWordWrap(True)
+        self.error = error_line(self, "reauthError")
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign")

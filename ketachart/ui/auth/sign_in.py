@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPushButt
 
 from ...auth import Accounts, AuthError, AuthSession
 from ...domain.errors import ClinicalInputError
+from .fields import error_line, secret_field, tall_button
 
 
 def submit_secret(dialog: QDialog, action, errors: tuple = (AuthError,)) -> bool:
@@ -39,17 +40,12 @@ class SignInDialog(QDialog):
         form = QFormLayout()
         self.user_id = QLineEdit(user_id, self)
         self.user_id.setMinimumHeight(44)
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setMinimumHeight(44)
+        self.secret = secret_field(self)
         form.addRow("User id", self.user_id)
         form.addRow("PIN or password", self.secret)
-        self.error = QLabel("", self)
-        self.error.setObjectName("signInError")
-        self.error.setWordWrap(True)
+        self.error = error_line(self, "signInError")
         self.error.setStyleSheet("color: #ff8a80; font-weight: bold;")  # readable on the dim-room theme
-        self.button = QPushButton("Sign in", self)
-        self.button.setMinimumHeight(44)
+        self.button = tall_button("Sign in", self)
         self.button.setDefault(True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -77,16 +73,13 @@ class FirstAdminDialog(QDialog):
         form = QFormLayout()
         self.user_id = QLineEdit(self)
         self.name = QLineEdit(self)
-        self.secret = QLineEdit(self)
-        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.again = QLineEdit(self)
-        self.again.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secret = secret_field(self, height=None)
+        self.again = secret_field(self, height=None)
         form.addRow("Admin user id", self.user_id)
         form.addRow("Printed name", self.name)
         form.addRow("Password", self.secret)
         form.addRow("Password again", self.again)
-        self.error = QLabel("", self)
-        self.error.setWordWrap(True)
+        self.error = error_line(self)
         self.button = QPushButton("Create admin", self)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("No admin exists yet. The admin adds nurses and prescribers.", self))

@@ -1,4 +1,5 @@
-"""The chair app's way to the clinic board: a "Clinic board…" button for admins in the status bar, which opens
+"""The chair app's way to the clinic board: a "Clinic board…" button for charge nurses and admins (permission
+``view-board``; hidden and refused for everyone else, in the demo too) in the status bar, which opens
 ``ketachart board`` in a process of its own (the board has its own read-only login and must never share the
 chair's event loop or its chart lock).
 
@@ -26,8 +27,8 @@ def board_command(demo: bool) -> list[str] | None:
 
 
 class BoardButton(QObject):
-    """Shown while an admin is signed in (anyone signed in, in the demo); polls who is signed in (no hook into
-    the sign-in code)."""
+    """Shown while a charge nurse or an admin is signed in; polls who is signed in (no hook into the sign-in
+    code). The demo signs its nurse in as the demo floor's charge nurse."""
 
     def __init__(self, window, *, demo: bool, launcher=subprocess.Popen) -> None:
         super().__init__(window)
@@ -46,13 +47,19 @@ class BoardButton(QObject):
         self.timer.start()
         self.update_visibility()
 
-    def update_visibility(self) -> None:
+    def allowed(self) -> bool:
+        """A charge nurse or an admin is signed in (and not locked out of the window)."""
         accounts = getattr(self.w, "accounts", None)
         current = getattr(accounts, "current", None)
-        # The demo's board shows simulated chairs only, so its button is there for the demo nurse too.
-        self.button.setVisible(bool(current and (self.demo or current.user.can("manage-users"))))
+        return bool(current and current.user.can("view-board") and not getattr(accounts, "locked", False))
+
+    def update_visibility(self) -> None:
+        self.button.setVisible(self.allowed())
 
     def open_board(self):
+        if not self.allowed():  # a nurse never opens it, whatever calls this
+            self.w.statusBar().showMessage("The clinic board is for the charge nurse and admins.", 10000)
+            return None
         if self.process is not None and self.process.poll() is None:
             return self.process  # already open
         command = board_command(self.demo)

@@ -1,4 +1,5 @@
-"""Pre-session: checks, weight, baseline vitals, optional PHQ-9, the dose calculator, lot and waste."""
+"""Pre-session: checks, weight, baseline vitals, optional PHQ-9, the dose calculator, the prescriber's order, lot
+and waste."""
 
 from __future__ import annotations
 
@@ -168,6 +169,24 @@ class PresessionScreen(QWidget):
         self.lot = QLineEdit()
         f.addRow("Lot number", self.lot)
         cols[2].addWidget(dose)
+
+        # issue 16: the prescriber's order the dose cites - the course's standing order in force, or the dose
+        # above signed as the course's new order by a prescriber (first signature of "Sign and save")
+        order = QGroupBox("Prescriber's order")
+        f = QFormLayout(order)
+        self.order_status = QLabel()
+        self.order_status.setObjectName("orderStatus")
+        self.order_status.setWordWrap(True)
+        self.new_order = QCheckBox("A prescriber signs the dose above as this course's order now")
+        self.new_order.setAccessibleName("A prescriber signs the dose above as this course's order now")
+        self.order_prescriber = QLineEdit()
+        self.order_prescriber.setPlaceholderText("prescriber's user id (they sign with their own PIN)")
+        self.order_prescriber.setAccessibleName("Prescriber's user id")
+        self.new_order.toggled.connect(self.update_order)
+        f.addRow(self.order_status)
+        f.addRow(self.new_order)
+        f.addRow("Prescriber", self.order_prescriber)
+        cols[2].addWidget(order)
         cols[2].addStretch(1)
 
         waste = QGroupBox("Waste (controlled substance)")
@@ -234,6 +253,7 @@ class PresessionScreen(QWidget):
                                         "never weight, vitals, consent, lot or waste")
         (self.intranasal if route == "IN" else self.iv).setChecked(True)
         self.items.set_patient(route, p.get("sex"))  # issue 16: fresh items for this session
+        self.update_order()
         self.update_preview()
 
     def reset(self) -> None:
@@ -242,8 +262,9 @@ class PresessionScreen(QWidget):
         for cb in (self.consent, self.no_driving, *self.rems.values()):
             cb.setChecked(False)
         for w in (self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight, self.b_sys, self.b_dia,
-                  self.b_hr, self.b_spo2, self.lot, self.waste_mg, self.waste_witness):
+                  self.b_hr, self.b_spo2, self.lot, self.waste_mg, self.waste_witness, self.order_prescriber):
             w.clear()
+        self.new_order.setChecked(False)
         self.waste_method.setCurrentIndex(0)
         self.waste_method.setEditText("")
         for cb in self.phq:
@@ -304,7 +325,29 @@ class PresessionScreen(QWidget):
             concentration=self.conc.text(), minutes=self.minutes.text(), in_dose_mg=self.in_dose.currentData(),
             lot=self.lot.text(), waste_mg=self.waste_mg.text(), waste_method=self.waste_method.currentText(),
             waste_witness=self.waste_witness.text(), items=self.items.answers(),
+            order_prescriber=self.order_prescriber.text().strip() if self.new_order.isChecked() else "",
         )
+
+    def update_order(self) -> None:
+        """Say which order the dose will cite: the course's order in force, or none (and whether one is needed);
+        the prescriber field is for a new order only."""
+        words = self.c.presession_order()
+        if self.new_order.isChecked():
+            text = "New order: the prescriber signs the dose above first (their own user id and PIN)."
+            if words:
+                text += f" It replaces: {words}."
+            self.order_status.setObjectName("")
+        elif words:
+            text = f"Order in force: {words}. The dose must match it."
+            self.order_status.setObjectName("")
+        else:
+            needed = self.c.policy.order_required_before_dose
+            text = "No signed order for this course" + (": a prescriber must sign one before dosing." if needed else ".")
+            self.order_status.setObjectName("warnText" if needed else "")
+        self.order_status.setText(text)
+        self.order_status.style().unpolish(self.order_status)
+        self.order_status.style().polish(self.order_status)
+        self.order_prescriber.setEnabled(self.new_order.isChecked())
 
     def update_preview(self) -> None:
         iv = self.iv.isChecked()
@@ -349,9 +392,12 @@ class PresessionScreen(QWidget):
         self.message.show_message("baseline taken from the monitor (check it)", "info")
 
     def submit(self) -> bool:
-        """Validate the whole form, then the e-signatures: the nurse signs the dose ("performed") with their own
-        PIN and, when there is waste, the witness signs it ("witnessed") with theirs. Nothing is saved until
-        both are signed. Returns True when the first PIN dialog (``sign_dialog``) was opened."""
+        """Validate the whole form, then the e-signatures: for a new order the prescriber signs it first; the
+        nurse signs the dose ("performed") with their own PIN and, when there is waste, the witness signs it
+        ("witnessed") with theirs. Nothing is saved until all are signed. Returns True when the first PIN dialog (``sign_dialog``) was opened."""
+        if self.new_order.isChecked() and not self.order_prescriber.text().strip():
+            self.message.show_message("type the prescriber's user id: they sign the order with their own PIN", "error")
+            return False
         try:
             flow = self.c.presession_signing(self.form())
         except USER_ERRORS as exc:
