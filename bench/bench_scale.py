@@ -200,7 +200,7 @@ def run(quick: bool = False):
         ok = done.returncode == 0
         yield {"name": "store.verify_rows_s", "value": round(hashed / seconds), "unit": "rows/s",
                "rows_hashed": hashed, "readings": readings, "readings_s": round(readings / seconds),
-               "note": "rows = chart rows + readings journal rows (schema 5: readings sealed per minute into blocks; "
+               "note": "rows = chart rows + readings journal rows (schema 6: readings sealed per minute into blocks; "
                        "verify also checks each block against the journal rows it cites)",
                "seconds": round(seconds, 2), "cpu_s": round(done.cpu_s, 2),
                "rows_per_cpu_s": round(hashed / done.cpu_s) if done.cpu_s else None, "ok": ok,

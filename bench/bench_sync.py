@@ -1,7 +1,7 @@
 """Sync figures against a real PostgreSQL.
 
 - ``sync.push_rows_s``: rows per second for one sync pass pushing a chair's 100 demo sessions (``--quick``: 5,
-  said in the figure), from reading the local outbox to the server's commit. Since schema 5 a row is a chart row
+  said in the figure), from reading the local outbox to the server's commit. Since schema 6 a row is a chart row
   (readings travel sealed per minute in ``reading_blocks``); ``readings_s`` says how many readings went up per
   second.
 - ``sync.copy_ratio``: that rate divided by the rate of a plain PostgreSQL ``COPY`` of the same rows (already
@@ -106,7 +106,7 @@ def _measure(admin_url: str, quick: bool):
                 if result.error:
                     raise RuntimeError(result.error)
                 push_rate = result.pushed / push_s
-                with store.engine.connect() as conn:  # readings that went up (schema 5: inside reading blocks)
+                with store.engine.connect() as conn:  # readings that went up (schema 6: inside reading blocks)
                     pushed_readings = (conn.exec_driver_sql("SELECT coalesce(sum(count), 0) FROM reading_blocks").scalar()
                                        + conn.exec_driver_sql("SELECT count(*) FROM vital_readings").scalar())
                     conn.rollback()

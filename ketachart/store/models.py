@@ -143,7 +143,7 @@ class VitalReading(ChartRow, Base):
 
 
 class ReadingBlock(ChartRow, Base):
-    """Device and manual readings of one session, sealed per minute into one chained row (schema 5 on; issue 17).
+    """Device and manual readings of one session, sealed per minute into one chained row (schema 6 on; issue 17).
 
     ``body`` holds every reading exactly (value, flags, unit, source, text, device time, the time each was
     recorded and by whom) in the compact JSON of :mod:`ketachart.store.reading_blocks`; ``journal_from`` ..
@@ -321,7 +321,7 @@ class PulledRow(Base):
 
 
 class ReadingJournal(Base):
-    """The write-ahead journal of readings (schema 5 on): one append-only row per committed batch of a session's
+    """The write-ahead journal of readings (schema 6 on): one append-only row per committed batch of a session's
     readings (session and author are in its kinds, :class:`ReadingKind`), chained by a binary SHA-256 over the previous journal row. Local to this file: never synced; each
     minute its rows are sealed into a ``reading_blocks`` row that cites them. Triggers forbid UPDATE/DELETE."""
 

@@ -1,4 +1,4 @@
-"""Readings as a write-ahead journal and per-minute sealed blocks (schema 5 on; issue 17, docs/DECISIONS.md).
+"""Readings as a write-ahead journal and per-minute sealed blocks (schema 6 on; issue 17, docs/DECISIONS.md).
 
 Why: one chained row per 1 Hz reading cost ~440 bytes and one central row each (19,000 per session). Now:
 

@@ -37,7 +37,7 @@ class StoredReading(NamedTuple):
     at: datetime  # effective time (UTC)
     flags: str  # as stored: comma-separated Quality values
     source: str
-    device_seq: int | None  # None for readings stored in blocks (schema 5 on): their order is the block's
+    device_seq: int | None  # None for readings stored in blocks (schema 6 on): their order is the block's
 
     @property
     def param(self) -> Parameter | None:

@@ -665,7 +665,7 @@ class ChartStore:
             return self._seal(self._atomic.conn, self.clock.now(), force)
 
     def readings(self, session_id: str, parameter: str | None = None) -> list[dict]:
-        """Every reading of the session in time order: rows of files before schema 5, sealed blocks, and the
+        """Every reading of the session in time order: rows of files before schema 6, sealed blocks, and the
         journal's not yet sealed rows, all as ``vital_readings``-shaped dicts."""
         stmt = select(VitalReading.__table__).where(VitalReading.session_id == session_id)
         if parameter:
