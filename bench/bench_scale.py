@@ -7,7 +7,8 @@ builds another size, said in each line), keyed by the schema version
 and a digest of the store and demo code, so a change to either builds a fresh one. Every figure carries the
 chart's size (``sessions``, ``rows``, ``file_mb``).
 
-- ``store.verify_rows_s``: rows re-hashed per second by ``ketachart verify`` (a subprocess, so the cost of
+- ``store.verify_rows_s``: rows re-hashed per second (chart rows and readings-journal rows; ``readings_s``: the
+  readings checked per second) by ``ketachart verify`` (a subprocess, so the cost of
   starting Python and opening the file is in it; the whole command's wall time is ``seconds``).
 - ``store.verify_peak_mb``: peak resident memory of that subprocess (``getrusage(RUSAGE_CHILDREN)``).
 - ``store.selftest_s``: wall time of ``ketachart selftest`` on it (a subprocess too).
@@ -15,6 +16,8 @@ chart's size (``sessions``, ``rows``, ``file_mb``).
   same on a new chart with one session (the baseline).
 - ``store.bytes_per_session``: file growth per demo session (mean over the build, and one more session
   written onto a copy-free measurement: the file size before and after ``write_demo_session``).
+- ``store.bytes_per_session.live``: the same for a session whose readings are committed every second (the
+  vitals writer's rhythm; the demo commits one-minute batches), with its central rows.
 - ``sync.rows_per_session``: chart rows a demo session adds (every one of them is a central row).
 - Baseline for the re-hash: the same rows read by raw sqlite3 (``SELECT *`` of every chart table), so the
   hashing's cost shows beside the bare read's.
@@ -49,7 +52,7 @@ def _code_key() -> str:
     root = Path(ketachart.__file__).parent
     digest = hashlib.sha256(str(SCHEMA_VERSION).encode())
     writers = [root / "demo.py"] + [root / "store" / f for f in ("models.py", "hashing.py", "repository.py", "db.py",
-                                                                  "vitals_writer.py")]
+                                                                  "vitals_writer.py", "reading_blocks.py")]
     for sub in ("domain", "hardware/sim"):
         writers.extend(sorted((root / sub).rglob("*.py")))
     for path in writers:
@@ -62,10 +65,18 @@ def _cache_dir() -> Path:
     return Path(base)
 
 
-def _chart_rows(path: Path) -> int:
+HASHED_TABLES = (*CHART_TABLES, "reading_journal")  # what `verify` re-hashes (the journal has a chain of its own)
+
+
+def _hashed_rows(path: Path) -> tuple[int, int]:
+    """(rows `verify` re-hashes, readings they hold) in the file."""
+    from ketachart.store.reading_blocks import journal_readings
+
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in CHART_TABLES)
+        rows = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in HASHED_TABLES)
+        readings = len(journal_readings(con)) + con.execute("SELECT count(*) FROM vital_readings").fetchone()[0]
+        return rows, readings
     finally:
         con.close()
 
@@ -151,7 +162,7 @@ def _raw_read_rows_s(path: Path) -> tuple[float, int]:
     try:
         t = time.perf_counter()
         n = 0
-        for table in CHART_TABLES:
+        for table in HASHED_TABLES:
             for _ in con.execute(f"SELECT * FROM {table}"):
                 n += 1
         return n / (time.perf_counter() - t), n
@@ -184,11 +195,16 @@ def run(quick: bool = False):
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         raw_rows_s, _ = _raw_read_rows_s(path)
+        hashed, readings = _hashed_rows(path)
         seconds, peak_mb, done = _run_cli(["verify", "--db", str(path), "--unencrypted"], work)
         ok = done.returncode == 0
-        yield {"name": "store.verify_rows_s", "value": round(info["rows"] / seconds), "unit": "rows/s",
+        yield {"name": "store.verify_rows_s", "value": round(hashed / seconds), "unit": "rows/s",
+               "rows_hashed": hashed, "readings": readings, "readings_s": round(readings / seconds),
+               "note": "rows = chart rows + readings journal rows (schema 6: readings sealed per minute into blocks; "
+                       "verify also checks each block against the journal rows it cites)",
                "seconds": round(seconds, 2), "cpu_s": round(done.cpu_s, 2),
-               "rows_per_cpu_s": round(info["rows"] / done.cpu_s) if done.cpu_s else None, "ok": ok, "baseline_raw_sqlite_read_rows_s": round(raw_rows_s),
+               "rows_per_cpu_s": round(hashed / done.cpu_s) if done.cpu_s else None, "ok": ok,
+               "baseline_raw_sqlite_read_rows_s": round(raw_rows_s),
                **({} if ok else {"output": (done.stdout + done.stderr)[-400:]}), **size}
         yield {"name": "store.verify_peak_mb", "value": round(peak_mb, 1), "unit": "MB", **size}
         seconds, peak_mb, done = _run_cli(["selftest", "--db", str(path), "--unencrypted"], work)
@@ -206,5 +222,58 @@ def run(quick: bool = False):
                "baseline_new_chart_s": round(new_open, 3), **size}
         yield {"name": "store.bytes_per_session", "value": info["bytes_per_session"], "unit": "bytes",
                "goal": 2_000_000, **size}
+        live_bytes, live_rows, live_readings = _live_session(work)
+        yield {"name": "store.bytes_per_session.live", "value": live_bytes, "unit": "bytes", "goal": 2_000_000,
+               "readings": live_readings, "central_rows": live_rows,
+               "note": "130 minutes of GE + pump readings committed every second, as the vitals writer does "
+                       "(the demo commits one-minute batches)"}
         yield {"name": "sync.rows_per_session", "value": info["rows_per_session"], "unit": "rows",
                "goal": 2000, **size}
+
+
+def _live_session(work: Path) -> tuple[int, int, int]:
+    """(file growth, chart rows, readings) of a 130-minute session whose readings are committed every second."""
+    from ketachart.domain.clock import FakeClock
+    from ketachart.domain.codes import Parameter
+    from ketachart.domain.readings import Reading
+    from ketachart.domain.session import SessionEvent
+
+    path = work / "live.db"
+    clock = FakeClock()
+    store = ChartStore.open(path, clock)
+    p = store.create_patient("LIVE-1", "Bench", "Live", "1970-01-01", "female", 70.0)
+    sid = store.create_session(p["patient_id"])["id"]
+    store.session_event(sid, SessionEvent.CHECK_IN)
+    store.close()
+    _checkpoint(path)
+    before = _file_bytes(path)
+    store = ChartStore.open(path, clock)
+    with store.engine.connect() as conn:
+        rows_before = sum(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in CHART_TABLES)
+        conn.rollback()
+    n = 0
+    with store.atomic():  # one fsync for the benchmark; each second is still its own journal row
+        for second in range(130 * 60):
+            clock.advance(1, microseconds=1237)  # host times are not whole seconds in a real chair
+            now = clock.now()
+            batch = [Reading(Parameter.HR, 60.0 + second % 13, now, source="device:ge"),
+                     Reading(Parameter.SPO2, 95.0 + second % 4, now, source="device:ge")]
+            if second % 5 == 0:
+                batch.append(Reading(Parameter.RR, 14.0, now, source="device:ge"))
+            if second % 10 == 0 and second < 42 * 60:
+                batch += [Reading(Parameter.PUMP_RATE, 70.0, now, source="device:bbraun"),
+                          Reading(Parameter.PUMP_VI, round(second * 70 / 3600, 1), now, source="device:bbraun")]
+            n += store.add_readings(sid, batch)
+    store.seal_readings()
+    with store.engine.connect() as conn:
+        rows = sum(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in CHART_TABLES) - rows_before
+        conn.rollback()
+    store.close()
+    _checkpoint(path)
+    return _file_bytes(path) - before, rows, n
+
+
+def _checkpoint(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()

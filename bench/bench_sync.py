@@ -1,7 +1,9 @@
 """Sync figures against a real PostgreSQL.
 
 - ``sync.push_rows_s``: rows per second for one sync pass pushing a chair's 100 demo sessions (``--quick``: 5,
-  said in the figure), from reading the local outbox to the server's commit.
+  said in the figure), from reading the local outbox to the server's commit. Since schema 6 a row is a chart row
+  (readings travel sealed per minute in ``reading_blocks``); ``readings_s`` says how many readings went up per
+  second.
 - ``sync.copy_ratio``: that rate divided by the rate of a plain PostgreSQL ``COPY`` of the same rows (already
   in memory) into tables of the same shape, in the same run. Goal >= 0.25.
 - ``sync.incremental_s``: seconds for the sync pass after one more finished session on an otherwise synced
@@ -104,6 +106,10 @@ def _measure(admin_url: str, quick: bool):
                 if result.error:
                     raise RuntimeError(result.error)
                 push_rate = result.pushed / push_s
+                with store.engine.connect() as conn:  # readings that went up (schema 6: inside reading blocks)
+                    pushed_readings = (conn.exec_driver_sql("SELECT coalesce(sum(count), 0) FROM reading_blocks").scalar()
+                                       + conn.exec_driver_sql("SELECT count(*) FROM vital_readings").scalar())
+                    conn.rollback()
 
                 # The same rows, already in memory, COPYed into tables of the same shape (keys, indexes, defaults).
                 rows_by_table = {}
@@ -145,6 +151,7 @@ def _measure(admin_url: str, quick: bool):
                 store.close()
         size = f"{sessions} demo sessions" + (" (--quick; the full run pushes 100)" if quick else "")
         yield {"name": "sync.push_rows_s", "value": round(push_rate, 1), "rows": result.pushed,
+               "readings": pushed_readings, "readings_s": round(pushed_readings / push_s, 1),
                "pending_before": pending, "seconds": round(push_s, 3), "sessions": sessions, "quick": quick,
                "note": f"one sync pass pushing {size}: read outbox, COPY to staging, INSERT ON CONFLICT DO NOTHING",
                "write_demo_s": round(write_s, 1)}

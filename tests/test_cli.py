@@ -13,6 +13,7 @@ import time
 import pytest
 
 from ketachart.store.models import CHART_TABLES
+from ketachart.store.repository import ChartStore
 
 
 def ketachart(*args, **kw):
@@ -35,10 +36,13 @@ def test_demo_session_prints_its_id_and_writes_a_full_session(demo_db):
     con = sqlite3.connect(path)
     events = [r[0] for r in con.execute("SELECT event FROM session_events WHERE session_id=? ORDER BY effective_at", (session_id,))]
     assert events == ["check-in", "start-infusion", "stop-infusion", "discharge"]
-    n_hr = con.execute("SELECT count(*) FROM vital_readings WHERE parameter='HR' AND session_id=?", (session_id,)).fetchone()[0]
+    with ChartStore.open(path, lock=False) as store:  # readings live in per-minute blocks (schema 5)
+        readings = store.readings(session_id)
+    n_hr = sum(1 for r in readings if r["parameter"] == "HR")
     assert n_hr >= 130 * 60  # 1 Hz for about 130 minutes plus the baseline
-    nibp = con.execute("SELECT count(*) FROM vital_readings WHERE parameter='NIBP_SYS'").fetchone()[0]
+    nibp = sum(1 for r in readings if r["parameter"] == "NIBP_SYS")
     assert 25 <= nibp <= 50  # every 3-5 minutes
+    assert con.execute("SELECT count(*) FROM reading_blocks WHERE session_id=?", (session_id,)).fetchone()[0] < 200
     assert con.execute("SELECT count(*) FROM alert_acks").fetchone()[0] >= 1
     assert con.execute("SELECT count(*) FROM rate_changes").fetchone()[0] == 1
     assert con.execute("SELECT count(*) FROM observations WHERE amends IS NOT NULL").fetchone()[0] == 1
@@ -52,10 +56,11 @@ def test_demo_session_prints_its_id_and_writes_a_full_session(demo_db):
 def test_sqlite_itself_refuses_update_and_delete_on_a_demo_database(demo_db):
     path, _ = demo_db
     con = sqlite3.connect(path)
-    for table in CHART_TABLES:
-        if table == "patient_links":  # a demo chart links no records (its triggers: tests/store/test_append_only.py)
+    for table in (*CHART_TABLES, "reading_journal", "reading_kinds"):
+        if table in ("vital_readings", "patient_links"):  # old files' readings; a demo chart links no records
             continue
-        for sql in (f"UPDATE {table} SET author='x'", f"DELETE FROM {table}"):
+        column = {"reading_journal": "body", "reading_kinds": "flags"}.get(table, "author")
+        for sql in (f"UPDATE {table} SET {column}='x'", f"DELETE FROM {table}"):
             with pytest.raises(sqlite3.IntegrityError):
                 con.execute(sql)
     con.close()

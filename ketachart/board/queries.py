@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from ..domain.vitals import UNUSABLE
+from ..store.reading_blocks import decode as decode_block
 from ..sync.central_board import HEARTBEATS, SCHEMA
 
 LATEST_PARAMETERS = ("HR", "PR", "SPO2", "NIBP_SYS", "NIBP_DIA")
@@ -144,7 +145,7 @@ class BoardSource:
         out = {d: ChairData(d, read_at) for d in device_ids}
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         for hb in cur.execute(sql.SQL(
-                "SELECT device_id, chair, app_version, device_states, session_id, chair_time, heard_at "
+                "SELECT device_id, chair, app_version, device_states, session_id, chair_time, heard_at, latest "
                 "FROM {} WHERE device_id = ANY(%s)").format(_t(HEARTBEATS)), (device_ids,)):
             out[hb["device_id"]].heartbeat = hb
         # The latest session each chair wrote (newest device_seq: the chair's own order, not its clock).
@@ -187,6 +188,23 @@ class BoardSource:
                          AND """ + USABLE_SQL + """ ORDER BY effective_at DESC LIMIT 1) v"""
         ).format(_t("vital_readings")), (sids, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
             by_session[r["sid"]].latest[r["param"]] = (r["value"], r["effective_at"])
+        # Readings charted since schema 5 arrive in per-minute blocks: the newest half hour of each is decoded.
+        recent = self._recent_block_readings(cur, sids)
+        for sid, readings in recent.items():
+            latest = by_session[sid].latest
+            for r in readings:
+                p = r["parameter"]
+                if p in LATEST_PARAMETERS and _usable(r) and (p not in latest or r["effective_at"] >= latest[p][1]):
+                    latest[p] = (r["value"], r["effective_at"])
+        # This minute's readings, not sealed into a block yet, come with the chair's heartbeat (same session only).
+        for sid, c in by_session.items():
+            hb = c.heartbeat or {}
+            if hb.get("session_id") != sid or not hb.get("latest"):
+                continue
+            for p, (value, flags, at) in hb["latest"].items():
+                r = {"value": value, "flags": flags, "effective_at": datetime.fromisoformat(at)}
+                if p in LATEST_PARAMETERS and _usable(r) and (p not in c.latest or r["effective_at"] > c.latest[p][1]):
+                    c.latest[p] = (value, r["effective_at"])
         # The trend: one charted reading per 30 seconds over the 30 minutes before each session's newest reading
         # (the newest in each 30-s slot): 60 index probes per parameter, whatever the rate the monitor sends at.
         newest = {sid: max((t for _, t in c.latest.values()), default=None) for sid, c in by_session.items()}
@@ -208,6 +226,9 @@ class BoardSource:
                                              f"{TREND_BUCKET_S} seconds", f"{TREND_BUCKET_S} seconds",
                                              UNUSABLE_FLAGS)):
                 by_session[r["sid"]].trend.setdefault(r["param"], []).append((r["effective_at"], float(r["value"])))
+            for sid, readings in recent.items():
+                if sid in newest:
+                    _add_block_trend(by_session[sid].trend, readings, newest[sid])
         for a in cur.execute(sql.SQL(
                 """SELECT a.id, a.session_id, a.rule, a.severity, a.message, a.effective_at FROM {} a
                    WHERE a.session_id = ANY(%s)
@@ -219,6 +240,43 @@ class BoardSource:
                 "SELECT DISTINCT session_id FROM {} WHERE session_id = ANY(%s) AND kind = 'discharge' AND passed"
         ).format(_t("checklists")), (sids,)):
             by_session[k["session_id"]].discharge_check_passed = True
+        return out
+
+    def _has_blocks(self, cur) -> bool:  # noqa: ANN001
+        """Whether the central has ``reading_blocks`` (central schema 3 on)."""
+        if getattr(self, "_blocks_known", None) is None:
+            row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.reading_blocks",)).fetchone()
+            self._blocks_known = bool(row[0])
+        return self._blocks_known
+
+    def _recent_block_readings(self, cur, sids: list[str]) -> dict[str, list[dict]]:  # noqa: ANN001
+        """Per session, the readings of its blocks that end within the trend window (plus a minute) of its
+        newest block: the newest values and the sparkline come from these."""
+        if not sids or not self._has_blocks(cur):
+            return {}
+        out: dict[str, list[dict]] = {}
+        for r in cur.execute(sql.SQL(
+                """SELECT b.session_id, b.device_id, b.body FROM unnest(%s::text[]) s(sid) CROSS JOIN LATERAL (
+                       SELECT session_id, device_id, body, device_seq FROM {t} WHERE session_id = s.sid AND last_at >=
+                           (SELECT max(last_at) FROM {t} WHERE session_id = s.sid) - %s::interval) b
+                   ORDER BY b.session_id, b.device_seq""").format(t=_t("reading_blocks")),
+                (sids, f"{int(TREND_WINDOW.total_seconds()) + 60} seconds")):
+            out.setdefault(r["session_id"], []).extend(decode_block(r["body"], r["device_id"], r["session_id"]))
+        # A value older than that (a BP taken 40 minutes ago) still shows, with its time: the newest blocks
+        # whose kinds name the parameter (each block lists its kinds as ["<parameter>", unit, source, flags]).
+        for sid in sids:
+            have = {r["parameter"] for r in out.get(sid, ()) if _usable(r)}
+            for param in LATEST_PARAMETERS:
+                if param in have:
+                    continue
+                for r in cur.execute(sql.SQL(
+                        "SELECT device_id, body FROM {} WHERE session_id = %s AND body LIKE %s "
+                        "ORDER BY last_at DESC LIMIT 5").format(_t("reading_blocks")), (sid, f'%["{param}",%')):
+                    found = [x for x in decode_block(r["body"], r["device_id"], sid) if x["parameter"] == param
+                             and _usable(x)]
+                    if found:
+                        out.setdefault(sid, []).extend(found)
+                        break
         return out
 
     # --- the read-only chart of one session ----------------------------------------------------------
@@ -234,6 +292,14 @@ class BoardSource:
                 "AND " + USABLE_SQL + " ORDER BY parameter, effective_at").format(_t("vital_readings")),
                 (session_id, list(LATEST_PARAMETERS), UNUSABLE_FLAGS)):
             readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
+        for block in cur.execute(sql.SQL(
+                "SELECT device_id, body FROM {} WHERE session_id = %s ORDER BY device_seq").format(
+                _t("reading_blocks")), (session_id,)).fetchall() if self._has_blocks(cur) else []:
+            for r in decode_block(block["body"], block["device_id"], session_id):
+                if r["parameter"] in LATEST_PARAMETERS and _usable(r):
+                    readings.setdefault(r["parameter"], []).append((r["effective_at"], r["value"]))
+        for values in readings.values():
+            values.sort(key=lambda v: v[0])
         entries: list[dict] = []
         for e in cur.execute(sql.SQL("SELECT effective_at, event, data FROM {} WHERE session_id = %s").format(
                 _t("session_events")), (session_id,)):
@@ -256,6 +322,31 @@ class BoardSource:
             entries.append({"at": d["effective_at"], "what": "Dose", "text": f"{d['drug']} {d['dose_mg']:g} mg{over}"})
         entries.sort(key=lambda e: e["at"])
         return {"session": session, "readings": readings, "entries": entries}
+
+
+def _usable(r: dict) -> bool:
+    """The one validity rule, as USABLE_SQL says it, for a reading decoded from a block."""
+    return r["value"] is not None and not (set((r["flags"] or "").split(",")) & set(UNUSABLE_FLAGS))
+
+
+def _add_block_trend(trend: dict[str, list[tuple[datetime, float]]], readings: list[dict], newest: datetime) -> None:
+    """The sparkline's points from block readings: the newest usable reading in each 30-s slot of the 30 minutes
+    up to ``newest``, merged with the points already there (from older-format rows), in time order."""
+    bucket = timedelta(seconds=TREND_BUCKET_S)
+    slots = int(TREND_WINDOW.total_seconds() // TREND_BUCKET_S)
+    for param in TREND_PARAMETERS:
+        best: dict[int, tuple[datetime, float]] = {}
+        for at, value in trend.get(param, []):
+            best[int((newest - at) / bucket)] = (at, value)
+        for r in readings:
+            at = r["effective_at"]
+            if r["parameter"] != param or at > newest or at <= newest - slots * bucket or not _usable(r):
+                continue
+            k = int((newest - at) / bucket)  # slot k: (newest - (k+1)*30 s, newest - k*30 s], as the SQL above
+            if k not in best or at > best[k][0]:
+                best[k] = (at, float(r["value"]))
+        if best:
+            trend[param] = sorted(best.values())
 
 
 def _natural(text: str) -> tuple:

@@ -27,14 +27,14 @@ from sqlalchemy.pool import NullPool, QueuePool
 from .errors import DatabaseInUse, DatabaseRefused
 from .models import CHART_TABLES, Base
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Migrations: MIGRATIONS[n] upgrades a file from version n to n+1, in one transaction.
 # Add a function when the schema changes; never edit an old one.
 Migration = Callable[[sqlite3.Connection], None]
 # The chart tables as schema 4 knew them: the migrations up to v4 act on these, whatever came later.
-V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t != "patient_links")
+V4_CHART_TABLES = tuple(t for t in CHART_TABLES if t not in ("patient_links", "reading_blocks"))
 
 
 def _v1_to_v2(con: sqlite3.Connection) -> None:
@@ -81,7 +81,36 @@ def _add_patient_links(con: sqlite3.Connection) -> None:
         con.execute(ddl)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _add_patient_links}
+
+
+def _v5_to_v6(con: sqlite3.Connection) -> None:
+    """v6 (issue 17): readings go to ``reading_journal`` (write-ahead, local) and are sealed per minute into
+    ``reading_blocks`` chart rows. Nothing is rewritten: the file's ``vital_readings`` rows stay exactly as they
+    are (same hashes, same chain) and are read beside the blocks, so every old reading re-verifies."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from .models import JournalHead, ReadingBlock, ReadingJournal, ReadingKind
+    from .reading_blocks import journal_genesis
+
+    dialect = sqlite_dialect.dialect()
+    for model in (ReadingBlock, ReadingJournal, ReadingKind, JournalHead):
+        table = model.__table__
+        con.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        for index in table.indexes:
+            con.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+    for table in ("reading_blocks", "reading_journal", "reading_kinds"):
+        for ddl in immutability_triggers(table):
+            con.execute(ddl)
+    con.execute("CREATE INDEX IF NOT EXISTS ix_reading_blocks_device_seq ON reading_blocks (device_id, device_seq)")
+    device = con.execute("SELECT value FROM store_meta WHERE key = 'device_id'").fetchone()
+    if device:
+        con.execute("INSERT OR IGNORE INTO journal_head (device_id, last_seq, last_hash) VALUES (?, 0, ?)",
+                    (device[0], journal_genesis(device[0])))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _add_patient_links, 5: _v5_to_v6}
+APPEND_ONLY_TABLES = (*CHART_TABLES, "reading_journal", "reading_kinds")  # tables whose triggers forbid UPDATE and DELETE
 
 
 def immutability_triggers(table: str) -> list[str]:
@@ -229,7 +258,7 @@ def create_or_migrate(engine: Engine, version: int | None) -> None:
     with engine.begin() as conn:
         if not version:
             Base.metadata.create_all(conn)
-            for table in CHART_TABLES:
+            for table in APPEND_ONLY_TABLES:
                 for ddl in immutability_triggers(table):
                     conn.exec_driver_sql(ddl)
             for table in CHART_TABLES:

@@ -4,7 +4,9 @@ so it lives with the store; the summary prints it and the exports audit it).
 It covers the canonical content (:func:`ketachart.store.hashing.canonical_content`) of the patient's
 demographic rows, the course, the session, its state changes, readings, observations, dose, rate changes,
 alerts and their acknowledgments, checklists and the signatures on any of those rows, ordered by (table, id),
-as a JSON array. Audit rows are not part of it, so printing (which is audited) does not change it; any new or
+as a JSON array. Readings enter as their ``vital_readings``-shaped form whether stored as such rows (files before
+schema 6) or in reading blocks (``device_seq`` null, id ``<device>-j<journal seq>-<i>``), so sealing a minute
+into a block never changes the fingerprint. Audit rows are not part of it, so printing (which is audited) does not change it; any new or
 amended entry does.
 """
 
@@ -41,7 +43,14 @@ def raw_rows(store: ChartStore, table: Table, where_col: str, values: list[str])
 
 
 def reading_rows(store: ChartStore, session_id: str) -> list[dict]:
-    return raw_rows(store, m.VitalReading.__table__, "session_id", [session_id])
+    """The session's readings: ``vital_readings`` rows of files before schema 6 as stored, then the readings of
+    its blocks and of the unsealed journal (``device_seq`` None; the same dicts whether sealed or not, so
+    sealing a minute never changes the fingerprint)."""
+    out = raw_rows(store, m.VitalReading.__table__, "session_id", [session_id])
+    with store.engine.connect() as conn:
+        out.extend(store._block_readings(conn.connection.driver_connection, session_id))
+        conn.rollback()
+    return out
 
 
 def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:

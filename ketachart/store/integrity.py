@@ -26,6 +26,7 @@ from operator import itemgetter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from . import reading_blocks as blocks
 from .hashing import GENESIS_LEGACY, genesis_hash, tuple_canonicalizer
 from .models import CHART_MODELS
 
@@ -53,6 +54,9 @@ def verify_chains(store: "ChartStore", tail: int | None = None, stats: dict | No
         first = 1 if tail is None else max(1, last_seq - tail + 1)
         problems.extend(_own_chain(store.genesis, last_seq, last_hash,
                                    _device_rows(raw, own, first - 1, hashed, pulled=False), first))
+        problems.extend(_journal(raw, own, tail, hashed))
+        if tail is None:
+            problems.extend(_blocks_match_journal(raw, own))
         cursors = [int(v) for k, v in raw.execute("SELECT key, value FROM sync_state")
                    if k.endswith(":push_seq") and v.isdigit()]
         if tail is None:
@@ -194,4 +198,92 @@ def _foreign_chain(device: str, rows: Iterator[tuple]) -> list[str]:
             problems.append(f"{table_name} row {row_id} of device {device} (seq {seq}) does not match its hash - "
                             "it was edited")
         prev_seq, prev_hash = seq, row_hash
+    return problems
+
+
+def _journal(raw, device: str, tail: int | None, hashed: list[int]) -> list[str]:  # noqa: ANN001
+    """The readings journal: gap-free seq 1..``journal_head.last_seq``, each row hashed over the one before (the
+    first over the device's journal genesis), the head's hash equal to the last row's. ``tail``: the newest rows."""
+    head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?", (device,)).fetchone()
+    if head is None:
+        return [f"the readings journal of device {device} has no head - the file was changed"]
+    last_seq, last_hash = head
+    first = 1 if tail is None else max(1, last_seq - tail + 1)
+    problems: list[str] = []
+    if first == 1:
+        prev = blocks.journal_genesis(device)
+    else:
+        row = raw.execute("SELECT hash FROM reading_journal WHERE seq = ?", (first - 1,)).fetchone()
+        if row is None:
+            return [f"readings journal row {first - 1} is missing - a row was removed"]
+        prev = row[0]
+    expected, n = first, 0
+    cursor = raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
+    sha = hashlib.sha256
+    while True:
+        chunk = cursor.fetchmany(CHUNK_ROWS)
+        if not chunk:
+            break
+        for seq, body, digest in chunk:
+            n += 1
+            if seq != expected:
+                problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
+                expected = seq
+            if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
+                problems.append(f"readings journal row {seq} does not match its hash - it was edited")
+            prev, expected = digest, expected + 1
+    hashed[0] += n
+    if last_seq != expected - 1:
+        problems.append(f"the last {last_seq - expected + 1} readings journal row(s) are missing")
+    elif n and prev != last_hash:
+        problems.append("the readings journal's head does not match its last row - the journal was rewritten")
+    return problems
+
+
+def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
+    """Each of this device's reading blocks holds exactly the readings of the journal rows it cites, and the
+    cited ranges follow each other without a gap or an overlap (no reading sealed twice or never)."""
+    problems: list[str] = []
+    kinds = {}
+    for kind_id, *kind, jseq in raw.execute(
+            "SELECT id, session_id, author, parameter, unit, source, flags, journal_seq FROM reading_kinds"):
+        kinds[kind_id] = tuple(kind)
+        defined = raw.execute("SELECT body FROM reading_journal WHERE seq = ?", (jseq,)).fetchone()
+        if defined is None or defined[0] != blocks.kind_body(kind_id, kinds[kind_id]):
+            problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
+    expected_from, current, expected_bodies = 1, None, {}
+    cursor = raw.execute("SELECT id, session_id, journal_from, journal_to, body, count FROM reading_blocks "
+                         "WHERE device_id = ? ORDER BY device_seq", (device,))
+    while True:
+        chunk = cursor.fetchmany(200)
+        if not chunk:
+            break
+        for block_id, sid, lo, hi, body, count in chunk:
+            if (lo, hi) != current:
+                for left in expected_bodies:
+                    problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")
+                if lo != expected_from:
+                    problems.append(f"reading block {block_id} cites journal rows {lo}..{hi}, expected from {expected_from}"
+                                    " - readings were sealed twice or left out")
+                current, expected_from = (lo, hi), hi + 1
+                by_session: dict = {}
+                for jseq, jbody in raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
+                                               "ORDER BY seq", (lo, hi)):
+                    if not blocks.is_kind_body(jbody):
+                        try:
+                            session, facts = blocks.journal_facts(jbody, jseq, kinds)
+                        except (KeyError, ValueError, IndexError, TypeError):
+                            problems.append(f"readings journal row {jseq} cannot be read - it was edited")
+                            continue
+                        by_session.setdefault(session, []).extend(facts)
+                expected_bodies = by_session
+            want = expected_bodies.pop(sid, None)
+            try:
+                have = blocks.block_facts(body)
+            except (KeyError, ValueError, IndexError, TypeError):
+                have = None
+            if want is None or want != have or count != len(have):
+                problems.append(f"reading block {block_id} does not hold exactly the readings of journal rows {lo}..{hi}")
+    for left in expected_bodies:
+        problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")
     return problems

@@ -14,15 +14,16 @@ carries:
 - ``row_hash``      SHA-256 over the previous row hash of the same device and this row's content: a hash chain
                     that reveals hand-edits of the file
 
-Bookkeeping tables (``store_meta``, ``device_counter``, ``sync_state``, ``pulled_rows``, ``sync_held``) are not
-chart data and may change.
+Bookkeeping tables (``store_meta``, ``device_counter``, ``journal_head``, ``sync_state``, ``pulled_rows``,
+``sync_held``) are not chart data and may change. ``reading_journal`` is append-only like a chart table but has a
+chain of its own and stays local (see :class:`ReadingBlock`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -141,6 +142,26 @@ class VitalReading(ChartRow, Base):
     __table_args__ = (Index("ix_vital_session_time", "session_id", "effective_at"),)
 
 
+class ReadingBlock(ChartRow, Base):
+    """Device and manual readings of one session, sealed per minute into one chained row (schema 6 on; issue 17).
+
+    ``body`` holds every reading exactly (value, flags, unit, source, text, device time, the time each was
+    recorded and by whom) in the compact JSON of :mod:`ketachart.store.reading_blocks`; ``journal_from`` ..
+    ``journal_to`` cite the write-ahead journal rows (``reading_journal``) that made each reading durable the
+    moment it arrived. Older files keep their ``vital_readings`` rows as they were, readable beside blocks.
+    """
+
+    __tablename__ = "reading_blocks"
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"), nullable=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)  # effective time of the newest reading in the block
+    count: Mapped[int] = mapped_column(Integer)
+    journal_from: Mapped[int] = mapped_column(Integer)
+    journal_to: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_reading_blocks_session_time", "session_id", "effective_at"),)
+
+
 class Observation(ChartRow, Base):
     """Dissociation, nausea, sedation, CADSS-6, PHQ-9, note, intervention, manual vitals, pre-check items, waste."""
 
@@ -248,6 +269,7 @@ CHART_MODELS: tuple[type, ...] = (
     Session,
     SessionEventRow,
     VitalReading,
+    ReadingBlock,
     Observation,
     DoseAdministration,
     RateChange,
@@ -296,6 +318,42 @@ class PulledRow(Base):
     row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     vouched_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReadingJournal(Base):
+    """The write-ahead journal of readings (schema 6 on): one append-only row per committed batch of a session's
+    readings (session and author are in its kinds, :class:`ReadingKind`), chained by a binary SHA-256 over the previous journal row. Local to this file: never synced; each
+    minute its rows are sealed into a ``reading_blocks`` row that cites them. Triggers forbid UPDATE/DELETE."""
+
+    __tablename__ = "reading_journal"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReadingKind(Base):
+    """(session, author, parameter, unit, source, flags) of readings, numbered once per file so a journal row names
+    them by number. Each is defined by a journal row of its own (``journal_seq``), which the chain covers;
+    append-only."""
+
+    __tablename__ = "reading_kinds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    parameter: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    flags: Mapped[str] = mapped_column(Text)
+    journal_seq: Mapped[int] = mapped_column(Integer)
+
+
+class JournalHead(Base):
+    """The newest journal row of this file (seq and binary hash): ``verify`` finds a removed journal tail by it."""
+
+    __tablename__ = "journal_head"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SyncHeld(Base):

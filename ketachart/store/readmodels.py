@@ -37,7 +37,7 @@ class StoredReading(NamedTuple):
     at: datetime  # effective time (UTC)
     flags: str  # as stored: comma-separated Quality values
     source: str
-    device_seq: int
+    device_seq: int | None  # None for readings stored in blocks (schema 6 on): their order is the block's
 
     @property
     def param(self) -> Parameter | None:
@@ -66,7 +66,7 @@ def session_record(store: ChartStore, session_id: str) -> SessionRecord:
             at = at.replace(tzinfo=utc)  # SQLite keeps UTC times as naive ISO text
         readings.append(new((r["id"], r["parameter"], value, usable_value(value, flags) if flags else value,
                              r["unit"], at, flags or "", r["source"], r["device_seq"])))
-    readings.sort(key=lambda r: (r.at, r.device_seq))
+    readings.sort(key=lambda r: (r.at, r.device_seq or 0))  # stable: block readings keep their charted order
     fingerprint, count = record_fingerprint(store, session_id, raw)
     return SessionRecord(readings, fingerprint, count)
 

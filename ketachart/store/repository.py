@@ -8,6 +8,7 @@ hash chain, inserts it, and commits. With WAL and ``synchronous=FULL`` a returne
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..domain.readings import Reading
 from ..domain.scales import Kind
 from ..domain.session import SessionEvent, SessionState, next_state
 from . import db as dbmod
+from . import reading_blocks as blocks
 from .errors import HistoryConflict, ImmutableRecordError, NotFound, raise_storage_error
 from .text_rules import check_text
 from .hashing import GENESIS_LEGACY, chain_hash, content_hash, genesis_hash
@@ -42,11 +44,13 @@ from .models import (
     Course,
     DeviceCounter,
     DoseAdministration,
+    JournalHead,
     Observation,
     Patient,
     PolicyVersion,
     PulledRow,
     RateChange,
+    ReadingBlock,
     Session,
     SessionEventRow,
     Signature,
@@ -180,6 +184,8 @@ class ChartStore:
                     conn.execute(insert(StoreMeta).values(key="chain_genesis", value="device"))
                     conn.execute(insert(DeviceCounter).values(device_id=device_id, last_seq=0,
                                                               last_hash=genesis_hash(device_id)))
+                    conn.execute(insert(JournalHead).values(device_id=device_id, last_seq=0,
+                                                            last_hash=blocks.journal_genesis(device_id)))
             store = cls(engine, path, clock, instance_lock)
         except BaseException:
             if instance_lock:
@@ -483,10 +489,13 @@ class ChartStore:
         payload = dict(data or {})
         if reason:
             payload["reason"] = reason.strip()
-        return self.append(
+        row = self.append(
             SessionEventRow, session_id=session_id, event=event.value, effective_at=effective_at,
             data=json.dumps(payload, sort_keys=True) if payload else None,
         )
+        if event in (SessionEvent.DISCHARGE, SessionEvent.ABORT):
+            self.seal_readings()  # a finished session's last minute goes to the central with the rest
+        return row
 
     def open_sessions(self) -> list[dict]:
         """This chair's sessions not yet discharged or aborted (what a relaunch after a crash reopens).
@@ -545,22 +554,167 @@ class ChartStore:
         )
 
     def add_readings(self, session_id: str | None, readings: Sequence[Reading]) -> int:
-        """Store a batch of device or manual readings in one durable transaction."""
+        """Store a batch of device or manual readings durably: one journal row in one transaction (which first
+        seals the journal's finished minutes into blocks, :mod:`.reading_blocks`). Returns the readings stored."""
+        if not readings:
+            return 0
+        if self.history_conflict:
+            raise HistoryConflict(self.history_conflict)
         rows = [
             dict(session_id=session_id, parameter=r.parameter.value, value=r.value, unit=r.unit, text=r.text,
                  source=r.source, flags=",".join(sorted(f.value for f in r.flags)), device_time=r.device_time,
                  effective_at=r.host_time)
             for r in readings
         ]
-        return len(self._append(VitalReading, rows))
+        for values in rows:
+            check_text(values)
+        now = self.clock.now()
+        late_after = timedelta(minutes=self.policy.late_entry_after_min) if self._policy else timedelta(minutes=15)
+        author = self.author
+        for row in rows:
+            effective = utc(row["effective_at"])
+            if effective > now + timedelta(minutes=2):
+                raise ClinicalInputError("an entry cannot be charted in the future; check the time")
+            row.update(effective_at=effective, recorded_at=now, author=author, late_entry=(now - effective) > late_after)
+        with self.atomic():
+            conn = self._atomic.conn
+            self._seal(conn, now, force=False)
+            raw = conn.connection.driver_connection
+            head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?",
+                               (self.device_id,)).fetchone()
+            seq, prev = head
+            kinds = self._kinds(raw)
+            kind_ids = {kind: k for k, kind in kinds.items()}
+            written = []
+            for row in rows:  # a kind never seen in this file is defined by a journal row of its own first
+                row["session_id"] = session_id
+                kind = blocks.journal_kind_of(row)
+                if kind not in kind_ids:
+                    seq += 1
+                    kind_ids[kind] = k = len(kind_ids)
+                    body = blocks.kind_body(k, kind)
+                    prev = blocks.journal_hash(prev, seq, body)
+                    written.append((seq, body, prev))
+                    raw.execute("INSERT INTO reading_kinds (id, session_id, author, parameter, unit, source, flags, "
+                                "journal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (k, *kind, seq))
+                    self._kind_cache = None
+            seq += 1
+            body = blocks.encode_journal(rows, kind_ids)
+            prev = blocks.journal_hash(prev, seq, body)
+            written.append((seq, body, prev))
+            try:
+                raw.executemany("INSERT INTO reading_journal (seq, body, hash) VALUES (?, ?, ?)", written)
+                raw.execute("UPDATE journal_head SET last_seq = ?, last_hash = ? WHERE device_id = ?",
+                            (seq, prev, self.device_id))
+            except sqlite3.OperationalError as exc:
+                raise_storage_error(exc, self.path)
+        return len(rows)
+
+    def _kinds(self, raw) -> dict[int, tuple]:  # noqa: ANN001
+        """id -> (session, author, parameter, unit, source, flags) of every reading kind in the file. Cached: the
+        table only grows, so the cache is right while it has as many kinds as the table (a rolled-back write
+        that added one leaves the cache one longer, and it is read again)."""
+        count = raw.execute("SELECT count(*) FROM reading_kinds").fetchone()[0]
+        cache = getattr(self, "_kind_cache", None)
+        if cache is None or len(cache) != count:
+            cache = {r[0]: tuple(r[1:]) for r in raw.execute(
+                "SELECT id, session_id, author, parameter, unit, source, flags FROM reading_kinds")}
+            self._kind_cache = cache
+        return cache
+
+    def _sealed_to(self, raw) -> int:  # noqa: ANN001
+        """The last journal seq sealed into a block (blocks are sealed in journal order)."""
+        row = raw.execute("SELECT journal_to FROM reading_blocks WHERE device_id = ? ORDER BY device_seq DESC LIMIT 1",
+                          (self.device_id,)).fetchone()
+        return row[0] if row else 0
+
+    def _seal(self, conn, now: datetime, force: bool) -> int:  # noqa: ANN001
+        """Seal the unsealed journal rows into one block per session, when the minute the oldest of them was
+        recorded in is over (or ``force``). Runs inside the caller's write transaction. Returns blocks made."""
+        raw = conn.connection.driver_connection
+        sealed_to = self._sealed_to(raw)
+        tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq", (sealed_to,)).fetchall()
+        if not tail:
+            return 0
+        last = tail[-1][0]
+        tail = [t for t in tail if not blocks.is_kind_body(t[1])]
+        if not tail:
+            return 0  # only kind definitions: they are sealed with the next readings
+        if not force:
+            recorded = blocks.journal_recorded_at(tail[0][1])
+            if recorded.replace(second=0, microsecond=0) == utc(now).replace(second=0, microsecond=0):
+                return 0
+        kinds = self._kinds(raw)
+        by_session: dict[str | None, list[dict]] = {}
+        for seq, body in tail:
+            readings = blocks.decode_journal(body, seq, kinds, self.device_id)
+            by_session.setdefault(readings[0]["session_id"], []).extend(readings)
+        rows = []
+        for sid, readings in by_session.items():
+            first_at, last_at = blocks.bounds_of(readings)
+            rows.append(dict(session_id=sid, effective_at=first_at, last_at=last_at, count=len(readings),
+                             journal_from=sealed_to + 1, journal_to=last, body=blocks.encode(readings)))
+        self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
+        return len(rows)
+
+    def seal_readings(self, force: bool = True) -> int:
+        """Seal the journal's unsealed readings into blocks now (discharge, sync, open, close); returns blocks made."""
+        if self.history_conflict:
+            return 0
+        with self.atomic():
+            return self._seal(self._atomic.conn, self.clock.now(), force)
 
     def readings(self, session_id: str, parameter: str | None = None) -> list[dict]:
+        """Every reading of the session in time order: rows of files before schema 6, sealed blocks, and the
+        journal's not yet sealed rows, all as ``vital_readings``-shaped dicts."""
         stmt = select(VitalReading.__table__).where(VitalReading.session_id == session_id)
         if parameter:
             stmt = stmt.where(VitalReading.parameter == parameter)
         stmt = stmt.order_by(VitalReading.effective_at, VitalReading.device_seq)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            out = [dict(r._mapping) for r in conn.execute(stmt)]
+            out.extend(self._block_readings(conn.connection.driver_connection, session_id))
+            conn.rollback()
+        if parameter:
+            out = [r for r in out if r["parameter"] == parameter]
+        out.sort(key=lambda r: r["effective_at"])  # stable: a block's own order breaks ties
+        return out
+
+    def unsealed_latest(self, session_id: str) -> dict[str, list]:
+        """parameter -> [value, flags, effective_at ISO] of the newest reading of each parameter the journal holds
+        for the session but no block yet (the clinic board shows these before the minute is sealed)."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq",
+                               (self._sealed_to(raw),)).fetchall()
+            kinds = self._kinds(raw) if tail else {}
+            conn.rollback()
+        out: dict[str, list] = {}
+        for seq, body in tail:
+            if blocks.is_kind_body(body):
+                continue
+            for r in blocks.decode_journal(body, seq, kinds, self.device_id):
+                if r["session_id"] == session_id:
+                    out[r["parameter"]] = [r["value"], r["flags"], r["effective_at"].isoformat()]
+        return out
+
+    def _block_readings(self, raw, session_id: str) -> list[dict]:  # noqa: ANN001
+        """The session's readings in blocks and in the unsealed journal (one read snapshot: the caller's)."""
+        out: list[dict] = []
+        for device, body in raw.execute(
+                "SELECT device_id, body FROM reading_blocks WHERE session_id = ? ORDER BY device_seq",
+                (session_id,)):
+            out.extend(blocks.decode(body, device, session_id))
+        tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq",
+                           (self._sealed_to(raw),)).fetchall()
+        if tail:  # less than a minute, normally: decoded whole, this session's rows kept
+            kinds = self._kinds(raw)
+            for seq, body in tail:
+                if not blocks.is_kind_body(body):
+                    readings = blocks.decode_journal(body, seq, kinds, self.device_id)
+                    if readings[0]["session_id"] == session_id:
+                        out.extend(readings)
+        return out
 
     def raise_alert(self, session_id: str | None, rule: str, severity: str, message: str, data: dict | None = None,
                     effective_at: datetime | None = None) -> dict:

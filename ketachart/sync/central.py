@@ -61,11 +61,11 @@ from .config import CentralConfig, CentralRefused, _first_line, redact
 SCHEMA = "ketachart"
 CHAIR_ROLE = "ketachart_chair"
 ADMIN_ROLE = "ketachart_admin"
-CENTRAL_SCHEMA_VERSION = 3
+CENTRAL_SCHEMA_VERSION = 4
 ADMIN_TABLES = ("users", "policy_versions", "patient_links")  # clinic-wide facts only an admin login may write
 SERVER_COLUMNS = ("txid", "received_at")
 # The chart tables as central schema 2 knew them: the migrations up to v2 act on these, whatever came later.
-V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ != "patient_links")
+V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ not in ("patient_links", "reading_blocks"))
 
 
 def pg_type(coltype: object) -> str:
@@ -263,10 +263,37 @@ def _ensure_roles(cur: psycopg.Cursor) -> None:
         ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
 
 
+def _migrate_3_to_4(cur: psycopg.Cursor) -> None:
+    """v4 (issue 17): ``reading_blocks``, a chair's readings sealed per minute (one row per session and minute
+    instead of one per reading), with the same protections as every chart table: append-only triggers, the
+    (device_id, device_seq) ledger, row-level security (a chair inserts only its own rows). Rows already in
+    ``vital_readings`` stay there, unchanged; readers read both."""
+    model = next(m for m in CHART_MODELS if m.__tablename__ == "reading_blocks")
+    t = model.__tablename__
+    qt = sql.Identifier(SCHEMA, t)
+    for stmt in _table_ddl(model):
+        cur.execute(stmt)
+    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+    cur.execute(sql.SQL("CREATE INDEX {} ON {} (session_id, last_at)").format(sql.Identifier(f"{t}_session_time"), qt))
+    cur.execute(sql.SQL(
+        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
+    ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
+    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
+    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
+        qt, sql.Identifier(CHAIR_ROLE)))
+    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+        qt, sql.Identifier(ADMIN_ROLE)))
+    cur.execute(sql.SQL(
+        "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
+        "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
+    ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
+
+
 # MIGRATIONS[n] upgrades the central schema from version n to n+1 inside the init transaction.
 # Add a function when the chart tables change; never edit an old one.
 MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
-                                                           2: _add_patient_links}
+                                                           2: _add_patient_links, 3: _migrate_3_to_4}
 
 
 def connect(cfg: CentralConfig) -> psycopg.Connection:

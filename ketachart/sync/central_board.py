@@ -32,8 +32,8 @@ CHANNEL = "ketachart_board"
 HEARTBEATS = "chair_heartbeats"
 
 # Chart tables a board tile is made of: a new row in any of them may change what a tile shows.
-NOTIFY_TABLES = ("sessions", "session_events", "vital_readings", "observations", "alerts", "alert_acks",
-                 "dose_administrations", "patients", "rate_changes", "checklists", "patient_links")
+NOTIFY_TABLES = ("sessions", "session_events", "vital_readings", "reading_blocks", "observations", "alerts",
+                 "alert_acks", "dose_administrations", "patients", "rate_changes", "checklists", "patient_links")
 # What the board role may read. Not users (password hashes), not audit_events, not signatures' targets elsewhere.
 BOARD_READS = NOTIFY_TABLES + ("courses", "policy_versions", "signatures")
 
@@ -68,6 +68,9 @@ def apply_board_schema(cur: psycopg.Cursor) -> None:
             heard_at timestamptz NOT NULL DEFAULT clock_timestamp()
         )"""
     ).format(hb))
+    # The readings a chair has not sealed into a block yet (this minute's), newest per parameter: the board shows
+    # them at once instead of a minute late. Not chart data: overwritten at each heartbeat (issue 17).
+    cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS latest jsonb").format(hb))
     # Where chairs are enrolled (issue 13: ketachart.chairs binds a login to a device), an enrolled login reports
     # only its own device; admins and superusers may report any. Security definer: chairs cannot read ``chairs``.
     cur.execute(sql.SQL(
@@ -170,6 +173,9 @@ def _grant(cur: psycopg.Cursor) -> None:
     if cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.vouches",)).fetchone()[0]:
         cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, "vouches"), board))
 
+
+HEARTBEAT_LATEST = sql.SQL("UPDATE {} SET latest = %s::jsonb WHERE device_id = %s").format(
+    sql.Identifier(SCHEMA, HEARTBEATS))
 
 HEARTBEAT_UPSERT = sql.SQL(
     """INSERT INTO {} (device_id, chair, app_version, device_states, session_id, chair_time)

@@ -21,7 +21,7 @@ import psycopg
 
 from .. import __version__
 from .central import connect
-from .central_board import HEARTBEAT_UPSERT
+from .central_board import HEARTBEAT_LATEST, HEARTBEAT_UPSERT
 from .service import SyncResult, SyncService
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,9 @@ class LivePush:
             self._hb_conn.execute(HEARTBEAT_UPSERT, (
                 self.store.device_id, name, __version__, json.dumps(states, sort_keys=True),
                 (session or {}).get("id"), self.store.clock.now()))
+            if session is not None:
+                self._hb_conn.execute(HEARTBEAT_LATEST, (json.dumps(self.store.unsealed_latest(session["id"])),
+                                                         self.store.device_id))
             self.heartbeats += 1
             return True
         except Exception as exc:  # offline: the chair charts on; the board shows it stale

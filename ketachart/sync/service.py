@@ -262,6 +262,7 @@ class SyncService:
             if self.store.history_conflict:
                 return self._result(self.store.history_conflict, offset=offset)
             self._check_history(conn)
+            self.store.seal_readings(force=False)  # readings of finished minutes go up as their blocks
             self._push(conn, central_id, progress)
             self._check_gaps(conn, central_id)
             self.ledger.put({"last_sync_at": server_now.isoformat()})

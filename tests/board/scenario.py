@@ -31,9 +31,13 @@ def start_infusion(store: ChartStore, chair: str, mrn: str, family: str = "River
 def vitals(store: ChartStore, sid: str, seconds: int, hr: float = 80.0, spo2: float = 97.0) -> None:
     clock: FakeClock = store.clock
     batch = []
-    for i in range(seconds):
+    for i in range(seconds):  # committed every 10 s as they arrive (the chair seals each finished minute)
         clock.advance(1)
         batch.append(Reading(Parameter.HR, hr + i % 5, clock.now(), source="device:test"))
         batch.append(Reading(Parameter.SPO2, spo2, clock.now(), source="device:test"))
-    for i in range(0, len(batch), 240):
-        store.add_readings(sid, batch[i:i + 240])
+        if len(batch) == 20:
+            store.add_readings(sid, batch)
+            batch = []
+    if batch:
+        store.add_readings(sid, batch)
+    store.seal_readings()  # as the minute ends: the board tests read what the central holds

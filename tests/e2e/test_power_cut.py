@@ -143,6 +143,7 @@ def test_sigkill_mid_session_loses_nothing_shown_as_saved(tmp_path):
     else:
         assert proc.returncode == -signal.SIGKILL
     shown = read_trace(trace)
+    from ketachart.store.reading_blocks import journal_readings
     from ketachart.ui.autoplay import DEMO_PATIENT
 
     assert not any(word in trace.read_text() for word in DEMO_PATIENT[:3]), "the saved trace holds patient data"
@@ -170,13 +171,15 @@ def test_sigkill_mid_session_loses_nothing_shown_as_saved(tmp_path):
             if e["kind"] == "vitals":
                 confirmed_rows[e["session"]] += e["rows"]
                 last_committed = max(last_committed, e["committed"])
-        stored_rows = {sid: con.execute("SELECT count(*) FROM vital_readings WHERE session_id = ? AND source LIKE 'device:%'",
-                                        (sid,)).fetchone()[0] for sid in confirmed_rows}
+        journal = journal_readings(con)  # every reading is in the journal from its commit on (schema 5)
+        stored_rows = {sid: sum(1 for r in journal if r["session_id"] == sid and r["source"].startswith("device:"))
+                       for sid in confirmed_rows}
         for sid, n in confirmed_rows.items():
             assert stored_rows[sid] >= n, f"vitals: {n} confirmed, {stored_rows[sid]} in the file {context}"
         assert sum(stored_rows.values()) >= last_committed, context
-        last_recorded = max(utc(datetime.fromisoformat(r[0])) for t in CHART_TABLES
-                            for r in con.execute(f"SELECT max(recorded_at) FROM {t}") if r[0])
+        last_recorded = max([utc(datetime.fromisoformat(r[0])) for t in CHART_TABLES
+                             for r in con.execute(f"SELECT max(recorded_at) FROM {t}") if r[0]]
+                            + [r["recorded_at"] for r in journal])
     finally:
         con.close()
 

@@ -203,7 +203,7 @@ def test_an_old_copy_of_the_chart_put_back_cannot_fork_the_record(central, make_
     assert code == 2 and "would fork the record" in out["history_conflict"]
     with central.admin() as conn:
         total = sum(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(SCHEMA, t))).fetchone()[0]
-                    for t in ("vital_readings", "patients", "sessions", "observations", "session_events", "courses",
+                    for t in ("reading_blocks", "patients", "sessions", "observations", "session_events", "courses",
                               "dose_administrations", "audit_events", "policy_versions", "users"))
         distinct = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(SCHEMA, "device_seqs"))).fetchone()[0]
@@ -236,7 +236,7 @@ def test_a_batch_the_central_lost_after_acknowledging_it_is_sent_again(central, 
         lost = 10
         conn.execute("SET session_replication_role = replica")  # the append-only triggers: a restore, not a chair
         n = 0
-        for t in ("vital_readings", "audit_events", "session_events", "observations"):
+        for t in ("reading_blocks", "audit_events", "session_events", "observations"):
             n += conn.execute(sql.SQL("DELETE FROM {} WHERE device_id = %s AND device_seq > %s").format(
                 sql.Identifier(SCHEMA, t)), (a.device_id, top - lost)).rowcount
         conn.execute(sql.SQL("DELETE FROM {} WHERE device_id = %s AND device_seq > %s").format(

@@ -37,7 +37,7 @@ def test_a_row_the_central_refuses_is_held_back_and_the_rest_continues(central, 
     result = SyncService(a, url, batch_size=7).run_once()
     assert result.error is None and result.pending == 0
     assert [r["id"] for r in result.to_json()["refused"]] == [bad["id"]]
-    assert central.count("vital_readings") == 10 and central.count("patients") == 1
+    assert central.count("reading_blocks") == 10 and central.count("patients") == 1
     path = a.path
     a.close()
     code = main(["sync", "--db", str(path), "--central", url, "--unencrypted"])

@@ -59,10 +59,10 @@ def test_triggers_replaced_by_same_named_no_op_triggers_are_found(chart, capsys)
 def test_values_changed_and_device_id_repointed_to_a_fresh_id_are_found(chart, capsys):
     path, device = chart
     with keyed(path) as con:
-        con.execute("DROP TRIGGER vital_readings_no_update")
-        con.execute("UPDATE vital_readings SET value = 180")
-        con.execute("CREATE TRIGGER vital_readings_no_update BEFORE UPDATE ON vital_readings BEGIN SELECT "
-                    "RAISE(ABORT, 'chart rows in vital_readings are append-only: record an amendment instead'); END")
+        con.execute("DROP TRIGGER reading_blocks_no_update")
+        assert con.execute("UPDATE reading_blocks SET body = replace(body, '.0,', '.5,')").rowcount > 0
+        con.execute("CREATE TRIGGER reading_blocks_no_update BEFORE UPDATE ON reading_blocks BEGIN SELECT "
+                    "RAISE(ABORT, 'chart rows in reading_blocks are append-only: record an amendment instead'); END")
         con.execute("UPDATE store_meta SET value = 'chair-fresh00000' WHERE key = 'device_id'")
         con.execute("INSERT INTO device_counter (device_id, last_seq, last_hash) VALUES ('chair-fresh00000', 0, ?)",
                     (genesis_hash("chair-fresh00000"),))
@@ -111,19 +111,19 @@ def test_tail_deleted_and_counter_lowered_is_found_offline_and_by_the_central(ce
     with keyed(path) as con:
         top = con.execute("SELECT last_seq FROM device_counter").fetchone()[0]
         new_top = top - 5
-        con.execute("DROP TRIGGER vital_readings_no_delete")
+        con.execute("DROP TRIGGER reading_blocks_no_delete")
         con.execute("DROP TRIGGER audit_events_no_delete")
         con.execute("DROP TRIGGER session_events_no_delete")
         con.execute("DROP TRIGGER observations_no_delete")
-        for t in ("vital_readings", "audit_events", "session_events", "observations"):
+        for t in ("reading_blocks", "audit_events", "session_events", "observations"):
             con.execute(f"DELETE FROM {t} WHERE device_seq > ?", (new_top,))
         last_hash = None
-        for t in ("vital_readings", "audit_events", "session_events", "observations", "sessions", "patients"):
+        for t in ("reading_blocks", "audit_events", "session_events", "observations", "sessions", "patients"):
             h = con.execute(f"SELECT row_hash FROM {t} WHERE device_seq = ?", (new_top,)).fetchone()
             last_hash = last_hash or (h[0] if h else None)
         con.execute("UPDATE device_counter SET last_seq = ?, last_hash = ?", (new_top, last_hash))
         from ketachart.store.db import immutability_triggers
-        for t in ("vital_readings", "audit_events", "session_events", "observations"):
+        for t in ("reading_blocks", "audit_events", "session_events", "observations"):
             con.execute(immutability_triggers(t)[1])
     code, text = _verify(path, capsys)
     assert code != 0 and "rows were removed from the end" in text

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from ketachart.domain.errors import ClinicalInputError
 from ketachart.store.errors import ImmutableRecordError
-from ketachart.store.models import CHART_TABLES, Observation, Patient
+from ketachart.store.db import APPEND_ONLY_TABLES
+from ketachart.store.models import Observation, Patient
 from ketachart.store.views import session_view
 
 
@@ -23,10 +24,16 @@ def test_sqlite_refuses_update_and_delete_on_every_chart_table(store, session):
                         birth_date="1980-02-03", sex="female")
     link_patients(store, session["patient_id"], twin["patient_id"], "registered twice", author="admin")
     con = sqlite3.connect(store.path)
-    for table in CHART_TABLES:
+    # vital_readings only holds rows of files from before schema 6: put one in as such a file would have it.
+    con.execute("INSERT INTO vital_readings (id, device_id, device_seq, author, effective_at, recorded_at, late_entry, "
+                "row_hash, parameter, unit, source, flags) VALUES ('old', 'chair-old', 1, 'n', '2026-01-05 08:50:00.000000', "
+                "'2026-01-05 08:50:00.000000', 0, 'h', 'HR', '/min', 'device:ge', '')")
+    con.commit()
+    for table in APPEND_ONLY_TABLES:
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
+        column = {"reading_journal": "body", "reading_kinds": "flags"}.get(table, "author")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            con.execute(f"UPDATE {table} SET author = 'x'")
+            con.execute(f"UPDATE {table} SET {column} = 'x'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             con.execute(f"DELETE FROM {table}")
     con.close()

@@ -86,8 +86,9 @@ def chart_small_session(store: ChartStore, tag: str, readings: int = 60) -> str:
         if isinstance(clock, FakeClock):
             clock.advance(1)
         batch.append(Reading(Parameter.HR, 70.0 + i % 7, clock.now(), source="device:test"))
-    for i in range(0, len(batch), 20):
-        store.add_readings(sid, batch[i:i + 20])
+    for reading in batch:  # each sealed at once: one reading block (one chart row to push) per reading, so the
+        store.add_readings(sid, [reading])  # batching tests have many rows (a chair seals per minute)
+        store.seal_readings()
     store.observe(sid, Kind.NOTE, text=f"note {tag}")
     store.session_event(sid, SessionEvent.STOP_INFUSION)
     return sid

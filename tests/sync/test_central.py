@@ -108,7 +108,8 @@ def test_a_version_1_central_migrates_with_its_rows_in_the_ledger_and_vouched(pg
     """Rows a v1 central already holds enter the ledger; its users/policy rows are vouched by the migration."""
     import uuid
 
-    from ketachart.sync.central import MIGRATIONS, unvouched
+    from ketachart.store.models import Session, VitalReading
+    from ketachart.sync.central import MIGRATIONS, V2_MODELS, unvouched
     from .helpers import local_rows
 
     dbname = "kc_" + uuid.uuid4().hex[:12]
@@ -117,13 +118,15 @@ def test_a_version_1_central_migrates_with_its_rows_in_the_ledger_and_vouched(pg
     url = pg_server.with_db(pg_server.admin_url, dbname)
     try:
         chair = make_chair("a")
-        chart_small_session(chair, "A", readings=5)
+        chart_small_session(chair, "A", readings=0)  # a v1 chair charted readings as vital_readings rows
+        chair.append(VitalReading, session_id=chair.rows(Session)[0]["id"], parameter="HR", value=70.0, unit="/min",
+                     source="device:test", flags="")
         with psycopg.connect(url, autocommit=True) as conn:
             with conn.transaction(), conn.cursor() as cur:
                 MIGRATIONS[0](cur)  # the shipped v1 schema, as an older KetaChart created it
                 cur.execute(sql.SQL("UPDATE {} SET value = '1' WHERE key = 'schema_version'").format(
                     sql.Identifier(SCHEMA, "central_meta")))
-            for model in CHART_MODELS:  # what a v1 chair had pushed
+            for model in V2_MODELS:  # what a v1 chair had pushed
                 table = model.__tablename__
                 for r in chair.rows(model):
                     conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(

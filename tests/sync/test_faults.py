@@ -55,7 +55,7 @@ def test_connection_killed_mid_batch_then_resumed(central, make_chair):
     result = service.run_once()
     assert killed and result.error and "failed during sync" in result.error
     assert result.pushed == 50  # two whole batches acknowledged; the third was rolled back by the server
-    assert sum(central.count(t) for t in ("vital_readings", "patients", "sessions", "observations",
+    assert sum(central.count(t) for t in ("reading_blocks", "patients", "sessions", "observations",
                                           "session_events", "dose_administrations", "courses", "audit_events",
                                           "policy_versions", "users")) == 50 - 1  # policy v1 waits for an admin
     assert service.pending_count() == pending + 1 - 50  # + the sync audit event written this pass
@@ -78,12 +78,12 @@ def test_crash_after_server_commit_replays_the_same_batch_harmlessly(central, ma
         service.run_once()
     # the server has batches 0 and 1, the chair's cursor only acknowledges batch 0
     assert service.pending_count() == chair_total(chair) - 30
-    first_txids = _txids(central, "vital_readings")
+    first_txids = _txids(central, "reading_blocks")
     service.hook = None
     result = service.run_once()
     assert result.error is None and result.pending == 0
     # batch 1 went up again; the server kept the first copy of every row (same transaction ids)
-    after = _txids(central, "vital_readings")
+    after = _txids(central, "reading_blocks")
     assert {k: after[k] for k in first_txids} == first_txids
     assert_converged(central, [chair])
 
@@ -103,13 +103,13 @@ def test_whole_outbox_replayed_from_scratch_changes_nothing_central(central, mak
     totals = Counter()
     _sync_until_clean([sa, sb], totals)
     before = central.all_rows()
-    txids = _txids(central, "vital_readings")
+    txids = _txids(central, "reading_blocks")
     # forget every acknowledgement and every pull watermark (bookkeeping only), then sync again
     with a.engine.begin() as conn:
         conn.execute(SyncState.__table__.delete().where(SyncState.key.like("central:%")))
     replay = sa.run_once()
     assert replay.error is None and replay.pushed >= 80 and replay.pulled == 0  # nothing stored twice locally
-    assert _txids(central, "vital_readings") == txids
+    assert _txids(central, "reading_blocks") == txids
     after = central.all_rows()
     new_audit = set(after["audit_events"]) - set(before["audit_events"])
     assert len(new_audit) <= 1 and {t: r for t, r in after.items() if t != "audit_events"} == {
@@ -176,7 +176,7 @@ def test_ten_chairs_push_at_once_while_others_pull(central, make_chair):
     assert all(s.pending_count() <= 1 for s in services.values())  # at most a fresh sync audit event
     _sync_until_clean(list(services.values()), totals)
     assert_converged(central, pushers + pullers, totals)
-    assert central.count("vital_readings") == 10 * 150
+    assert central.count("reading_blocks") == 10 * 150
 
 
 def test_pull_does_not_skip_rows_committed_out_of_order(central, make_chair):
