@@ -183,13 +183,22 @@ class Accounts:
         self._audit("pin-reset", row["user_id"], {"by": actor.user_id}, author=actor.user_id)
         return _public(new)
 
-    def set_role(self, actor: SignedInUser, user_id: str, role: str, reason: str) -> dict:
-        """Give a user another role (e.g. a nurse who takes the charge-nurse shift): a new amending row."""
+    def set_role(self, actor: SignedInUser, user_id: str, role: str, reason: str,
+                 new_secret: str | None = None) -> dict:
+        """Give a user another role (e.g. a nurse who takes the charge-nurse shift): a new amending row. Made
+        admin, the user gets a new password of admin length in the same row (a nurse's 4-digit PIN must never
+        become an admin's secret; only its hash is known, so its length cannot be checked)."""
         self.require(actor, "manage-users")
         if role not in ROLES:
             raise ClinicalInputError(f"role must be one of: {', '.join(ROLES)}")
         if not (reason or "").strip():
             raise ClinicalInputError("a change of role needs a reason")
+        changes: dict = {}
+        if role == "admin":
+            if not new_secret:
+                raise ClinicalInputError("a new admin needs a new password (at least 8 characters) with the role")
+            check_admin_secret(new_secret)
+            changes["password_hash"] = self.hasher.hash(new_secret)
         row = self._existing(user_id)
         if row["role"] == role:
             raise ClinicalInputError(f"{row['user_id']} already has the role {role}")
@@ -197,7 +206,7 @@ class Accounts:
             r["role"] == "admin" and r["active"] and r["user_id"] != row["user_id"] for r in self.store.users()
         ):
             raise PermissionDenied("This is the last active admin; add another admin first.")
-        new = self._amend_user(row, reason.strip(), role=role, author=actor.user_id)
+        new = self._amend_user(row, reason.strip(), role=role, author=actor.user_id, **changes)
         self._audit("role-change", row["user_id"], {"from": row["role"], "to": role}, author=actor.user_id)
         return _public(new)
 

@@ -185,7 +185,8 @@ def _users_deactivate(args: argparse.Namespace) -> int:
 def _users_set_role(args: argparse.Namespace) -> int:
     def run(accounts) -> int:  # noqa: ANN001
         admin = _admin(accounts, args)
-        row = accounts.set_role(admin, args.user_id, args.role, args.reason)
+        secret = _secret(f"New admin password for {args.user_id}: ", confirm=True) if args.role == "admin" else None
+        row = accounts.set_role(admin, args.user_id, args.role, args.reason, secret)
         print(f"{row['user_id']} is now {row['role']}")
         return 0
 

@@ -77,3 +77,19 @@ def test_the_patient_records_page_is_admins_only(accounts):
     nurse = accounts.sign_in("a.morgan", "2468").user
     with pytest.raises(PermissionDenied):
         PatientLinksPage(accounts, nurse)
+
+
+def test_a_nurse_made_admin_needs_a_new_admin_length_password(accounts):
+    """A 4-digit nurse PIN never becomes an admin's secret: the promotion carries a new password of 8+."""
+    from ketachart.auth.errors import WeakSecret
+    from ketachart.domain.errors import ClinicalInputError
+
+    admin = accounts.sign_in("admin", "admin-pass").user
+    with pytest.raises(ClinicalInputError, match="new password"):
+        accounts.set_role(admin, "a.morgan", "admin", "covers the clinic lead")
+    with pytest.raises(WeakSecret):
+        accounts.set_role(admin, "a.morgan", "admin", "covers the clinic lead", "2468")
+    assert accounts.user("a.morgan")["role"] == "nurse"  # nothing changed
+    accounts.set_role(admin, "a.morgan", "admin", "covers the clinic lead", "morgan-admin-1")
+    accounts.sign_out()
+    assert accounts.sign_in("a.morgan", "morgan-admin-1").user.role == "admin"

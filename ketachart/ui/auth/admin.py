@@ -165,7 +165,8 @@ class AdminDialog(QDialog):
         if not uid:
             self.message.setText("Select a user first.")
             return False
-        return self._run(lambda: self.accounts.set_role(self.actor, uid, role, self.reason.text()),
+        secret = self.new_secret.text() or None  # a new admin's password (the PIN / password field)
+        return self._run(lambda: self.accounts.set_role(self.actor, uid, role, self.reason.text(), secret),
                          f"{uid} is now {role}.")
 
     def export_csv(self, path: Path | str | None = None) -> int | None:
