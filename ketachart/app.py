@@ -141,6 +141,20 @@ class _HistoryInBackground:
         self.bg.close()
 
 
+def start_demo_history(window, store: ChartStore) -> "_HistoryInBackground":
+    """The first demo launch says that it is preparing data (issue 12) while its history is written, and says
+    when it is there (the patient list then shows it)."""
+    window.patients.message.show_message("Preparing the demo chart: writing the demo patients' earlier sessions "
+                                         "(a few seconds)…", "info")
+
+    def done() -> None:
+        window.patients.message.show_message("Demo chart ready: earlier sessions written.", "info")
+        if window.stack.currentWidget() is window.patients:
+            window.patients.reload()
+
+    return _HistoryInBackground(store, done).start()
+
+
 def _install_sync(window, store: ChartStore, args: argparse.Namespace):
     """Background sync and its status-bar line when a central database is configured (``--central``,
     ``KETACHART_CENTRAL`` or the config file); ``--demo`` syncs only with an explicit ``--central``."""
@@ -236,8 +250,7 @@ def run_app(args: argparse.Namespace) -> int:
                 autoplay.start()
         window.show()
         if args.demo and not (args.autoplay or args.screenshot) and not store.patients():
-            history = _HistoryInBackground(store, lambda: window.stack.currentWidget() is window.patients
-                                           and window.patients.reload()).start()
+            history = start_demo_history(window, store)
         if app.platformName() == "offscreen" and not args.screenshot and getattr(args, "quit_after", None) is None:
             # e.g. `make run` over ssh with no display: say so, instead of looking hung
             print("ketachart: no display found, so the window is running offscreen (invisible). Run it in a desktop "

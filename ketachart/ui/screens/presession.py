@@ -175,7 +175,9 @@ class PresessionScreen(QWidget):
         self.order_status = QLabel()
         self.order_status.setObjectName("orderStatus")
         self.order_status.setWordWrap(True)
-        self.new_order = QCheckBox("A prescriber signs the dose above as this course's order now")
+        self.new_order = QCheckBox("Prescriber signs it now")  # short: a long box text widened the column off screen
+        self.new_order.setToolTip("A prescriber signs the dose above as this course's order now")
+        self.new_order.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.new_order.setAccessibleName("A prescriber signs the dose above as this course's order now")
         self.order_prescriber = QLineEdit()
         self.order_prescriber.setPlaceholderText("prescriber's user id (they sign with their own PIN)")
