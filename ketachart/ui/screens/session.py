@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -55,7 +55,7 @@ class NumericTile(QFrame):
         grid.addWidget(self.label, 0, 0)
         grid.addWidget(self.cue, 0, 1)
         grid.addWidget(self.value, 1, 0, 1, 2)
-        self.unit.hide()  # the unit rides on the label line: beside a wide value ("185/116") it overlapped it
+        grid.addWidget(self.unit, 1, 1)
         grid.addWidget(self.sub, 2, 0, 1, 2)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
@@ -65,7 +65,9 @@ class NumericTile(QFrame):
             return  # nothing changed: no relayout, no restyle, no repaint
         self._shown = key
         color = level_color(pal, n.level)
-        self.label.setText(f"{n.label} ({n.unit})" if n.unit else n.label)
+        wide = n.key == "bp"  # beside a wide value ("185/116") the unit would overlap it: it rides on the label
+        self.label.setText(f"{n.label} ({n.unit})" if wide and n.unit else n.label)
+        self.unit.setVisible(not wide)
         self.value.setText(n.value)
         self.value.setStyleSheet(f"color: {color};")
         self.unit.setText(n.unit)
@@ -244,7 +246,7 @@ class SessionScreen(QWidget):
             row = QHBoxLayout()
             row.setSpacing(6)
             for k, st in zip(keys, stretch):
-                self.tiles[k].setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+                self.tiles[k].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
                 row.addWidget(self.tiles[k], st)
             right.addLayout(row, 1)
         elabel = QHBoxLayout()
@@ -430,7 +432,7 @@ class SessionScreen(QWidget):
 
     def changeEvent(self, event) -> None:  # noqa: N802
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
-            self._fit_tiles()
+            QTimer.singleShot(0, self._fit_tiles)  # once the tiles' labels have their new fonts
         super().changeEvent(event)
 
     def showEvent(self, event) -> None:  # noqa: N802
@@ -440,9 +442,12 @@ class SessionScreen(QWidget):
     def _fit_tiles(self) -> None:
         """The side column is as wide as the largest BP ("888/888") needs at this text size (the BP tile takes
         3/5 of it), never narrower than 400 px: values never clip and the column never jumps as they change."""
-        value = self.tiles["bp"].value
-        value.ensurePolished()
-        need = value.fontMetrics().horizontalAdvance("888/888") + 30
+        tile = self.tiles["bp"]
+        for w in (tile.value, tile.label, tile.cue):
+            w.ensurePolished()
+        need = max(tile.value.fontMetrics().horizontalAdvance("888/888"),
+                   tile.label.fontMetrics().horizontalAdvance("NIBP (mmHg)")
+                   + tile.cue.fontMetrics().horizontalAdvance("⚠ HIGH") + 12) + 30
         width = max(400, int(need * 5 / 3) + 6)
         if self.side.width() != width:
             self.side.setFixedWidth(width)
