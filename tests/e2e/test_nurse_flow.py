@@ -196,7 +196,7 @@ def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock)
     sid = _checked_in(window, qtbot)
     s = window.session
     window._repaint()
-    assert s.tiles["bp"].value.text() == "124/78" and "baseline" in s.tiles["bp"].sub.text()  # the typed baseline
+    assert s.tiles["bp"].value.text() == "124/78" and "baseline" in s.tiles["bp"].sub.full_text  # the typed baseline
     assert len(s.plot.manual_sys.data) == 1
     feed(window, qtbot, vitals(clock, 5))  # the monitor streams: the start gate's condition
     s.start_infusion()
@@ -215,7 +215,7 @@ def test_manual_bp_is_charted_once_and_drawn_hollow(window, qtbot, store, clock)
     assert not [r for r in store.readings(sid) if r["source"] == "manual"]  # not also as readings
     assert s.tiles["hr"].value.text() == "72"  # the hand-counted 51 never enters the monitor's HR tile
     assert 51 not in list(window.c.live.hr.arrays()[1])  # ... nor its trace
-    assert s.tiles["bp"].value.text() == "142/88" and "manual" in s.tiles["bp"].sub.text()
+    assert s.tiles["bp"].value.text() == "142/88" and "manual" in s.tiles["bp"].sub.full_text
     assert len(s.plot.manual_sys.data) == 2 and s.plot.manual_sys.opts["brush"].style() == Qt.BrushStyle.NoBrush
     bundle = build_bundle(store, sid, options=FhirOptions("https://ehr.clinic.example/mrn"))
     bps = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
@@ -336,14 +336,14 @@ def test_the_pump_tile_and_a_rate_the_pump_does_not_run(window, qtbot, store, cl
         feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, minute))
         window._repaint()
     t = s.pump_tile
-    assert t.isVisible() and t.value.text() == "60 mL/h" and t.label.text() == "Pump · pumping"
-    assert t.sub.text() == "infused 3 · to go 37 mL · 0 s ago"
+    assert t.isVisible() and t.value.text() == "60 mL/h" and t.label.full_text == "Pump · pumping"
+    assert t.sub.full_text == "infused 3 · to go 37 mL · 0 s ago"
     s.open_rate()
     s.dialog.set_values(rate="45", reason="dissociation 3")
     assert s.dialog.submit()
     feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, 3.1))
     window._repaint()
-    assert t.label.text() == "Pump ≠ charted 45" and t.sub.text().startswith("pumping · ")  # marked at once
+    assert t.label.full_text == "Pump ≠ charted 45" and t.sub.full_text.startswith("pumping · ")  # marked at once
     assert not [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
     for _ in range(7):  # 70 s of the pump still at 60 mL/h
         feed(window, qtbot, vitals(clock, 10) + _pump(clock, 60.0, 3.3))
@@ -353,10 +353,10 @@ def test_the_pump_tile_and_a_rate_the_pump_does_not_run(window, qtbot, store, cl
     assert "differs from the charted rate 45 mL/h" in s.banner_text.text() + s.banner_list.text()
     feed(window, qtbot, vitals(clock, 90))  # the pump goes quiet: what it said last is stale
     window._repaint()
-    assert t.label.text() == "Pump · STALE" and "last report 1 min ago" in t.sub.text()
+    assert t.label.full_text == "Pump · STALE" and "last report 1 min ago" in t.sub.full_text
     feed(window, qtbot, _pump(clock, 0.0, 3.4, state="stopped", alarm="occlusion"))
     window._repaint()
-    assert t.label.text() == "Pump ⚠ Occlusion"
+    assert t.label.full_text == "Pump ⚠ Occlusion"
     hint = window.minimumSizeHint()  # the fourth tile keeps the session screen within 1280x800
     assert hint.width() <= 1280 and hint.height() <= 800 and window.width() <= 1280 and window.height() <= 800
     assert any(a["rule"] == "device-alarm:device:bbraun:occlusion" and a["message"] == "Pump bbraun: Occlusion"

@@ -48,7 +48,7 @@ def test_a_spravato_session_from_check_in_to_discharge(window, qtbot, store, clo
     assert "esketamine" in s.patient_label.full_text and "ketamine IN" not in s.patient_label.full_text
     assert not s.rate_button.isVisible() and not s.pause_button.isVisible() and not s.pump_tile.isVisible()
     assert s.start_button.text() == "▶ Start: device 1 [G]" and s.stop_button.text() == "■ End administration [Q]"
-    assert s.clock_tiles[0].label.text() == "Spravato" and "2 devices, 5 min apart" in s.clock_tiles[0].sub.text()
+    assert s.clock_tiles[0].label.full_text == "Spravato" and "2 devices, 5 min apart" in s.clock_tiles[0].sub.full_text
     assert "Infusion" not in _texts(s)
 
     feed(window, qtbot, calm(clock, 2))  # the monitor streams (the start gate's condition)
@@ -62,7 +62,7 @@ def test_a_spravato_session_from_check_in_to_discharge(window, qtbot, store, clo
     assert s.device_button.isVisible() and s.device_button.text() == "Device 2 given [G]"
     assert not s.start_button.isVisible()
     tile = s.clock_tiles[0]
-    assert tile.label.text() == "Device 2 of 2" and tile.value.text() == "in 5 min"
+    assert tile.label.full_text == "Device 2 of 2" and tile.value.text() == "in 5 min"
     assert f"device 1 at {due}" in tile.sub.text()
     assert any("Spravato device 1 of 2 (28 mg esketamine)" in s.entry_list.item(i).text()
                for i in range(s.entry_list.count()))

@@ -57,7 +57,7 @@ def test_pause_needs_a_reason_resume_and_the_clock_excludes_the_pause(window, qt
     assert s.dialog.submit()
     assert window.c.state is SessionState.PAUSED
     window._repaint()
-    assert s.pause_button.text() == "Resume [P]" and "PAUSED" in s.clock_tiles[0].sub.text()
+    assert s.pause_button.text() == "Resume [P]" and "PAUSED" in s.clock_tiles[0].sub.full_text
     go(clock, 5)
     paused = clock_values(window)[0]
     qtbot.keyClick(s, "p")  # resume: no dialog

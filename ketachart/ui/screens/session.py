@@ -40,8 +40,9 @@ class NumericTile(QFrame):
         grid = QGridLayout(self)
         grid.setContentsMargins(12, 6, 12, 6)
         grid.setVerticalSpacing(0)
-        self.label = QLabel()
+        self.label = ElidedLabel()
         self.label.setObjectName("numLabel")
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cue = QLabel()
         self.cue.setObjectName("numCue")
         self.cue.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -50,8 +51,9 @@ class NumericTile(QFrame):
         self.unit = QLabel()
         self.unit.setObjectName("numUnit")
         self.unit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
-        self.sub = QLabel()
+        self.sub = ElidedLabel()
         self.sub.setObjectName("numSub")
+        self.sub.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         grid.addWidget(self.label, 0, 0)
         grid.addWidget(self.cue, 0, 1)
         grid.addWidget(self.value, 1, 0, 1, 2)
@@ -66,14 +68,14 @@ class NumericTile(QFrame):
         self._shown = key
         color = level_color(pal, n.level)
         wide = n.key == "bp"  # beside a wide value ("185/116") the unit would overlap it: it rides on the label
-        self.label.setText(f"{n.label} ({n.unit})" if wide and n.unit else n.label)
+        self.label.set_full_text(f"{n.label} ({n.unit})" if wide and n.unit else n.label)
         self.unit.setVisible(not wide)
         self.value.setText(n.value)
         self.value.setStyleSheet(f"color: {color};")
         self.unit.setText(n.unit)
         self.cue.setText(("⚠ " if n.level == "alarm" else "") + n.cue)
         self.cue.setStyleSheet(f"color: {color};")
-        self.sub.setText(n.sub)
+        self.sub.set_full_text(n.sub)
         self.sub.setVisible(bool(n.sub))
 
 
@@ -84,12 +86,15 @@ class ClockTile(QFrame):
         box = QVBoxLayout(self)
         box.setContentsMargins(12, 4, 12, 4)
         box.setSpacing(0)
-        self.label = QLabel()
+        # label and sub line end in "…" (whole text in the tooltip) rather than being cut mid-word in a narrow tile
+        self.label = ElidedLabel()
         self.label.setObjectName("clockLabel")
         self.value = QLabel()
         self.value.setObjectName("clockValue")
-        self.sub = QLabel()
+        self.sub = ElidedLabel()
         self.sub.setObjectName("clockSub")
+        for w in (self.label, self.sub):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for w in (self.label, self.value, self.sub):
             box.addWidget(w)
 
@@ -98,11 +103,11 @@ class ClockTile(QFrame):
         if getattr(self, "_shown", None) == key:
             return
         self._shown = key
-        self.label.setText(c.label)
+        self.label.set_full_text(c.label)
         self.label.setStyleSheet(f"color: {pal.alarm};" if c.level == "alarm" else "")
         self.value.setText(c.value)
         self.value.setStyleSheet(f"color: {level_color(pal, c.level)};")
-        self.sub.setText(c.sub)
+        self.sub.set_full_text(c.sub)
 
 
 class MarkerPopover(QFrame):
