@@ -242,7 +242,10 @@ def run_app(args: argparse.Namespace) -> int:
             from .ui.autoplay import Autoplay
 
             hyper = bool(args.autoplay)
-            window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper)
+            # an intranasal (Spravato) autoplay has no pump at the chair: nothing to infuse, nothing to alarm
+            spravato = bool(args.autoplay) and getattr(args, "route", "iv") == "in"
+            window.c.devices.connect_demo(start_t=-15 * 60 if args.autoplay else -10 * 60, hypertensive=hyper,
+                                          pump="" if spravato else "bbraun")
             if args.autoplay:
                 autoplay = Autoplay(window, clock, DEMO_NURSE, DEMO_WITNESS, prescriber=DEMO_PRESCRIBER,
                                     screen=getattr(args, "autoplay_screen", None),

@@ -67,16 +67,16 @@ class NumericTile(QFrame):
             return  # nothing changed: no relayout, no restyle, no repaint
         self._shown = key
         color = level_color(pal, n.level)
-        wide = n.key == "bp"  # beside a wide value ("185/116") the unit would overlap it: it rides on the label
-        self.label.set_full_text(f"{n.label} ({n.unit})" if wide and n.unit else n.label)
+        wide = n.key == "bp"  # beside a wide value ("185/116") the unit would overlap it: it leads the sub line
+        self.label.set_full_text(n.label)
         self.unit.setVisible(not wide)
         self.value.setText(n.value)
         self.value.setStyleSheet(f"color: {color};")
         self.unit.setText(n.unit)
         self.cue.setText(("⚠ " if n.level == "alarm" else "") + n.cue)
         self.cue.setStyleSheet(f"color: {color};")
-        self.sub.set_full_text(n.sub)
-        self.sub.setVisible(bool(n.sub))
+        self.sub.set_full_text(" · ".join(x for x in ((n.unit if wide else ""), n.sub) if x))
+        self.sub.setVisible(bool(n.sub) or wide)
 
 
 class ClockTile(QFrame):
@@ -451,8 +451,8 @@ class SessionScreen(QWidget):
         for w in (tile.value, tile.label, tile.cue):
             w.ensurePolished()
         need = max(tile.value.fontMetrics().horizontalAdvance("888/888"),
-                   tile.label.fontMetrics().horizontalAdvance("NIBP (mmHg)")
-                   + tile.cue.fontMetrics().horizontalAdvance("⚠ HIGH") + 12) + 30
+                   tile.label.fontMetrics().horizontalAdvance("NIBP")
+                   + tile.cue.fontMetrics().horizontalAdvance("⚠ PRE-DOSE HIGH") + 12) + 30
         width = max(400, int(need * 5 / 3) + 6)
         if self.side.width() != width:
             self.side.setFixedWidth(width)
