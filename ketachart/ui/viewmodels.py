@@ -262,18 +262,20 @@ def pump_tile(report, now: datetime, charted_ml_h: float | None, connected: bool
     stale = age > fresh_s
     vi = "--" if report.volume_infused_ml is None else f"{report.volume_infused_ml:g}"
     vtbi = "--" if report.vtbi_ml is None else f"{report.vtbi_ml:g}"
-    rate = "--" if report.rate_ml_h is None else f"{report.rate_ml_h:g} mL/h"
+    rate = "--" if report.rate_ml_h is None else f"{report.rate_ml_h:g}"  # mL/h leads the sub line: fits a tile
     state = (report.state or "state ?").upper() if report.state in ("stopped", "off") else (report.state or "")
-    sub = f"infused {vi} · to go {vtbi} mL · {age_text(timedelta(seconds=age))}"
+    rest = f"infused {vi} · to go {vtbi} mL · {age_text(timedelta(seconds=age))}"
+    sub = f"mL/h · {rest}"
     if report.alarms:
         words = ", ".join(DEVICE_ALARMS.get(a, (a, ""))[0] for a in report.alarms)
         return ClockVM("pump", f"Pump ⚠ {words}", rate, sub, "alarm")
     if stale:
-        return ClockVM("pump", "Pump · STALE", rate, f"last report {age_text(timedelta(seconds=age))}", "stale")
+        return ClockVM("pump", "Pump · STALE", rate, f"mL/h · last report {age_text(timedelta(seconds=age))}", "stale")
     level = "normal"
     pump = report.delivering_rate
     if charted_ml_h is not None and pump is not None and not rates_agree(charted_ml_h, pump):
-        return ClockVM("pump", f"Pump ≠ charted {charted_ml_h:g}", rate, f"{state} · {sub}".lstrip(" ·"), "warn")
+        return ClockVM("pump", f"Pump ≠ charted {charted_ml_h:g}", rate, " · ".join(x for x in ("mL/h", state, rest) if x),
+                       "warn")
     return ClockVM("pump", f"Pump · {state}".rstrip(" ·"), rate, sub, level)
 
 

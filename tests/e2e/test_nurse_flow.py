@@ -336,14 +336,14 @@ def test_the_pump_tile_and_a_rate_the_pump_does_not_run(window, qtbot, store, cl
         feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, minute))
         window._repaint()
     t = s.pump_tile
-    assert t.isVisible() and t.value.text() == "60 mL/h" and t.label.full_text == "Pump · pumping"
-    assert t.sub.full_text == "infused 3 · to go 37 mL · 0 s ago"
+    assert t.isVisible() and t.value.text() == "60" and t.label.full_text == "Pump · pumping"
+    assert t.sub.full_text == "mL/h · infused 3 · to go 37 mL · 0 s ago"
     s.open_rate()
     s.dialog.set_values(rate="45", reason="dissociation 3")
     assert s.dialog.submit()
     feed(window, qtbot, vitals(clock, 2) + _pump(clock, 60.0, 3.1))
     window._repaint()
-    assert t.label.full_text == "Pump ≠ charted 45" and t.sub.full_text.startswith("pumping · ")  # marked at once
+    assert t.label.full_text == "Pump ≠ charted 45" and t.sub.full_text.startswith("mL/h · pumping · ")  # marked at once
     assert not [a for a in store.rows(Alert, session_id=sid) if a["rule"] == "pump-rate-mismatch"]
     for _ in range(7):  # 70 s of the pump still at 60 mL/h
         feed(window, qtbot, vitals(clock, 10) + _pump(clock, 60.0, 3.3))
