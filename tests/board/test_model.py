@@ -60,12 +60,13 @@ def test_tiles_show_phase_patient_vitals_clocks_alerts_and_free_chairs(central, 
     assert t.patient_text == "Rivera, Jordan · MRN MRN-77"
     assert [v.label for v in t.vitals] == ["HR", "SpO2", "BP"]
     assert t.vitals[2].text == "128/82"
-    assert t.vitals[0].age_text in ("0 s ago", "1 s ago")
+    assert t.vitals[0].age_text in ("0 s ago", "1 s ago", "2 s ago", "3 s ago")
     assert t.vitals[2].age >= timedelta(minutes=35)
-    # Server time moves on (real milliseconds) between the chair's heartbeat and the board's read.
-    assert t.elapsed_text in ("Elapsed 35:00", "Elapsed 35:01")
+    # Server time moves on (real time, up to seconds on a loaded machine) between the heartbeat and the read.
+    assert t.elapsed_text in ("Elapsed 35:00", "Elapsed 35:01", "Elapsed 35:02", "Elapsed 35:03")
     assert t.bp_overdue and t.next_bp_text.startswith("BP OVERDUE by 20:")  # 15-min interval, last BP at start
-    assert t.discharge_text in ("Discharge in 1:25:00", "Discharge in 1:24:59")
+    assert t.discharge_text in ("Discharge in 1:25:00", "Discharge in 1:24:59", "Discharge in 1:24:58",
+                                "Discharge in 1:24:57")
     assert [x.message for x in t.alerts] == ["HR 132 above 120 for 5 min"] and model.sounding()
     hr = t.trend["HR"]
     assert 55 <= len(hr) <= 61 and hr[0][0] >= -30.5 and hr[-1][0] <= 0
