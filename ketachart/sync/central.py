@@ -112,6 +112,25 @@ def _table_ddl(model: type) -> list[sql.Composable]:
     ]
 
 
+def _log_seqs_sql(create: str, vouched: tuple[str, ...]) -> str:
+    """The ledger trigger function as a migration wrote it: every chart row's (device_id, device_seq, hash) into
+    the ledger, and the rows of ``vouched`` tables vouched for by the login that wrote them."""
+    tables = ", ".join(f"'{t}'" for t in vouched)
+    return f"""{create} FUNCTION {{s}}.log_seqs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog AS $$
+        BEGIN
+            INSERT INTO ketachart.device_seqs (device_id, device_seq, row_hash)
+                SELECT device_id, device_seq, row_hash FROM new_rows;
+            INSERT INTO ketachart.device_heads AS h (device_id, n, max_seq)
+                SELECT device_id, count(*), max(device_seq) FROM new_rows GROUP BY device_id
+                ON CONFLICT (device_id) DO UPDATE SET n = h.n + excluded.n, max_seq = greatest(h.max_seq, excluded.max_seq);
+            IF TG_TABLE_NAME IN ({tables}) THEN
+                INSERT INTO ketachart.vouches (tbl, id, vouched_by) SELECT TG_TABLE_NAME, id, session_user FROM new_rows;
+            END IF;
+            RETURN NULL;
+        END $$"""
+
+
 def _migrate_0_to_1(cur: psycopg.Cursor) -> None:
     """v1: meta table, the refusing trigger function, and a mirror of every chart table (as of store schema 2)."""
     cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
@@ -160,19 +179,7 @@ def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
             sql.Identifier(f"{name}_append_only"), sql.Identifier(SCHEMA, name), sql.Identifier(SCHEMA)))
     # The ledger trigger: SECURITY DEFINER so a chair fills the ledger without any grant on it.
     cur.execute(q(
-        """CREATE FUNCTION {s}.log_seqs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-        SET search_path = pg_catalog AS $$
-        BEGIN
-            INSERT INTO ketachart.device_seqs (device_id, device_seq, row_hash)
-                SELECT device_id, device_seq, row_hash FROM new_rows;
-            INSERT INTO ketachart.device_heads AS h (device_id, n, max_seq)
-                SELECT device_id, count(*), max(device_seq) FROM new_rows GROUP BY device_id
-                ON CONFLICT (device_id) DO UPDATE SET n = h.n + excluded.n, max_seq = greatest(h.max_seq, excluded.max_seq);
-            IF TG_TABLE_NAME IN ('users', 'policy_versions') THEN
-                INSERT INTO ketachart.vouches (tbl, id, vouched_by) SELECT TG_TABLE_NAME, id, session_user FROM new_rows;
-            END IF;
-            RETURN NULL;
-        END $$"""))
+        _log_seqs_sql("CREATE", ("users", "policy_versions"))))
     cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
     for model in V2_MODELS:
         t = model.__tablename__
@@ -232,19 +239,7 @@ def _add_patient_links(cur: psycopg.Cursor) -> None:
     # No chair_insert_own policy and no INSERT grant for chairs (``_grant_chair``): a chair login cannot link.
     # The ledger trigger now vouches for links too (v2 named only users and policy).
     cur.execute(q(
-        """CREATE OR REPLACE FUNCTION {s}.log_seqs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-        SET search_path = pg_catalog AS $$
-        BEGIN
-            INSERT INTO ketachart.device_seqs (device_id, device_seq, row_hash)
-                SELECT device_id, device_seq, row_hash FROM new_rows;
-            INSERT INTO ketachart.device_heads AS h (device_id, n, max_seq)
-                SELECT device_id, count(*), max(device_seq) FROM new_rows GROUP BY device_id
-                ON CONFLICT (device_id) DO UPDATE SET n = h.n + excluded.n, max_seq = greatest(h.max_seq, excluded.max_seq);
-            IF TG_TABLE_NAME IN ('users', 'policy_versions', 'patient_links') THEN
-                INSERT INTO ketachart.vouches (tbl, id, vouched_by) SELECT TG_TABLE_NAME, id, session_user FROM new_rows;
-            END IF;
-            RETURN NULL;
-        END $$"""))
+        _log_seqs_sql("CREATE OR REPLACE", ("users", "policy_versions", "patient_links"))))
     cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
 
 
