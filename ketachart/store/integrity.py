@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 from operator import itemgetter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from . import reading_blocks as blocks
 from .hashing import GENESIS_LEGACY, genesis_hash, tuple_canonicalizer
-from .models import CHART_MODELS
+from .models import CHART_MODELS, ReadingBlock
 
 if TYPE_CHECKING:
     from .repository import ChartStore
@@ -52,11 +52,14 @@ def verify_chains(store: "ChartStore", tail: int | None = None, stats: dict | No
             return [f"this file's device {own} has no counter - store_meta.device_id was changed"]
         last_seq, last_hash = counter
         first = 1 if tail is None else max(1, last_seq - tail + 1)
-        problems.extend(_own_chain(store.genesis, last_seq, last_hash,
-                                   _device_rows(raw, own, first - 1, hashed, pulled=False), first))
-        problems.extend(_journal(raw, own, tail, hashed))
-        if tail is None:
-            problems.extend(_blocks_match_journal(raw, own))
+        rows = _device_rows(raw, own, first - 1, hashed, pulled=False)
+        if tail is None:  # the journal is walked with the chart: each block is checked when the chain meets it
+            seals = _SealCheck(raw, _JournalWalk(raw, own, hashed))
+            problems.extend(_own_chain(store.genesis, last_seq, last_hash, rows, first, seals.block))
+            problems.extend(seals.finish())
+        else:
+            problems.extend(_own_chain(store.genesis, last_seq, last_hash, rows, first))
+            problems.extend(_journal(raw, own, tail, hashed))
         cursors = [int(v) for k, v in raw.execute("SELECT key, value FROM sync_state")
                    if k.endswith(":push_seq") and v.isdigit()]
         if tail is None:
@@ -102,26 +105,28 @@ def _table(model: type) -> _Table:
 
 
 def _table_rows(raw, spec: _Table, device: str, from_seq: int | None, pulled: bool) -> Iterator[tuple]:  # noqa: ANN001
-    """(seq, table, values) of one device in one table, ``device_seq >= from_seq``, chunk by chunk."""
+    """(seq, table, values) of one device in one table, ``device_seq >= from_seq``, chunk by chunk, in
+    (device_seq, rowid) order: the (device_id, device_seq) index ends in the rowid, so SQLite reads in that order
+    instead of sorting each chunk's whole rows (a tie-break by id copied every block body into a sort)."""
     name = spec.name
     select = ", ".join(f"t.{c}" for c in spec.cols)
     join = ""
     if pulled:
         select += ", p.row_id, p.prev_hash, p.vouched_by"
         join = f" LEFT JOIN pulled_rows p ON p.table_name = '{name}' AND p.row_id = t.id"
-    head = f"SELECT {select} FROM {name} t{join} WHERE t.device_id = ? AND "
-    order = f" ORDER BY t.device_seq, t.id LIMIT {CHUNK_ROWS}"
+    head = f"SELECT {select}, t.rowid FROM {name} t{join} WHERE t.device_id = ? AND "
+    order = f" ORDER BY t.device_seq, t.rowid LIMIT {CHUNK_ROWS}"
     first_sql = head + "t.device_seq >= ?" + order
-    next_sql = head + "(t.device_seq, t.id) > (?, ?)" + order  # keyset: resumes after the last row read
+    next_sql = head + "(t.device_seq, t.rowid) > (?, ?)" + order  # keyset: resumes after the last row read
     key: tuple = (from_seq if from_seq is not None else -(2 ** 62),)
-    seq_at, id_at = spec.seq_at, spec.id_at
+    seq_at = spec.seq_at
     while True:
         chunk = raw.execute(first_sql if len(key) == 1 else next_sql, (device, *key)).fetchall()
         for values in chunk:
             yield values[seq_at], spec, values
         if len(chunk) < CHUNK_ROWS:
             return
-        key = (chunk[-1][seq_at], chunk[-1][id_at])
+        key = (chunk[-1][seq_at], chunk[-1][-1])
 
 
 def _device_rows(raw, device: str, from_seq: int | None, hashed: list[int], pulled: bool) -> Iterator[tuple]:  # noqa: ANN001
@@ -136,8 +141,11 @@ def _device_rows(raw, device: str, from_seq: int | None, hashed: list[int], pull
         hashed[0] += n
 
 
-def _own_chain(genesis: str, last_seq: int, last_hash: str, rows: Iterator[tuple], first: int) -> list[str]:
+def _own_chain(genesis: str, last_seq: int, last_hash: str, rows: Iterator[tuple], first: int,
+               on_block: Callable[[tuple], None] | None = None) -> list[str]:
+    """This device's chain; ``on_block`` is given each reading block row as the walk meets it."""
     problems: list[str] = []
+    blocks_spec = _table(ReadingBlock) if on_block is not None else None
     prev, expected_seq, any_rows = genesis, first, False
     if first > 1:
         head = next(rows, None)
@@ -149,6 +157,8 @@ def _own_chain(genesis: str, last_seq: int, last_hash: str, rows: Iterator[tuple
                 rows = _prepend(head, rows)
     for seq, spec, row in rows:
         any_rows = True
+        if spec is blocks_spec:
+            on_block(row)
         if seq != expected_seq:
             if seq < expected_seq:
                 problems.append(f"device_seq {seq} appears twice ({spec.name} row {row[spec.id_at]}) - a row was "
@@ -201,89 +211,198 @@ def _foreign_chain(device: str, rows: Iterator[tuple]) -> list[str]:
     return problems
 
 
+_NO_JOURNAL_HEAD = "the readings journal of device {} has no head - the file was changed"
+
+
+class _JournalWalk:
+    """The readings journal re-hashed in seq order: gap-free seq 1..``journal_head.last_seq``, each row hashed
+    over the one before (the first over the device's journal genesis), the head's hash equal to the last row's.
+    ``first``: start there (the newest rows only). :class:`_SealCheck` takes each seal's rows from it as it goes,
+    so every journal body is read once."""
+
+    def __init__(self, raw, device: str, hashed: list[int], first: int = 1) -> None:  # noqa: ANN001
+        self.raw, self.device, self.hashed, self.first = raw, device, hashed, first
+        self.problems: list[str] = []
+        self.head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?", (device,)).fetchone()
+        self.end: tuple = (first - 1, None, 0)
+        self.broken = False  # (last seq seen, its hash, rows hashed), when the walk is over
+        self._rows = self._walk()
+        self._next = next(self._rows, None)
+
+    def _walk(self) -> Iterator[tuple[int, str]]:
+        problems, sha, first = self.problems, hashlib.sha256, self.first
+        if first == 1:
+            prev = blocks.journal_genesis(self.device)
+        else:
+            row = self.raw.execute("SELECT hash FROM reading_journal WHERE seq = ?", (first - 1,)).fetchone()
+            if row is None:
+                problems.append(f"readings journal row {first - 1} is missing - a row was removed")
+                self.broken = True
+                return
+            prev = row[0]
+        expected, n = first, 0
+        cursor = self.raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
+        while True:
+            chunk = cursor.fetchmany(CHUNK_ROWS)
+            if not chunk:
+                break
+            for seq, body, digest in chunk:
+                n += 1
+                if seq != expected:
+                    problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
+                    expected = seq
+                if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
+                    problems.append(f"readings journal row {seq} does not match its hash - it was edited")
+                prev, expected = digest, expected + 1
+                yield seq, body
+        self.end = (expected - 1, prev, n)
+
+    def take(self, last: int) -> list[tuple[int, str]]:
+        """The rows from where the walk is up to seq ``last``, (seq, body)."""
+        out, item = [], self._next
+        while item is not None and item[0] <= last:
+            out.append(item)
+            item = next(self._rows, None)
+        self._next = item
+        return out
+
+    def finish(self) -> list[str]:
+        """Walk the rest; the problems found."""
+        if self._next is not None:
+            for _ in self._rows:
+                pass
+            self._next = None
+        problems = self.problems
+        if self.head is None:
+            return [_NO_JOURNAL_HEAD.format(self.device), *problems]
+        if self.broken:
+            return problems
+        last_seq, last_hash = self.head
+        seen, prev, n = self.end
+        self.hashed[0] += n
+        if last_seq != seen:
+            problems.append(f"the last {last_seq - seen} readings journal row(s) are missing")
+        elif n and prev != last_hash:
+            problems.append("the readings journal's head does not match its last row - the journal was rewritten")
+        return problems
+
+
 def _journal(raw, device: str, tail: int | None, hashed: list[int]) -> list[str]:  # noqa: ANN001
-    """The readings journal: gap-free seq 1..``journal_head.last_seq``, each row hashed over the one before (the
-    first over the device's journal genesis), the head's hash equal to the last row's. ``tail``: the newest rows."""
-    head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?", (device,)).fetchone()
-    if head is None:
-        return [f"the readings journal of device {device} has no head - the file was changed"]
-    last_seq, last_hash = head
-    first = 1 if tail is None else max(1, last_seq - tail + 1)
-    problems: list[str] = []
-    if first == 1:
-        prev = blocks.journal_genesis(device)
-    else:
-        row = raw.execute("SELECT hash FROM reading_journal WHERE seq = ?", (first - 1,)).fetchone()
-        if row is None:
-            return [f"readings journal row {first - 1} is missing - a row was removed"]
-        prev = row[0]
-    expected, n = first, 0
-    cursor = raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
-    sha = hashlib.sha256
-    while True:
-        chunk = cursor.fetchmany(CHUNK_ROWS)
-        if not chunk:
-            break
-        for seq, body, digest in chunk:
-            n += 1
-            if seq != expected:
-                problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
-                expected = seq
-            if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
-                problems.append(f"readings journal row {seq} does not match its hash - it was edited")
-            prev, expected = digest, expected + 1
-    hashed[0] += n
-    if last_seq != expected - 1:
-        problems.append(f"the last {last_seq - expected + 1} readings journal row(s) are missing")
-    elif n and prev != last_hash:
-        problems.append("the readings journal's head does not match its last row - the journal was rewritten")
-    return problems
+    """The journal's chain alone (``tail``: the newest rows only; see :class:`_JournalWalk`)."""
+    head = raw.execute("SELECT last_seq FROM journal_head WHERE device_id = ?", (device,)).fetchone()
+    if head is None and tail is not None:
+        return [_NO_JOURNAL_HEAD.format(device)]
+    first = 1 if tail is None else max(1, head[0] - tail + 1)
+    return _JournalWalk(raw, device, hashed, first).finish()
 
 
-def _blocks_match_journal(raw, device: str) -> list[str]:  # noqa: ANN001
-    """Each of this device's reading blocks holds exactly the readings of the journal rows it cites, and the
-    cited ranges follow each other without a gap or an overlap (no reading sealed twice or never)."""
-    problems: list[str] = []
-    kinds = {}
-    for kind_id, *kind, jseq in raw.execute(
-            "SELECT id, session_id, author, parameter, unit, source, flags, journal_seq FROM reading_kinds"):
-        kinds[kind_id] = tuple(kind)
-        defined = raw.execute("SELECT body FROM reading_journal WHERE seq = ?", (jseq,)).fetchone()
-        if defined is None or defined[0] != blocks.kind_body(kind_id, kinds[kind_id]):
-            problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
-    expected_from, current, expected_bodies = 1, None, {}
-    cursor = raw.execute("SELECT id, session_id, journal_from, journal_to, body, count FROM reading_blocks "
-                         "WHERE device_id = ? ORDER BY device_seq", (device,))
-    while True:
-        chunk = cursor.fetchmany(200)
-        if not chunk:
-            break
-        for block_id, sid, lo, hi, body, count in chunk:
-            if (lo, hi) != current:
-                for left in expected_bodies:
-                    problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")
-                if lo != expected_from:
-                    problems.append(f"reading block {block_id} cites journal rows {lo}..{hi}, expected from {expected_from}"
-                                    " - readings were sealed twice or left out")
-                current, expected_from = (lo, hi), hi + 1
-                by_session: dict = {}
-                for jseq, jbody in raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
-                                               "ORDER BY seq", (lo, hi)):
-                    if not blocks.is_kind_body(jbody):
-                        try:
-                            session, facts = blocks.journal_facts(jbody, jseq, kinds)
-                        except (KeyError, ValueError, IndexError, TypeError):
-                            problems.append(f"readings journal row {jseq} cannot be read - it was edited")
-                            continue
-                        by_session.setdefault(session, []).extend(facts)
-                expected_bodies = by_session
-            want = expected_bodies.pop(sid, None)
+class _SealCheck:
+    """Each of this device's reading blocks holds exactly the readings of the journal rows it cites, and the cited
+    ranges follow each other without a gap or an overlap (no reading sealed twice or never). A seal's blocks (one
+    per session, the same range, consecutive in the chain) are checked together once the chain walk is past them.
+
+    A version-2 block is rebuilt as text from its journal rows (verbatim, see :mod:`.reading_blocks`) and compared
+    whole with ``==``: each cited row's session comes from the kinds its head names, its reading count from its
+    head. A version-1 block (files sealed before) is compared reading by reading, as decoded facts: slower."""
+
+    def __init__(self, raw, journal: _JournalWalk) -> None:  # noqa: ANN001
+        self.raw, self.journal = raw, journal
+        self.problems: list[str] = []
+        self.kinds: dict[int, tuple] = {}
+        for kind_id, *kind, defined in raw.execute(
+                "SELECT k.id, k.session_id, k.author, k.parameter, k.unit, k.source, k.flags, j.body "
+                "FROM reading_kinds k LEFT JOIN reading_journal j ON j.seq = k.journal_seq ORDER BY k.id"):
+            self.kinds[kind_id] = kind = tuple(kind)
+            if defined != blocks.kind_body(kind_id, kind):
+                self.problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
+        self.entries: dict[int, str] = {}
+        cols = _table(ReadingBlock).cols
+        self.fields = itemgetter(*(cols.index(c) for c in ("id", "session_id", "journal_from", "journal_to", "body",
+                                                           "count")))
+        self.expected_from, self.cited, self.seal = 1, None, []
+
+    def block(self, row: tuple) -> None:
+        block = self.fields(row)
+        if (block[2], block[3]) != self.cited:
+            self._check_seal()
+            self.cited = (block[2], block[3])
+        self.seal.append(block)
+
+    def finish(self) -> list[str]:
+        self._check_seal()
+        return self.problems + self.journal.finish()
+
+    def _check_seal(self) -> None:
+        if not self.seal:
+            return
+        (lo, hi), seal, self.seal = self.cited, self.seal, []
+        if lo == self.expected_from:
+            rows = self.journal.take(hi)
+        else:
+            self.problems.append(f"reading block {seal[0][0]} cites journal rows {lo}..{hi}, expected from "
+                                 f"{self.expected_from} - readings were sealed twice or left out")
+            self.journal.take(hi)
+            rows = self.raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                                    (lo, hi)).fetchall()
+        self.expected_from = hi + 1
+        rows = [r for r in rows if not blocks.is_kind_body(r[1])]
+        if not (all(b[4].startswith(blocks.BLOCK_V2) for b in seal) and self._check_v2(lo, hi, seal, rows)):
+            self._check_v1(lo, hi, seal, rows)
+
+    def _not_exactly(self, block_id: str, lo: int, hi: int) -> None:
+        self.problems.append(f"reading block {block_id} does not hold exactly the readings of journal rows {lo}..{hi}")
+
+    def _not_sealed(self, sessions: dict, lo: int, hi: int) -> None:
+        self.problems.extend(f"journal rows {lo}..{hi} of session {left} were not sealed" for left in sessions)
+
+    def _check_v2(self, lo: int, hi: int, seal: list[tuple], rows: list[tuple[int, str]]) -> bool:
+        """False when a cited row is of version 1 (then the seal is compared reading by reading)."""
+        kinds, by_session = self.kinds, {}
+        for seq, body in rows:
+            try:
+                head = blocks.journal_head(body)
+                if head is None:
+                    return False
+                ids, n = head
+                sessions = {kinds[k][0] for k in ids}
+            except (ValueError, KeyError):
+                self.problems.append(f"readings journal row {seq} cannot be read - it was edited")
+                continue
+            if len(sessions) != 1:
+                self.problems.append(f"readings journal row {seq} names kinds of more than one session - it was edited")
+                continue
+            entry = by_session.setdefault(sessions.pop(), [[], set(), 0])
+            entry[0].append((seq, body))
+            entry[1].update(ids)
+            entry[2] += n
+        for block_id, sid, _, _, body, count in seal:
+            want = by_session.pop(sid, None)
+            if want is None or count != want[2] or body != blocks.block_body(map(self._entry, sorted(want[1])), want[0]):
+                self._not_exactly(block_id, lo, hi)
+        self._not_sealed(by_session, lo, hi)
+        return True
+
+    def _entry(self, kind_id: int) -> str:
+        entry = self.entries.get(kind_id)
+        if entry is None:
+            entry = self.entries[kind_id] = blocks.kind_entry(kind_id, self.kinds[kind_id])
+        return entry
+
+    def _check_v1(self, lo: int, hi: int, seal: list[tuple], rows: list[tuple[int, str]]) -> None:
+        by_session: dict = {}
+        for jseq, jbody in rows:
+            try:
+                session, facts = blocks.journal_facts(jbody, jseq, self.kinds)
+            except (KeyError, ValueError, IndexError, TypeError):
+                self.problems.append(f"readings journal row {jseq} cannot be read - it was edited")
+                continue
+            by_session.setdefault(session, []).extend(facts)
+        for block_id, sid, _, _, body, count in seal:
+            want = by_session.pop(sid, None)
             try:
                 have = blocks.block_facts(body)
             except (KeyError, ValueError, IndexError, TypeError):
                 have = None
             if want is None or want != have or count != len(have):
-                problems.append(f"reading block {block_id} does not hold exactly the readings of journal rows {lo}..{hi}")
-    for left in expected_bodies:
-        problems.append(f"journal rows {current[0]}..{current[1]} of session {left} were not sealed")
-    return problems
+                self._not_exactly(block_id, lo, hi)
+        self._not_sealed(by_session, lo, hi)

@@ -645,6 +645,27 @@ class ChartStore:
             if recorded.replace(second=0, microsecond=0) == utc(now).replace(second=0, microsecond=0):
                 return 0
         kinds = self._kinds(raw)
+        heads = [blocks.journal_head(body) for _, body in tail]
+        if any(head is None for head in heads):
+            rows = self._seal_v1(tail, kinds, sealed_to + 1, last)
+        else:  # version 2: the journal rows verbatim, per session (see reading_blocks)
+            by_session: dict[str | None, list] = {}
+            for (seq, body), (ids, n) in zip(tail, heads):
+                entry = by_session.setdefault(kinds[ids[0]][0], [[], set(), 0, []])
+                entry[0].append((seq, body))
+                entry[1].update(ids)
+                entry[2] += n
+                entry[3].extend(blocks.journal_bounds(body))
+            rows = [dict(session_id=sid, effective_at=min(times), last_at=max(times), count=n,
+                         journal_from=sealed_to + 1, journal_to=last,
+                         body=blocks.block_body((blocks.kind_entry(k, kinds[k]) for k in sorted(ids)), journal))
+                    for sid, (journal, ids, n, times) in by_session.items()]
+        self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
+        return len(rows)
+
+    def _seal_v1(self, tail: list, kinds: dict, journal_from: int, journal_to: int) -> list[dict]:
+        """Blocks in the first body format, for a tail holding journal rows written before version 2 (once, when
+        a file from before is first written to): such rows name no kinds of their own to rebuild a block from."""
         by_session: dict[str | None, list[dict]] = {}
         for seq, body in tail:
             readings = blocks.decode_journal(body, seq, kinds, self.device_id)
@@ -653,9 +674,8 @@ class ChartStore:
         for sid, readings in by_session.items():
             first_at, last_at = blocks.bounds_of(readings)
             rows.append(dict(session_id=sid, effective_at=first_at, last_at=last_at, count=len(readings),
-                             journal_from=sealed_to + 1, journal_to=last, body=blocks.encode(readings)))
-        self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
-        return len(rows)
+                             journal_from=journal_from, journal_to=journal_to, body=blocks.encode(readings)))
+        return rows
 
     def seal_readings(self, force: bool = True) -> int:
         """Seal the journal's unsealed readings into blocks now (discharge, sync, open, close); returns blocks made."""
