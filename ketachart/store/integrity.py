@@ -221,68 +221,66 @@ class _JournalWalk:
     so every journal body is read once."""
 
     def __init__(self, raw, device: str, hashed: list[int], first: int = 1) -> None:  # noqa: ANN001
-        self.raw, self.device, self.hashed, self.first = raw, device, hashed, first
+        self.device, self.hashed, self.first = device, hashed, first
         self.problems: list[str] = []
         self.head = raw.execute("SELECT last_seq, last_hash FROM journal_head WHERE device_id = ?", (device,)).fetchone()
-        self.end: tuple = (first - 1, None, 0)
-        self.broken = False  # (last seq seen, its hash, rows hashed), when the walk is over
-        self._rows = self._walk()
-        self._next = next(self._rows, None)
-
-    def _walk(self) -> Iterator[tuple[int, str]]:
-        problems, sha, first = self.problems, hashlib.sha256, self.first
-        if first == 1:
-            prev = blocks.journal_genesis(self.device)
-        else:
-            row = self.raw.execute("SELECT hash FROM reading_journal WHERE seq = ?", (first - 1,)).fetchone()
+        self.chunk: list = []
+        self.at = self.n = 0
+        self.expected, self.prev = first, blocks.journal_genesis(device)
+        self.cursor, self.broken = None, False
+        if first > 1:
+            row = raw.execute("SELECT hash FROM reading_journal WHERE seq = ?", (first - 1,)).fetchone()
             if row is None:
-                problems.append(f"readings journal row {first - 1} is missing - a row was removed")
+                self.problems.append(f"readings journal row {first - 1} is missing - a row was removed")
                 self.broken = True
                 return
-            prev = row[0]
-        expected, n = first, 0
-        cursor = self.raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
-        while True:
-            chunk = cursor.fetchmany(CHUNK_ROWS)
-            if not chunk:
-                break
-            for seq, body, digest in chunk:
-                n += 1
-                if seq != expected:
-                    problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
-                    expected = seq
-                if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
-                    problems.append(f"readings journal row {seq} does not match its hash - it was edited")
-                prev, expected = digest, expected + 1
-                yield seq, body
-        self.end = (expected - 1, prev, n)
+            self.prev = row[0]
+        self.cursor = raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
 
     def take(self, last: int) -> list[tuple[int, str]]:
-        """The rows from where the walk is up to seq ``last``, (seq, body)."""
-        out, item = [], self._next
-        while item is not None and item[0] <= last:
-            out.append(item)
-            item = next(self._rows, None)
-        self._next = item
+        """Re-hash the rows from where the walk is up to seq ``last``; their (seq, body), kind definitions left out."""
+        out: list[tuple[int, str]] = []
+        chunk, at, n = self.chunk, self.at, len(self.chunk)
+        prev, expected, problems, sha, count = self.prev, self.expected, self.problems, hashlib.sha256, 0
+        while True:
+            if at == n:
+                chunk = self.cursor.fetchmany(CHUNK_ROWS) if self.cursor is not None else []
+                at, n = 0, len(chunk)
+                if not n:
+                    self.cursor = None
+                    break
+            seq, body, digest = chunk[at]
+            if seq > last:
+                break
+            at += 1
+            count += 1
+            if seq != expected:
+                problems.append(f"readings journal row {expected} is missing (next found: {seq}) - a row was removed")
+                expected = seq
+            if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
+                problems.append(f"readings journal row {seq} does not match its hash - it was edited")
+            prev, expected = digest, expected + 1
+            if not body.startswith('{"kind"'):
+                out.append((seq, body))
+        self.n += count
+        self.chunk, self.at, self.prev, self.expected = chunk, at, prev, expected
         return out
 
     def finish(self) -> list[str]:
         """Walk the rest; the problems found."""
-        if self._next is not None:
-            for _ in self._rows:
-                pass
-            self._next = None
+        if self.cursor is not None:
+            self.take(2 ** 62)
         problems = self.problems
+        self.hashed[0] += self.n
         if self.head is None:
             return [_NO_JOURNAL_HEAD.format(self.device), *problems]
         if self.broken:
             return problems
         last_seq, last_hash = self.head
-        seen, prev, n = self.end
-        self.hashed[0] += n
+        seen = self.expected - 1
         if last_seq != seen:
             problems.append(f"the last {last_seq - seen} readings journal row(s) are missing")
-        elif n and prev != last_hash:
+        elif self.n and self.prev != last_hash:
             problems.append("the readings journal's head does not match its last row - the journal was rewritten")
         return problems
 
@@ -315,39 +313,44 @@ class _SealCheck:
             self.kinds[kind_id] = kind = tuple(kind)
             if defined != blocks.kind_body(kind_id, kind):
                 self.problems.append(f"reading kind {kind_id} differs from the journal row that defined it - it was edited")
-        self.entries: dict[int, str] = {}
+        self.heads: dict[str, tuple] = {}
+        self.kind_lists: dict[tuple, str] = {}
         cols = _table(ReadingBlock).cols
         self.fields = itemgetter(*(cols.index(c) for c in ("id", "session_id", "journal_from", "journal_to", "body",
                                                            "count")))
-        self.expected_from, self.cited, self.seal = 1, None, []
+        self.expected_from, self.lo, self.hi, self.seal = 1, None, None, []
 
     def block(self, row: tuple) -> None:
         block = self.fields(row)
-        if (block[2], block[3]) != self.cited:
-            self._check_seal()
-            self.cited = (block[2], block[3])
+        if block[2] != self.lo or block[3] != self.hi:
+            if self.seal:
+                self._check_seal()
+            self.lo, self.hi = block[2], block[3]
         self.seal.append(block)
 
     def finish(self) -> list[str]:
-        self._check_seal()
+        if self.seal:
+            self._check_seal()
         return self.problems + self.journal.finish()
 
     def _check_seal(self) -> None:
-        if not self.seal:
-            return
-        (lo, hi), seal, self.seal = self.cited, self.seal, []
+        lo, hi, seal, self.seal = self.lo, self.hi, self.seal, []
         if lo == self.expected_from:
             rows = self.journal.take(hi)
         else:
             self.problems.append(f"reading block {seal[0][0]} cites journal rows {lo}..{hi}, expected from "
                                  f"{self.expected_from} - readings were sealed twice or left out")
             self.journal.take(hi)
-            rows = self.raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? ORDER BY seq",
-                                    (lo, hi)).fetchall()
+            rows = [r for r in self.raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
+                                                "ORDER BY seq", (lo, hi)) if not blocks.is_kind_body(r[1])]
         self.expected_from = hi + 1
-        rows = [r for r in rows if not blocks.is_kind_body(r[1])]
-        if not (all(b[4].startswith(blocks.BLOCK_V2) for b in seal) and self._check_v2(lo, hi, seal, rows)):
-            self._check_v1(lo, hi, seal, rows)
+        for block in seal:
+            if not block[4].startswith(blocks.BLOCK_V2):
+                break
+        else:
+            if self._check_v2(lo, hi, seal, rows):
+                return
+        self._check_v1(lo, hi, seal, rows)
 
     def _not_exactly(self, block_id: str, lo: int, hi: int) -> None:
         self.problems.append(f"reading block {block_id} does not hold exactly the readings of journal rows {lo}..{hi}")
@@ -357,36 +360,53 @@ class _SealCheck:
 
     def _check_v2(self, lo: int, hi: int, seal: list[tuple], rows: list[tuple[int, str]]) -> bool:
         """False when a cited row is of version 1 (then the seal is compared reading by reading)."""
-        kinds, by_session = self.kinds, {}
+        by_session: dict = {}
         for seq, body in rows:
             try:
-                head = blocks.journal_head(body)
-                if head is None:
-                    return False
-                ids, n = head
-                sessions = {kinds[k][0] for k in ids}
+                head = self._head(body)
             except (ValueError, KeyError):
                 self.problems.append(f"readings journal row {seq} cannot be read - it was edited")
                 continue
-            if len(sessions) != 1:
-                self.problems.append(f"readings journal row {seq} names kinds of more than one session - it was edited")
-                continue
-            entry = by_session.setdefault(sessions.pop(), [[], set(), 0])
-            entry[0].append((seq, body))
-            entry[1].update(ids)
-            entry[2] += n
+            if head is None:
+                return False
+            sid, ids, n = head
+            entry = by_session.get(sid)
+            if entry is None:
+                by_session[sid] = [[(seq, body)], ids, n]
+            else:
+                entry[0].append((seq, body))
+                entry[1] += ids
+                entry[2] += n
         for block_id, sid, _, _, body, count in seal:
             want = by_session.pop(sid, None)
-            if want is None or count != want[2] or body != blocks.block_body(map(self._entry, sorted(want[1])), want[0]):
+            if want is None or count != want[2] or body != blocks.block_body(self._kind_list(want[1]), want[0]):
                 self._not_exactly(block_id, lo, hi)
-        self._not_sealed(by_session, lo, hi)
+        if by_session:
+            self._not_sealed(by_session, lo, hi)
         return True
 
-    def _entry(self, kind_id: int) -> str:
-        entry = self.entries.get(kind_id)
-        if entry is None:
-            entry = self.entries[kind_id] = blocks.kind_entry(kind_id, self.kinds[kind_id])
-        return entry
+    def _head(self, body: str) -> tuple | None:
+        """(session, kind ids, readings) of a version-2 journal row from its head (cached by the head's text: a
+        chart repeats a few); None for version 1; ValueError or KeyError when it is not a head of known kinds."""
+        key = body[:body.find(',"t0":')]
+        found = self.heads.get(key)
+        if found is None:
+            head = blocks.journal_head(body)
+            if head is None:
+                return None
+            ids, n = head
+            sessions = {self.kinds[k][0] for k in ids}
+            if len(sessions) != 1:
+                raise ValueError("a journal row's kinds name more than one session")
+            found = self.heads[key] = (sessions.pop(), tuple(ids), n)
+        return found
+
+    def _kind_list(self, ids: tuple) -> str:
+        """The kind entries a version-2 block lists for these kind ids (ascending, once each), cached."""
+        found = self.kind_lists.get(ids)
+        if found is None:
+            found = self.kind_lists[ids] = ",".join(blocks.kind_entry(k, self.kinds[k]) for k in sorted(set(ids)))
+        return found
 
     def _check_v1(self, lo: int, hi: int, seal: list[tuple], rows: list[tuple[int, str]]) -> None:
         by_session: dict = {}

@@ -213,10 +213,10 @@ def kind_entry(kind_id: int, kind: Sequence) -> str:
     return _dumps([kind[2], kind[3], kind[4], kind[5], kind[1], kind_id])
 
 
-def block_body(kind_entries: Iterable[str], rows: Iterable[tuple[int, str]]) -> str:
-    """A version-2 block body: the kind entries (ascending id) and the journal rows ``(seq, body)`` verbatim."""
-    return ('{"v":2,"k":[' + ",".join(kind_entries) + '],"j":['
-            + ",".join(f"[{seq},{body}]" for seq, body in rows) + "]}")
+def block_body(kind_entries: str, rows: Iterable[tuple[int, str]]) -> str:
+    """A version-2 block body: the kind entries (:func:`kind_entry`, ascending id, comma-joined) and the journal
+    rows ``(seq, body)`` verbatim."""
+    return '{"v":2,"k":[' + kind_entries + '],"j":[' + ",".join(f"[{seq},{body}]" for seq, body in rows) + "]}"
 
 
 # --- the journal --------------------------------------------------------------------------------------------

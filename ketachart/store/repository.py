@@ -658,7 +658,8 @@ class ChartStore:
                 entry[3].extend(blocks.journal_bounds(body))
             rows = [dict(session_id=sid, effective_at=min(times), last_at=max(times), count=n,
                          journal_from=sealed_to + 1, journal_to=last,
-                         body=blocks.block_body((blocks.kind_entry(k, kinds[k]) for k in sorted(ids)), journal))
+                         body=blocks.block_body(",".join(blocks.kind_entry(k, kinds[k]) for k in sorted(ids)),
+                                                 journal))
                     for sid, (journal, ids, n, times) in by_session.items()]
         self._append(ReadingBlock, rows, author=SYSTEM_AUTHOR)
         return len(rows)
