@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import threading
 from operator import itemgetter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -76,6 +77,30 @@ def verify_chains(store: "ChartStore", tail: int | None = None, stats: dict | No
             f"the central acknowledged this chair's rows up to {max(cursors)} but the file ends at "
             f"{last_seq} - rows were removed from the end of the chart")
     return problems
+
+
+def beside(work: Callable[[], object]) -> Callable[[], object]:
+    """Start ``work`` on a thread of its own now; the function returned waits for its result (or raises what it
+    raised). ``ketachart verify`` runs SQLite's integrity check (C, without the GIL, on a connection of its own)
+    beside the re-hash, so on two cores a year-sized chart costs the longer of the two, not their sum."""
+    done: dict = {}
+
+    def run() -> None:
+        try:
+            done["value"] = work()
+        except BaseException as exc:  # handed to the caller, in its thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=run, name="verify-beside", daemon=True)
+    thread.start()
+
+    def result() -> object:
+        thread.join()
+        if "error" in done:
+            raise done["error"]
+        return done["value"]
+
+    return result
 
 
 class _Table:
@@ -375,7 +400,7 @@ class _SealCheck:
                 by_session[sid] = [[(seq, body)], ids, n]
             else:
                 entry[0].append((seq, body))
-                entry[1] += ids
+                entry[1] = tuple(sorted({*entry[1], *ids}))
                 entry[2] += n
         for block_id, sid, _, _, body, count in seal:
             want = by_session.pop(sid, None)
@@ -398,14 +423,15 @@ class _SealCheck:
             sessions = {self.kinds[k][0] for k in ids}
             if len(sessions) != 1:
                 raise ValueError("a journal row's kinds name more than one session")
-            found = self.heads[key] = (sessions.pop(), tuple(ids), n)
+            found = self.heads[key] = (sessions.pop(), tuple(sorted(set(ids))), n)
         return found
 
     def _kind_list(self, ids: tuple) -> str:
-        """The kind entries a version-2 block lists for these kind ids (ascending, once each), cached."""
+        """The kind entries a version-2 block lists for these kind ids (ascending, each once), cached: a session
+        has a few sets of kinds."""
         found = self.kind_lists.get(ids)
         if found is None:
-            found = self.kind_lists[ids] = ",".join(blocks.kind_entry(k, self.kinds[k]) for k in sorted(set(ids)))
+            found = self.kind_lists[ids] = ",".join(blocks.kind_entry(k, self.kinds[k]) for k in ids)
         return found
 
     def _check_v1(self, lo: int, hi: int, seal: list[tuple], rows: list[tuple[int, str]]) -> None:
