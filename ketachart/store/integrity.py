@@ -8,13 +8,17 @@
   with it). Users and policy rows of another device must carry the central's vouch.
 - **The sync cursors**: the central acknowledged rows up to the push cursor, so a file ending below it lost
   its tail (the "delete the tail and lower device_counter" edit).
+- The **readings journal**: its own chain (binary SHA-256), gap-free to ``journal_head``; and each **reading
+  block** holds exactly the journal rows it cites (version 2: the block's text rebuilt from them and compared
+  whole; version 1, files sealed before: reading by reading), the cited ranges following each other. The
+  journal is walked once, in step with the chart chain (blocks are sealed in journal order).
 - The **triggers** are checked by their SQL text (in ``open.verify_store``), not by their names.
 
 What a key holder can still rewrite consistently (a whole chain re-hashed) is found by comparing the chain
 head with the central's copy: ``ketachart verify`` does that when the central is reachable.
 
 The check **streams**: each table's rows of one device are read in keyset-paginated chunks ordered by
-``(device_seq, id)`` and merged across tables, so memory stays constant however old the chart is (a year is
+``(device_seq, rowid)`` and merged across tables, so memory stays constant however old the chart is (a year is
 millions of rows); the schema's NOT NULL on ``device_id``, ``device_seq`` and ``id`` puts every row in a chain.
 """
 
