@@ -266,8 +266,9 @@ class _JournalWalk:
             self.prev = row[0]
         self.cursor = raw.execute("SELECT seq, body, hash FROM reading_journal WHERE seq >= ? ORDER BY seq", (first,))
 
-    def take(self, last: int) -> list[tuple[int, str]]:
-        """Re-hash the rows from where the walk is up to seq ``last``; their (seq, body), kind definitions left out."""
+    def take(self, last: int, keep: bool = True) -> list[tuple[int, str]]:
+        """Re-hash the rows from where the walk is up to seq ``last``; their (seq, body), kind definitions left out
+        (none when not ``keep``: memory stays one chunk however long the rest of the journal is)."""
         out: list[tuple[int, str]] = []
         chunk, at, n = self.chunk, self.at, len(self.chunk)
         prev, expected, problems, sha, count = self.prev, self.expected, self.problems, hashlib.sha256, 0
@@ -289,7 +290,7 @@ class _JournalWalk:
             if sha(prev + f"{seq}\x1f{body}".encode()).digest() != digest:
                 problems.append(f"readings journal row {seq} does not match its hash - it was edited")
             prev, expected = digest, expected + 1
-            if not body.startswith('{"kind"'):
+            if keep and not body.startswith('{"kind"'):
                 out.append((seq, body))
         self.n += count
         self.chunk, self.at, self.prev, self.expected = chunk, at, prev, expected
@@ -298,7 +299,7 @@ class _JournalWalk:
     def finish(self) -> list[str]:
         """Walk the rest; the problems found."""
         if self.cursor is not None:
-            self.take(2 ** 62)
+            self.take(2 ** 62, keep=False)
         problems = self.problems
         self.hashed[0] += self.n
         if self.head is None:
@@ -369,7 +370,7 @@ class _SealCheck:
         else:
             self.problems.append(f"reading block {seal[0][0]} cites journal rows {lo}..{hi}, expected from "
                                  f"{self.expected_from} - readings were sealed twice or left out")
-            self.journal.take(hi)
+            self.journal.take(hi, keep=False)
             rows = [r for r in self.raw.execute("SELECT seq, body FROM reading_journal WHERE seq BETWEEN ? AND ? "
                                                 "ORDER BY seq", (lo, hi)) if not blocks.is_kind_body(r[1])]
         self.expected_from = hi + 1
