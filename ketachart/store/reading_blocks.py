@@ -137,13 +137,17 @@ def _block_items(doc: dict, session_id: str | None):  # noqa: ANN202
         return
     t0, kinds, entries = doc["t0"], doc["k"], doc["e"]
     e, n_entries = -1, len(entries)
-    jseq = first = rec = author = None
+    jseq = first = rec = None
+    by_author: dict[str, list[tuple]] = {}
     for i, (t, k, v, extra) in enumerate(_readings(doc["r"], t0)):
         while e + 1 < n_entries and entries[e + 1][1] == i:
             e += 1
             jseq, first, rec, author = entries[e]
             rec += t0
-        yield jseq, i - first, rec, (session_id, author, *kinds[k]), t, v, extra, t0
+            full = by_author.get(author)
+            if full is None:  # the block's kinds with the session and this author, built once
+                full = by_author[author] = [(session_id, author, *kind) for kind in kinds]
+        yield jseq, i - first, rec, full[k], t, v, extra, t0
 
 
 def _reading(device_id: str, jseq: int, index: int, rec: int, kind: Sequence, t: int, value: float | None,
@@ -167,9 +171,9 @@ def _fact(jseq, index, rec, kind, t, value, extra, t0) -> tuple:  # noqa: ANN001
     flags, value, text, device µs, late): what ``verify`` compares for version-1 blocks."""
     if extra:
         dev = extra.get("dev")
-        return (jseq, index, rec, kind[1], t, *kind[2:], value, extra.get("text"),
+        return (jseq, index, rec, kind[1], t, kind[2], kind[3], kind[4], kind[5], value, extra.get("text"),
                 None if dev is None else t0 + dev, bool(extra.get("late")))
-    return (jseq, index, rec, kind[1], t, *kind[2:], value, None, None, False)
+    return (jseq, index, rec, kind[1], t, kind[2], kind[3], kind[4], kind[5], value, None, None, False)
 
 
 def decode(body: str, device_id: str, session_id: str | None) -> list[dict]:
