@@ -84,3 +84,10 @@ def test_tuple_canonicalizer_equals_canonical_content_on_stored_rows(store):
                 assert canon(values) == canonical_content(table, dict(zip(cols, values)))
     finally:
         con.close()
+
+
+def test_work_beside_the_re_hash_hands_back_its_result_or_its_error():
+    assert integrity.beside(lambda: ("ok", 1))() == ("ok", 1)
+    failed = integrity.beside(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failed()
