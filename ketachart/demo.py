@@ -15,7 +15,8 @@ from .domain.clock import FakeClock
 from .domain.codes import Parameter
 from .domain.dosing import intranasal_dose, iv_dose
 from .domain.readings import Quality, Reading
-from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, padss_total
+from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, padss_total
+from .domain.vocabulary import Kind
 from .domain.session import SessionEvent
 from .hardware.sim.physiology import Patient as SimPatient
 from .store.models import Checklist, Course, DoseAdministration, Observation, Session
