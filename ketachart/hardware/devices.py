@@ -43,9 +43,6 @@ class DeviceSetup:
     monitor: str | None = None
     device_tz: str | None = None
 
-    def settings(self) -> DeviceSettings:
-        return DeviceSettings(bed=self.bed, monitor=self.monitor, device_tz=self.device_tz)
-
 
 class SetupFile:
     """The chair's device set-up on disk: JSON, written atomically; a damaged file is reported and ignored
