@@ -251,7 +251,7 @@ class DeviceManager:
     def connect_demo(self, monitor: str = "ge", pump: str = "bbraun", start_t: float = -900.0,
                      hypertensive: bool = False, seed: int = 7) -> list[Connection]:
         """Serve simulated devices on ptys (clock = the app's clock) and link to them."""
-        from .sim.base import sim_for
+        from .sim.catalog import sim_for
         from .sim.physiology import Patient
         from .sim.server import SimServer
 
