@@ -705,6 +705,12 @@ class ChartStore:
                 "SELECT device_id, body FROM reading_blocks WHERE session_id = ? ORDER BY device_seq",
                 (session_id,)):
             out.extend(blocks.decode(body, device, session_id))
+        out.extend(self._unsealed_readings(raw, session_id))
+        return out
+
+    def _unsealed_readings(self, raw, session_id: str) -> list[dict]:  # noqa: ANN001
+        """The session's readings in journal rows not sealed into a block yet (the caller's read snapshot)."""
+        out: list[dict] = []
         tail = raw.execute("SELECT seq, body FROM reading_journal WHERE seq > ? ORDER BY seq",
                            (self._sealed_to(raw),)).fetchall()
         if tail:  # less than a minute, normally: decoded whole, this session's rows kept
