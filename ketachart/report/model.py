@@ -18,6 +18,7 @@ import statistics
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from ..domain.administration import end_text
 from ..domain.codes import Parameter
@@ -454,8 +455,7 @@ def _median_before(points, at: datetime, seconds: int = 60) -> tuple[float | Non
     return statistics.median(vals), at
 
 
-def _time(point: tuple) -> datetime:
-    return point[0]
+_time, _value = itemgetter(0), itemgetter(1)  # of a (time, value, reading) point
 
 
 def session_points(view: SessionView, bps: list[NibpPair], started, ended_at, now, policy) -> MonitoringPoints:
@@ -519,7 +519,7 @@ def _vitals_rows(clk: LocalClock, series, bps: list[NibpPair], points: Monitorin
             points_ = points_[bisect_left(points_, started, key=_time):] if started is not None else points_
             if not points_:
                 return "-"
-            t, v, _ = fn(points_, key=lambda p: p[1])
+            t, v, _ = fn(points_, key=_value)
             return f"{v:.0f} at {clk.hm(t)}"
 
         rows.append(VitalsRow(label, "", bp_words(clk, fn(monitored_bp, key=lambda b: b.sys) if monitored_bp else None),

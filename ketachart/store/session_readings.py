@@ -61,6 +61,8 @@ class StoredReading(NamedTuple):
 class SessionReadings(NamedTuple):
     readings: list[StoredReading]  # in time order
     texts: list[tuple[str, str]]  # (reading id, canonical content), in no particular order
+    row_ids: list[str]  # the ids of readings in ``vital_readings`` rows (files before schema 6)
+    prefixes: frozenset[str]  # every other reading's id starts with one of these ("<device>-j")
 
 
 @contextmanager
@@ -96,11 +98,12 @@ def session_readings(store: ChartStore, session_id: str) -> SessionReadings:
         for row in legacy + unsealed:  # few: the same generic way as every chart row
             readings.append(_stored(row))
             texts.append((row["id"], canonical_content(_READINGS, row)))
-        times = _TimeText()
+        times, kinds = _TimeText(), {}
         for device_id, body in bodies:
-            _decode_block(body, device_id, session_id, times, readings, texts)
+            _decode_block(body, device_id, session_id, times, kinds, readings, texts)
         readings.sort(key=_order)  # stable: block readings keep their charted order
-    return SessionReadings(readings, texts)
+    prefixes = {f"{device_id}-j" for device_id, _ in bodies} | ({f"{store.device_id}-j"} if unsealed else set())
+    return SessionReadings(readings, texts, [r["id"] for r in legacy], frozenset(prefixes))
 
 
 def _order(r: StoredReading) -> tuple:
@@ -151,12 +154,12 @@ def _template(device_id: str, session_id: str | None, kind: list) -> str:
     return text
 
 
-def _decode_block(body: str, device_id: str, session_id: str | None, times: _TimeText,
+def _decode_block(body: str, device_id: str, session_id: str | None, times: _TimeText, kinds: dict[tuple, tuple],
                   readings: list[StoredReading], texts: list[tuple[str, str]]) -> None:
     """Append a block's readings and their canonical texts (the body's format is :mod:`.reading_blocks`'
-    business: read here through :func:`~.reading_blocks.block_facts`, whatever its version)."""
+    business: read here through :func:`~.reading_blocks.block_facts`, whatever its version). ``kinds``:
+    (device, parameter, unit, source, flags) -> template and usable-value rule, kept from block to block."""
     plain_id = _encode_str(device_id) == f'"{device_id}"'
-    kinds: dict[tuple, tuple] = {}  # (parameter, unit, source, flags) -> template, and the usable-value rule
     authors: dict[str, str] = {}
     tuple_new, time_text, add_reading, add_text = tuple.__new__, times.text, readings.append, texts.append
     frepr, epoch, micro = float.__repr__, _EPOCH, timedelta(microseconds=1)
@@ -168,10 +171,10 @@ def _decode_block(body: str, device_id: str, session_id: str | None, times: _Tim
             last_t, at, at_text = t, epoch + micro * t, time_text(t)
         if rec != last_rec:  # and so do those of one journal row
             last_rec, recorded = rec, time_text(rec)
-        key = (parameter, unit, source, flags)
+        key = (device_id, parameter, unit, source, flags)
         kind = kinds.get(key)
         if kind is None:
-            kind = kinds[key] = (_template(device_id, session_id, key),
+            kind = kinds[key] = (_template(device_id, session_id, key[1:]),
                                  (lambda x, f=flags: usable_value(x, f)) if flags else None)
         who = authors.get(author)
         if who is None:

@@ -19,7 +19,7 @@ from ketachart.domain.vitals import usable_value
 from ketachart.store import models as m
 from ketachart.store.fingerprint import reading_rows, record_fingerprint, record_rows
 from ketachart.store.hashing import canonical_content
-from ketachart.store.models import ReadingBlock, VitalReading
+from ketachart.store.models import ReadingBlock, Signature, VitalReading
 from ketachart.store.open import open_store
 from ketachart.store.readmodels import session_record
 from ketachart.store.repository import ChartStore
@@ -96,7 +96,12 @@ def test_texts_readings_and_fingerprint_equal_the_definition_sealed_and_unsealed
             store.author = "nurse.\u00e9\"two\""  # another hand charting: its own author on its own rows
         store.add_readings(sid, _odd_batch(clock, second))
     assert store.rows(ReadingBlock) and any(r["late_entry"] for r in store.readings(sid))
+    ids = [r["id"] for r in store.readings(sid)]
+    for target in (ids[5], ids[-1], f"{store.device_id}-j999999-0"):  # two of this record, one of no record
+        store.append(Signature, target_table="vital_readings", target_id=target, user_id="nurse.a",
+                     printed_name="A", meaning="reviewed", content_hash="0" * 64)
     _assert_same_as_definition(store, sid)
+    assert sum(name == "signatures" for name, _ in record_rows(store, sid)) == 2
     before = record_fingerprint(store, sid)
     store.seal_readings()
     _assert_same_as_definition(store, sid)
@@ -109,6 +114,9 @@ def test_an_old_files_rows_beside_new_blocks_equal_the_definition(tmp_path):
     with open_store(path, unencrypted=True, clock=FakeClock(datetime(2030, 1, 1, tzinfo=timezone.utc))) as store:
         sid = store.rows(VitalReading)[0]["session_id"]
         store.clock = FakeClock(max(r["effective_at"] for r in store.rows(VitalReading)) + timedelta(minutes=1))
+        store.sign(VitalReading, store.rows(VitalReading)[3]["id"], user_id="nurse.a", printed_name="A",
+                   meaning="reviewed")
+        assert any(name == "signatures" for name, _ in record_rows(store, sid))
         _assert_same_as_definition(store, sid)
         for i in range(90):
             store.clock.advance(1)
