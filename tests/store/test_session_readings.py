@@ -14,7 +14,6 @@ import pytest
 from ketachart.domain.clock import FakeClock
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality, Reading
-from ketachart.domain.session import SessionEvent
 from ketachart.domain.vitals import usable_value
 from ketachart.store import models as m
 from ketachart.store.fingerprint import reading_rows, record_fingerprint, record_rows
@@ -26,6 +25,7 @@ from ketachart.store.repository import ChartStore
 from ketachart.store.session_readings import collector_paused, session_readings
 
 from .test_migration_v5 import OLD
+from .test_reading_blocks import chart  # noqa: F401 - the fixture: a checked-in session on a new chart
 
 READINGS = m.VitalReading.__table__
 
@@ -59,17 +59,6 @@ def _assert_same_as_definition(store: ChartStore, session_id: str) -> None:
     assert record_fingerprint(store, session_id, read) == _reference_fingerprint(store, session_id)
 
 
-@pytest.fixture
-def chart(tmp_path):
-    clock = FakeClock(datetime(2026, 4, 1, 23, 58, 30, 250001, tzinfo=timezone.utc))  # crosses midnight
-    store = ChartStore.open(tmp_path / "c.db", clock)
-    p = store.create_patient("M1", "Doe", "Jo", "1970-01-01", "male")
-    s = store.create_session(p["patient_id"])
-    store.session_event(s["id"], SessionEvent.CHECK_IN)
-    yield store, s["id"]
-    store.close()
-
-
 def _odd_batch(clock: FakeClock, second: int) -> list[Reading]:
     """Every column a reading can fill: texts needing escapes (and a %), device times, flags making a value
     unusable, no value, whole and fractional and tiny values, a late entry."""
@@ -90,6 +79,7 @@ def _odd_batch(clock: FakeClock, second: int) -> list[Reading]:
 def test_texts_readings_and_fingerprint_equal_the_definition_sealed_and_unsealed(chart):
     store, sid = chart
     clock: FakeClock = store.clock
+    clock.advance(14 * 3600 + 58 * 60 + 30)  # to 23:58:30: the readings cross midnight
     for second in range(150):  # one commit per second, as the vitals writer does; the third minute stays unsealed
         clock.advance(1, microseconds=13)
         if second == 75:
