@@ -1,4 +1,6 @@
-"""``report.pdf_s``: seconds to produce the printed summary of a 4-hour session, in process (build + render)."""
+"""``report.pdf_s``: seconds to produce the printed summary of a 4-hour session, in process (build + render);
+``cpu_s`` and ``build_cpu_s`` are the CPU seconds of the same run (judge by them on a shared machine). The same on
+the year-sized chart: ``report.pdf_s.year`` in ``bench_scale``."""
 
 from __future__ import annotations
 
