@@ -8,13 +8,21 @@ import sys
 import time
 from pathlib import Path
 
-from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
 from .domain.clock import Clock, SystemClock
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
 from .store.repository import ChartStore
 
 DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the demo need it
+
+
+def __getattr__(name: str):
+    """``DEMO_NURSE`` ... still importable from here; :mod:`.demo` itself loads only when a demo runs."""
+    if name in ("DEMO_NURSE", "DEMO_PRESCRIBER", "DEMO_WITNESS"):
+        from . import demo
+
+        return getattr(demo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, accounts=None, **options):
@@ -53,6 +61,7 @@ def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
     Returns the :class:`~ketachart.auth.Accounts` with the demo nurse signed in.
     """
     from .auth import Accounts, PermissionDenied
+    from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
     from .store.models import User
 
     allowed = Path(demo_db or demo_db_path()).expanduser().resolve()
@@ -239,6 +248,7 @@ def run_app(args: argparse.Namespace) -> int:
             window.c.devices.use_setup_file(SetupFile(setup_path_for(store.path)))
             window.c.devices.reconnect_saved()
         if args.demo:
+            from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
             from .ui.autoplay import Autoplay
 
             hyper = bool(args.autoplay)
