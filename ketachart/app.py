@@ -275,6 +275,9 @@ def run_app(args: argparse.Namespace) -> int:
                 print(f"ketachart: first paint {time.time():.3f}", file=sys.stderr, flush=True)
                 # CPU seconds to here: a figure a loaded machine does not inflate as much as the wall time
                 print(f"ketachart: start-up cpu {time.process_time():.3f}", file=sys.stderr, flush=True)
+                # what was painted: the sign-in (a new chart) or the patient list, and how long it is
+                print(f"ketachart: first screen {type(window.stack.currentWidget()).__name__} "
+                      f"{window.patients.table.rowCount()}", file=sys.stderr, flush=True)
 
             QTimer.singleShot(0, first_paint)
         from PySide6.QtCore import QTimer
