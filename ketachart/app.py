@@ -8,10 +8,17 @@ import sys
 import time
 from pathlib import Path
 
+from .auth import Accounts, Signatures
+from .chair import ChairService
 from .domain.clock import Clock, SystemClock
+from .hardware.devices import DeviceManager
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
 from .store.repository import ChartStore
+
+# The Qt-free core above is imported before PySide6 on purpose: once PySide6.QtCore is loaded, every later
+# import is checked by PySide's ``__feature__`` hook, which reads the module's whole source file (about
+# 0.1 s of a start for the few hundred modules of the store, chair and their libraries).
 
 DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the demo need it
 
@@ -32,9 +39,6 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
     (hardware) and the chair service (commands, signatures, alerts, the vitals writer) are Qt-free; the
     controller adapts the service to Qt and the window shows it. ``accounts``: who is signed in (else the
     window asks)."""
-    from .auth import Accounts, Signatures
-    from .chair import ChairService
-    from .hardware.devices import DeviceManager
     from .ui.bridge import ReadingBridge
     from .ui.about import add_about_button, app_icon
     from .ui.controller import ChairController
