@@ -15,10 +15,14 @@ from .domain.clock import FakeClock
 from .domain.codes import Parameter
 from .domain.dosing import intranasal_dose, iv_dose
 from .domain.readings import Quality, Reading
-from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, Kind, padss_total
+from .domain.records import Order, Product, items_for
+from .domain.scales import DISCHARGE_ITEMS, PADSS_ITEMS, padss_total
+from .domain.vocabulary import Kind
 from .domain.session import SessionEvent
 from .hardware.sim.physiology import Patient as SimPatient
+from .chair.records import RecordsCommands
 from .store.models import Checklist, Course, DoseAdministration, Observation, Session
+from .store.records import record_order, standing_order
 from .store.repository import ChartStore
 
 DEMO_NURSE = ("demo.nurse", "Alex Morgan, RN")
@@ -44,9 +48,27 @@ def _phq9_for_session(number: int) -> list[int]:
     return items
 
 
-def _ensure_user(store: ChartStore, user_id: str, name: str) -> None:
+def _ensure_user(store: ChartStore, user_id: str, name: str, role: str = "nurse") -> None:
     if not any(u["user_id"] == user_id for u in store.users()):
-        store.create_user(user_id, name, "nurse")
+        store.create_user(user_id, name, role)
+
+
+def _prepare_dose(store: ChartStore, sid: str, pid: str, route: str, dose, seed: int, start: datetime) -> dict:  # noqa: ANN001
+    """The dose as the chair prepares it: under the course's standing order (signed by the demo prescriber at
+    the course's first session) with the vial's product record citing that order, so the demo's history has
+    what an audit asks for (the cs-log names an order for every dose)."""
+    if standing_order(store, pid, route) is None:
+        policy = store.policy
+        order = (Order("esketamine", "IN", 56.0, None, None) if route == "IN" else
+                 Order("ketamine", "IV", None, policy.mg_per_kg_default, int(policy.infusion_min_default)))
+        record_order(store, None, order, prescriber=DEMO_PRESCRIBER[0], printed_name=DEMO_PRESCRIBER[1],
+                     patient_id=pid)
+    if route == "IN":  # two 28 mg devices
+        product = Product(140.0, 0.4, f"ESK{2400 + seed:05d}", start.date() + timedelta(days=300))
+    else:
+        product = Product(50.0, 1.0 if dose.dose_mg <= 50 else 2.0, f"KET{2400 + seed:05d}",
+                          start.date() + timedelta(days=300))
+    return RecordsCommands(store).prepare_dose(sid, dose, product, prepared_by=DEMO_NURSE[0])
 
 
 def write_demo_session(store: ChartStore, seed: int = 0, monitoring_minutes: float | None = None,
@@ -65,6 +87,7 @@ def write_demo_session(store: ChartStore, seed: int = 0, monitoring_minutes: flo
     try:
         for uid, name in (DEMO_NURSE, DEMO_WITNESS):
             _ensure_user(store, uid, name)
+        _ensure_user(store, *DEMO_PRESCRIBER, role="prescriber")
         store.author = DEMO_NURSE[0]
         return _write(store, clock, rng, seed, start, monitoring_minutes or 130.0, route)
     finally:
@@ -110,6 +133,8 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
     }
     for item, answer in prechecks.items():
         store.observe(sid, Kind.PRECHECK, data={"item": item, "answer": answer})
+    # the pre-session items a dose needs (issue 16), answered as for a patient who may be dosed
+    RecordsCommands(store).record_presession_items(sid, {i.key: i.safe_answer for i in items_for(route, sex)})
     phq = _phq9_for_session(len(store.rows(Session, course_id=course["id"])))
     store.observe(sid, Kind.PHQ9, value=sum(phq), data={"items": phq}, patient_id=pid)
 
@@ -185,8 +210,7 @@ def _write(store: ChartStore, clock: FakeClock, rng: random.Random, seed: int, s
 
     # --- dose, waste, start ---------------------------------------------------------------------
     chart_until(-3)
-    dose_row = store.record_dose(sid, dose, lot=f"{'ESK' if intranasal else 'KET'}{2400 + seed:05d}",
-                                 prepared_by=DEMO_NURSE[0])
+    dose_row = _prepare_dose(store, sid, pid, route, dose, seed, start)
     store.sign(DoseAdministration, dose_row["id"], user_id=DEMO_NURSE[0], printed_name=DEMO_NURSE[1], meaning="performed")
     if intranasal:  # Spravato: two 28 mg devices, 5 minutes apart; the 40-minute BP; no pump, no infusion
         return _write_intranasal(store, sid, chart_until, at, minutes, pending_alerts)

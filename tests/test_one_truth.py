@@ -10,6 +10,7 @@ infusion spans.
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +21,7 @@ from ketachart.demo import write_demo_session
 from ketachart.domain.clock import FakeClock
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality, Reading
+from ketachart.domain.records import RecordKind
 from ketachart.domain.vitals import group_nibp
 from ketachart.domain.vocabulary import OBSERVATION_KINDS, Kind
 from ketachart.report.csv_export import rows as csv_rows
@@ -116,7 +118,15 @@ def test_observation_texts_are_the_same_on_screen_paper_fhir_and_csv(views):
             entry_id = re.sub(r"-(bp|hr|spo2|rr|temp)$", "", obs["id"]) if "method" in obs else obs["id"]
             fhir[entry_id] = html.unescape(re.sub(r"<[^>]+>", "", obs["text"]["div"]))
     assert len(screen) >= 8  # dissociation, nausea (amended), sedation, notes, intervention, PHQ-9, baseline ...
-    assert screen == paper == csv == sorted(fhir.values())
+    assert screen == paper == csv
+    # FHIR carries the controlled-substance records on the MedicationAdministration (the vial's lot), not as
+    # Observations; every other line is the same text
+    records = tuple(OBSERVATION_KINDS[k].label + ":" for k in RecordKind.ALL)
+    assert [t for t in csv if not t.startswith(records)] == sorted(fhir.values())
+    product = [t for t in csv if t.startswith("Product:")]
+    assert len(product) == 1  # the demo dose is prepared under the course's order, with its vial's record
+    lots = re.findall(r'"lotNumber": "([^"]+)"', json.dumps(views["fhir"]))
+    assert lots and all(f"lot {lot}," in product[0] for lot in lots)
     assert any("Nausea 3/10" in t for t in screen)  # the amended version is the one everyone shows
 
 

@@ -31,7 +31,7 @@ from ..domain.clock import Clock, FakeClock, SystemClock
 from ..domain.codes import Parameter
 from ..domain.dosing import iv_dose
 from ..domain.readings import Reading
-from ..domain.scales import Kind
+from ..domain.vocabulary import Kind
 from ..domain.session import SessionEvent, SessionState
 from ..store.repository import ChartStore
 from ..sync.live import LivePush

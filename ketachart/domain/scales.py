@@ -9,16 +9,6 @@ from dataclasses import dataclass
 
 from .errors import ClinicalInputError
 
-
-def __getattr__(name: str):
-    """``Kind`` lives in :mod:`.vocabulary` (the one table of observation kinds); older imports still find it."""
-    if name == "Kind":
-        from .vocabulary import Kind
-
-        return Kind
-    raise AttributeError(name)
-
-
 MOAAS_LABELS = {
     5: "Responds readily to name spoken in normal tone",
     4: "Lethargic response to name spoken in normal tone",

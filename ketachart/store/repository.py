@@ -26,7 +26,7 @@ from ..domain.errors import ClinicalInputError
 from ..domain.ids import new_id
 from ..domain.policy import DEFAULT_POLICY, ClinicPolicy
 from ..domain.readings import Reading
-from ..domain.scales import Kind
+from ..domain.vocabulary import Kind
 from ..domain.session import SessionEvent, SessionState, next_state
 from . import db as dbmod
 from . import reading_blocks as blocks

@@ -7,7 +7,7 @@ import time
 
 from ketachart.board.listen import BoardListener
 from ketachart.domain.clock import FakeClock
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.sync.live import LivePush
 from ketachart.sync.service import SyncService
 

@@ -21,7 +21,7 @@ from ketachart.domain.errors import ClinicalInputError
 from ketachart.domain.policy import DEFAULT_POLICY
 from ketachart.domain.readings import Quality, Reading
 from ketachart.domain.codes import Parameter as P
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.domain.session import SessionEvent as E
 from ketachart.domain.timeline import StateChange
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QComboBo
 from ketachart.app import create_main_window
 from ketachart.auth import Accounts
 from ketachart.domain.records import YES
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.domain.session import SessionState
 from ketachart.store.models import Observation
 from ketachart.ui.touch import MIN_TARGET

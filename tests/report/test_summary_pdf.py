@@ -15,7 +15,7 @@ import pytest
 from ketachart.domain.dosing import intranasal_dose, iv_dose
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Reading
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.domain.session import SessionEvent
 from ketachart.report.model import build_summary
 from ketachart.store.fingerprint import record_rows

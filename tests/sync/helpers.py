@@ -11,7 +11,7 @@ from ketachart.domain.clock import FakeClock
 from ketachart.domain.codes import Parameter
 from ketachart.domain.dosing import iv_dose
 from ketachart.domain.readings import Reading
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.domain.session import SessionEvent
 from ketachart.store.models import CHART_TABLES
 from ketachart.store.repository import ChartStore

@@ -8,7 +8,7 @@ import pytest
 
 from ketachart.app import create_main_window
 from ketachart.auth import Accounts, PermissionDenied
-from ketachart.domain.scales import Kind
+from ketachart.domain.vocabulary import Kind
 from ketachart.store.models import AuditEvent, Checklist, DoseAdministration, Observation, Signature
 from ketachart.ui.auth import FirstAdminDialog, SignInDialog
 from ketachart.ui.auth.lock_screen import visible_texts
