@@ -14,9 +14,10 @@ import tty
 from datetime import datetime, timedelta, timezone
 
 from ketachart.domain.clock import SystemClock
-from ketachart.hardware.codecs.base import CODECS, CodecTime, codec_for
+from ketachart.hardware.codecs.base import CodecTime
+from ketachart.hardware.codecs.catalog import codec_for, protocols
 from ketachart.hardware.link import DeviceLink
-from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.server import SimServer
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -169,9 +170,7 @@ def link_cpu_pct(quick: bool) -> dict:
 
 
 def run(quick: bool):
-    from ketachart.hardware.codecs import load_all  # noqa: F401
-
-    for protocol in sorted(CODECS):
+    for protocol in protocols():
         try:
             yield decode_mb_s(protocol, quick)
         except Exception as exc:  # another team's protocol failing must not hide ours

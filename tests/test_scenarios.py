@@ -68,7 +68,7 @@ def test_the_small_table_and_the_simulators_tell_the_same_story(name):
 def test_each_issue_scenario_is_a_simulator_option_exactly_as_named(name, capsys):
     from ketachart.cli import build_parser
     from ketachart.hardware import cli as devices_cli
-    from ketachart.hardware.sim.base import sim_for
+    from ketachart.hardware.sim.catalog import sim_for
 
     args = build_parser().parse_args(["sim", "ge", "--scenario", name])
     assert args.func is devices_cli.cmd_sim and (args.protocol, args.scenario) == ("ge", name)

@@ -8,21 +8,9 @@
 - :mod:`.cli`         ``ketachart users ...``, ``ketachart verify``, ``ketachart encrypt-db``
 """
 
+from . import errors
 from .accounts import ROLES, Accounts, AuthSession, SignedInUser
-from .errors import (
-    AccountInactive,
-    AccountLocked,
-    AuthError,
-    NoSecretSet,
-    PermissionDenied,
-    TryAgainLater,
-    WeakSecret,
-    WrongCredentials,
-)
+from .errors import *  # noqa: F403 - every sign-in error, listed once in errors.__all__
 from .signatures import SignatureStatus, Signatures
 
-__all__ = [
-    "ROLES", "Accounts", "AuthSession", "SignedInUser", "Signatures", "SignatureStatus", "AuthError",
-    "AccountInactive", "AccountLocked", "NoSecretSet", "PermissionDenied", "TryAgainLater", "WeakSecret",
-    "WrongCredentials",
-]
+__all__ = ["ROLES", "Accounts", "AuthSession", "SignedInUser", "Signatures", "SignatureStatus", *errors.__all__]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+# the package hands these on (``from ketachart.auth import AccountLocked``)
+__all__ = ["AuthError", "WrongCredentials", "TryAgainLater", "AccountLocked", "AccountInactive", "NoSecretSet",
+           "WeakSecret", "PermissionDenied"]
+
 
 class AuthError(RuntimeError):
     """A sign-in, re-authentication or permission problem the user can act on."""

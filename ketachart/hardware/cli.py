@@ -15,25 +15,15 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .codecs.base import (
-    CODECS,
-    CodecTime,
-    DeviceInfoEvent,
-    DeviceSettings,
-    FrameEvent,
-    PatientMismatchEvent,
-    ReadingEvent,
-    codec_for,
-)
+from .codecs.base import CodecTime, DeviceInfoEvent, DeviceSettings, FrameEvent, PatientMismatchEvent, ReadingEvent
+from .codecs.catalog import codec_for, protocols
 from .sim.base import SCENARIOS
 
 PROTOCOLS_HELP = "ge, philips, masimo, hl7 or bbraun"
 
 
 def _protocols() -> list[str]:
-    from .codecs import load_all  # noqa: F401
-
-    return sorted(CODECS)
+    return protocols()
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argparse.ArgumentParser) -> None:

@@ -43,9 +43,6 @@ class DeviceSetup:
     monitor: str | None = None
     device_tz: str | None = None
 
-    def settings(self) -> DeviceSettings:
-        return DeviceSettings(bed=self.bed, monitor=self.monitor, device_tz=self.device_tz)
-
 
 class SetupFile:
     """The chair's device set-up on disk: JSON, written atomically; a damaged file is reported and ignored
@@ -254,7 +251,7 @@ class DeviceManager:
     def connect_demo(self, monitor: str = "ge", pump: str = "bbraun", start_t: float = -900.0,
                      hypertensive: bool = False, seed: int = 7) -> list[Connection]:
         """Serve simulated devices on ptys (clock = the app's clock) and link to them."""
-        from .sim.base import sim_for
+        from .sim.catalog import sim_for
         from .sim.physiology import Patient
         from .sim.server import SimServer
 

@@ -25,7 +25,8 @@ import serial.tools.list_ports
 
 from ..domain.clock import Clock, SystemClock
 from ..domain.readings import Reading
-from .codecs.base import Codec, CodecTime, DeviceSettings, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import Codec, CodecTime, DeviceSettings, FrameEvent, ReadingEvent
+from .codecs.catalog import codec_for
 
 log = logging.getLogger(__name__)
 

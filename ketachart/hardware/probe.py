@@ -16,7 +16,9 @@ from typing import Callable, Iterable
 
 import serial
 
-from .codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+from .codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent
+
+from .codecs.catalog import codec_for
 
 # Listen-only first: they send nothing, so trying them disturbs no device.
 PROBE_ORDER = ("masimo", "hl7", "ge", "philips", "bbraun")

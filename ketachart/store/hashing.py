@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Boolean, Float, Integer, Table
 
-from .models import UTCDateTime
+from .models import UTCDateTime, column_type
 
 
 def _canon(value: object, coltype: object) -> object:
@@ -76,15 +76,8 @@ def _plan(table: Table) -> list[tuple[str, str]]:
     plan = _PLANS.get(table.name)
     if plan is None:
         def kind(coltype: object) -> str:
-            if isinstance(coltype, UTCDateTime):
-                return "t"
-            if isinstance(coltype, Boolean):
-                return "b"
-            if isinstance(coltype, Float):
-                return "f"
-            if isinstance(coltype, Integer):
-                return "i"
-            return "s"
+            found = column_type(coltype)
+            return found[0] if found else "s"  # hashed as text, like _canon does
 
         plan = sorted((c.name, kind(c.type)) for c in table.columns if c.name != "row_hash")
         _PLANS[table.name] = plan

@@ -51,6 +51,26 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+# Each column type of the chart tables: its kind in the row hash (store/hashing.py: t time, b bool, f float,
+# i int, s text; the hash chain depends on these codes) and its type on the central PostgreSQL
+# (sync/central.py). The first match counts.
+COLUMN_TYPES: tuple[tuple[type | tuple[type, ...], str, str], ...] = (
+    (UTCDateTime, "t", "timestamptz"),
+    (Boolean, "b", "boolean"),
+    (Float, "f", "double precision"),
+    (Integer, "i", "bigint"),
+    ((String, Text), "s", "text"),
+)
+
+
+def column_type(coltype: object) -> tuple[str, str] | None:
+    """(hash kind, PostgreSQL type) of a column type, or None for a type no chart column has."""
+    for types, kind, pg_type in COLUMN_TYPES:
+        if isinstance(coltype, types):
+            return kind, pg_type
+    return None
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -53,14 +53,11 @@ from typing import Callable
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Boolean, Float, Integer, String, Text
 
-from ..store.models import CHART_MODELS, UTCDateTime
+from ..store.models import CHART_MODELS, column_type
+from .central_roles import ADMIN_ROLE, CHAIR_ROLE, SCHEMA, ensure_role
 from .config import CentralConfig, CentralRefused, _first_line, redact
 
-SCHEMA = "ketachart"
-CHAIR_ROLE = "ketachart_chair"
-ADMIN_ROLE = "ketachart_admin"
 CENTRAL_SCHEMA_VERSION = 4
 ADMIN_TABLES = ("users", "policy_versions", "patient_links")  # clinic-wide facts only an admin login may write
 SERVER_COLUMNS = ("txid", "received_at")
@@ -69,17 +66,10 @@ V2_MODELS = tuple(m for m in CHART_MODELS if m.__tablename__ not in ("patient_li
 
 
 def pg_type(coltype: object) -> str:
-    if isinstance(coltype, UTCDateTime):
-        return "timestamptz"
-    if isinstance(coltype, Boolean):
-        return "boolean"
-    if isinstance(coltype, Float):
-        return "double precision"
-    if isinstance(coltype, Integer):
-        return "bigint"
-    if isinstance(coltype, (String, Text)):
-        return "text"
-    raise TypeError(f"no central column type for {coltype!r}")
+    found = column_type(coltype)
+    if found is None:
+        raise TypeError(f"no central column type for {coltype!r}")
+    return found[1]
 
 
 def chart_columns(table_name: str) -> list[str]:
@@ -129,6 +119,45 @@ def _log_seqs_sql(create: str, vouched: tuple[str, ...]) -> str:
             END IF;
             RETURN NULL;
         END $$"""
+
+
+# The helpers below are what migrations v2 and later execute for one chart table. Old migrations call them:
+# change what they execute only together with a new migration (chairs check the central's objects).
+
+
+def _add_chart_table(cur: psycopg.Cursor, t: str) -> sql.Identifier:
+    """A chart table added after v2: its v1 mirror table, without the per-table (device_id, device_seq)
+    index that the ledger's primary key replaced at v2. Returns the table's qualified name."""
+    model = next(m for m in CHART_MODELS if m.__tablename__ == t)
+    for stmt in _table_ddl(model):
+        cur.execute(stmt)
+    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+    return sql.Identifier(SCHEMA, t)
+
+
+def _add_ledger_trigger(cur: psycopg.Cursor, t: str) -> None:
+    """Every insert into chart table ``t`` enters its rows in the (device_id, device_seq) ledger (v2 on)."""
+    cur.execute(sql.SQL(
+        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
+    ).format(sql.Identifier(f"{t}_ledger"), sql.Identifier(SCHEMA, t), sql.Identifier(SCHEMA)))
+
+
+def _add_row_security(cur: psycopg.Cursor, t: str) -> None:
+    """Row-level security on chart table ``t`` (v2 on): chairs read every row, admins do anything the grants
+    allow, and a chair inserts only rows of its own device, and none at all into the ADMIN_TABLES."""
+    qt = sql.Identifier(SCHEMA, t)
+    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
+    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
+        qt, sql.Identifier(CHAIR_ROLE)))
+    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
+        qt, sql.Identifier(ADMIN_ROLE)))
+    if t not in ADMIN_TABLES:
+        # A chair writes only as itself: the subquery is evaluated once per statement (an InitPlan).
+        cur.execute(sql.SQL(
+            "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
+            "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
+        ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
 
 
 def _migrate_0_to_1(cur: psycopg.Cursor) -> None:
@@ -188,24 +217,11 @@ def _migrate_1_to_2(cur: psycopg.Cursor) -> None:
         cur.execute(sql.SQL("INSERT INTO {s}.device_seqs (device_id, device_seq, row_hash) "
                             "SELECT device_id, device_seq, row_hash FROM {t} ON CONFLICT DO NOTHING").format(
             s=sql.Identifier(SCHEMA), t=qt))
-        cur.execute(sql.SQL(
-            "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
-            "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
-        ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
+        _add_ledger_trigger(cur, t)
         if t in ADMIN_TABLES:
             cur.execute(sql.SQL("INSERT INTO {s}.vouches (tbl, id, vouched_by) SELECT %s, id, 'migration:' || "
                                 "session_user FROM {t}").format(s=sql.Identifier(SCHEMA), t=qt), (t,))
-        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
-        cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
-            qt, sql.Identifier(CHAIR_ROLE)))
-        cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
-            qt, sql.Identifier(ADMIN_ROLE)))
-        if t not in ADMIN_TABLES:
-            # A chair writes only as itself: the subquery is evaluated once per statement (an InitPlan).
-            cur.execute(sql.SQL(
-                "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
-                "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
-            ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
+        _add_row_security(cur, t)
     cur.execute(q("INSERT INTO {s}.device_heads (device_id, n, max_seq) "
                   "SELECT device_id, count(*), max(device_seq) FROM {s}.device_seqs GROUP BY device_id"))
     total = 0
@@ -221,41 +237,15 @@ def _add_patient_links(cur: psycopg.Cursor) -> None:
     """v3: ``patient_links`` (an admin's link of two records of one person, issue 13), written like users and
     policy by admin logins only (no INSERT right nor policy for chairs) and vouched by the ledger trigger."""
     q = lambda text: sql.SQL(text).format(s=sql.Identifier(SCHEMA))  # noqa: E731
-    model = next(m for m in CHART_MODELS if m.__tablename__ == "patient_links")
-    t = model.__tablename__
-    qt = sql.Identifier(SCHEMA, t)
-    for stmt in _table_ddl(model):
-        cur.execute(stmt)
-    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
-    cur.execute(sql.SQL(
-        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
-    ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
-    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
-    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
-        qt, sql.Identifier(CHAIR_ROLE)))
-    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
-        qt, sql.Identifier(ADMIN_ROLE)))
-    # No chair_insert_own policy and no INSERT grant for chairs (``_grant_chair``): a chair login cannot link.
+    t = "patient_links"
+    _add_chart_table(cur, t)
+    _add_ledger_trigger(cur, t)
+    _add_row_security(cur, t)  # an ADMIN_TABLE: no chair_insert_own policy
+    # No INSERT grant for chairs either (``_grant_chair``): a chair login cannot link.
     # The ledger trigger now vouches for links too (v2 named only users and policy).
     cur.execute(q(
         _log_seqs_sql("CREATE OR REPLACE", ("users", "policy_versions", "patient_links"))))
     cur.execute(q("REVOKE ALL ON FUNCTION {s}.log_seqs() FROM PUBLIC"))
-
-
-def _ensure_roles(cur: psycopg.Cursor) -> None:
-    """Both group roles exist before a migration names them in policies."""
-    for role in (CHAIR_ROLE, ADMIN_ROLE):
-        cur.execute(sql.SQL(
-            """DO $$ BEGIN
-                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role_lit}) THEN
-                    BEGIN
-                        CREATE ROLE {role} NOLOGIN;
-                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                    END;
-                END IF;
-            END $$"""
-        ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
 
 
 def _migrate_3_to_4(cur: psycopg.Cursor) -> None:
@@ -263,30 +253,15 @@ def _migrate_3_to_4(cur: psycopg.Cursor) -> None:
     instead of one per reading), with the same protections as every chart table: append-only triggers, the
     (device_id, device_seq) ledger, row-level security (a chair inserts only its own rows). Rows already in
     ``vital_readings`` stay there, unchanged; readers read both."""
-    model = next(m for m in CHART_MODELS if m.__tablename__ == "reading_blocks")
-    t = model.__tablename__
-    qt = sql.Identifier(SCHEMA, t)
-    for stmt in _table_ddl(model):
-        cur.execute(stmt)
-    cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, f"{t}_device_seq")))
+    t = "reading_blocks"
+    qt = _add_chart_table(cur, t)
     cur.execute(sql.SQL("CREATE INDEX {} ON {} (session_id, last_at)").format(sql.Identifier(f"{t}_session_time"), qt))
-    cur.execute(sql.SQL(
-        "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION {}.log_seqs()"
-    ).format(sql.Identifier(f"{t}_ledger"), qt, sql.Identifier(SCHEMA)))
-    cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(qt))
-    cur.execute(sql.SQL("CREATE POLICY chair_read ON {} FOR SELECT TO {} USING (true)").format(
-        qt, sql.Identifier(CHAIR_ROLE)))
-    cur.execute(sql.SQL("CREATE POLICY admin_all ON {} FOR ALL TO {} USING (true) WITH CHECK (true)").format(
-        qt, sql.Identifier(ADMIN_ROLE)))
-    cur.execute(sql.SQL(
-        "CREATE POLICY chair_insert_own ON {} FOR INSERT TO {} WITH CHECK "
-        "(device_id = (SELECT c.device_id FROM {}.chairs c WHERE c.login = session_user))"
-    ).format(qt, sql.Identifier(CHAIR_ROLE), sql.Identifier(SCHEMA)))
+    _add_ledger_trigger(cur, t)
+    _add_row_security(cur, t)
 
 
 # MIGRATIONS[n] upgrades the central schema from version n to n+1 inside the init transaction.
-# Add a function when the chart tables change; never edit an old one.
+# Add a function when the chart tables change; never change what an old one executes.
 MIGRATIONS: dict[int, Callable[[psycopg.Cursor], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2,
                                                            2: _add_patient_links, 3: _migrate_3_to_4}
 
@@ -370,7 +345,8 @@ def init_central(cfg: CentralConfig) -> tuple[int, int]:
                     f"knows ({CENTRAL_SCHEMA_VERSION}); use a newer KetaChart to manage it. Nothing was changed."
                 )
             with conn.cursor() as cur:
-                _ensure_roles(cur)
+                for role in (CHAIR_ROLE, ADMIN_ROLE):  # both exist before a migration names them
+                    ensure_role(cur, role)
                 version = before
                 while version < CENTRAL_SCHEMA_VERSION:
                     MIGRATIONS[version](cur)

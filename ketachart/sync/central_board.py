@@ -24,9 +24,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-SCHEMA = "ketachart"  # the same schema as ketachart.sync.central (not imported: that module imports this one)
-CHAIR_ROLE = "ketachart_chair"
-ADMIN_ROLE = "ketachart_admin"  # issue 13's clinic IT / admin logins, where it exists
+from .central_roles import ADMIN_ROLE, CHAIR_ROLE, SCHEMA, ensure_role
+
 BOARD_ROLE = "ketachart_board"
 CHANNEL = "ketachart_board"
 HEARTBEATS = "chair_heartbeats"
@@ -129,21 +128,8 @@ def apply_board_schema(cur: psycopg.Cursor) -> None:
     for name, (table, definition) in BOARD_INDEXES.items():
         cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} " + definition).format(
             sql.Identifier(name), sql.Identifier(SCHEMA, table)))
-    _ensure_role(cur, BOARD_ROLE)
+    ensure_role(cur, BOARD_ROLE)
     _grant(cur)
-
-
-def _ensure_role(cur: psycopg.Cursor, role: str) -> None:
-    cur.execute(sql.SQL(
-        """DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role_lit}) THEN
-                BEGIN
-                    CREATE ROLE {role} NOLOGIN;
-                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                END;
-            END IF;
-        END $$"""
-    ).format(role_lit=sql.Literal(role), role=sql.Identifier(role)))
 
 
 def _grant(cur: psycopg.Cursor) -> None:

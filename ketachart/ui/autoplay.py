@@ -109,11 +109,18 @@ class Autoplay(QObject):
             if self.prescriber is not None and not self.c.presession_order():
                 p.new_order.setChecked(True)  # no order in force: the prescriber signs the dose as the course's order
                 p.order_prescriber.setText(self.prescriber[0])
+            expiry = (self.clock.now() + timedelta(days=300)).date().isoformat()
             if self.route == "IN":
                 p.in_dose.setCurrentIndex(0)  # 56 mg: two devices
                 p.lot.setText("ESK02417")
+                p.vial_strength.setText("140")  # two 28 mg devices: 0.2 mL each
+                p.vial_ml.setText("0.4")
             else:
                 p.lot.setText("KET02417")
+                p.vial_strength.setText("50")
+                p.vial_ml.setText("1")
+            p.expiry.setText(expiry)
+            if self.route != "IN":
                 p.waste_mg.setText("13.8")
                 p.waste_method.setCurrentIndex(1)
                 p.waste_witness.setText(self.witness[0])

@@ -36,20 +36,38 @@ class Palette:
     disabled_text: str = ""
 
 
-DARK = Palette(
-    name="dark", bg="#0b0e12", panel="#141a21", panel2="#1c242d", text="#d9dee4", muted="#8a96a3", border="#2a3440",
-    accent="#2f6f9f", accent_text="#eef4f8", ok="#5cc48a", warn="#e8b04a", alarm="#ff6b6b", alarm_bg="#5a1616",
-    warn_bg="#4a3510", hr="#5cd68d", spo2="#4fb8f0", bp="#e9a6ff", event="#f3d36b", plot_bg="#0b0e12",
-    plot_axis="#6d7884", infusion_fill=(70, 130, 190, 85), paused_fill=(232, 176, 74, 70), infusion_text="#7fb2dd",
-    button_bg="#1c242d", button_border="#3a4654", disabled_bg="#10151b", disabled_text="#5f6b77",
-)
-LIGHT = Palette(
-    name="light", bg="#f3f5f7", panel="#ffffff", panel2="#e8ecf0", text="#111820", muted="#4f5b66", border="#c3ccd5",
-    accent="#1d5f8f", accent_text="#ffffff", ok="#177a45", warn="#8a5a00", alarm="#b3121b", alarm_bg="#ffd9d9",
-    warn_bg="#ffefc7", hr="#0e8a45", spo2="#0b6fb0", bp="#8b2fa5", event="#9a6b00", plot_bg="#ffffff",
-    plot_axis="#5d6873", infusion_fill=(29, 95, 143, 55), paused_fill=(200, 130, 0, 60), infusion_text="#1d5f8f",
-    button_bg="#ffffff", button_border="#7f8b97", disabled_bg="#e4e8ec", disabled_text="#8a949e",
-)
+# Each role's colour in the dark and the light theme, side by side: a role cannot be missing from one theme,
+# and each pair can be checked for contrast at a glance.
+_COLOURS: dict[str, tuple] = {  # role: (dark, light)
+    "bg": ("#0b0e12", "#f3f5f7"),
+    "panel": ("#141a21", "#ffffff"),
+    "panel2": ("#1c242d", "#e8ecf0"),
+    "text": ("#d9dee4", "#111820"),
+    "muted": ("#8a96a3", "#4f5b66"),
+    "border": ("#2a3440", "#c3ccd5"),
+    "accent": ("#2f6f9f", "#1d5f8f"),
+    "accent_text": ("#eef4f8", "#ffffff"),
+    "ok": ("#5cc48a", "#177a45"),
+    "warn": ("#e8b04a", "#8a5a00"),
+    "alarm": ("#ff6b6b", "#b3121b"),
+    "alarm_bg": ("#5a1616", "#ffd9d9"),
+    "warn_bg": ("#4a3510", "#ffefc7"),
+    "hr": ("#5cd68d", "#0e8a45"),
+    "spo2": ("#4fb8f0", "#0b6fb0"),
+    "bp": ("#e9a6ff", "#8b2fa5"),
+    "event": ("#f3d36b", "#9a6b00"),
+    "plot_bg": ("#0b0e12", "#ffffff"),
+    "plot_axis": ("#6d7884", "#5d6873"),
+    "infusion_fill": ((70, 130, 190, 85), (29, 95, 143, 55)),
+    "paused_fill": ((232, 176, 74, 70), (200, 130, 0, 60)),
+    "infusion_text": ("#7fb2dd", "#1d5f8f"),
+    "button_bg": ("#1c242d", "#ffffff"),
+    "button_border": ("#3a4654", "#7f8b97"),
+    "disabled_bg": ("#10151b", "#e4e8ec"),
+    "disabled_text": ("#5f6b77", "#8a949e"),
+}
+DARK = Palette(name="dark", **{role: pair[0] for role, pair in _COLOURS.items()})
+LIGHT = Palette(name="light", **{role: pair[1] for role, pair in _COLOURS.items()})
 THEMES = {"dark": DARK, "light": LIGHT}
 
 

@@ -7,7 +7,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from ketachart.hardware.codecs.base import Codec, CodecTime, FrameEvent, ReadingEvent, codec_for
+from ketachart.hardware.codecs.base import Codec, CodecTime, FrameEvent, ReadingEvent
+
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.link import SilenceWatchdog
 from ketachart.hardware.sim.base import DeviceSim
 

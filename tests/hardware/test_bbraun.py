@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketachart.domain.readings import Quality
-from ketachart.hardware.codecs.base import DeviceInfoEvent, codec_for
+from ketachart.hardware.codecs.base import DeviceInfoEvent
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.bbraun_bcc import ACK, NAK, BBraunCodec, build_frame, destuff, parse_frame, stuff
-from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.bbraun_bcc import BBraunSim
 
 from .devtools import at, feed, frames, readings, run_pair

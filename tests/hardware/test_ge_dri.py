@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality
-from ketachart.hardware.codecs.base import CODECS, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+from ketachart.hardware.codecs.base import CODECS, CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.ge_dri import (
     raw_quality,
     CLASS_EXT1,
@@ -57,7 +58,8 @@ from ketachart.hardware.codecs.ge_dri import (
     stop_displ_request,
     wave_request,
 )
-from ketachart.hardware.sim.base import SIMS, sim_for
+from ketachart.hardware.sim.base import SIMS
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.ge_dri import NIBP_INFLATE_S, NIBP_OLD_AFTER_S, GeDriSim
 
 from .devtools import Watch

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketachart.domain.readings import Quality
-from ketachart.hardware.codecs.base import codec_for
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.hl7_mllp import build_ack, frame, parse_hl7_time
-from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.hl7_mllp import DIA, HR, MEAN, NIBP_PR, PR, RR, SPO2, SYS, TEMP, build_oru
 
 from .devtools import at, feed, frames, readings, run_pair, values

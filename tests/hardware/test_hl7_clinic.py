@@ -9,12 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ketachart.domain.readings import Quality
-from ketachart.hardware.codecs.base import (
-    DeviceSettings,
-    HeldResolvedEvent,
-    PatientMismatchEvent,
-    codec_for,
-)
+from ketachart.hardware.codecs.base import DeviceSettings, HeldResolvedEvent, PatientMismatchEvent
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.hl7_mllp import frame, unescape
 
 from .devtools import at, feed, readings, values

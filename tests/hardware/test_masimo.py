@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ketachart.domain.readings import Quality
-from ketachart.hardware.codecs.base import DeviceInfoEvent, codec_for
+from ketachart.hardware.codecs.base import DeviceInfoEvent
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.masimo import MasimoCodec
-from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.masimo import blue_line
 
 from .devtools import at, feed, frames, readings, run_pair, values

@@ -130,7 +130,9 @@ def test_remembered_observations_give_exactly_what_parsing_gives(replies):
 def _codec_events(stream: bytes, checked: bool, chunk: int = 997) -> list:
     from datetime import timedelta, timezone
 
-    from ketachart.hardware.codecs.base import CodecTime, codec_for
+    from ketachart.hardware.codecs.base import CodecTime
+
+    from ketachart.hardware.codecs.catalog import codec_for
 
     codec = codec_for("philips")
     codec.checked_readings = checked

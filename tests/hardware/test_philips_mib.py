@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality, Reading
 from ketachart.hardware.codecs import philips_mib as mib
-from ketachart.hardware.codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent, codec_for
+from ketachart.hardware.codecs.base import CodecTime, DeviceInfoEvent, FrameEvent, ReadingEvent
+from ketachart.hardware.codecs.catalog import codec_for
 from ketachart.hardware.codecs.philips_mib import PhilipsMibCodec
-from ketachart.hardware.sim.base import sim_for
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.link import SilenceWatchdog
 from ketachart.hardware.sim import philips_wire as wire
 from ketachart.hardware.sim.philips_mib import PhilipsMibSim

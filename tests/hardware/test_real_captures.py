@@ -15,7 +15,8 @@ import pytest
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality
 from ketachart.hardware.cli import decode_bytes
-from ketachart.hardware.codecs.base import DeviceInfoEvent, codec_for
+from ketachart.hardware.codecs.base import DeviceInfoEvent
+from ketachart.hardware.codecs.catalog import codec_for
 
 from .devtools import at, feed, readings
 

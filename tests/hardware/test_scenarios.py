@@ -10,7 +10,8 @@ import pytest
 
 from ketachart.domain.codes import Parameter
 from ketachart.domain.readings import Quality
-from ketachart.hardware.sim.base import SCENARIOS, sim_for, use_demo_scenario
+from ketachart.hardware.sim.base import SCENARIOS, use_demo_scenario
+from ketachart.hardware.sim.catalog import sim_for
 from ketachart.hardware.sim.ge_dri import SIM_EPOCH
 from ketachart.hardware.sim.scenarios import EVENTS
 

@@ -270,19 +270,3 @@ CODECS: dict[str, Callable[[], Codec]] = {}
 
 
 register = registrar(CODECS)  # ``@register("ge")``: the codec the CLI and the link find under that name
-
-
-def codec_for(name: str, settings: DeviceSettings | None = None) -> Codec:
-    """A new codec for a protocol name (``ge``, ``philips``, ``masimo``, ``hl7``, ``bbraun``).
-
-    Without ``settings`` the codec reads zone-less device times as UTC (tests, raw decoding); the link
-    and the command line always pass the chair's settings, whose default zone is the chair's own."""
-    from . import load_all  # noqa: F401  (registers the codecs)
-
-    try:
-        codec = CODECS[name]()
-    except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(sorted(CODECS))}") from None
-    if settings is not None:
-        codec.configure(settings)
-    return codec

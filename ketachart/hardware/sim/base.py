@@ -72,15 +72,3 @@ SIMS: dict[str, Callable[..., DeviceSim]] = {}
 
 
 register = registrar(SIMS)  # ``@register("ge")``: the simulator ``sim_for`` finds under that name
-
-
-def sim_for(name: str, scenario: str = "ketamine", seed: int = 1) -> DeviceSim:
-    """A simulated device. The demo's ``ketamine`` devices play the scenario ``--demo --scenario`` chose."""
-    from . import load_all  # noqa: F401  (registers the sims)
-
-    if scenario == "ketamine" and os.environ.get(DEMO_SCENARIO_ENV) in EVENTS:
-        scenario = os.environ[DEMO_SCENARIO_ENV]
-    try:
-        return SIMS[name](scenario=scenario, seed=seed)
-    except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(sorted(SIMS))}") from None

@@ -21,7 +21,8 @@ from typing import Callable
 from ...domain.clock import Clock, SystemClock
 from ...platform import has_pty, open_raw_pty
 from ..link import close_quietly
-from .base import DeviceSim, sim_for
+from .base import DeviceSim
+from .catalog import sim_for
 
 HAS_PTY = has_pty()
 TICK_S = 0.02  # how often the sim is ticked when the host is quiet (real seconds)

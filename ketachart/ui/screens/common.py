@@ -103,6 +103,31 @@ class ElidedLabel(QLabel):
             self._elide()
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its width: inside a form in a scroll area
+    Qt sizes a wrapped label for another width and cut the dose calculation's last line."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    PADDING = 8  # the theme's padding of such boxes (QLabel#steps); Qt's heightForWidth leaves it out
+
+    def _fit(self) -> None:
+        inner = self.contentsRect().width() - 2 * self.PADDING
+        if inner > 0:
+            text = self.fontMetrics().boundingRect(0, 0, inner, 10_000, Qt.TextFlag.TextWordWrap, self.text())
+            self.setMinimumHeight(text.height() + 2 * self.PADDING + 4)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().resizeEvent(event)
+        self._fit()
+
+
 class MessageLine(QLabel):
     """Shows "... saved 10:42:03" only after the store returned, or the reason nothing was saved."""
 

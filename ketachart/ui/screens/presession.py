@@ -26,7 +26,7 @@ from ...domain.vocabulary import PRECHECK_LABELS
 from ...chair import USER_ERRORS, PresessionForm
 from ..controller import ChairController
 from ..signing import SigningRun
-from .common import Field, FormDialog, MessageLine, button, screen_layout
+from .common import Field, FormDialog, MessageLine, WrappedLabel, button, screen_layout
 from .presession_items import PresessionItemsBox
 from ..touch import TapChoice, attach_keypad
 
@@ -159,13 +159,10 @@ class PresessionScreen(QWidget):
         f.addRow("Concentration (mg/mL)", self.conc)
         f.addRow("Duration (min)", self.minutes)
         f.addRow("Intranasal dose", self.in_dose)
-        self.steps = QLabel()
+        self.steps = WrappedLabel()
         self.steps.setObjectName("steps")
-        self.steps.setWordWrap(True)
         self.steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         f.addRow(self.steps)
-        self.lot = QLineEdit()
-        f.addRow("Lot number", self.lot)
         cols[2].addWidget(dose)
 
         # issue 16: the prescriber's order the dose cites - the course's standing order in force, or the dose
@@ -188,6 +185,23 @@ class PresessionScreen(QWidget):
         f.addRow("Prescriber", self.order_prescriber)
         cols[2].addWidget(order)
         cols[2].addStretch(1)
+
+        # the vial the dose is drawn from (issue 16): its lot, strength, size and expiry make the controlled-
+        # substance record, let the vial be reconciled (vial = given + wasted) and refuse an expired lot
+        vial = QGroupBox("Vial (controlled substance)")
+        f = QFormLayout(vial)
+        self.lot = QLineEdit()
+        self.vial_strength = QLineEdit()
+        self.vial_strength.setPlaceholderText("mg/mL")
+        self.vial_ml = QLineEdit()
+        self.vial_ml.setPlaceholderText("mL")
+        self.expiry = QLineEdit()
+        self.expiry.setPlaceholderText("YYYY-MM-DD")
+        f.addRow("Lot number", self.lot)
+        f.addRow("Strength (mg/mL)", self.vial_strength)
+        f.addRow("Vial size (mL)", self.vial_ml)
+        f.addRow("Expiry", self.expiry)
+        cols[1].addWidget(vial)
 
         waste = QGroupBox("Waste (controlled substance)")
         f = QFormLayout(waste)
@@ -225,7 +239,7 @@ class PresessionScreen(QWidget):
         self.keypad = attach_keypad(self, [self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight,
                                            self.b_sys, self.b_dia, self.b_hr, self.b_spo2, self.waste_mg,
                                            self.waste_witness, self.mg_per_kg, self.conc, self.minutes, self.lot,
-                                           self.order_prescriber],
+                                           self.vial_strength, self.vial_ml, self.expiry, self.order_prescriber],
                                     text_fields=[self.meds, self.escort_name, self.waste_witness, self.lot,
                                                  self.order_prescriber])
         for w in (self.weight, self.mg_per_kg, self.conc, self.minutes, self.b_sys, self.b_dia):
@@ -257,7 +271,7 @@ class PresessionScreen(QWidget):
             self.copy_button.setText(f"Copy from last session ({when:%d %b %Y})")
             self.copy_button.setEnabled(True)
             self.copy_button.setToolTip("medications, REMS answers, escort and dose settings; "
-                                        "never weight, vitals, consent, lot or waste")
+                                        "never weight, vitals, consent, the vial or waste")
         (self.intranasal if route == "IN" else self.iv).setChecked(True)
         self.items.set_patient(route, p.get("sex"))  # issue 16: fresh items for this session
         self.update_order()
@@ -269,7 +283,8 @@ class PresessionScreen(QWidget):
         for cb in (self.consent, self.no_driving, *self.rems.values()):
             cb.setChecked(False)
         for w in (self.fasting, self.meds, self.escort_name, self.escort_phone, self.weight, self.b_sys, self.b_dia,
-                  self.b_hr, self.b_spo2, self.lot, self.waste_mg, self.waste_witness, self.order_prescriber):
+                  self.b_hr, self.b_spo2, self.lot, self.vial_strength, self.vial_ml, self.expiry, self.waste_mg,
+                  self.waste_witness, self.order_prescriber):
             w.clear()
         self.new_order.setChecked(False)
         self.waste_method.setCurrentIndex(0)
@@ -332,6 +347,7 @@ class PresessionScreen(QWidget):
             concentration=self.conc.text(), minutes=self.minutes.text(), in_dose_mg=self.in_dose.currentData(),
             lot=self.lot.text(), waste_mg=self.waste_mg.text(), waste_method=self.waste_method.currentText(),
             waste_witness=self.waste_witness.text(), items=self.items.answers(),
+            vial_strength_mg_per_ml=self.vial_strength.text(), vial_ml=self.vial_ml.text(), expiry=self.expiry.text(),
             order_prescriber=self.order_prescriber.text().strip() if self.new_order.isChecked() else "",
         )
 

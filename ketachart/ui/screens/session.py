@@ -33,27 +33,45 @@ STATE_WORDS = {"streaming": "streaming", "silent": "SILENT", "lost": "LOST - rec
                "negotiating": "connecting", "disconnected": "off"}
 
 
-class NumericTile(QFrame):
-    def __init__(self, parent: QWidget | None = None) -> None:
+class _Tile(QFrame):
+    """A panel tile: a label, a large value and a sub line, styled by their names (``numLabel``, ``clockValue``
+    ...). Label and sub line end in "…" (whole text in the tooltip) rather than being cut mid-word in a narrow
+    tile. Laid out by the subclass."""
+
+    def __init__(self, style: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("panel")
-        grid = QGridLayout(self)
-        grid.setContentsMargins(12, 6, 12, 6)
-        grid.setVerticalSpacing(0)
         self.label = ElidedLabel()
-        self.label.setObjectName("numLabel")
-        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.value = QLabel()
+        self.sub = ElidedLabel()
+        for w, part in ((self.label, "Label"), (self.value, "Value"), (self.sub, "Sub")):
+            w.setObjectName(style + part)
+        for w in (self.label, self.sub):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._shown: tuple | None = None
+
+    def _showing(self, model: object, pal: Palette) -> bool:
+        """True when the tile already shows ``model`` in ``pal``: then no relayout, no restyle, no repaint."""
+        key = (model, pal.name)
+        if self._shown == key:
+            return True
+        self._shown = key
+        return False
+
+
+class NumericTile(_Tile):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("num", parent)
+        self.value.setText("--")
         self.cue = QLabel()
         self.cue.setObjectName("numCue")
         self.cue.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.value = QLabel("--")
-        self.value.setObjectName("numValue")
         self.unit = QLabel()
         self.unit.setObjectName("numUnit")
         self.unit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
-        self.sub = ElidedLabel()
-        self.sub.setObjectName("numSub")
-        self.sub.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(12, 6, 12, 6)
+        grid.setVerticalSpacing(0)
         grid.addWidget(self.label, 0, 0)
         grid.addWidget(self.cue, 0, 1)
         grid.addWidget(self.value, 1, 0, 1, 2)
@@ -62,10 +80,8 @@ class NumericTile(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     def render(self, n: vm.NumericVM, pal: Palette) -> None:
-        key = (n, pal.name)
-        if getattr(self, "_shown", None) == key:
-            return  # nothing changed: no relayout, no restyle, no repaint
-        self._shown = key
+        if self._showing(n, pal):
+            return
         color = level_color(pal, n.level)
         wide = n.key == "bp"  # beside a wide value ("185/116") the unit would overlap it: it leads the sub line
         self.label.set_full_text(n.label)
@@ -79,30 +95,18 @@ class NumericTile(QFrame):
         self.sub.setVisible(bool(n.sub) or wide)
 
 
-class ClockTile(QFrame):
+class ClockTile(_Tile):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("panel")
+        super().__init__("clock", parent)
         box = QVBoxLayout(self)
         box.setContentsMargins(12, 4, 12, 4)
         box.setSpacing(0)
-        # label and sub line end in "…" (whole text in the tooltip) rather than being cut mid-word in a narrow tile
-        self.label = ElidedLabel()
-        self.label.setObjectName("clockLabel")
-        self.value = QLabel()
-        self.value.setObjectName("clockValue")
-        self.sub = ElidedLabel()
-        self.sub.setObjectName("clockSub")
-        for w in (self.label, self.sub):
-            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for w in (self.label, self.value, self.sub):
             box.addWidget(w)
 
     def render(self, c: vm.ClockVM, pal: Palette) -> None:
-        key = (c, pal.name)
-        if getattr(self, "_shown", None) == key:
+        if self._showing(c, pal):
             return
-        self._shown = key
         self.label.set_full_text(c.label)
         self.label.setStyleSheet(f"color: {pal.alarm};" if c.level == "alarm" else "")
         self.value.setText(c.value)

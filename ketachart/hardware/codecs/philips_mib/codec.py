@@ -349,8 +349,9 @@ class PhilipsMibCodec(Codec):
             plain_time = plain_time.replace(tzinfo=self.device_tz)
         emit_value = self._emit_value
         wall = now.wall
-        # A value word seen before is stamped from its checked template (see _meaning); the rest, and every
-        # value when a time is zone-less (Reading refuses it), take the full path.
+        # An observation whose every value word was seen before (and none NIBP) is stamped from the words'
+        # checked templates (see _meaning); any other, and every one when a time is zone-less (Reading refuses
+        # it), takes the full path.
         known = None if self.checked_readings or wall.tzinfo is None else self._fast.get
         events, new, update, event_type, nibp_ids = self._events, _new, dict.update, ReadingEvent, NIBP_PHYSIO
         by_obs = self._obs_templates
@@ -365,7 +366,17 @@ class PhilipsMibCodec(Codec):
                 # parse_poll_reply hands back the same object for the same bytes: its templates, once
                 cached = by_obs.get(id(obs))
                 if cached is not None and cached[0] is obs:
-                    for template in cached[1]:
+                    templates = cached[1]
+                else:
+                    templates = [fast(v) for v in obs.values if v.physio_id not in nibp_ids]
+                    if len(templates) == len(obs.values) and None not in templates:
+                        if len(by_obs) >= MEANINGS_KEPT:
+                            by_obs.clear()
+                        by_obs[id(obs)] = (obs, templates)  # holds obs: its id cannot be reused meanwhile
+                    else:
+                        templates = None
+                if templates is not None:
+                    for template in templates:
                         reading = new(Reading)
                         fields = reading.__dict__
                         update(fields, template)
@@ -374,31 +385,14 @@ class PhilipsMibCodec(Codec):
                         event = new(event_type)
                         event.__dict__["reading"] = reading
                         events.append(event)
-                    stamped += len(cached[1])
+                    stamped += len(templates)
                     continue
-                templates = [fast(v) for v in obs.values if v.physio_id not in nibp_ids]
-                if len(templates) == len(obs.values) and None not in templates:
-                    if len(by_obs) >= MEANINGS_KEPT:
-                        by_obs.clear()
-                    by_obs[id(obs)] = (obs, templates)  # holds obs: its id cannot be reused meanwhile
             nibp: list[NuObs] = []
             for v in obs.values:
                 if v.physio_id in nibp_ids:
                     nibp.append(v)
-                    continue
-                template = fast(v) if fast is not None else None
-                if template is None:
+                else:
                     emit_value(v, obs_time, now)
-                    continue
-                reading = new(Reading)
-                fields = reading.__dict__
-                update(fields, template)
-                fields["host_time"] = wall
-                fields["device_time"] = obs_time
-                event = new(event_type)
-                event.__dict__["reading"] = reading
-                events.append(event)
-                stamped += 1
             if nibp and self._nibp_is_new(obs, nibp):
                 for v in nibp:
                     emit_value(v, obs_time, now)

@@ -161,28 +161,17 @@ def parse_user_info(raw: bytes) -> UserInfo:
     r.u16()
     r.sub(r.u16())  # option list
     info = {}
-    count, length = r.u16(), r.u16()
-    profiles = r.sub(length)
-    for _ in range(count):
-        if profiles.remaining < 4:
-            break
-        attr, alen = profiles.u16(), profiles.u16()
-        val = profiles.sub(alen)
+    for attr, val in _attributes(r):
         if attr != NOM_POLL_PROFILE_SUPPORT:
             continue
-        val.u32()
-        info.update(min_poll_period=val.u32(), max_mtu_rx=val.u32(), max_mtu_tx=val.u32())
-        val.u32()
-        info["options"] = val.u32()
-        pcount, plen = val.u16(), val.u16()
-        pkgs = val.sub(plen)
-        for _ in range(pcount):
-            if pkgs.remaining < 4:
-                break
-            pid, plen2 = pkgs.u16(), pkgs.u16()
-            pval = pkgs.sub(plen2)
-            if pid == NOM_ATTR_POLL_PROFILE_EXT and pval.remaining >= 4:
-                info["poll_ext_options"] = pval.u32()
+        profile = _Reader(val)
+        profile.u32()
+        info.update(min_poll_period=profile.u32(), max_mtu_rx=profile.u32(), max_mtu_tx=profile.u32())
+        profile.u32()
+        info["options"] = profile.u32()
+        for pid, pval in _attributes(profile):
+            if pid == NOM_ATTR_POLL_PROFILE_EXT and len(pval) >= 4:
+                info["poll_ext_options"] = _I(pval, 0)[0]
     return UserInfo(version, system_type, startup, **info)
 
 

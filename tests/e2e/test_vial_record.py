@@ -1,0 +1,47 @@
+"""The vial on the pre-session screen: its record is charted with the dose, and an expired lot is refused."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from ketachart.domain.records import RecordKind
+from ketachart.store.models import DoseAdministration, Observation, Session
+from tests.e2e.test_session_flow import fill_presession, new_patient, sign_presession
+
+
+def _vial(window, clock, expiry_days: int) -> None:
+    p = window.presession
+    p.vial_strength.setText("50")
+    p.vial_ml.setText("1")
+    p.expiry.setText((clock.now() + timedelta(days=expiry_days)).date().isoformat())
+
+
+def test_the_vial_is_charted_with_the_dose(window, store, clock):
+    new_patient(window)
+    window.patients.start("IV")
+    fill_presession(window)
+    _vial(window, clock, 200)
+    sign_presession(window)
+    sid = window.c.session_id
+    dose = store.rows(DoseAdministration, session_id=sid)[0]
+    product = [o for o in store.rows(Observation, session_id=sid) if o["kind"] == RecordKind.CS_PRODUCT]
+    assert len(product) == 1
+    data = json.loads(product[0]["data"])
+    assert data["vial_mg"] == 50 and data["lot"] == "KET123" and data["dose_id"] == dose["id"]
+    assert "50 mg/mL x 1 mL (50 mg), lot KET123" in product[0]["text"]
+
+
+def test_an_expired_lot_is_refused_and_nothing_is_saved(window, store, clock):
+    new_patient(window)
+    window.patients.start("IV")
+    fill_presession(window)
+    _vial(window, clock, -1)
+    sessions = len(store.rows(Session))
+    assert not window.presession.submit()
+    assert "expired" in window.presession.message.text()
+    assert window.presession.sign_dialog is None  # refused before anyone is asked to sign
+    assert len(store.rows(Session)) == sessions and not store.rows(DoseAdministration)
+    window.presession.expiry.setText((clock.now() + timedelta(days=30)).date().isoformat())
+    sign_presession(window)  # corrected, it saves
+    assert len(store.rows(DoseAdministration)) == 1
