@@ -12,8 +12,8 @@ chart's size (``sessions``, ``rows``, ``file_mb``).
   starting Python and opening the file is in it; the whole command's wall time is ``seconds``).
 - ``store.verify_peak_mb``: peak resident memory of that subprocess (``getrusage(RUSAGE_CHILDREN)``).
 - ``store.selftest_s``: wall time of ``ketachart selftest`` on it (a subprocess too).
-- ``store.open_s.year``: ``open_store`` (which checks the chain's tail) on the year-sized chart, beside the
-  same on a new chart with one session (the baseline).
+- ``store.open_s.year``, ``ui.patients_ms.year``, ``report.pdf_s.year`` (and ``ui.patients_ms``): the same
+  figures on the year-sized chart as on a new one (see :func:`year_figures`).
 - ``store.bytes_per_session``: file growth per demo session (mean over the build, and one more session
   written onto a copy-free measurement: the file size before and after ``write_demo_session``).
 - ``store.bytes_per_session.live``: the same for a session whose readings are committed every second (the
@@ -170,18 +170,6 @@ def _raw_read_rows_s(path: Path) -> tuple[float, int]:
         con.close()
 
 
-def _open_s(path: Path, repeat: int = 3) -> float:
-    from ketachart.store.open import open_store
-
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        store = open_store(path, unencrypted=True, holder="bench scale")
-        best = min(best, time.perf_counter() - t)
-        store.close()
-    return best
-
-
 def run(quick: bool = False):
     sessions = QUICK_SESSIONS if quick else int(os.environ.get("KETACHART_BENCH_SCALE_SESSIONS") or YEAR_SESSIONS)
     path, info = build_chart(sessions)
@@ -211,15 +199,7 @@ def run(quick: bool = False):
         yield {"name": "store.selftest_s", "value": round(seconds, 2), "unit": "s", "peak_mb": round(peak_mb, 1),
                "ok": done.returncode == 0, **({} if done.returncode == 0 else {"output": done.stdout[-400:]}),
                **size}
-        # A new chart with one session: the same-run baseline for opening.
-        small = work / "new.db"
-        store = ChartStore.open(small)
-        with store.atomic():
-            write_demo_session(store, seed=1)
-        store.close()
-        year_open, new_open = _open_s(path), _open_s(small)
-        yield {"name": "store.open_s.year", "value": round(year_open, 3), "unit": "s",
-               "baseline_new_chart_s": round(new_open, 3), **size}
+        yield from year_figures(path, sessions, work, size)  # open, patient list, summary: year vs new chart
         yield {"name": "store.bytes_per_session", "value": info["bytes_per_session"], "unit": "bytes",
                "goal": 2_000_000, **size}
         live_bytes, live_rows, live_readings = _live_session(work)
@@ -277,3 +257,138 @@ def _checkpoint(path: Path) -> None:
     con = sqlite3.connect(path)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+
+
+# --- the same figures on the year-sized chart as on a new one (issue 17) ---------------------------------------
+
+
+def year_figures(path: Path, sessions: int, work: Path, size: dict):
+    """``store.open_s.year``, ``ui.patients_ms`` and ``ui.patients_ms.year``, ``report.pdf_s.year``, each beside
+    the same measured in this run on new charts written by the same demo code (``baseline_new_chart_*``).
+
+    The new charts hold the year chart's newest sessions (seeds ``sessions - 1`` and before), so the newest
+    session, its patient and its summary are the same on both. Opening checks a constant tail (the newest
+    ``OPEN_VERIFY_TAIL_ROWS`` chart rows and as many journal rows); a one-session chart has fewer rows than that,
+    so the baseline for opening is the new chart that just fills the tail (three sessions: a chair's first day),
+    and the one-session chart's figure is printed beside it (``one_session_chart_s``)."""
+    one = _new_chart(work / "new-1.db", [sessions - 1])
+    day = _new_chart(work / "new-3.db", [sessions - 3, sessions - 2, sessions - 1])
+    (year_s, year_cpu), (day_s, day_cpu), (one_s, _) = _open_times(path), _open_times(day), _open_times(one)
+    yield {"name": "store.open_s.year", "value": round(year_s, 4), "unit": "s", "cpu_s": round(year_cpu, 4),
+           "baseline_new_chart_s": round(day_s, 4), "baseline_cpu_s": round(day_cpu, 4),
+           "ratio": round(year_s / day_s, 2), "ratio_cpu": round(year_cpu / day_cpu, 2),
+           "one_session_chart_s": round(one_s, 4), "goal": "within 20 % of the baseline",
+           "note": "baseline: a new chart of 3 demo sessions, the fewest that fill the tail open checks", **size}
+    listed = _new_chart(work / "new-listed.db", [sessions - 1], register=sessions)
+    year_ms, year_cpu, shown = _patients_times(path)
+    new_ms, new_cpu, new_shown = _patients_times(listed)
+    one_ms, _, _ = _patients_times(one)
+    yield {"name": "ui.patients_ms", "value": round(new_ms, 2), "unit": "ms", "cpu_ms": round(new_cpu, 2),
+           "patients": new_shown, "one_patient_chart_ms": round(one_ms, 2),
+           "note": "what the patients screen asks: the list (store.patients) and the course of the newest "
+                   "session's patient (course_vm), on a new chart holding the same patients (registered on day "
+                   "one, as a clinic's import does) and one session"}
+    yield {"name": "ui.patients_ms.year", "value": round(year_ms, 2), "unit": "ms", "cpu_ms": round(year_cpu, 2),
+           "patients": shown, "baseline_new_chart_ms": round(new_ms, 2), "baseline_cpu_ms": round(new_cpu, 2),
+           "baseline_patients": new_shown, "ratio": round(year_ms / new_ms, 2), "ratio_cpu": round(year_cpu / new_cpu, 2),
+           "goal": "within 20 % of the baseline", **size}
+    year_pdf, new_pdf = _summary_times(path, work), _summary_times(one, work)
+    yield {"name": "report.pdf_s.year", "value": round(year_pdf["s"], 3), "unit": "s", **_prefixed("", year_pdf),
+           "baseline_new_chart_s": round(new_pdf["s"], 3), **_prefixed("baseline_", new_pdf),
+           "ratio": round(year_pdf["s"] / new_pdf["s"], 2), "goal": "within 20 % of the baseline",
+           "note": "the newest session's summary (build + render), the same session on both charts", **size}
+
+
+def _new_chart(path: Path, seeds: list[int], register: int = 0) -> Path:
+    """A new chart with the demo sessions of ``seeds``, after registering the patients of the first
+    ``register`` demo seeds (the year chart's patients, without their sessions)."""
+    from ketachart.demo import NAMES
+
+    store = ChartStore.open(path)
+    try:
+        with store.atomic():
+            for seed in range(register):
+                family, given, born, sex = NAMES[seed % len(NAMES)]
+                store.create_patient(f"DEMO-{seed:04d}", family, given, born, sex, 70.0)
+        for seed in seeds:
+            with store.atomic():
+                write_demo_session(store, seed=seed)
+    finally:
+        store.close()
+    return path
+
+
+def _best(measure, repeat: int) -> tuple[float, float]:  # noqa: ANN001
+    """(best wall seconds, best CPU seconds) of ``repeat`` calls of ``measure``."""
+    wall = cpu = float("inf")
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        measure()
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return wall, cpu
+
+
+def _open_times(path: Path) -> tuple[float, float]:
+    from ketachart.store.open import open_store
+
+    return _best(lambda: open_store(path, unencrypted=True, holder="bench scale").close(), 9)
+
+
+def _patients_times(path: Path) -> tuple[float, float, int]:
+    """What the patients screen asks: the list (no search) and the course of the newest session's patient
+    (the one the nurse opens), in ms."""
+    from ketachart.store.open import open_store
+    from ketachart.ui.viewmodels import course_vm
+
+    store = open_store(path, unencrypted=True, holder="bench scale")
+    try:
+        now = store.clock.now()
+        with store.engine.connect() as conn:
+            patient_id = conn.exec_driver_sql("SELECT patient_id FROM sessions ORDER BY effective_at DESC "
+                                              "LIMIT 1").scalar()
+            conn.rollback()
+        shown = []
+
+        def show() -> None:
+            shown[:] = store.patients(None)
+            course_vm(store, patient_id, now)
+
+        wall, cpu = _best(show, 20)
+        return wall * 1000, cpu * 1000, len(shown)
+    finally:
+        store.close()
+
+
+def _summary_times(path: Path, work: Path) -> dict:
+    """Build and render the summary of the chart's newest session, best of three."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QGuiApplication
+
+    from ketachart.report.model import build_summary
+    from ketachart.report.render import render_pdf
+    from ketachart.store.open import open_store
+
+    app = QGuiApplication.instance() or QGuiApplication(["bench"])  # noqa: F841 - rendering needs it
+    store = open_store(path, unencrypted=True, holder="bench scale")
+    try:
+        with store.engine.connect() as conn:
+            sid = conn.exec_driver_sql("SELECT id FROM sessions ORDER BY effective_at DESC LIMIT 1").scalar()
+            conn.rollback()
+        now = store.clock.now()
+        best: dict = {}
+        for _ in range(3):
+            t0, c0 = time.perf_counter(), time.process_time()
+            summary = build_summary(store, sid, now)
+            t1 = time.perf_counter()
+            render_pdf(summary, work / "year-summary.pdf")
+            t2, c2 = time.perf_counter(), time.process_time()
+            if not best or t2 - t0 < best["s"]:
+                best = {"s": t2 - t0, "build_summary_s": t1 - t0, "render_s": t2 - t1, "cpu_s": c2 - c0,
+                        "record_rows": summary.row_count}
+        return best
+    finally:
+        store.close()
+
+
+def _prefixed(prefix: str, figures: dict) -> dict:
+    return {f"{prefix}{k}": round(v, 3) if isinstance(v, float) else v for k, v in figures.items() if k != "s"}

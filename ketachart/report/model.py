@@ -15,8 +15,10 @@ The short record fingerprint on paper is the first 16 hex digits; the full value
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from ..domain.administration import end_text
 from ..domain.codes import Parameter
@@ -42,6 +44,7 @@ from ..store.errors import NotFound
 from ..store.readmodels import StoredReading, session_record
 from ..store.records import order_of, order_text
 from ..store.repository import ChartStore
+from ..store.session_readings import collector_paused
 from ..store.views import Entry, SessionView, data_of, session_view
 from .fields import Field
 from .rems import rems_form
@@ -189,16 +192,19 @@ HEART_RATE = "heart-rate"  # the series key of the chosen heart rate (ECG HR, el
 def usable_series(readings: list[StoredReading]) -> dict[str, list[tuple[datetime, float, StoredReading]]]:
     """Usable values by parameter, in time order; HR and PR become one heart-rate series by the one choice."""
     series: dict[str, list[tuple[datetime, float, StoredReading]]] = {}
-    choice = HeartRateChoice()
+    accept = HeartRateChoice().accept
     pulse = {Parameter.HR.value: Parameter.HR, Parameter.PR.value: Parameter.PR}
-    for r in readings:
-        key = r.parameter
+    for r in readings:  # ~34,000 in a 4-hour session
+        key, value = r.parameter, r.usable
         if key in pulse:
-            if not choice.accept(pulse[key], r.usable is not None):
+            if not accept(pulse[key], value is not None):
                 continue
             key = HEART_RATE
-        if r.usable is not None:
-            series.setdefault(key, []).append((r.at, r.usable, r))
+        if value is not None:
+            points = series.get(key)
+            if points is None:
+                points = series[key] = []
+            points.append((r.at, value, r))
     return series
 
 
@@ -214,6 +220,11 @@ def device_nibp(readings: list[StoredReading]) -> list[NibpPair]:
 
 def build_summary(store: ChartStore, session_id: str, now: datetime, settings: ReportSettings | None = None) -> Summary:
     """Everything that goes on paper for one session (raises ``NotFound`` for an unknown session)."""
+    with collector_paused():  # tens of thousands of small tuples for the plot and the vitals table
+        return _build_summary(store, session_id, now, settings)
+
+
+def _build_summary(store: ChartStore, session_id: str, now: datetime, settings: ReportSettings | None) -> Summary:
     settings = settings or ReportSettings.resolve(store)
     zone, zone_name = settings.zone()
     clk = LocalClock(zone)
@@ -433,14 +444,18 @@ def _prechecks(view: SessionView) -> list[Field]:
 
 
 def _median_before(points, at: datetime, seconds: int = 60) -> tuple[float | None, datetime | None]:
-    """Median of valid values in the ``seconds`` before ``at`` (a monitor number, not one noisy sample)."""
-    lo = at - timedelta(seconds=seconds)
-    vals = [v for t, v, _ in points if lo <= t <= at]
+    """Median of valid values in the ``seconds`` before ``at`` (a monitor number, not one noisy sample);
+    ``points`` in time order."""
+    end = bisect_right(points, at, key=_time)
+    vals = [v for _, v, _ in points[bisect_left(points, at - timedelta(seconds=seconds), hi=end, key=_time):end]]
     if not vals:
         # nearest earlier value within 10 min
-        earlier = [(t, v) for t, v, _ in points if at - timedelta(minutes=10) <= t <= at]
-        return (earlier[-1][1], earlier[-1][0]) if earlier else (None, None)
+        last = points[end - 1] if end else None
+        return (last[1], last[0]) if last is not None and last[0] >= at - timedelta(minutes=10) else (None, None)
     return statistics.median(vals), at
+
+
+_time, _value = itemgetter(0), itemgetter(1)  # of a (time, value, reading) point
 
 
 def session_points(view: SessionView, bps: list[NibpPair], started, ended_at, now, policy) -> MonitoringPoints:
@@ -501,10 +516,10 @@ def _vitals_rows(clk: LocalClock, series, bps: list[NibpPair], points: Monitorin
     monitored_bp = [b for b in bps if started is None or b.at >= started]
     for label, fn in (("Minimum", min), ("Maximum", max)):
         def extreme(points_):
-            points_ = [p for p in points_ if started is None or p[0] >= started]
+            points_ = points_[bisect_left(points_, started, key=_time):] if started is not None else points_
             if not points_:
                 return "-"
-            t, v, _ = fn(points_, key=lambda p: p[1])
+            t, v, _ = fn(points_, key=_value)
             return f"{v:.0f} at {clk.hm(t)}"
 
         rows.append(VitalsRow(label, "", bp_words(clk, fn(monitored_bp, key=lambda b: b.sys) if monitored_bp else None),

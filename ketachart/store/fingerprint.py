@@ -20,6 +20,7 @@ from . import models as m
 from .errors import NotFound
 from .hashing import canonical_content
 from .repository import ChartStore
+from .session_readings import SessionReadings, session_readings
 
 
 def raw_rows(store: ChartStore, table: Table, where_col: str, values: list[str]) -> list[dict]:
@@ -54,7 +55,18 @@ def reading_rows(store: ChartStore, session_id: str) -> list[dict]:
 
 
 def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> list[tuple[str, dict]]:
-    """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order."""
+    """Every chart row that belongs to the session, as (table name, raw row), in fingerprint order (the
+    definition; :func:`record_fingerprint` computes the same without a dict per reading)."""
+    readings = readings if readings is not None else reading_rows(store, session_id)
+    groups = _other_rows(store, session_id, [r["id"] for r in readings])
+    groups["vital_readings"] = readings
+    return [(name, row) for name in sorted(groups) for row in sorted(groups[name], key=_by_id)]
+
+
+def _other_rows(store: ChartStore, session_id: str, reading_ids: list[str],
+                readings: SessionReadings | None = None) -> dict[str, list[dict]]:
+    """The session's rows by table but its readings (whose ids a signature may cite: ``reading_ids``, or those
+    of ``readings``)."""
     session = raw_rows(store, m.Session.__table__, "id", [session_id])
     if not session:
         raise NotFound(f"no session {session_id}")
@@ -64,21 +76,51 @@ def record_rows(store: ChartStore, session_id: str, readings: list[dict] | None 
     groups["courses"] = raw_rows(store, m.Course.__table__, "id", [s["course_id"]] if s["course_id"] else [])
     for model in (m.SessionEventRow, m.Observation, m.DoseAdministration, m.RateChange, m.Alert, m.Checklist):
         groups[model.__tablename__] = raw_rows(store, model.__table__, "session_id", [session_id])
-    groups["vital_readings"] = readings if readings is not None else reading_rows(store, session_id)
     groups["alert_acks"] = raw_rows(store, m.AlertAck.__table__, "alert_id", [a["id"] for a in groups["alerts"]])
     targets = [r["id"] for rows in groups.values() for r in rows]
-    groups["signatures"] = raw_rows(store, m.Signature.__table__, "target_id", targets)
-    out = []
-    for name in sorted(groups):
-        for row in sorted(groups[name], key=lambda r: r["id"]):
-            out.append((name, row))
-    return out
+    if readings is None or store.engine.dialect.name != "sqlite":
+        groups["signatures"] = raw_rows(store, m.Signature.__table__, "target_id", targets + reading_ids)
+        return groups
+    # ~34,000 reading ids in a 4-hour session, nearly all "<device>-j<seq>-<i>": one indexed range of target ids
+    # per device prefix (SQLite compares text bytewise), then exact membership, not 70 IN lists of 500.
+    found = {r["id"]: r for r in raw_rows(store, m.Signature.__table__, "target_id", targets + readings.row_ids)}
+    ids = {rid for rid, _ in readings.texts}
+    cols = [c.name for c in m.Signature.__table__.columns]
+    with store.engine.connect() as conn:
+        for prefix in sorted(readings.prefixes):
+            sql = f"SELECT {', '.join(cols)} FROM signatures WHERE target_id >= ? AND target_id < ?"
+            for row in conn.exec_driver_sql(sql, (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))).fetchall():
+                sig = dict(zip(cols, row))
+                if sig["target_id"] in ids:
+                    found[sig["id"]] = sig
+        conn.rollback()
+    groups["signatures"] = list(found.values())
+    return groups
 
 
-def record_fingerprint(store: ChartStore, session_id: str, readings: list[dict] | None = None) -> tuple[str, int]:
-    """(SHA-256 hex, number of rows) of :func:`record_rows` (``readings``: the session's raw reading rows when
-    the caller has them already)."""
-    rows = record_rows(store, session_id, readings)
+def record_fingerprint(store: ChartStore, session_id: str,
+                       readings: SessionReadings | None = None) -> tuple[str, int]:
+    """(SHA-256 hex, number of rows) of the JSON array of :func:`record_rows`' canonical contents (``readings``:
+    the session's, when the caller has read them already). Readings enter by their canonical texts from
+    :func:`~.session_readings.session_readings`, byte for byte canonical_content's, so the value is the same."""
+    readings = readings or session_readings(store, session_id)
+    texts = sorted(readings.texts, key=_first)
+    groups: dict[str, list] = _other_rows(store, session_id, [rid for rid, _ in texts], readings)
+    groups["vital_readings"] = texts
     tables = {name: m.MODEL_BY_TABLE[name].__table__ for name in m.MODEL_BY_TABLE}
-    text = "[" + ",".join(canonical_content(tables[name], row) for name, row in rows) + "]"
-    return hashlib.sha256(text.encode()).hexdigest(), len(rows)
+    parts: list[str] = []
+    for name in sorted(groups):
+        if name == "vital_readings":
+            parts.extend(text for _, text in texts)
+        else:
+            parts.extend(canonical_content(tables[name], row) for row in sorted(groups[name], key=_by_id))
+    text = "[" + ",".join(parts) + "]"
+    return hashlib.sha256(text.encode()).hexdigest(), len(parts)
+
+
+def _first(pair: tuple[str, str]) -> str:
+    return pair[0]
+
+
+def _by_id(row: dict) -> str:
+    return row["id"]

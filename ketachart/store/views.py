@@ -187,15 +187,18 @@ def session_view(store: ChartStore, session_id: str) -> SessionView:
     session = store.get(Session, session_id)
     patient = store.patient(session["patient_id"])
     course = store.get(Course, session["course_id"]) if session["course_id"] else None
-    signatures = store.rows(Signature)
     session_sigs = []
     events = [{**e, "details": _json(e.get("data"))} for e in store.session_events(session_id)]  # JSON decoded
-    doses = fold_entries(store.rows(DoseAdministration, session_id=session_id), signatures)
-    rates = fold_entries(store.rows(RateChange, session_id=session_id), signatures)
-    observations = fold_entries(store.rows(Observation, session_id=session_id), signatures)
-    checklists = fold_entries(store.rows(Checklist, session_id=session_id), signatures)
-    acks = store.rows(AlertAck)
-    alerts = [AlertView(a, [k for k in acks if k["alert_id"] == a["id"]]) for a in store.rows(Alert, session_id=session_id)]
+    entries = {model: store.rows(model, session_id=session_id)
+               for model in (DoseAdministration, RateChange, Observation, Checklist)}
+    # Only the signatures and acknowledgments of this session's rows (not the whole chart's: a year-old chart
+    # has thousands), in the same order as the chart's.
+    targets = [r["id"] for rows in entries.values() for r in rows]
+    signatures = store.rows(Signature, target_id=targets) if targets else []
+    doses, rates, observations, checklists = (fold_entries(rows, signatures) for rows in entries.values())
+    alert_rows = store.rows(Alert, session_id=session_id)
+    acks = store.rows(AlertAck, alert_id=[a["id"] for a in alert_rows]) if alert_rows else []
+    alerts = [AlertView(a, [k for k in acks if k["alert_id"] == a["id"]]) for a in alert_rows]
     for group in (doses, observations, checklists, rates):
         for entry in group:
             session_sigs.extend(entry.signatures)

@@ -8,6 +8,7 @@ import pytest
 from ketachart.domain.errors import ClinicalInputError
 from ketachart.domain.ids import new_id
 from ketachart.store.listing import list_sessions
+from ketachart.store.errors import NotFound
 from ketachart.store.models import Patient, PatientLink, Session
 from ketachart.store.patient_links import describe_links, link_patients, unlink_patients
 from ketachart.store.views import session_view
@@ -113,3 +114,30 @@ def test_the_fhir_patient_of_a_linked_record_is_the_kept_patient(store, patient)
     linked = patient_entry(s_typo["id"])
     assert linked["resource"]["identifier"][0]["value"] == "MRN-100"
     assert linked["fullUrl"] == patient_entry(s_keep["id"])["fullUrl"]
+
+
+def test_one_patient_reads_as_the_list_shows_it(store, patient):
+    """``patient()`` reads one record and those sharing its MRN (issue 17: it must not read the whole list), and
+    gives what ``patients()`` lists: duplicates by MRN (case and spaces aside), a corrected MRN, links."""
+    keep = patient["patient_id"]
+    twin = _second_record(store, mrn=" mrn-100 ")  # the same MRN, typed otherwise
+    moved = _second_record(store, mrn="MRN-100", given="June")
+    store.amend(Patient, moved["id"], "MRN mistyped", mrn="MRN-200")  # its current MRN differs: no duplicate
+    merged = _second_record(store, given="Janet")
+    link_patients(store, keep, merged["patient_id"], "same person", author="admin")
+    store.create_patient("MRN-300", "Roe", "Ann", "1990-01-01", "female")
+
+    def same_as_list() -> None:
+        for p in store.patients():
+            assert store.patient(p["patient_id"]) == p
+
+    same_as_list()
+    shown = store.patient(keep)
+    assert shown["possible_duplicate_of"] == [twin["patient_id"]] and shown["merged_ids"] == [merged["patient_id"]]
+    assert store.patient(merged["patient_id"]) == shown  # a linked record reads as the kept one
+    with store.atomic():  # inside a transaction, its own new rows count
+        late = _second_record(store, mrn="MRN-100", given="Jo")
+        assert late["patient_id"] in store.patient(keep)["possible_duplicate_of"]
+        same_as_list()
+    with pytest.raises(NotFound):
+        store.patient(new_id())
