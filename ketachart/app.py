@@ -8,13 +8,28 @@ import sys
 import time
 from pathlib import Path
 
-from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
+from .auth import Accounts, Signatures
+from .chair import ChairService
 from .domain.clock import Clock, SystemClock
+from .hardware.devices import DeviceManager
 from .paths import default_db_path, demo_db_path
 from .store.open import open_store
 from .store.repository import ChartStore
 
+# The Qt-free core above is imported before PySide6 on purpose: once PySide6.QtCore is loaded, every later
+# import is checked by PySide's ``__feature__`` hook, which reads the module's whole source file (about
+# 0.1 s of a start for the few hundred modules of the store, chair and their libraries).
+
 DEMO_PIN = "2468"  # the demo users' PIN (demo database only): signatures in the demo need it
+
+
+def __getattr__(name: str):
+    """``DEMO_NURSE`` ... still importable from here; :mod:`.demo` itself loads only when a demo runs."""
+    if name in ("DEMO_NURSE", "DEMO_PRESCRIBER", "DEMO_WITNESS"):
+        from . import demo
+
+        return getattr(demo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, accounts=None, **options):
@@ -24,9 +39,6 @@ def create_main_window(store: ChartStore, clock: Clock, *, speed: float = 1.0, a
     (hardware) and the chair service (commands, signatures, alerts, the vitals writer) are Qt-free; the
     controller adapts the service to Qt and the window shows it. ``accounts``: who is signed in (else the
     window asks)."""
-    from .auth import Accounts, Signatures
-    from .chair import ChairService
-    from .hardware.devices import DeviceManager
     from .ui.bridge import ReadingBridge
     from .ui.about import add_about_button, app_icon
     from .ui.controller import ChairController
@@ -53,6 +65,7 @@ def _demo_sign_in(store: ChartStore, demo_db: Path | None = None):
     Returns the :class:`~ketachart.auth.Accounts` with the demo nurse signed in.
     """
     from .auth import Accounts, PermissionDenied
+    from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
     from .store.models import User
 
     allowed = Path(demo_db or demo_db_path()).expanduser().resolve()
@@ -239,6 +252,7 @@ def run_app(args: argparse.Namespace) -> int:
             window.c.devices.use_setup_file(SetupFile(setup_path_for(store.path)))
             window.c.devices.reconnect_saved()
         if args.demo:
+            from .demo import DEMO_NURSE, DEMO_PRESCRIBER, DEMO_WITNESS
             from .ui.autoplay import Autoplay
 
             hyper = bool(args.autoplay)
@@ -265,6 +279,9 @@ def run_app(args: argparse.Namespace) -> int:
                 print(f"ketachart: first paint {time.time():.3f}", file=sys.stderr, flush=True)
                 # CPU seconds to here: a figure a loaded machine does not inflate as much as the wall time
                 print(f"ketachart: start-up cpu {time.process_time():.3f}", file=sys.stderr, flush=True)
+                # what was painted: the sign-in (a new chart) or the patient list, and how long it is
+                print(f"ketachart: first screen {type(window.stack.currentWidget()).__name__} "
+                      f"{window.patients.table.rowCount()}", file=sys.stderr, flush=True)
 
             QTimer.singleShot(0, first_paint)
         from PySide6.QtCore import QTimer

@@ -37,6 +37,19 @@ SUBCOMMAND_MODULES = (
     "ketachart.report.records_cli",  # rems, cs-log, clinic (issue 16)
 )
 
+# Which module adds which command, so ``ketachart verify ...`` imports the auth CLI only, not sync's
+# PostgreSQL driver, the report stack and the device codecs (a third of a second; tests/test_cli.py checks
+# this table against what the modules add). A command not in it gets the full parser, as do help and errors.
+COMMAND_MODULES = {
+    **dict.fromkeys(("sim", "capture", "listen", "decode", "ports"), "ketachart.hardware.cli"),
+    "patients": "ketachart.patients_cli",
+    **dict.fromkeys(("report", "export"), "ketachart.report.cli"),
+    **dict.fromkeys(("sync", "central"), "ketachart.sync.cli"),
+    **dict.fromkeys(("users", "policy", "verify", "encrypt-db"), "ketachart.auth.cli"),
+    "board": "ketachart.board_app",
+    **dict.fromkeys(("rems", "order", "cs-reconcile", "cs-log", "handout", "clinic"), "ketachart.report.records_cli"),
+}
+
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -70,7 +83,9 @@ def _app_parser(common: argparse.ArgumentParser, cls=argparse.ArgumentParser) ->
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``only``: a module from ``SUBCOMMAND_MODULES`` whose commands are the only
+    contributed ones added (the built-in commands are always there)."""
     common = _common()
     parser = _app_parser(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -99,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unencrypted", action="store_true", help="the chart database is unencrypted (demo, tests)")
     p.set_defaults(func=_sessions)
 
-    for name in SUBCOMMAND_MODULES:
+    for name in SUBCOMMAND_MODULES if only is None else (only,):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -134,6 +149,13 @@ def _app_launch_args(argv: list[str]) -> argparse.Namespace | None:
         return None
     args.command = None
     return args
+
+
+def _command_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for this command line: when it starts with a contributed command's name, only that
+    command's module is imported; anything else (app options first, help, a typo) gets the full parser."""
+    module = COMMAND_MODULES.get(argv[0]) if argv else None
+    return build_parser(only=module) if module else build_parser()
 
 
 def _demo_session(args: argparse.Namespace) -> int:
@@ -210,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     from .domain.errors import ClinicalInputError
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _app_launch_args(argv) or build_parser().parse_args(argv)
+    args = _app_launch_args(argv) or _command_parser(argv).parse_args(argv)
     misplaced = _app_options_before_command(argv, args)
     if misplaced:
         print(f"ketachart: {' '.join(misplaced)} before `{args.command}` would be ignored; "

@@ -153,6 +153,38 @@ def test_options_a_command_ignores_are_not_offered():
         assert "--db" in offered[command], command
 
 
+def test_each_command_imports_only_its_own_module():
+    """The command table the fast start relies on says exactly which module adds which command, and a
+    command's parser is the same with only its module as with all of them."""
+    import argparse
+    import importlib
+
+    from ketachart.cli import COMMAND_MODULES, SUBCOMMAND_MODULES, _command_parser, _common, build_parser
+
+    added = {}
+    for name in SUBCOMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).add_subcommands(sub, _common())
+        added.update(dict.fromkeys(sub.choices, name))
+    assert COMMAND_MODULES == added
+    full = {" ".join(path): sorted(s for a in _options(p) for s in a.option_strings) for path, p in _walk(build_parser())}
+    for command, module in COMMAND_MODULES.items():
+        only = {" ".join(path): sorted(s for a in _options(p) for s in a.option_strings)
+                for path, p in _walk(_command_parser([command, "--help"])) if path and path[0] == command}
+        assert only == {k: v for k, v in full.items() if k.split(" ")[0] == command}, command
+    fallback = {" ".join(path) for path, _ in _walk(_command_parser(["--db", "x.db", "verify"]))}
+    assert fallback == set(full)  # not a command first (here a misplaced option): the full parser, as before
+
+
+def test_verify_does_not_import_sync_report_or_devices(tmp_path):
+    code = ("import sys; from ketachart.cli import _command_parser; _command_parser(['verify']);"
+            "print(sorted(m for m in ('ketachart.sync', 'psycopg', 'ketachart.report', 'ketachart.hardware.codecs',"
+            " 'pyqtgraph', 'PySide6') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_app_options_before_a_command_are_refused_not_ignored(tmp_path):
     r = ketachart("--db", str(tmp_path / "other.db"), "selftest")
     assert r.returncode == 2

@@ -227,7 +227,6 @@ def _policy_set(args: argparse.Namespace) -> int:
 def _central_check(store, url: str | None) -> list[str]:  # noqa: ANN001
     """Compare the chain head with the central when one is given or configured; a note when unreachable."""
     from ..sync.config import CentralConfig, CentralRefused
-    from ..sync.remote_check import central_problems
 
     try:
         cfg = CentralConfig.resolve(url)
@@ -237,6 +236,7 @@ def _central_check(store, url: str | None) -> list[str]:  # noqa: ANN001
 
             raise UserError(f"cannot use the central given: {sys.exc_info()[1]}") from None
         return []  # standalone chair: nothing to compare with
+    from ..sync.remote_check import central_problems  # the PostgreSQL driver only when there is a central
     try:
         return central_problems(store, cfg)
     except CentralRefused as exc:

@@ -253,8 +253,14 @@ class DeviceManager:
         """Serve simulated devices on ptys (clock = the app's clock) and link to them."""
         from .sim.catalog import sim_for
         from .sim.physiology import Patient
-        from .sim.server import SimServer
+        from .sim.server import TICK_S, SimServer
 
+        # The app's demo (a ScaledClock) ticks its devices every 0.1 s of real time at 1x (a 1 Hz monitor is late
+        # by at most that; a pump answers a query at once, on the readable port): five times fewer wake-ups than
+        # the simulator's default, which the demo's battery figure (ui.app_cpu_pct) pays. Faster clocks tick as
+        # finely as before, and so does a clock without a speed (tests step a FakeClock by whole seconds).
+        speed = getattr(self.clock, "speed", None)
+        tick_s = max(TICK_S, 0.1 / float(speed)) if speed else TICK_S
         out = []
         for protocol in (monitor, pump):
             if not protocol:
@@ -266,7 +272,7 @@ class DeviceManager:
                     from .sim.ge_dri import NIBP_WINDOW_S
 
                     sim._nibp_times = sim.patient.nibp_times(*NIBP_WINDOW_S)
-            server = SimServer(protocol, clock=self.clock, speed=1.0, start_t=start_t, sim=sim).start()
+            server = SimServer(protocol, clock=self.clock, speed=1.0, start_t=start_t, sim=sim, tick_s=tick_s).start()
             out.append(self.connect(protocol, server.port_url, server=server))
         return out
 

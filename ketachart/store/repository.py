@@ -527,8 +527,29 @@ class ChartStore:
     def open_sessions(self) -> list[dict]:
         """This chair's sessions not yet discharged or aborted (what a relaunch after a crash reopens).
 
-        Sessions pulled from other chairs are theirs to finish, so they are left out."""
-        return [s for s in self.rows(Session, device_id=self.device_id) if not self.session_state(s["id"]).is_final]
+        Sessions pulled from other chairs are theirs to finish, so they are left out. Every start asks, so the
+        events of all of them come in one query (not one per session: a year-old chart has hundreds), folded
+        per session exactly as :meth:`session_state` folds them."""
+        sessions = self.rows(Session, device_id=self.device_id)
+        if not sessions:
+            return []
+        mine = select(Session.id).where(Session.device_id == self.device_id)
+        stmt = (select(SessionEventRow.id, SessionEventRow.session_id, SessionEventRow.event, SessionEventRow.amends)
+                .where(SessionEventRow.session_id.in_(mine))
+                .order_by(SessionEventRow.effective_at, SessionEventRow.device_seq))
+        events: dict[str, list[dict]] = {}
+        with OrmSession(self._bind()) as s:
+            for row in s.execute(stmt):
+                events.setdefault(row.session_id, []).append(
+                    {"id": row.id, "event": row.event, "amends": row.amends})
+        out = []
+        for session in sessions:
+            state = SessionState.PLANNED
+            for ev in self.current(events.get(session["id"], ())):
+                state = next_state(state, SessionEvent(ev["event"]))
+            if not state.is_final:
+                out.append(session)
+        return out
 
     def sessions_for_patient(self, patient_id: str) -> list[dict]:
         """The person's sessions, on every record linked with this one (issue 13)."""

@@ -5,6 +5,16 @@ The app uses :class:`SyncService` (``run_once() -> SyncResult``, ``pending_count
 """
 
 from .config import CentralConfig, CentralRefused
-from .service import SyncResult, SyncService
+
+
+def __getattr__(name: str):
+    """The service (and with it psycopg, the PostgreSQL driver) loads when first used: a chair without a
+    central, and ``ketachart verify`` asking whether one is configured, never import the driver."""
+    if name in ("SyncResult", "SyncService"):
+        from . import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CentralConfig", "CentralRefused", "SyncResult", "SyncService"]

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from psycopg import conninfo as _conninfo
+
+
+def _conninfo_to_dict(url: str) -> dict:
+    """psycopg (the PostgreSQL driver, about 60 ms to import) is loaded only when a central is configured: a
+    standalone chair's start and ``ketachart verify`` ask for the configuration and get "none" without it."""
+    from psycopg import conninfo
+
+    return conninfo.conninfo_to_dict(url)
 
 KEYRING_SERVICE = "ketachart-central"
 ENV_URL = "KETACHART_CENTRAL"
@@ -107,7 +114,7 @@ class CentralConfig:
                 f"{default_config_path()} (mode 0600) with {{\"url\": \"postgresql://user@host/db\"}}"
             )
         try:
-            parts = _conninfo.conninfo_to_dict(url)
+            parts = _conninfo_to_dict(url)
         except Exception as exc:  # psycopg.ProgrammingError for a malformed URL
             raise CentralRefused(f"the central URL is not a valid PostgreSQL URL ({_first_line(exc)})") from None
         cfg = cls(
@@ -129,7 +136,7 @@ class CentralConfig:
 
     # --- using ----------------------------------------------------------------------------------
     def parts(self) -> dict:
-        return _conninfo.conninfo_to_dict(self.url)
+        return _conninfo_to_dict(self.url)
 
     def account(self) -> str:
         """``user@host:port/dbname``: the keyring user name and the redacted form shown to people."""

@@ -3,7 +3,8 @@
 No Qt here: the bridge appends batches on the GUI thread, the plot reads array views when the repaint timer
 fires. A gap (no reading for ``gap_s`` seconds, or a reading that is not usable by the one validity rule:
 invalid, sensor off, artefact) is stored as a NaN point so the plot draws a gap instead of a line across
-missing data. Which heart rate shows and which NIBP values pair follow :mod:`ketachart.domain.vitals`, as on
+missing data. numpy is imported with the first point (not at start-up: the app opens on the patient list).
+Which heart rate shows and which NIBP values pair follow :mod:`ketachart.domain.vitals`, as on
 paper and in the exports.
 """
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from ..domain.codes import Parameter
 from ..domain.readings import Reading
@@ -28,12 +31,16 @@ class Trace:
     def __init__(self, capacity: int = 40_000, gap_s: float = 30.0) -> None:
         self.capacity = capacity
         self.gap_s = gap_s
-        self.t = np.empty(capacity, dtype=np.float64)
-        self.v = np.empty(capacity, dtype=np.float64)
+        self.t = self.v = None  # numpy arrays of ``capacity`` from the first point on
         self.n = 0
         self.version = 0  # bumps on every change; the plot redraws only what changed
 
     def _make_room(self, k: int = 1) -> None:
+        if self.t is None:
+            import numpy as np
+
+            self.t = np.empty(self.capacity, dtype=np.float64)
+            self.v = np.empty(self.capacity, dtype=np.float64)
         if self.n + k <= self.capacity:
             return
         drop = max(k, self.capacity // 10)
@@ -48,11 +55,11 @@ class Trace:
         if self.n and t - self.t[self.n - 1] > self.gap_s and not math.isnan(self.v[self.n - 1]):
             self._make_room(1)
             self.t[self.n] = self.t[self.n - 1] + 1e-3
-            self.v[self.n] = np.nan
+            self.v[self.n] = math.nan
             self.n += 1
         self._make_room(1)
         self.t[self.n] = t
-        self.v[self.n] = np.nan if value is None else value
+        self.v[self.n] = math.nan if value is None else value
         self.n += 1
         self.version += 1
 
@@ -60,6 +67,8 @@ class Trace:
         """Bulk load (history after a restart); inserts NaN gaps where points are ``gap_s`` apart."""
         if len(ts) == 0:
             return
+        import numpy as np
+
         order = np.argsort(ts, kind="stable")
         ts, vs = np.asarray(ts, dtype=np.float64)[order], np.asarray(vs, dtype=np.float64)[order]
         gaps = np.nonzero(np.diff(ts) > self.gap_s)[0]
@@ -75,6 +84,10 @@ class Trace:
         self.version += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.t is None:
+            import numpy as np
+
+            return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.float64)
         return self.t[:self.n], self.v[:self.n]
 
     def clear(self) -> None:
@@ -169,8 +182,8 @@ class LiveData:
         for param, trace, series in ((Parameter.HR, self.hr, hr), (Parameter.SPO2, self.spo2, spo2)):
             if series:
                 values = [r.value if usable(r) else None for r in series]
-                trace.extend(np.array([r.host_time.timestamp() for r in series]),
-                             np.array([np.nan if v is None else v for v in values]))
+                trace.extend([r.host_time.timestamp() for r in series],
+                             [math.nan if v is None else v for v in values])
                 last = series[-1]
                 self.latest[param] = Latest(values[-1], last.host_time, last.source)
         self.feed(rest)

@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
 
     def apply_theme(self) -> None:
         scale = 1.0 if self.width() >= 1500 or self.width() < 100 else 0.9
-        self.setStyleSheet(stylesheet(self.palette_, scale * self.a11y.text_scale))
+        self._set_sheet(stylesheet(self.palette_, scale * self.a11y.text_scale))
         self.session.apply_palette(self.palette_)
         self.patients.apply_palette(self.palette_)
         self.mark("view")
@@ -197,7 +197,12 @@ class MainWindow(QMainWindow):
         wide = event.size().width() >= 1500
         if getattr(self, "_wide", None) != wide:
             self._wide = wide
-            sheet = stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale)
+            self._set_sheet(stylesheet(self.palette_, (1.0 if wide else 0.9) * self.a11y.text_scale))
+
+    def _set_sheet(self, sheet: str) -> None:
+        """Re-styling every widget is the slowest step of showing the window: only when the sheet changed
+        (the first resize on show would otherwise apply the very sheet ``apply_theme`` just set)."""
+        if sheet != self.styleSheet():
             self.setStyleSheet(sheet)
 
     # --- the one repaint timer -------------------------------------------------------------------------

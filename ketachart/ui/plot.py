@@ -17,8 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from ..domain.vitals import infusion_spans as domain_infusion_spans
-from ..domain.vocabulary import Kind
+from .plot_markers import infusion_spans, marker_text, plot_markers  # noqa: F401  (re-exported: tests, older callers)
 from .theme import Palette
 
 WINDOWS = (("15 min", 15 * 60), ("30 min", 30 * 60), ("1 h", 3600), ("2 h", 7200), ("All", 0))
@@ -381,29 +380,3 @@ def visible_trace(t: np.ndarray, v: np.ndarray, x0: float, x1: float, columns: i
     y[0::2] = head_v.min(axis=1)  # NaN-propagating on purpose: a column with a gap stays a gap
     y[1::2] = head_v.max(axis=1)
     return np.concatenate((x, t[m * ds:])), np.concatenate((y, v[m * ds:]))
-
-
-def marker_text(entry) -> str:
-    return f"{entry.time}  {entry.text}" + ("".join(f"\n{f}" for f in entry.flags)) + "".join(f"\n{h}" for h in entry.history)
-
-
-def plot_markers(entries) -> tuple[list, list]:
-    markers, alerts = [], []
-    for e in entries:
-        if e.table == "alerts":
-            alerts.append((e.at.timestamp(), marker_text(e)))
-        elif e.table == "observations" and e.kind not in (Kind.PRECHECK,):
-            markers.append((e.at.timestamp(), marker_text(e)))
-        elif e.table in ("rate_changes", "session_events"):
-            markers.append((e.at.timestamp(), marker_text(e)))
-    markers.sort()
-    alerts.sort()
-    return markers, alerts
-
-
-def infusion_spans(view, now) -> list[tuple[float, float | None, bool]]:
-    """(start, end, paused) spans in epoch seconds, by the one rule (:func:`ketachart.domain.vitals.infusion_spans`)."""
-    if view is None:
-        return []
-    spans = domain_infusion_spans((e["event"], e["effective_at"]) for e in view.events)
-    return [(s.start.timestamp(), s.end.timestamp() if s.end else None, s.paused) for s in spans]

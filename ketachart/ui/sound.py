@@ -120,6 +120,23 @@ class SoundUnavailable(Exception):
     """No audio output: no library, no device, or the device failed."""
 
 
+def _import_miniaudio():
+    """miniaudio imports numpy when it can, only to accept numpy sample arrays (the alarm sends bytes). The
+    window opens its sound device while it is built, so that import would add numpy (about 0.1 s) to every
+    start: numpy is hidden from it when nothing has loaded numpy yet (it stays importable for the plot)."""
+    if "miniaudio" in sys.modules or "numpy" in sys.modules:
+        import miniaudio
+
+        return miniaudio
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # Python's own "not installed" marker
+    try:
+        import miniaudio
+    finally:
+        if sys.modules.get("numpy", 0) is None:
+            del sys.modules["numpy"]
+    return miniaudio
+
+
 class AudioOut:
     """One miniaudio playback device fed by an :class:`AlarmTone`. ``backends``: miniaudio backend names
     ("pulseaudio", "alsa", "wasapi", "coreaudio", "null" ...); None tries the platform's usual ones and
@@ -127,7 +144,7 @@ class AudioOut:
 
     def __init__(self, tone: AlarmTone, backends: tuple[str, ...] | None = None) -> None:
         try:
-            import miniaudio
+            miniaudio = _import_miniaudio()
         except ImportError as exc:  # pragma: no cover - a build without it
             raise SoundUnavailable(f"no audio library ({exc.name})") from None
         self.tone = tone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -101,15 +100,9 @@ class PatientsScreen(QWidget):
         lab = QLabel("PHQ-9 totals")
         lab.setObjectName("numLabel")
         rl.addWidget(lab)
-        self.phq_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
-        self.phq_plot.setMinimumHeight(150)
-        self.phq_plot.setMenuEnabled(False)
-        self.phq_plot.hideButtons()
-        self.phq_plot.setYRange(0, 27, padding=0.05)
-        self.phq_plot.setMouseEnabled(x=False, y=False)
-        for y in (5, 10, 15, 20):
-            self.phq_plot.addItem(pg.InfiniteLine(y, angle=0, pen=pg.mkPen((128, 128, 128, 90), style=Qt.PenStyle.DotLine)))
-        self.phq_curve = self.phq_plot.plot([], [], symbol="o", symbolSize=10)
+        from ..plot_phq import PhqTrend
+
+        self.phq_plot = PhqTrend(palette)  # drawn without a plotting library: the first screen starts fast
         rl.addWidget(self.phq_plot, 1)
         buttons = QHBoxLayout()
         self.iv_button = button("Start IV session", lambda: self.start("IV"), name="primary")
@@ -122,9 +115,7 @@ class PatientsScreen(QWidget):
 
     def apply_palette(self, pal: Palette) -> None:
         self.pal = pal
-        self.phq_plot.setBackground(pal.panel)
-        self.phq_curve.setPen(pg.mkPen(pal.accent, width=2))
-        self.phq_curve.setSymbolBrush(pg.mkBrush(pal.accent))
+        self.phq_plot.apply_palette(pal)
 
     def reload(self, select_id: str | None = None) -> None:
         """Refill the list keeping the selected patient by id (never by row): new rows written in the
@@ -159,11 +150,6 @@ class PatientsScreen(QWidget):
             if p["mrn"] == mrn:
                 self.table.selectRow(i)
 
-    def _phq_empty_range(self) -> None:
-        """No scores: the last four weeks, so the date axis shows dates and not fractions of a second."""
-        now = self.c.clock.now().timestamp()
-        self.phq_plot.setXRange(now - 28 * 86400.0, now, padding=0)
-
     def show_course(self) -> None:
         p = self.selected()
         self.iv_button.setEnabled(p is not None)
@@ -171,8 +157,7 @@ class PatientsScreen(QWidget):
         if p is None:
             self.course_title.setText("Select a patient")
             self.sessions.clear()
-            self.phq_curve.setData([], [])
-            self._phq_empty_range()
+            self.phq_plot.set_scores([], self.c.clock.now().timestamp())
             return
         course = vm.course_vm(self.c.store, p["patient_id"], self.c.clock.now())
         weight = f" · {p['weight_kg']:g} kg" if p.get("weight_kg") else ""
@@ -187,17 +172,7 @@ class PatientsScreen(QWidget):
                                    f"{vm.STATE_LABELS.get(s['state'], s['state'].value)}")
             item.setData(Qt.ItemDataRole.UserRole, (s["id"], s["state"].is_final))
             self.sessions.addItem(item)
-        if course.phq9:
-            xs, ys = zip(*course.phq9)
-            self.phq_curve.setData(list(xs), list(ys))
-            # One score (or a few on one day) would autorange the date axis to seconds ("46.250"): show days.
-            day = 86400.0
-            lo, hi = min(xs), max(xs)
-            pad = max(day, (hi - lo) * 0.05)
-            self.phq_plot.setXRange(lo - pad, max(hi, lo + 6 * day) + pad, padding=0)
-        else:
-            self.phq_curve.setData([], [])
-            self._phq_empty_range()
+        self.phq_plot.set_scores(course.phq9, self.c.clock.now().timestamp())
         if course.open_session_id:
             self.iv_button.setText("Resume open session")
             self.in_button.setEnabled(False)

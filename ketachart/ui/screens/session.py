@@ -25,7 +25,7 @@ from ...domain.vocabulary import Kind, dose_words
 from .. import viewmodels as vm
 from ..controller import ChairController
 from ...hardware.devices import MONITOR_PROTOCOLS, PROTOCOL_LABELS, PUMP_PROTOCOLS, available_ports
-from ..plot import LivePlot, infusion_spans, plot_markers
+from ..plot_markers import infusion_spans, plot_markers
 from ..theme import Palette, level_color
 from .common import ElidedLabel, Field, FormDialog, MessageLine, ScorePicker, button, intervention_picks, note_picks
 
@@ -236,10 +236,13 @@ class SessionScreen(QWidget):
         self.pump_tile.hide()
         clocks.addWidget(self.pump_tile)
         left.addLayout(clocks)
-        self.plot = LivePlot(palette)
         self.popover = MarkerPopover(self)  # a tapped marker's details, beside the marker (nothing reflows)
-        self.plot.marker_clicked_at.connect(self.popover.show_at)
-        left.addWidget(self.plot, 5)
+        # The live plot (pyqtgraph, numpy: a third of a second to import) is built when this screen is first
+        # shown or the plot first asked for, not at start-up: the app opens on the patient list.
+        self._plot = None
+        self.plot_slot = QWidget()
+        QVBoxLayout(self.plot_slot).setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.plot_slot, 5)
         self.detail = QLabel("Tap a marker on the plot for its details.")
         self.detail.setObjectName("muted")
         self.detail.setWordWrap(True)
@@ -354,9 +357,29 @@ class SessionScreen(QWidget):
         super().keyPressEvent(event)
 
     # --- rendering ------------------------------------------------------------------------------------
+    @property
+    def plot(self):
+        """The live plot, built on first use (see ``plot_slot``)."""
+        if self._plot is None:
+            from ..plot import LivePlot
+            from ..touch import size_targets
+
+            plot = LivePlot(self.pal)
+            plot.marker_clicked_at.connect(self.popover.show_at)
+            self.plot_slot.layout().addWidget(plot)
+            size_targets(plot)
+            self._plot = plot
+        return self._plot
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802
+        if visible and self._plot is None:
+            self.plot  # noqa: B018  - built before the show event, so names, focus order and sizes include it
+        super().setVisible(visible)
+
     def apply_palette(self, pal: Palette) -> None:
         self.pal = pal
-        self.plot.apply_palette(pal)
+        if self._plot is not None:
+            self._plot.apply_palette(pal)
 
     _message_session: str | None = None  # the session open when the message line was last written
 
