@@ -97,8 +97,10 @@ class Autoplay(QObject):
             p.escort_name.setText("Pat Rivera")
             p.escort_phone.setText("555-0142")
             p.no_driving.setChecked(True)
-            if not p.weight.text():
-                p.weight.setText(DEMO_PATIENT[5])
+            if not p.weight.text():  # today's weight: the one on file (a demo dose for another weight would mislead)
+                patient = self.c.planned.patient if self.c.planned is not None else self.c.view.patient
+                on_file = patient.get("weight_kg")
+                p.weight.setText(f"{on_file:g}" if on_file else DEMO_PATIENT[5])
             p.take_from_monitor()
             if not p.b_sys.text():
                 p.b_sys.setText("124")
@@ -309,7 +311,8 @@ class ScreenshotAt(QObject):
             self.autoplay.timer.stop()
         self.w.mark("view")
         self.w._repaint()
-        QApplication.processEvents()
+        for _ in range(3):  # a text set just now may re-size a box, whose layout settles over a few passes
+            QApplication.processEvents()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ok = self.w.grab().save(str(self.path))
         if not ok:

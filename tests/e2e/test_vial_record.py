@@ -45,3 +45,21 @@ def test_an_expired_lot_is_refused_and_nothing_is_saved(window, store, clock):
     window.presession.expiry.setText((clock.now() + timedelta(days=30)).date().isoformat())
     sign_presession(window)  # corrected, it saves
     assert len(store.rows(DoseAdministration)) == 1
+
+
+def test_the_dose_calculation_shows_every_line_at_1280x800(window, qtbot, store, clock):
+    """The calculation box in the narrow Dose column keeps the height its wrapped lines need (it was cut)."""
+    from PySide6.QtCore import Qt
+
+    window.resize(1280, 800)
+    new_patient(window)
+    window.patients.start("IV")
+    fill_presession(window)
+    p = window.presession
+    for _ in range(3):
+        qtbot.wait(10)
+    steps = p.steps
+    assert "pump rate" in steps.text()
+    inner = steps.contentsRect().width() - 2 * steps.PADDING
+    needed = steps.fontMetrics().boundingRect(0, 0, inner, 10_000, Qt.TextFlag.TextWordWrap, steps.text()).height()
+    assert steps.height() >= needed + 2 * steps.PADDING

@@ -110,6 +110,7 @@ class WrappedLabel(QLabel):
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
         self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
     PADDING = 8  # the theme's padding of such boxes (QLabel#steps); Qt's heightForWidth leaves it out
 
