@@ -386,12 +386,18 @@ class CourseVM:
 def course_vm(store, patient_id: str, now: datetime) -> CourseVM:
     vm = CourseVM()
     sessions = sorted(store.sessions_for_patient(patient_id), key=lambda s: s["effective_at"])
-    for n, s in enumerate(sessions, 1):
+    numbers: dict[object, int] = {}  # a session's number is its number in its course, as the chart and summary say
+    for s in sessions:
+        course = s.get("course_id") or s["route"]
+        numbers[course] = numbers.get(course, 0) + 1
         state = store.session_state(s["id"])
-        vm.sessions.append({"n": n, "date": s["effective_at"], "state": state, "id": s["id"], "route": s["route"]})
+        vm.sessions.append({"n": numbers[course], "date": s["effective_at"], "state": state, "id": s["id"],
+                            "route": s["route"], "course": course})
         if not state.is_final:
             vm.open_session_id = s["id"]
-    done = [s for s in vm.sessions if s["state"] is SessionState.DISCHARGED]
+    # the course in progress is the latest session's: a patient moved from IV to intranasal starts a new count
+    current = vm.sessions[-1]["course"] if vm.sessions else None
+    done = [s for s in vm.sessions if s["state"] is SessionState.DISCHARGED and s["course"] == current]
     route = sessions[-1]["route"] if sessions else "IV"
     if done:
         course = course_phase(done[0]["date"], done[-1]["date"], route, now)
