@@ -14,14 +14,13 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QCheckBox, QComboBox, QPushButton, QWidget
 
-from ketachart.app import create_main_window
 from ketachart.auth import Accounts
 from ketachart.domain.records import YES
 from ketachart.domain.vocabulary import Kind
 from ketachart.domain.session import SessionState
 from ketachart.store.models import Observation
 from ketachart.ui.touch import MIN_TARGET
-from tests.ui.helpers import FAST_HASHER, PINS, calm, feed, vitals
+from tests.ui.helpers import FAST_HASHER, PINS, calm, feed, open_window, vitals
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -93,11 +92,7 @@ def touch_window(qtbot, store, clock):
     store.create_user("dr.c", "Dana Cho, MD", "prescriber", FAST_HASHER.hash("8642"))
     store.set_policy(store.policy.changed(order_required_before_dose=True))  # a new clinic's chart: an order first
     acc = Accounts(store, hasher=FAST_HASHER)  # nobody signed in: the app opens on its sign-in dialog
-    w = create_main_window(store, clock, repaint_ms=50, accounts=acc, idle_min=0, lock_tick_ms=20)
-    w.c.writer.interval_s = 0.05
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
+    w = open_window(qtbot, store, clock, acc)
     yield w
     w.close()
 

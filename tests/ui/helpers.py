@@ -59,17 +59,23 @@ def accounts(store):
     return signed_in(store)
 
 
-@pytest.fixture
-def window(qtbot, store, clock, accounts):
+def open_window(qtbot, store, clock, accounts):
+    """The chair's main window at 1280x800, shown, its writer quick; idle lock off (these tests move the fake
+    clock by minutes without input; tests/ui/test_chair_auth.py locks)."""
     from ketachart.app import create_main_window
 
-    without_order_requirement(store)
-    # idle lock off here: these tests move the fake clock by minutes without input (tests/ui/test_chair_auth.py locks)
     w = create_main_window(store, clock, repaint_ms=50, accounts=accounts, idle_min=0, lock_tick_ms=20)
     w.c.writer.interval_s = 0.05
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, store, clock, accounts):
+    without_order_requirement(store)
+    w = open_window(qtbot, store, clock, accounts)
     yield w
     w.close()
 
