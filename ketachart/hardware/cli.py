@@ -22,10 +22,6 @@ from .sim.base import SCENARIOS
 PROTOCOLS_HELP = "ge, philips, masimo, hl7 or bbraun"
 
 
-def _protocols() -> list[str]:
-    return protocols()
-
-
 def add_subcommands(subparsers: argparse._SubParsersAction, common_parent: argparse.ArgumentParser) -> None:
     """Register ``sim``, ``capture``, ``listen``, ``decode`` and ``ports`` on the main ``ketachart`` parser."""
     p = subparsers.add_parser("sim", help="serve a simulated device on a pseudo-terminal")
@@ -97,9 +93,9 @@ def _settings(args: argparse.Namespace) -> DeviceSettings | None:
 
 
 def _check_protocol(name: str) -> bool:
-    if name in _protocols():
+    if name in protocols():
         return True
-    print(f"ketachart: unknown protocol {name!r}; choose one of {', '.join(_protocols())}", file=sys.stderr)
+    print(f"ketachart: unknown protocol {name!r}; choose one of {', '.join(protocols())}", file=sys.stderr)
     return False
 
 

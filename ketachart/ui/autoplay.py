@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QApplication
 from ..domain.session import SessionState
 
 START_MIN = -14.0
-DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")  # demo.py's seed-0 patient
+# demo.py's seed-0 patient (registered here only when the demo chart has no history; the weight then)
+DEMO_PATIENT = ("DEMO-0000", "Rivera", "Jordan", "1984-03-12", "female", "72.5")
 
 
 class Autoplay(QObject):
